@@ -1,0 +1,144 @@
+"""The composition root: settings → logging → application → activities → Temporal client → workers
+and projection runners. The CLI, the tests and (later) the web app build the engine here; nothing
+connects or reads configuration at import time.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import ProjectionRunner
+from eventsourcing.utils import Environment
+from psycopg.conninfo import conninfo_to_dict
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from concordat import logs
+from concordat.settings import Settings
+from domain.application import CaseService
+from domain.policy import Policy
+from projections.case_list import CaseListProjection, CaseListView, PostgresCaseListView, SQLiteCaseListView
+from projections.decisions import DecisionsProjection, DecisionsView, PostgresDecisionsView, SQLiteDecisionsView
+from workers.activities import CaseActivities
+from workflows.proposal import ProposalWorkflow
+
+PROJECTIONS = (CaseListProjection, DecisionsProjection)
+
+
+def configure_logging(settings: Settings) -> None:
+    logs.configure(settings.log_format, settings.log_level)
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """eventsourcing's settings for the event store and every view, built from ours."""
+    if settings.uses_postgres:
+        info = conninfo_to_dict(settings.database_url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(info.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(info.get("port") or "5432"),
+            "POSTGRES_USER": str(info.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(info.get("password") or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+        }
+        return env
+    data = settings.data_dir.resolve()
+    (data / "views").mkdir(parents=True, exist_ok=True)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(data / "events.sqlite"),
+        "SQLITE_LOCK_TIMEOUT": "10",
+        "APPLICATION_RECORDER_TOPIC": "projections.polling:PollingSQLiteApplicationRecorder",
+    }
+    # eventsourcing's SQLite views share one `tracking` table per database, so each view keeps
+    # its own file: each then has its own position, and rebuilds on its own.
+    for projection in PROJECTIONS:
+        env[f"{projection.name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{projection.name}.sqlite")
+    return env
+
+
+def load_policy(settings: Settings) -> Policy:
+    return Policy.load(settings.policy_file)
+
+
+def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
+    return CaseService(
+        store_env(settings),
+        policy=policy or load_policy(settings),
+        snapshot_interval=settings.snapshot_interval or None,
+    )
+
+
+def view_classes(settings: Settings) -> dict[str, type[Any]]:
+    if settings.uses_postgres:
+        return {"case_list": PostgresCaseListView, "decisions": PostgresDecisionsView}
+    return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView}
+
+
+def open_view(settings: Settings, name: str) -> Any:
+    """A view for reading, built the way its projection runner builds it."""
+    env = Environment(name, store_env(settings))
+    return InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])
+
+
+def open_case_list(settings: Settings) -> CaseListView:
+    return open_view(settings, "case_list")
+
+
+def open_decisions(settings: Settings) -> DecisionsView:
+    return open_view(settings, "decisions")
+
+
+def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
+    """One eventsourcing runner per view, each following the cases' notification log."""
+    env = store_env(settings)
+    views = view_classes(settings)
+    return [
+        ProjectionRunner(
+            application_class=CaseService,
+            projection_class=projection,
+            view_class=views[projection.name],
+            env=env,
+        )
+        for projection in PROJECTIONS
+    ]
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+@dataclass
+class WorkerParts:
+    worker: Worker
+    executor: ThreadPoolExecutor
+
+
+def build_worker(client: Client, app: CaseService, task_queue: str) -> WorkerParts:
+    activities = CaseActivities(app)
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ProposalWorkflow],
+        activities=activities.all(),
+        activity_executor=executor,
+    )
+    return WorkerParts(worker=worker, executor=executor)
+
+
+def data_path(settings: Settings, *parts: str) -> Path:
+    path = settings.data_dir.resolve().joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,43 @@
+"""Settings: the only reader of the environment. Every variable has the prefix `CONCORDAT_`.
+
+Every command reads the same settings, so each finds the engine that `concordat up` started with the
+same environment (by default: the data directory `./.concordat` and Temporal on 127.0.0.1:7233).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONCORDAT_", extra="ignore")
+
+    data_dir: Path = Field(Path(".concordat"), description="Where the SQLite store, views and Temporal's state live.")
+    database_url: str = Field(
+        "", description="Empty: the SQLite file in the data dir. postgresql://user:pass@host:port/db: PostgreSQL."
+    )
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend, HOST:PORT.")
+    temporal_namespace: str = "default"
+    task_queue: str = "concordat"
+    temporal_ui_port: int = Field(0, description="Port of Temporal's web UI under `concordat up` (0: gRPC port + 1000).")
+    snapshot_interval: int = Field(50, ge=0, description="Snapshot a case every N events (0: never).")
+    policy_file: Path | None = Field(None, description="A governance policy file to use instead of the shipped one.")
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    actor: str = Field("", description="Who is acting, ROLE:ID, when a command has no --as.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            msg = "must be empty (SQLite in the data dir) or a postgresql:// URL"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url)

@@ -1,0 +1,53 @@
+"""The errors the domain raises when a rule refuses a command.
+
+Every error names the broken rule and carries what a person needs to put it right (the allowed
+outcomes, the current stage, the decision already recorded). They are expected outcomes of using the
+system, not faults: entry points turn them into one clear line (CLI) or a 4xx response (HTTP), and
+activities turn them into non-retryable Temporal failures.
+"""
+
+from __future__ import annotations
+
+
+class ConcordatError(Exception):
+    """Base of every refusal the domain can give."""
+
+
+class InvalidInputError(ConcordatError):
+    """A value is malformed (an unknown kind, a negative value, an unknown party)."""
+
+
+class PolicyError(ConcordatError):
+    """The governance policy file is malformed or cannot answer a question asked of it."""
+
+
+class CaseNotFoundError(ConcordatError):
+    """No case has that reference."""
+
+
+class NotAllowedError(ConcordatError):
+    """The actor's role may not issue this command."""
+
+
+class NotYourForumError(NotAllowedError):
+    """A secretary tried to record the decision of a forum other than their own."""
+
+
+class CaseClosedError(ConcordatError):
+    """The case has ended (approved, rejected or withdrawn); it takes no more commands."""
+
+
+class WrongStageError(ConcordatError):
+    """A decision names a stage the case is not at (often: another person decided first)."""
+
+
+class OutcomeNotAllowedError(ConcordatError):
+    """The outcome is not one the stage allows for this case."""
+
+
+class DeadlineNotReachedError(ConcordatError):
+    """Escalation or a reminder was asked for before its time."""
+
+
+class CommandConflictError(ConcordatError):
+    """A command id was reused for a different command."""

@@ -1,0 +1,51 @@
+"""Human references for cases (`PRO-2026-0001`), numbered per kind and per year.
+
+A `ReferenceSequence` aggregate per prefix and year issues the numbers. It is saved in the same
+transaction as the case it numbers, so two cases started at the same moment conflict on the
+sequence's version: one commits, the other is retried with the next number. No number is issued
+twice and none is skipped by a failed start.
+
+A `CommandReceipt` records which case a start command opened, keyed by the command id, so a start
+that is retried (a client that timed out, an activity retried after its commit) returns the case it
+already opened instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.proposal import CASE_NAMESPACE
+
+
+class ReferenceSequence(Aggregate):
+    @staticmethod
+    def create_id(prefix: str, year: int) -> UUID:
+        return uuid5(CASE_NAMESPACE, f"sequence:{prefix}-{year}")
+
+    @event("Opened")
+    def __init__(self, *, prefix: str, year: int) -> None:
+        self.prefix = prefix
+        self.year = year
+        self.last = 0
+
+    def issue(self) -> str:
+        """The next reference in this sequence."""
+        self._issue(number=self.last + 1)
+        return f"{self.prefix}-{self.year}-{self.last:04d}"
+
+    @event("Issued")
+    def _issue(self, *, number: int) -> None:
+        self.last = number
+
+
+class CommandReceipt(Aggregate):
+    @staticmethod
+    def create_id(command_id: str) -> UUID:
+        return uuid5(CASE_NAMESPACE, f"command:{command_id}")
+
+    @event("Received")
+    def __init__(self, *, command_id: str, reference: str) -> None:
+        self.command_id = command_id
+        self.reference = reference

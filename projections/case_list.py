@@ -1,0 +1,118 @@
+"""The case list: one row per case with its stage, deadline and status.
+
+Read by `concordat list`. Overdue is not stored: it is "open and its deadline has passed", asked at
+read time, so the view never goes stale while no event happens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.proposal import Proposal
+from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
+
+
+def iso(instant: datetime | None) -> str | None:
+    """One text form for instants, so that they compare as text on every store."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if instant else None
+
+
+class CaseListView(ViewTables):
+    TABLES = ("case_list",)
+    DDL: ClassVar = (
+        "CREATE TABLE IF NOT EXISTS {t_case_list} ("
+        " reference TEXT PRIMARY KEY, case_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, title TEXT NOT NULL,"
+        " case_kind TEXT NOT NULL, stage TEXT NOT NULL, escalated_to TEXT, deadline TEXT,"
+        " status TEXT NOT NULL, parties TEXT NOT NULL, started_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, version INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS case_list_open_deadline ON {t_case_list} (status, deadline)",
+    )
+
+    def list_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None) -> list[dict[str, Any]]:
+        where, params = [], {}
+        if open_only or overdue_at:
+            where.append("status = 'open'")
+        if overdue_at:
+            where.append("deadline < :now")
+            params["now"] = iso(overdue_at)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return self.query(
+            "SELECT reference, case_kind, kind, title, stage, escalated_to, deadline, status, parties,"
+            f" started_at, updated_at, version FROM {{t_case_list}}{clause} ORDER BY reference",
+            params,
+        )
+
+
+class CaseListProjection(Projection[CaseListView]):
+    """Keeps `CaseListView` from the cases' events. Every event moves the tracking position, even
+    one that changes no row (a reminder), so waiting for a position always ends."""
+
+    name = "case_list"
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.write([], tracking)
+
+    @process_event.register
+    def _(self, e: Proposal.Started, tracking: Tracking) -> None:
+        row = {
+            "reference": e.reference,
+            "case_id": str(e.originator_id),
+            "kind": e.kind,
+            "title": e.title,
+            "case_kind": "proposal",
+            "stage": e.stage,
+            "deadline": iso(e.deadline),
+            "status": "open",
+            "parties": ",".join(e.parties),
+            "started_at": iso(e.at),
+            "updated_at": iso(e.at),
+            "version": e.originator_version,
+        }
+        self.view.write(
+            [
+                (
+                    "INSERT INTO {t_case_list} (reference, case_id, kind, title, case_kind, stage, escalated_to,"
+                    " deadline, status, parties, started_at, updated_at, version) VALUES (:reference,"
+                    " :kind, :title, :case_kind, :stage, NULL, :deadline, :status, :parties,"
+                    " :started_at, :updated_at, :version)",
+                    row,
+                )
+            ],
+            tracking,
+        )
+
+    @process_event.register
+    def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
+        self._update(e, tracking, stage=e.next_stage, status=e.status, deadline=iso(e.deadline), escalated_to=None)
+
+    @process_event.register
+    def _(self, e: Proposal.Escalated, tracking: Tracking) -> None:
+        self._update(e, tracking, deadline=iso(e.deadline), escalated_to=e.to_forum)
+
+    @process_event.register
+    def _(self, e: Proposal.Withdrawn, tracking: Tracking) -> None:
+        self._update(e, tracking, status="withdrawn", deadline=None, escalated_to=None)
+
+    def _update(self, e: Any, tracking: Tracking, **changes: Any) -> None:
+        sets = ", ".join(f"{k} = :{k}" for k in changes)
+        params = {**changes, "updated_at": iso(e.at), "version": e.originator_version, "id": str(e.originator_id)}
+        self.view.write(
+            [(f"UPDATE {{t_case_list}} SET {sets}, updated_at = :updated_at, version = :version"
+              " WHERE case_id = :id", params)],
+            tracking,
+        )
+
+
+
+class SQLiteCaseListView(SQLiteViewTables, CaseListView):
+    pass
+
+
+class PostgresCaseListView(PostgresViewTables, CaseListView):
+    pass

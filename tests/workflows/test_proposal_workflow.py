@@ -1,0 +1,101 @@
+"""ProposalWorkflow on Temporal's time-skipping test server, with the real worker, activities and
+application on a fresh SQLite store. A month of deadlines passes in well under a second."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.application import CaseService
+from workers.activities import case_state
+from workflows.contracts import ActorRef, DecideInput, ProposalInput
+from workflows.proposal import ProposalWorkflow
+
+LEAD = Actor.parse("jcu_lead:jo")
+DAN = ActorRef(id="dan", role="lead_director")
+SAM = ActorRef(id="sam", role="secretary:board")
+
+
+@dataclass
+class Running:
+    env: WorkflowEnvironment
+    app: CaseService
+    task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def start(self, **fields: object) -> WorkflowHandle:
+        values = {
+            "title": "Community paediatrics pathway",
+            "kind": "pathway_change",
+            "value_pence": 12_000_000,
+            "parties": ["PCC", "CCC"],
+            "public_health": False,
+            **fields,
+        }
+        now = await self.env.get_current_time()
+        state = self.app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), at=now, **values)
+        return await self.client.start_workflow(
+            ProposalWorkflow.run,
+            ProposalInput(reference=state.reference, state=case_state(state)),
+            id=state.reference,
+            task_queue=self.task_queue,
+        )
+
+    def events(self, reference: str) -> list[str]:
+        return [h.event for h in self.app.history(reference, actor=Actor("audrey", "auditor"))]
+
+
+@pytest.fixture
+async def running(time_skipping_env: WorkflowEnvironment, sqlite_settings: Settings) -> AsyncIterator[Running]:
+    app = bootstrap.open_cases(sqlite_settings)
+    task_queue = f"tq-{uuid.uuid4()}"
+    parts = bootstrap.build_worker(time_skipping_env.client, app, task_queue)
+    async with parts.worker:
+        yield Running(time_skipping_env, app, task_queue)
+    parts.executor.shutdown()
+
+
+async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -> None:
+    handle = await running.start(value_pence=10_000_000)
+    state = await handle.execute_update(
+        ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="approve", minutes_ref="JCU-1")
+    )
+    assert state.status == "approved"
+    result = await handle.result()
+    assert result.status == "approved"
+    assert running.events(handle.id) == ["Started", "Decided"]
+
+
+async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_reminder(running: Running) -> None:
+    handle = await running.start()
+    state = await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="refer"))
+    assert state.stage == "board"
+    board_deadline = state.deadline
+    # Let the board meeting pass with no decision: time skips while we wait for the escalation.
+    await running.env.sleep(board_deadline - await running.env.get_current_time() + timedelta(minutes=1))
+    now_state = await handle.query(ProposalWorkflow.state)
+    assert now_state.escalated_to == "programme_board"
+    assert running.events(handle.id) == ["Started", "Decided", "ReminderSent", "Escalated"]
+    reminder = running.app.history(handle.id, actor=Actor("audrey", "auditor"))[2]
+    assert reminder.at < board_deadline
+    assert reminder.changes["recipient_role"] == "secretary:board"
+
+
+async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(running: Running) -> None:
+    handle = await running.start()
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=SAM, stage="jcu", outcome="refer"))
+    assert "lead_director decides there" in str(caught.value.cause)
+    assert running.events(handle.id) == ["Started"]

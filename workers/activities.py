@@ -1,0 +1,117 @@
+"""The activities: thin calls into the domain application, one each.
+
+They are methods of a class built in the composition root with the application injected. A domain
+refusal becomes a non-retryable `ApplicationError` whose type names the rule; anything else (the
+store is down) propagates, and Temporal retries it. Every command carries the command id the workflow
+made, so a retry after a commit finds the command applied and returns the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TypeVar
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.actor import Actor
+from domain.application import CaseService
+from domain.errors import ConcordatError
+from domain.proposal import ProposalState
+from workflows.contracts import (
+    DECIDE_CASE,
+    ESCALATE_CASE,
+    LOAD_CASE,
+    REMIND_CASE,
+    WITHDRAW_CASE,
+    ActorRef,
+    CaseState,
+    DecideCaseInput,
+    LoadCaseInput,
+    TimerCommandInput,
+    WithdrawCaseInput,
+)
+
+log = structlog.get_logger("concordat.activities")
+T = TypeVar("T")
+
+
+def case_state(state: ProposalState) -> CaseState:
+    """The domain's answer in the workflow's vocabulary."""
+    return CaseState.model_validate(asdict(state))
+
+
+def _actor(ref: ActorRef) -> Actor:
+    return Actor(id=ref.id, role=ref.role)
+
+
+class CaseActivities:
+    def __init__(self, app: CaseService) -> None:
+        self.app = app
+
+    def _run(self, reference: str, call: Callable[[], ProposalState], **context: object) -> CaseState:
+        with structlog.contextvars.bound_contextvars(case=reference, workflow_id=_workflow_id(), **context):
+            try:
+                state = call()
+            except ConcordatError as err:
+                log.info("command.refused", error=str(err), rule=type(err).__name__)
+                raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
+        return case_state(state)
+
+    @activity.defn(name=LOAD_CASE)
+    def load_case(self, input: LoadCaseInput) -> CaseState:
+        return self._run(input.reference, lambda: self.app.state(input.reference))
+
+    @activity.defn(name=DECIDE_CASE)
+    def decide_case(self, input: DecideCaseInput) -> CaseState:
+        d = input.decision
+        return self._run(
+            input.reference,
+            lambda: self.app.decide(
+                input.reference,
+                actor=_actor(d.actor),
+                stage=d.stage,
+                outcome=d.outcome,
+                minutes_ref=d.minutes_ref,
+                note=d.note,
+                command_id=input.command_id,
+                at=input.at,
+                stage_outcome=d.stage_outcome,
+                new_deadline=d.new_deadline,
+            ),
+            actor=str(d.actor),
+        )
+
+    @activity.defn(name=WITHDRAW_CASE)
+    def withdraw_case(self, input: WithdrawCaseInput) -> CaseState:
+        w = input.withdrawal
+        return self._run(
+            input.reference,
+            lambda: self.app.withdraw(
+                input.reference, actor=_actor(w.actor), note=w.note, command_id=input.command_id, at=input.at
+            ),
+            actor=str(w.actor),
+        )
+
+    @activity.defn(name=REMIND_CASE)
+    def remind_case(self, input: TimerCommandInput) -> CaseState:
+        return self._run(
+            input.reference,
+            lambda: self.app.remind(input.reference, command_id=input.command_id, at=input.at),
+        )
+
+    @activity.defn(name=ESCALATE_CASE)
+    def escalate_case(self, input: TimerCommandInput) -> CaseState:
+        return self._run(
+            input.reference,
+            lambda: self.app.escalate(input.reference, command_id=input.command_id, at=input.at),
+        )
+
+    def all(self) -> list[Callable[..., CaseState]]:
+        return [self.load_case, self.decide_case, self.withdraw_case, self.remind_case, self.escalate_case]
+
+
+def _workflow_id() -> str | None:
+    return activity.info().workflow_id if activity.in_activity() else None
