@@ -205,6 +205,10 @@ class CaseService(Application):
 
     # --- queries ----------------------------------------------------------------------------
 
+    def authorize_read(self, actor: Actor) -> None:
+        """Every known role may read every case (the auditor reads everything, changes nothing)."""
+        self._check_actor(actor)
+
     def get(self, reference: str, *, actor: Actor, version: int | None = None) -> ProposalState:
         """The case as it stands (or stood at `version`). Every known role may read."""
         self._check_actor(actor)
@@ -212,6 +216,11 @@ class CaseService(Application):
 
     def state(self, reference: str, *, version: int | None = None) -> ProposalState:
         return ProposalState.of(self._load(reference, version), self.policy)
+
+    def result_of(self, reference: str, command_id: str) -> ProposalState | None:
+        """The case right after `command_id` was applied, or None if it never was."""
+        applied = self._load(reference).command_versions.get(command_id)
+        return None if applied is None else self.state(reference, version=applied)
 
     def history(self, reference: str, *, actor: Actor) -> list[HistoryEntry]:
         """Every event of the case in order, with when, who and what changed."""

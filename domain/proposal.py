@@ -216,6 +216,14 @@ class Proposal(Aggregate):
     def is_open(self) -> bool:
         return self.status == OPEN
 
+    def last_decision_text(self) -> str | None:
+        """The latest decision in a line, to tell a person who was beaten to it what was recorded."""
+        if not self.decisions:
+            return None
+        d = self.decisions[-1]
+        outcome = f"{d['outcome']} {d['stage_outcome']}" if d.get("stage_outcome") else d["outcome"]
+        return f"{d['stage']}: {outcome} by {d['actor_role']}:{d['actor_id']} at {d['at']}"
+
     def within_delegated_authority(self, policy: Policy) -> bool:
         """MOU Schedule 1 (h): the JCU decides within its delegated authority; a major redesign never is."""
         rules = policy.proposal
@@ -302,16 +310,9 @@ class Proposal(Aggregate):
         action = next((a for a in actions if a.stage == stage), None)
         if action is None:
             current = actions[0].stage if actions else self.stage
-            last = self.decisions[-1] if self.decisions else None
-            already = (
-                f"; last decision: {last['stage']} {last['outcome']} by {last['actor_role']}:"
-                f"{last['actor_id']}"
-                if last
-                else ""
-            )
-            raise WrongStageError(
-                f"{self.reference} is awaiting {current}, not {stage}{already}"
-            )
+            last = self.last_decision_text()
+            already = f"; decision already recorded: {last}" if last else ""
+            raise WrongStageError(f"{self.reference} is awaiting {current}, not {stage}{already}")
         if actor.role != action.role:
             cls = NotYourForumError if actor.role.startswith("secretary:") else NotAllowedError
             raise cls(
@@ -382,12 +383,12 @@ class Proposal(Aggregate):
             previous = self.path[-2]
             return previous, OPEN, _stage_times(rules, previous, at)
         if outcome in ("reject", "refuse"):
-            return stage, REJECTED, None
+            return "", REJECTED, None
         if outcome == "defer":
             after = rules.calendar.local_date(self.deadline or at)
             return stage, OPEN, _stage_times(rules, stage, at, after=after)
         if outcome == "sign_off":
-            return stage, APPROVED, None
+            return "", APPROVED, None
         follow = {
             ("jcu", "refer"): "board",
             ("cmet", "recommend_approval"): "governing_body",
@@ -408,7 +409,7 @@ class Proposal(Aggregate):
         if outcome == "approve":
             if self.public_health and not self.public_health_signed_off:
                 return "public_health", OPEN, _stage_times(rules, "public_health", at)
-            return stage, APPROVED, None
+            return "", APPROVED, None
         raise OutcomeNotAllowedError(f"outcome {outcome!r} has no route from {stage}")
 
     @event("Decided")
@@ -656,6 +657,7 @@ class ProposalState:
     decisions: list[dict[str, Any]]
     allowed_actions: list[AllowedAction]
     withdraw_roles: list[str]
+    last_decision: str | None
     public_health_signed_off: bool
 
     @classmethod
@@ -683,5 +685,6 @@ class ProposalState:
             decisions=[dict(d) for d in proposal.decisions],
             allowed_actions=proposal.allowed_actions(policy),
             withdraw_roles=list(policy.roles.withdraws_proposals) if proposal.is_open else [],
+            last_decision=proposal.last_decision_text(),
             public_health_signed_off=proposal.public_health_signed_off,
         )

@@ -78,7 +78,7 @@ class CaseListProjection(Projection[CaseListView]):
             [
                 (
                     "INSERT INTO {t_case_list} (reference, case_id, kind, title, case_kind, stage, escalated_to,"
-                    " deadline, status, parties, started_at, updated_at, version) VALUES (:reference,"
+                    " deadline, status, parties, started_at, updated_at, version) VALUES (:reference, :case_id,"
                     " :kind, :title, :case_kind, :stage, NULL, :deadline, :status, :parties,"
                     " :started_at, :updated_at, :version)",
                     row,
@@ -89,7 +89,7 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
-        self._update(e, tracking, stage=e.next_stage, status=e.status, deadline=iso(e.deadline), escalated_to=None)
+        self._update(e, tracking, stage=e.next_stage or e.stage, status=e.status, deadline=iso(e.deadline), escalated_to=None)
 
     @process_event.register
     def _(self, e: Proposal.Escalated, tracking: Tracking) -> None:

@@ -61,8 +61,7 @@ class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql.format(**self._names()), params or {})
-            cols = [d[0] for d in c.description]
-            return [dict(zip(cols, row, strict=True)) for row in c.fetchall()]
+            return [dict(row) for row in c.fetchall()]  # the datastore's rows are sqlite3.Row
 
     def clear(self) -> None:
         names = self._names()

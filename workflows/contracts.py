@@ -61,6 +61,7 @@ class CaseState(Contract):
     version: int
     allowed_actions: list[AllowedAction] = []
     withdraw_roles: list[str] = []
+    last_decision: str | None = None
 
 
 class ProposalInput(Contract):

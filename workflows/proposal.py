@@ -65,7 +65,8 @@ def check_decision(state: CaseState, decision: DecideInput) -> str | None:
     action = next((a for a in state.allowed_actions if a.stage == decision.stage), None)
     if action is None:
         waiting = ", ".join(a.stage for a in state.allowed_actions) or state.stage
-        return f"{state.reference} is awaiting {waiting}, not {decision.stage}"
+        already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
+        return f"{state.reference} is awaiting {waiting}, not {decision.stage}{already}"
     if decision.actor.role != action.role:
         return (
             f"role {decision.actor.role} may not decide at {decision.stage} for "

@@ -1,0 +1,90 @@
+"""What the entry points ask of the engine: commands through Temporal, reads from the store.
+
+Commands that people give (decide, withdraw) go to the case's workflow as Temporal Updates, so the
+workflow's validators see them first and the workflow's clock stays in step. Starting a case writes
+it to the store first (that is where references are numbered) and then starts its workflow; the
+start's command id makes both steps safe to repeat. Reads never go through Temporal: the event
+store is the system of record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from concordat.settings import Settings
+from domain.application import CaseService
+from domain.errors import CaseClosedError, ConcordatError
+from domain.proposal import ProposalState
+from workers.activities import case_state
+from workflows.contracts import CaseState, DecideInput, ProposalInput, WithdrawInput
+from workflows.proposal import ProposalWorkflow
+
+
+class CommandRefusedError(ConcordatError):
+    """The workflow's validator or the domain refused a command sent through Temporal."""
+
+
+class TemporalUnavailableError(Exception):
+    """Temporal could not be reached."""
+
+
+async def ensure_workflow(client: Client, settings: Settings, state: ProposalState) -> None:
+    """Start the case's workflow unless it is running already (get-or-create by case reference)."""
+    await client.start_workflow(
+        ProposalWorkflow.run,
+        ProposalInput(reference=state.reference, state=case_state(state)),
+        id=state.reference,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def send_update(
+    client: Client,
+    settings: Settings,
+    app: CaseService,
+    reference: str,
+    update: Any,
+    arg: DecideInput | WithdrawInput,
+    command_id: str,
+) -> CaseState:
+    current = app.state(reference)  # raises CaseNotFoundError for an unknown reference
+    if current.status != "open":
+        # The domain's own words, and the command id's first answer if this is a repeat.
+        earlier = app.result_of(reference, command_id)
+        if earlier is not None:
+            return case_state(earlier)
+        raise CaseClosedError(f"{reference} is {current.status}; it takes no more commands")
+    await ensure_workflow(client, settings, current)
+    handle = client.get_workflow_handle(reference)
+    try:
+        return await handle.execute_update(update, arg, id=command_id, result_type=CaseState)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise CommandRefusedError(message) from None
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            latest = app.state(reference)
+            raise CaseClosedError(f"{reference} is {latest.status}; it takes no more commands") from None
+        raise
+
+
+def state_dict(state: ProposalState | CaseState) -> dict[str, Any]:
+    return state.model_dump(mode="json") if isinstance(state, CaseState) else _jsonable(asdict(state))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

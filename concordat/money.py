@@ -1,0 +1,30 @@
+"""Money as people write it (`180000`, `£180,000.50`) and as the store keeps it (integer pence)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidInputError
+
+_POUNDS = re.compile(r"^£?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?$")
+
+
+def parse_pounds(text: str) -> int:
+    """Pounds, with an optional £, thousands commas and up to two decimal places, as pence."""
+    cleaned = text.strip()
+    if not _POUNDS.match(cleaned):
+        msg = f"value {text!r} is not an amount in pounds (e.g. 180000, £180,000 or 180000.50)"
+        raise InvalidInputError(msg)
+    try:
+        pounds = Decimal(cleaned.lstrip("£").strip().replace(",", ""))
+    except InvalidOperation:
+        msg = f"value {text!r} is not an amount in pounds"
+        raise InvalidInputError(msg) from None
+    return int(pounds * 100)
+
+
+def format_pence(pence: int) -> str:
+    sign = "-" if pence < 0 else ""
+    pounds, rest = divmod(abs(pence), 100)
+    return f"{sign}£{pounds:,}.{rest:02d}"

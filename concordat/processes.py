@@ -1,0 +1,86 @@
+"""The long-running processes `concordat up` starts: the Temporal worker and the projection runner.
+
+Each runs until SIGTERM or SIGINT, then stops cleanly: the worker finishes the activities it holds
+(Temporal would retry them elsewhere anyway), the runners finish the event in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+
+import structlog
+
+from concordat import bootstrap
+from concordat.settings import Settings
+
+log = structlog.get_logger("concordat.process")
+CONNECT_TIMEOUT_SECONDS = 60.0
+
+
+def _stop_on_signals(stop: threading.Event | asyncio.Event, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if loop is not None:
+            loop.add_signal_handler(sig, stop.set)
+        else:
+            signal.signal(sig, lambda *_: stop.set())
+
+
+async def _connect_with_patience(settings: Settings) -> object:
+    """Temporal may still be starting (under `concordat up` it starts beside us)."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+    while True:
+        try:
+            return await bootstrap.connect(settings)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)  # waiting for a server to come up, not papering over a race
+
+
+def run_worker(settings: Settings) -> int:
+    async def main() -> int:
+        stop = asyncio.Event()
+        _stop_on_signals(stop, asyncio.get_running_loop())
+        try:
+            client = await _connect_with_patience(settings)
+        except RuntimeError as err:
+            log.error("worker.no_temporal", address=settings.temporal_address, error=str(err).splitlines()[0])
+            return 69
+        app = bootstrap.open_cases(settings)
+        parts = bootstrap.build_worker(client, app, settings.task_queue)  # type: ignore[arg-type]
+        async with parts.worker:
+            log.warning("worker.ready", task_queue=settings.task_queue, temporal=settings.temporal_address)
+            await stop.wait()
+        parts.executor.shutdown(wait=True)
+        app.close()
+        log.warning("worker.stopped")
+        return 0
+
+    return asyncio.run(main())
+
+
+def run_projections(settings: Settings) -> int:
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    runners = bootstrap.projection_runners(settings)
+    try:
+        for runner in runners:
+            runner.__enter__()
+        log.warning("projections.ready", views=[r.projection.name for r in runners])
+        while not stop.is_set():
+            for runner in runners:
+                if runner.is_interrupted.is_set() and not stop.is_set():
+                    try:
+                        runner.run_forever(timeout=0)  # re-raises the error that stopped its thread
+                    except Exception:  # the process boundary: log it whole and exit non-zero
+                        log.exception("projections.runner_failed", view=runner.projection.name)
+                    return 1
+            stop.wait(0.5)
+    finally:
+        for runner in runners:
+            runner.__exit__(None, None, None)
+    log.warning("projections.stopped")
+    return 0

@@ -1,0 +1,148 @@
+"""Text output for people: dates in Europe/London, money in pounds, tables by rich."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from concordat.money import format_pence
+from domain.application import CaseService, HistoryEntry
+from domain.policy import Policy
+from domain.proposal import ProposalState
+from projections.tables import ViewTables
+from workflows.contracts import CaseState
+
+LONDON = ZoneInfo("Europe/London")
+VIEW_WAIT_SECONDS = 2.0
+
+
+def console() -> Console:
+    # A pipe gets wide, uncoloured lines, so scripts and tests read the same words a person does.
+    tty = sys.stdout.isatty()
+    return Console(width=None if tty else 200, no_color=not tty, highlight=False, soft_wrap=not tty)
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None or value == "":
+        return "—"
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return instant.astimezone(LONDON).strftime("%a %d %b %Y %H:%M")
+
+
+def after_command(c: Console, state: CaseState) -> None:
+    if state.status != "open":
+        c.print(f"{state.reference} {state.status}")
+        return
+    waiting = state.escalated_to and f"{state.stage}, escalated to {state.escalated_to}" or state.stage
+    c.print(f"{state.reference} at {waiting}; deadline {when(state.deadline)}")
+
+
+def case(c: Console, s: ProposalState, policy: Policy) -> None:
+    c.print(f"{s.reference}  {s.title}")
+    rows = [
+        ("kind", s.kind),
+        ("value", f"{format_pence(s.value_pence)} a year"),
+        ("parties", ", ".join(s.parties)),
+        ("public health", "yes (sign-off " + ("given" if s.public_health_signed_off else "needed") + ")" if s.public_health else "no"),
+        ("status", s.status),
+    ]
+    if s.status == "open":
+        stage = s.stage + (f" — escalated to {s.escalated_to}" if s.escalated_to else "")
+        rows += [
+            ("stage", stage),
+            ("deadline", when(s.deadline) + (" (missed)" if s.deadline_missed else "")),
+            ("reminder", when(s.reminder_at) + (" (sent)" if s.reminder_sent else "")),
+        ]
+        for action in s.allowed_actions:
+            extra = f" (in the stage's place: {', '.join(action.stage_outcomes)})" if action.stage_outcomes else ""
+            rows.append(("who acts", f"{action.role} at {action.stage}: {', '.join(action.outcomes)}{extra}"))
+    rows += [
+        ("started", f"{when(s.started_at)} by {s.started_by['role']}:{s.started_by['id']}"),
+        ("version", str(s.version)),
+        ("policy", s.policy_hash[:12] + ("" if s.policy_hash == policy.content_hash else " (not the policy in force)")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        c.print(f"{key:<{width}}  {value}")
+    if s.decisions:
+        c.print("decisions:")
+        for d in s.decisions:
+            c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['actor_role']}:{d['actor_id']}{_minutes(d)}")
+
+
+def _outcome(d: dict[str, Any]) -> str:
+    return f"{d['outcome']} {d['stage_outcome']}" if d.get("stage_outcome") else d["outcome"]
+
+
+def _minutes(d: dict[str, Any]) -> str:
+    bits = [f"minutes {d['minutes_ref']}" if d.get("minutes_ref") else "", f"“{d['note']}”" if d.get("note") else ""]
+    text = ", ".join(b for b in bits if b)
+    return f" ({text})" if text else ""
+
+
+def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
+    table = Table(title=f"{reference}: {len(entries)} events", title_justify="left", expand=False)
+    for col in ("v", "time (Europe/London)", "event", "actor", "what changed"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        actor = f"{e.actor_role}:{e.actor_id}" if e.actor_id else "—"
+        changed = ", ".join(f"{k}={_short(v)}" for k, v in e.changes.items() if v not in (None, "", []))
+        table.add_row(str(e.version), when(e.at or e.recorded_at), e.event, actor, changed)
+    c.print(table)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, str) and len(value) == 64 and all(ch in "0123456789abcdef" for ch in value):
+        return value[:12]  # a content hash
+    return str(value)
+
+
+def wait_for_view(view: ViewTables, cases: CaseService) -> int:
+    """Give the projection runner a moment to reach the newest event; return how far behind it is."""
+    newest = cases.max_notification_id()
+    try:
+        view.wait(cases.name, newest, timeout=VIEW_WAIT_SECONDS)
+    except TimeoutError:
+        return newest - (view.max_tracking_id(cases.name) or 0)
+    return 0
+
+
+def _lag_note(c: Console, lag: int) -> None:
+    if lag:
+        Console(stderr=True).print(
+            f"note: this view is {lag} events behind the store; is the projection runner (`concordat up`) running?"
+        )
+
+
+def case_list(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
+    _lag_note(c, lag)
+    now = datetime.now().astimezone()
+    table = Table(title=f"{len(rows)} cases", title_justify="left")
+    for col in ("reference", "title", "kind", "stage", "deadline", "overdue", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        overdue = r["status"] == "open" and r["deadline"] and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
+        stage = r["stage"] + (f" → {r['escalated_to']}" if r["escalated_to"] else "")
+        table.add_row(r["reference"], r["title"], r["kind"], stage if r["status"] == "open" else "—",
+                      when(r["deadline"]), "yes" if overdue else "", r["status"])
+    c.print(table)
+
+
+def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
+    _lag_note(c, lag)
+    table = Table(title=f"{len(rows)} decisions, newest first", title_justify="left")
+    for col in ("when", "case", "forum", "stage", "outcome", "by", "minutes", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(when(r["decided_at"]), r["reference"], r["forum"], r["stage"], _outcome(r),
+                      f"{r['actor_role']}:{r['actor_id']}", r["minutes_ref"], r["note"])
+    c.print(table)

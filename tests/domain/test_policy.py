@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from domain.errors import PolicyError
+from domain.policy import Policy
+
+SHIPPED = resources.files("domain").joinpath("governance.toml").read_bytes()
+
+
+def test_the_shipped_policy_loads_and_its_hash_is_the_sha256_of_its_bytes() -> None:
+    policy = Policy.load()
+    assert policy.content_hash == hashlib.sha256(SHIPPED).hexdigest()
+    assert policy.proposal.delegated_authority_pence == 25_000_000
+    assert policy.proposal.escalation_forum == "programme_board"
+
+
+def test_a_changed_policy_has_a_different_hash(tmp_path: Path) -> None:
+    changed = SHIPPED.replace(b"delegated_authority_pence = 25_000_000", b"delegated_authority_pence = 30_000_000")
+    path = tmp_path / "policy.toml"
+    path.write_bytes(changed)
+    policy = Policy.load(path)
+    assert policy.proposal.delegated_authority_pence == 30_000_000
+    assert policy.content_hash != Policy.load().content_hash
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ((b'forum = "cmet"\n', b'forum = "nowhere"\n'), "unknown forum 'nowhere'"),
+        ((b"reminder_working_days = 3", b"reminder_working_days = -1"), "reminder_working_days"),
+        ((b'rule = "FREQ=MONTHLY', b'rule = "EVERY=SOMETIMES'), "not an iCalendar RRULE"),
+        ((b"[proposal]", b"[proposal"), "is not valid"),
+    ],
+)
+def test_a_malformed_policy_is_refused_in_one_line_naming_the_fault(
+    tmp_path: Path, change: tuple[bytes, bytes], message: str
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(SHIPPED.replace(*change, 1))
+    with pytest.raises(PolicyError, match=message) as caught:
+        Policy.load(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_roles_are_known_only_in_the_shapes_governance_allows(policy: Policy) -> None:
+    assert policy.is_known_role("secretary:board")
+    assert policy.is_known_role("party_rep:CCC")
+    assert not policy.is_known_role("secretary:pub")
+    assert not policy.is_known_role("party_rep:NHS")
+    assert not policy.is_known_role("chief")
