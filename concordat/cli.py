@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import traceback
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import psycopg
 import structlog
-import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
@@ -37,28 +37,20 @@ from workflows.proposal import ProposalWorkflow
 T = TypeVar("T")
 log = structlog.get_logger("concordat.cli")
 
-app = typer.Typer(
-    name="concordat",
-    help="Concordat: an event-sourced workflow engine for partnership governance.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-proposal_app = typer.Typer(help="Proposals: commissioning, pathway changes, redesigns, procurements.", no_args_is_help=True)
-app.add_typer(proposal_app, name="proposal")
 
-AsOpt = Annotated[
-    str | None,
-    typer.Option("--as", help="Who is acting, ROLE:ID (e.g. secretary:board:sam). Default: $CONCORDAT_ACTOR."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")]
-CommandIdOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--command-id",
-        help="Idempotency key: repeating a command with the same id records it once and answers the same.",
-    ),
-]
+
+def _as_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--as ROLE:ID` and `--json`, on every command that acts for a person."""
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(f)
+    return click.option("--as", "as_", metavar="ROLE:ID", default=None,
+                        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.")(f)
+
+
+def _command_opts(f: Callable[..., Any]) -> Callable[..., Any]:
+    """What `_as_option` adds, and `--command-id` for commands that write."""
+    f = click.option("--command-id", default=None,
+                     help="Idempotency key: repeating a command with the same id records it once and answers the same.")(f)
+    return _as_option(f)
 
 
 class Failure(Exception):
@@ -125,40 +117,47 @@ def _command_id(given: str | None) -> str:
 # --- commands ---------------------------------------------------------------------------------
 
 
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def app() -> None:
+    """Concordat: an event-sourced workflow engine for partnership governance."""
+
+
+@app.group("proposal")
+def proposal_app() -> None:
+    """Proposals: commissioning, pathway changes, redesigns, procurements."""
+
+
 @app.command()
-def up(
-    temporal: Annotated[
-        str | None, typer.Option("--temporal", help="Use this existing Temporal server (HOST:PORT) instead of starting one.")
-    ] = None,
-) -> None:
+@click.option("--temporal", metavar="HOST:PORT", default=None,
+              help="Use this existing Temporal server instead of starting one.")
+def up(temporal: str | None) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
     worker and the projection runner. Ctrl-C stops them all."""
-    raise typer.Exit(supervisor.run(_settings(), temporal))
+    raise SystemExit(supervisor.run(_settings(), temporal))
 
 
 @app.command(hidden=True)
 def worker() -> None:
     """Run the Temporal worker (started by `concordat up`)."""
-    raise typer.Exit(processes.run_worker(_settings()))
+    raise SystemExit(processes.run_worker(_settings()))
 
 
 @app.command(hidden=True)
 def projections() -> None:
     """Run the projection runners (started by `concordat up`)."""
-    raise typer.Exit(processes.run_projections(_settings()))
+    raise SystemExit(processes.run_projections(_settings()))
 
 
 @proposal_app.command("start")
-def proposal_start(
-    title: Annotated[str, typer.Option(help="What the proposal is, in a line.")],
-    kind: Annotated[str, typer.Option(help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.")],
-    value: Annotated[str, typer.Option(help="Annual value in pounds, e.g. 180000 or £180,000.50.")],
-    parties: Annotated[str, typer.Option(help="Parties it concerns, comma-separated: PCC,CCC,CPCCG.")],
-    public_health: Annotated[bool, typer.Option("--public-health", help="Public-health ring-fenced money is involved.")] = False,
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-    command_id: CommandIdOpt = None,
-) -> None:
+@click.option("--title", required=True, help="What the proposal is, in a line.")
+@click.option("--kind", required=True,
+              help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.")
+@click.option("--value", required=True, help="Annual value in pounds, e.g. 180000 or £180,000.50.")
+@click.option("--parties", required=True, help="Parties it concerns, comma-separated: PCC,CCC,CPCCG.")
+@click.option("--public-health", is_flag=True, help="Public-health ring-fenced money is involved.")
+@_command_opts
+def proposal_start(title: str, kind: str, value: str, parties: str, public_health: bool,
+                   as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Start a proposal at the JCU stage; prints its reference."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -169,15 +168,8 @@ def proposal_start(
     async def go() -> Any:
         client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
         cases = bootstrap.open_cases(settings)
-        state = cases.start_proposal(
-            actor=actor,
-            title=title,
-            kind=kind,
-            value_pence=pence,
-            parties=party_list,
-            public_health=public_health,
-            command_id=cid,
-        )
+        state = cases.start_proposal(actor=actor, title=title, kind=kind, value_pence=pence,
+                                     parties=party_list, public_health=public_health, command_id=cid)
         await ensure_workflow(client, settings, state)
         return state
 
@@ -186,35 +178,23 @@ def proposal_start(
 
 
 @app.command()
-def decide(
-    reference: Annotated[str, typer.Argument(help="Case reference, e.g. PRO-2026-0001.")],
-    stage: Annotated[str, typer.Option(help="The stage (or escalation forum) deciding, e.g. board.")],
-    outcome: Annotated[str, typer.Option(help="The decision, e.g. approve, refer, recommend, reject, defer.")],
-    minutes_ref: Annotated[str, typer.Option("--minutes-ref", help="Reference of the minutes recording it.")] = "",
-    note: Annotated[str, typer.Option(help="A note for the record.")] = "",
-    stage_outcome: Annotated[
-        str | None, typer.Option("--stage-outcome", help="With --outcome decide at an escalation: the stage's own outcome.")
-    ] = None,
-    deadline: Annotated[
-        str | None, typer.Option("--deadline", help="With --outcome extend: the new deadline, YYYY-MM-DD (Europe/London).")
-    ] = None,
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-    command_id: CommandIdOpt = None,
-) -> None:
-    """Record a forum's decision on a case at its current stage."""
+@click.argument("reference")
+@click.option("--stage", required=True, help="The stage (or escalation forum) deciding, e.g. board.")
+@click.option("--outcome", required=True, help="The decision, e.g. approve, refer, recommend, reject, defer.")
+@click.option("--minutes-ref", default="", help="Reference of the minutes recording it.")
+@click.option("--note", default="", help="A note for the record.")
+@click.option("--stage-outcome", default=None, help="With --outcome decide at an escalation: the stage's own outcome.")
+@click.option("--deadline", default=None, metavar="YYYY-MM-DD",
+              help="With --outcome extend: the new deadline (close of business, Europe/London).")
+@_command_opts
+def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str, stage_outcome: str | None,
+           deadline: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at its current stage."""
     settings = _settings()
     actor = _actor(settings, as_)
     new_deadline = _date(deadline, "--deadline") if deadline else None
-    decision = DecideInput(
-        actor=ActorRef(id=actor.id, role=actor.role),
-        stage=stage.strip(),
-        outcome=outcome.strip(),
-        minutes_ref=minutes_ref,
-        note=note,
-        stage_outcome=stage_outcome,
-        new_deadline=new_deadline,
-    )
+    decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage.strip(), outcome=outcome.strip(),
+                           minutes_ref=minutes_ref, note=note, stage_outcome=stage_outcome, new_deadline=new_deadline)
     cid = _command_id(command_id)
 
     async def go() -> Any:
@@ -227,13 +207,10 @@ def decide(
 
 
 @app.command()
-def withdraw(
-    reference: Annotated[str, typer.Argument(help="Case reference.")],
-    note: Annotated[str, typer.Option(help="Why it is withdrawn.")] = "",
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-    command_id: CommandIdOpt = None,
-) -> None:
+@click.argument("reference")
+@click.option("--note", default="", help="Why it is withdrawn.")
+@_command_opts
+def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Withdraw an open proposal (JCU leads)."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -250,12 +227,10 @@ def withdraw(
 
 
 @app.command()
-def show(
-    reference: Annotated[str, typer.Argument(help="Case reference.")],
-    version: Annotated[int | None, typer.Option(min=1, help="Show the case as it stood at this version.")] = None,
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@click.argument("reference")
+@click.option("--version", type=click.IntRange(min=1), default=None, help="Show the case as it stood at this version.")
+@_as_option
+def show(reference: str, version: int | None, as_: str | None, as_json: bool) -> None:
     """A case's current state: stage, deadline, who may act, decisions so far."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -265,11 +240,9 @@ def show(
 
 
 @app.command()
-def history(
-    reference: Annotated[str, typer.Argument(help="Case reference.")],
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@click.argument("reference")
+@_as_option
+def history(reference: str, as_: str | None, as_json: bool) -> None:
     """Every event of a case, in order, with time, actor, role and what changed."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -278,12 +251,10 @@ def history(
 
 
 @app.command("list")
-def list_cases(
-    open_: Annotated[bool, typer.Option("--open", help="Only open cases.")] = False,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only open cases past their deadline.")] = False,
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@click.option("--open", "open_", is_flag=True, help="Only open cases.")
+@click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
+@_as_option
+def list_cases(open_: bool, overdue: bool, as_: str | None, as_json: bool) -> None:
     """Cases from the case-list view."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -296,12 +267,10 @@ def list_cases(
 
 
 @app.command()
-def decisions(
-    case: Annotated[str | None, typer.Option("--case", help="Only this case's decisions.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 200,
-    as_: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@click.option("--case", default=None, metavar="REFERENCE", help="Only this case's decisions.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, help="At most this many, newest first.")
+@_as_option
+def decisions(case: str | None, limit: int, as_: str | None, as_json: bool) -> None:
     """The decisions register: every decision of every forum, newest first."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -329,10 +298,27 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point. The one broad catch of the CLI: every failure becomes one line and an exit code."""
-    command = typer.main.get_command(app)
+    """Entry point: run the command, then leave without interpreter teardown.
+
+    Temporal's native client keeps threads that can outlive the event loop; if the interpreter
+    finalizes while they hold its thread state, CPython aborts ("PyGILState_Release: thread state
+    must be current", temporalio/sdk-python#300) and a command that succeeded would exit 134. All
+    our writes are committed before this point, so the process flushes its output and exits now.
+    """
     try:
-        code = command.main(args=argv, prog_name="concordat", standalone_mode=False)
+        _main(argv)
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
+    """The one broad catch of the CLI: every failure becomes one line and an exit code."""
+    try:
+        code = app.main(args=argv, prog_name="concordat", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:
         sys.stdout.write(err.ctx.get_help() + "\n" if err.ctx else "")
         raise SystemExit(0) from None
@@ -359,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # noqa: BLE001 - the process boundary: log it whole, show one line
         path = _crash_log(err)
         _fail(f"internal error: {type(err).__name__}: {err} (details in {path})", 70)
-    # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
+    # Without standalone mode, click returns the code of `ctx.exit()` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else 0)
 
 

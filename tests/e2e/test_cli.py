@@ -1,0 +1,165 @@
+"""End to end: the CLI against `concordat up` (the real Temporal dev server, worker and projection
+runner as child processes) on free ports and a data dir of the test's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Engine:
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    lines: list[str]
+
+    def run(self, *args: str, who: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "concordat", *args] + (["--as", who] if who else [])
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120)
+
+    def ok(self, *args: str, who: str | None = None) -> str:
+        done = self.run(*args, who=who)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def refused(self, *args: str, who: str | None = None, code: int = 1) -> str:
+        done = self.run(*args, who=who)
+        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr  # one clear line, never a traceback
+        return lines[0]
+
+
+def _env(tmp: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
+    env.update(
+        CONCORDAT_DATA_DIR=str(tmp / "data"),
+        CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+        CONCORDAT_TEMPORAL_UI_PORT=str(free_port()),
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = _env(tmp, free_port())
+    process = subprocess.Popen([sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line.rstrip("\n"))
+            if line.startswith("ready"):
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(START_TIMEOUT):
+        process.kill()
+        pytest.fail("concordat up did not become ready:\n" + "\n".join(lines))
+    yield Engine(env, process, lines)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine) -> None:
+    ref = engine.ok("proposal", "start", "--title", "Community paediatrics pathway", "--kind", "pathway_change",
+                    "--value", "180000", "--parties", "PCC,CCC,CPCCG", who="jcu_lead:jo").strip()
+    assert ref.startswith("PRO-") and len(ref) == len("PRO-2026-0001")
+    assert "at board" in engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", "--minutes-ref", "JCU-1",
+                                   who="lead_director:dan")
+    engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+    engine.ok("decide", ref, "--stage", "cmet", "--outcome", "recommend_approval", who="secretary:cmet:cat")
+    out = engine.ok("decide", ref, "--stage", "governing_body", "--outcome", "approve", "--minutes-ref", "GB-2",
+                    "--note", "Approved in full", "--json", who="secretary:governing_body:gus")
+    assert json.loads(out)["status"] == "approved"
+
+    shown = json.loads(engine.ok("show", ref, "--json", who="auditor:audrey"))
+    assert shown["status"] == "approved"
+    assert [d["actor_role"] for d in shown["decisions"]] == [
+        "lead_director", "secretary:board", "secretary:cmet", "secretary:governing_body"]
+    history = json.loads(engine.ok("history", ref, "--json", who="auditor:audrey"))
+    assert [h["event"] for h in history] == ["Started", "Decided", "Decided", "Decided", "Decided"]
+    assert "Approved in full" in engine.ok("history", ref, who="auditor:audrey")
+
+    listed = json.loads(engine.ok("list", "--json", who="auditor:audrey"))
+    assert {"reference": ref, "status": "approved"}.items() <= next(r for r in listed if r["reference"] == ref).items()
+    register = json.loads(engine.ok("decisions", "--json", "--case", ref, who="auditor:audrey"))
+    assert [d["outcome"] for d in register] == ["approve", "recommend_approval", "recommend", "refer"]
+
+
+def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engine) -> None:
+    ref = engine.ok("proposal", "start", "--title", "Autism assessment", "--kind", "procurement",
+                    "--value", "£300,000", "--parties", "PCC,CPCCG", who="jcu_lead:jo").strip()
+    count = lambda: len(json.loads(engine.ok("history", ref, "--json", who="auditor:a")))  # noqa: E731
+    assert "no case has the reference 'PRO-1999-0001'" in engine.refused(
+        "decide", "PRO-1999-0001", "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+    assert "awaiting jcu, not board" in engine.refused(
+        "decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+    assert "role secretary:board may not decide at jcu" in engine.refused(
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="secretary:board:sam")
+    assert "allowed: refer, reject" in engine.refused(
+        "decide", ref, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
+    assert "not an amount in pounds" in engine.refused(
+        "proposal", "start", "--title", "x", "--kind", "procurement", "--value", "lots", "--parties", "PCC", who="jcu_lead:jo")
+    assert "kind 'bridge' is not known" in engine.refused(
+        "proposal", "start", "--title", "x", "--kind", "bridge", "--value", "1", "--parties", "PCC", who="jcu_lead:jo")
+    assert "who is acting?" in engine.refused("show", ref, code=2)
+    assert "No such option" in engine.refused("list", "--colour", who="auditor:a", code=2)
+    assert count() == 1
+    engine.ok("withdraw", ref, "--note", "re-scoped", who="jcu_lead:jo")
+    assert "is withdrawn; it takes no more commands" in engine.refused(
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+    assert count() == 2
+
+
+def test_a_repeated_command_id_records_once(engine: Engine) -> None:
+    start = ("proposal", "start", "--title", "Repeat", "--kind", "procurement", "--value", "1000", "--parties", "PCC",
+             "--command-id", "start-once")
+    ref = engine.ok(*start, who="jcu_lead:jo").strip()
+    assert engine.ok(*start, who="jcu_lead:jo").strip() == ref
+    decide = ("decide", ref, "--stage", "jcu", "--outcome", "approve", "--command-id", "decide-once")
+    engine.ok(*decide, who="lead_director:dan")
+    engine.ok(*decide, who="lead_director:dan")
+    assert len(json.loads(engine.ok("history", ref, "--json", who="auditor:a"))) == 2
+
+
+def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = _env(tmp_path, taken.getsockname()[1])
+        done = subprocess.run([sys.executable, "-m", "concordat", "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "is taken" in done.stderr
+
+
+def test_ctrl_c_stops_everything_up_started(engine: Engine) -> None:
+    pids = [int(line.split()[2]) for line in engine.lines if " pid " in line]
+    assert len(pids) == 3  # temporal, worker, projections
+    engine.process.send_signal(signal.SIGINT)
+    assert engine.process.wait(timeout=60) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

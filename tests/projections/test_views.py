@@ -1,0 +1,83 @@
+"""The case list and the decisions register, kept by eventsourcing's projection runner on SQLite and
+PostgreSQL: exactly once across restarts, and rebuildable from zero."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.application import CaseService
+
+LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def some_cases(app: CaseService) -> list[str]:
+    refs = []
+    for title in ("Speech therapy", "Autism pathway", "Continence service"):
+        refs.append(app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), title=title, kind="pathway_change",
+                                       value_pence=30_000_000, parties=["PCC", "CPCCG"], public_health=False, at=T0).reference)
+    app.decide(refs[0], actor=DAN, stage="jcu", outcome="refer", minutes_ref="JCU-1", command_id="a", at=T0)
+    app.decide(refs[0], actor=SAM, stage="board", outcome="recommend", minutes_ref="B-1", command_id="b",
+               at=T0 + timedelta(hours=1))
+    app.decide(refs[1], actor=DAN, stage="jcu", outcome="reject", note="out of scope", command_id="c",
+               at=T0 + timedelta(hours=2))
+    app.remind(refs[2], command_id="r", at=app.state(refs[2]).reminder_at)
+    return refs
+
+
+def run_views(settings: Settings, app: CaseService) -> None:
+    """Run the real runners until both views have processed the newest event, then stop them."""
+    newest = app.max_notification_id()
+    for runner in bootstrap.projection_runners(settings):
+        with runner:
+            runner.wait(newest, timeout=10)
+
+
+def snapshot(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return (bootstrap.open_case_list(settings).list_cases(),
+            bootstrap.open_decisions(settings).list_decisions())
+
+
+def test_the_views_show_every_case_and_every_decision_newest_first(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    refs = some_cases(app)
+    run_views(settings, app)
+    cases, decisions = snapshot(settings)
+    assert [(c["reference"], c["stage"], c["status"]) for c in cases] == [
+        (refs[0], "cmet", "open"), (refs[1], "jcu", "rejected"), (refs[2], "jcu", "open"),
+    ]
+    assert [(d["reference"], d["outcome"], d["actor_role"]) for d in decisions] == [
+        (refs[1], "reject", "lead_director"), (refs[0], "recommend", "secretary:board"), (refs[0], "refer", "lead_director"),
+    ]
+    assert decisions[0]["title"] == "Autism pathway"
+    overdue = bootstrap.open_case_list(settings).list_cases(overdue_at=datetime(2027, 6, 1, tzinfo=UTC))
+    assert [c["reference"] for c in overdue] == [refs[0], refs[2]]
+
+
+def test_a_restarted_runner_neither_skips_nor_repeats_an_event(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    refs = some_cases(app)
+    run_views(settings, app)
+    app.decide(refs[2], actor=DAN, stage="jcu", outcome="refer", command_id="late", at=T0 + timedelta(days=1))
+    run_views(settings, app)  # a new runner picks up from its tracking position
+    cases, decisions = snapshot(settings)
+    assert len(decisions) == 4
+    assert len({(d["reference"], d["version"]) for d in decisions}) == 4
+    assert next(c for c in cases if c["reference"] == refs[2])["stage"] == "board"
+
+
+def test_the_views_rebuild_from_zero_to_the_same_rows(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    some_cases(app)
+    run_views(settings, app)
+    before = snapshot(settings)
+    bootstrap.open_case_list(settings).clear()
+    bootstrap.open_decisions(settings).clear()
+    assert snapshot(settings) == ([], [])
+    run_views(settings, app)
+    assert snapshot(settings) == before
