@@ -24,7 +24,11 @@ VIEW_WAIT_SECONDS = 2.0
 def console() -> Console:
     # A pipe gets wide, uncoloured lines, so scripts and tests read the same words a person does.
     tty = sys.stdout.isatty()
-    return Console(width=None if tty else 200, no_color=not tty, highlight=False, soft_wrap=not tty)
+    return Console(width=None if tty else 160, no_color=not tty, highlight=False, soft_wrap=not tty)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def when(value: datetime | str | None) -> str:
@@ -86,9 +90,10 @@ def _minutes(d: dict[str, Any]) -> str:
 
 
 def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
-    table = Table(title=f"{reference}: {len(entries)} events", title_justify="left", expand=False)
-    for col in ("v", "time (Europe/London)", "event", "actor", "what changed"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"{reference}: {_count(len(entries), 'event')}", title_justify="left", expand=False)
+    for col in ("v", "time (Europe/London)", "event", "actor"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("what changed", overflow="fold")
     for e in entries:
         actor = f"{e.actor_role}:{e.actor_id}" if e.actor_id else "—"
         changed = ", ".join(f"{k}={_short(v)}" for k, v in e.changes.items() if v not in (None, "", []))
@@ -126,9 +131,9 @@ def _lag_note(c: Console, lag: int) -> None:
 def case_list(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     _lag_note(c, lag)
     now = datetime.now().astimezone()
-    table = Table(title=f"{len(rows)} cases", title_justify="left")
+    table = Table(title=_count(len(rows), "case"), title_justify="left")
     for col in ("reference", "title", "kind", "stage", "deadline", "overdue", "status"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col != "title")
     for r in rows:
         overdue = r["status"] == "open" and r["deadline"] and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
         stage = r["stage"] + (f" → {r['escalated_to']}" if r["escalated_to"] else "")
@@ -139,10 +144,13 @@ def case_list(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
 
 def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     _lag_note(c, lag)
-    table = Table(title=f"{len(rows)} decisions, newest first", title_justify="left")
-    for col in ("when", "case", "forum", "stage", "outcome", "by", "minutes", "note"):
+    table = Table(title=f"{_count(len(rows), 'decision')}, newest first", title_justify="left")
+    for col in ("when", "case", "forum", "outcome", "by"):
+        table.add_column(col, no_wrap=True)
+    for col in ("minutes", "note"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(when(r["decided_at"]), r["reference"], r["forum"], r["stage"], _outcome(r),
+        forum = r["forum"] if r["forum"] == r["stage"] else f"{r['forum']} (for {r['stage']})"
+        table.add_row(when(r["decided_at"]), r["reference"], forum, _outcome(r),
                       f"{r['actor_role']}:{r['actor_id']}", r["minutes_ref"], r["note"])
     c.print(table)
