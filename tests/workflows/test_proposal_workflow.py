@@ -3,10 +3,12 @@ application on a fresh SQLite store. A month of deadlines passes in well under a
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -17,9 +19,10 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from workers.activities import case_state
-from workflows.contracts import ActorRef, DecideInput, ProposalInput
+from workflows.contracts import ActorRef, DecideInput, ProposalInput, WithdrawInput
 from workflows.proposal import ProposalWorkflow
 
+HISTORIES = Path(__file__).parent / "histories"
 LEAD = Actor.parse("jcu_lead:jo")
 DAN = ActorRef(id="dan", role="lead_director")
 SAM = ActorRef(id="sam", role="secretary:board")
@@ -53,6 +56,12 @@ class Running:
             task_queue=self.task_queue,
         )
 
+    async def keep(self, handle: WorkflowHandle, name: str) -> None:
+        """With CONCORDAT_RECORD_HISTORIES=1, store this run's history for test_replay.py."""
+        if os.environ.get("CONCORDAT_RECORD_HISTORIES") == "1":
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+
     def events(self, reference: str) -> list[str]:
         return [h.event for h in self.app.history(reference, actor=Actor("audrey", "auditor"))]
 
@@ -76,6 +85,7 @@ async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -
     result = await handle.result()
     assert result.status == "approved"
     assert running.events(handle.id) == ["Started", "Decided"]
+    await running.keep(handle, "approved_at_the_jcu")
 
 
 async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_reminder(running: Running) -> None:
@@ -91,6 +101,7 @@ async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_
     reminder = running.app.history(handle.id, actor=Actor("audrey", "auditor"))[2]
     assert reminder.at < board_deadline
     assert reminder.changes["recipient_role"] == "secretary:board"
+    await running.keep(handle, "escalated_after_a_reminder")
 
 
 async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(running: Running) -> None:
@@ -99,3 +110,34 @@ async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(r
         await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=SAM, stage="jcu", outcome="refer"))
     assert "lead_director decides there" in str(caught.value.cause)
     assert running.events(handle.id) == ["Started"]
+    await running.keep(handle, "update_refused_by_validator")
+
+
+async def test_a_withdrawn_proposal_ends_its_workflow(running: Running) -> None:
+    handle = await running.start()
+    await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="refer"))
+    state = await handle.execute_update(ProposalWorkflow.withdraw, WithdrawInput(actor=ActorRef(id="jo", role="jcu_lead")))
+    assert state.status == "withdrawn"
+    assert (await handle.result()).status == "withdrawn"
+    await running.keep(handle, "withdrawn_at_the_board")
+
+
+async def test_the_ccg_route_runs_through_cmet_and_the_governing_body(running: Running) -> None:
+    handle = await running.start(parties=["PCC", "CPCCG"], value_pence=40_000_000)
+    steps = [
+        (DAN, "jcu", "refer"),
+        (SAM, "board", "recommend"),
+        (ActorRef(id="cat", role="secretary:cmet"), "cmet", "recommend_approval"),
+        (ActorRef(id="gus", role="secretary:governing_body"), "governing_body", "approve"),
+    ]
+    for actor, stage, outcome in steps:
+        state = await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=actor, stage=stage, outcome=outcome))
+    assert state.status == "approved"
+    assert (await handle.result()).status == "approved"
+    await running.keep(handle, "approved_by_the_governing_body")
+
+
+async def test_the_workflow_answers_a_query_with_the_stage_and_deadline(running: Running) -> None:
+    handle = await running.start()
+    state = await handle.query(ProposalWorkflow.state)
+    assert (state.stage, state.deadline) == ("jcu", running.app.state(handle.id).deadline)
