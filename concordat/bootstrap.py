@@ -25,7 +25,9 @@ from domain.policy import Policy
 from projections.case_list import CaseListProjection, CaseListView, PostgresCaseListView, SQLiteCaseListView
 from projections.decisions import DecisionsProjection, DecisionsView, PostgresDecisionsView, SQLiteDecisionsView
 from workers.activities import CaseActivities
+from workflows.dispute import DisputeWorkflow
 from workflows.proposal import ProposalWorkflow
+from workflows.termination import TerminationWorkflow
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection)
 
@@ -131,7 +133,7 @@ def build_worker(client: Client, app: CaseService, task_queue: str) -> WorkerPar
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[ProposalWorkflow],
+        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow],
         activities=activities.all(),
         activity_executor=executor,
     )

@@ -24,5 +24,11 @@ class Actor:
             raise InvalidInputError(msg)
         return cls(id=ident.strip(), role=role.strip())
 
+    @property
+    def party(self) -> str | None:
+        """The party a `party_rep:<party>` acts for; None for every other role."""
+        prefix, sep, party = self.role.partition(":")
+        return party if prefix == "party_rep" and sep else None
+
     def __str__(self) -> str:
         return f"{self.role}:{self.id}"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, time
+from typing import Any, TypeVar
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -23,9 +23,14 @@ from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
 
 from domain.actor import Actor
-from domain.errors import CaseNotFoundError, InvalidInputError, NotAllowedError
+from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
 from domain.policy import Policy
-from domain.proposal import SYSTEM_ACTOR, Proposal, ProposalState, Rules
+from pydantic import BaseModel, ValidationError
+
+from domain.case import SYSTEM_ACTOR, CaseView, Rules, case_id
+from domain.dispute import Dispute, RaiseDispute
+from domain.proposal import Proposal, ProposalState
+from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.references import CommandReceipt, ReferenceSequence
 
 log = structlog.get_logger("concordat.domain")
@@ -42,6 +47,19 @@ _BOOKKEEPING = {
     "command_id",
     "at",
 }
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], fields: dict[str, Any]) -> M:
+    """A command's fields, checked by its model; the first problem in one line."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        raise InvalidInputError(f"{where.replace('_', '-')}: {first['msg']}") from None
 
 
 def utc_now() -> datetime:
@@ -111,35 +129,86 @@ class CaseService(Application):
         at: datetime | None = None,
     ) -> ProposalState:
         """Open a proposal with the next reference of its year (`PRO-2026-0001`)."""
+
+        def build(reference: str, when: datetime) -> Proposal:
+            return Proposal.start(self.rules, reference=reference, title=title, kind=kind, value_pence=value_pence,
+                                  parties=parties, public_health=public_health, actor=actor,
+                                  command_id=command_id, at=when)
+
+        return self._start("PRO", actor, command_id, at, build)
+
+    def raise_dispute(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
+                      at: datetime | None = None) -> CaseView:
+        """A party's representative raises a dispute against other parties (`DSP-2026-0001`)."""
+        command = _parse(RaiseDispute, fields)
+        if command.linked_case and command.linked_case not in self:
+            raise CaseNotFoundError(f"no case has the reference {command.linked_case!r} (linked case)")
+
+        def build(reference: str, when: datetime) -> Dispute:
+            return Dispute.raise_(self.rules, reference=reference, actor=actor, command=command,
+                                  members=self.partnership().members, command_id=command_id, at=when)
+
+        return self._start("DSP", actor, command_id, at, build)
+
+    def serve_notice(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
+                     at: datetime | None = None) -> CaseView:
+        """A party's representative serves notice to leave the partnership (`TRM-2026-0001`)."""
+        command = _parse(ServeNotice, fields)
+        partnership = self.partnership()
+        if not partnership.is_active:
+            raise CaseClosedError("the partnership has ended; there is nothing to give notice of")
+
+        def build(reference: str, when: datetime) -> TerminationNotice:
+            pending = [n for n in self._pending_notices() if n.party == actor.party]
+            if pending:
+                raise InvalidInputError(f"{actor.party} already has notice pending: {pending[0].reference}")
+            return TerminationNotice.serve(self.rules, reference=reference, actor=actor, command=command,
+                                           members=partnership.members, command_id=command_id, at=when)
+
+        return self._start("TRM", actor, command_id, at, build)
+
+    def act(self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str,
+            at: datetime | None = None) -> Any:
+        """A person's command on a dispute or termination notice, by name (see the aggregate's
+        ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
         self._check_actor(actor)
-        at = at or self._clock()
-        for _ in range(CONFLICT_ATTEMPTS):
-            done = self._receipt(command_id)
-            if done is not None:
-                return self.state(done)
-            year = self.rules.calendar.local_date(at).year
-            sequence = self._sequence("PRO", year)
-            reference = sequence.issue()
-            proposal = Proposal.start(
-                self.rules,
-                reference=reference,
-                title=title,
-                kind=kind,
-                value_pence=value_pence,
-                parties=parties,
-                public_health=public_health,
-                actor=actor,
-                command_id=command_id,
-                at=at,
+        aggregate = self._load(reference)
+        actions = getattr(type(aggregate), "ACTIONS", {})
+        if action not in actions:
+            raise InvalidInputError(
+                f"{reference} takes no {action!r}; it takes: {', '.join(actions) or 'decide, withdraw'}"
             )
-            receipt = CommandReceipt(command_id=command_id, reference=reference)
-            try:
-                self.save(sequence, proposal, receipt)
-            except RecordConflictError:
-                continue  # another start took this number (or this command id): look again
-            log.info("proposal.started", case=reference, actor=str(actor), kind=kind)
-            return ProposalState.of(proposal, self.policy)
-        raise RecordConflictError(f"could not number a new proposal after {CONFLICT_ATTEMPTS} tries")
+        model, method = actions[action]
+        command = _parse(model, fields)
+        extra = {"partnership": None} if isinstance(aggregate, TerminationNotice) else {}
+
+        def run(case: Any, when: datetime) -> list[Any]:
+            if extra:
+                partnership = self.partnership()
+                getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when,
+                                      partnership=partnership)
+                return [partnership]
+            getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when)
+            return []
+
+        state = self._apply(reference, command_id, at, run)
+        log.info("case.acted", case=reference, actor=str(actor), action=action)
+        return state
+
+    def fire_timer(self, reference: str, *, timer: str, command_id: str, at: datetime | None = None) -> Any:
+        """What a case's clock asks for at one of its timers: a reminder, an escalation, maturity."""
+
+        def run(case: Any, when: datetime) -> list[Any]:
+            if isinstance(case, TerminationNotice):
+                partnership = self.partnership()
+                case.fire(self.rules, timer=timer, command_id=command_id, at=when, partnership=partnership)
+                return [partnership]
+            case.fire(self.rules, timer=timer, command_id=command_id, at=when)
+            return []
+
+        state = self._apply(reference, command_id, at, run)
+        log.info("case.timer_fired", case=reference, timer=timer)
+        return state
 
     def decide(
         self,
@@ -190,6 +259,7 @@ class CaseService(Application):
         return state
 
     def remind(self, reference: str, *, command_id: str, at: datetime | None = None) -> ProposalState:
+        """The reminder before a proposal stage's deadline (the proposal workflow's own timer)."""
         state = self._apply(
             reference, command_id, at, lambda p, when: p.remind(self.rules, command_id=command_id, at=when)
         )
@@ -214,8 +284,9 @@ class CaseService(Application):
         self._check_actor(actor)
         return self.state(reference, version=version)
 
-    def state(self, reference: str, *, version: int | None = None) -> ProposalState:
-        return ProposalState.of(self._load(reference, version), self.policy)
+    def state(self, reference: str, *, version: int | None = None) -> Any:
+        """A case as plain data: `ProposalState` for a proposal, `CaseView` for the other kinds."""
+        return self._view(self._load(reference, version))
 
     def result_of(self, reference: str, command_id: str) -> ProposalState | None:
         """The case right after `command_id` was applied, or None if it never was."""
@@ -227,7 +298,7 @@ class CaseService(Application):
         self._check_actor(actor)
         self._load(reference)
         entries = []
-        for ev in self.events.get(Proposal.create_id(reference)):
+        for ev in self.events.get(case_id(reference)):
             data = {k: v for k, v in ev.__dict__.items() if k not in _BOOKKEEPING}
             entries.append(
                 HistoryEntry(
@@ -261,30 +332,106 @@ class CaseService(Application):
         reference: str,
         command_id: str,
         at: datetime | None,
-        command: Callable[[Proposal, datetime], None],
-    ) -> ProposalState:
+        command: Callable[[Any, datetime], Any],
+    ) -> Any:
+        """Load → command → save, idempotent by command id, retried on a concurrent write. The
+        command may return other aggregates it changed (the partnership), saved atomically with it."""
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         when = at or self._clock()
         for _ in range(CONFLICT_ATTEMPTS):
-            proposal = self._load(reference)
-            applied = proposal.command_versions.get(command_id)
+            case = self._load(reference)
+            applied = case.command_versions.get(command_id)
             if applied is not None:
                 # Already applied (a retry): the same answer as the first time, nothing stored.
                 return self.state(reference, version=applied)
-            command(proposal, when)
+            others = command(case, when) or []
             try:
-                self.save(proposal)
+                self.save(case, *others)
             except RecordConflictError:
                 continue  # another writer got there first: run the command on what they recorded
-            return ProposalState.of(proposal, self.policy)
+            return self._view(case)
         raise RecordConflictError(f"{reference} kept changing under {CONFLICT_ATTEMPTS} attempts")
 
-    def _load(self, reference: str, version: int | None = None) -> Proposal:
+    def _start(self, prefix: str, actor: Actor, command_id: str, at: datetime | None,
+               build: Callable[[str, datetime], Any]) -> Any:
+        """Number a new case in its year's sequence and save it with the sequence and a receipt for
+        its command id, in one transaction (so a repeated start returns the case it opened)."""
+        self._check_actor(actor)
+        if not command_id:
+            raise InvalidInputError("a command needs a command id")
+        at = at or self._clock()
+        for _ in range(CONFLICT_ATTEMPTS):
+            done = self._receipt(command_id)
+            if done is not None:
+                return self.state(done)
+            sequence = self._sequence(prefix, self.rules.calendar.local_date(at).year)
+            reference = sequence.issue()
+            case = build(reference, at)
+            try:
+                self.save(sequence, case, CommandReceipt(command_id=command_id, reference=reference))
+            except RecordConflictError:
+                continue  # another start took this number (or this command id): look again
+            log.info("case.started", case=reference, actor=str(actor), kind=type(case).__name__)
+            return self._view(case)
+        raise RecordConflictError(f"could not number a new case after {CONFLICT_ATTEMPTS} tries")
+
+    def _view(self, case: Any) -> Any:
+        if isinstance(case, Proposal):
+            return ProposalState.of(case, self.policy)
+        return case.view(self.rules)
+
+    def _load(self, reference: str, version: int | None = None) -> Any:
         try:
-            return self.repository.get(Proposal.create_id(reference), version=version)
+            case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
+        if not isinstance(case, Proposal | Dispute | TerminationNotice):
+            raise CaseNotFoundError(f"no case has the reference {reference!r}")
+        return case
+
+    def __contains__(self, reference: str) -> bool:
+        return case_id(reference) in self.repository
+
+    # --- the partnership --------------------------------------------------------------------
+
+    def partnership(self) -> Partnership:
+        """The partnership's members. Until its first change is stored, it is formed afresh from the
+        policy's parties (MOU start date) and saved with that change, so reading writes nothing."""
+        try:
+            return self.repository.get(Partnership.create_id())
+        except AggregateNotFoundError:
+            p = self.policy.partnership
+            return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
+
+    def partnership_view(self, *, actor: Actor) -> dict[str, Any]:
+        self._check_actor(actor)
+        p = self.partnership()
+        return {
+            "members": list(p.members),
+            "started_on": p.started_on.isoformat(),
+            "ended_on": p.ended_on.isoformat() if p.ended_on else None,
+            "departures": list(p.departures),
+            "pending_notices": [
+                {"reference": n.reference, "party": n.party, "served_on": n.served_on, "effective": n.effective,
+                 "mutual_termination_on": n.agreed_on}
+                for n in self._pending_notices()
+            ],
+        }
+
+    def _pending_notices(self) -> list[TerminationNotice]:
+        """Notices not yet concluded, found through the reference sequences (there are few)."""
+        notices = []
+        for year in range(self.policy.partnership.started_on.year, self.rules.calendar.local_date(self._clock()).year + 2):
+            try:
+                sequence = self.repository.get(ReferenceSequence.create_id("TRM", year))
+            except AggregateNotFoundError:
+                continue
+            for n in range(1, sequence.last + 1):
+                notice = self.repository.get(case_id(f"TRM-{year}-{n:04d}"))
+                if notice.status == "pending":
+                    notices.append(notice)
+        return notices
 
     def _receipt(self, command_id: str) -> str | None:
         try:

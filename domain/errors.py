@@ -51,3 +51,11 @@ class DeadlineNotReachedError(ConcordatError):
 
 class CommandConflictError(ConcordatError):
     """A command id was reused for a different command."""
+
+
+class NoticeTooShortError(ConcordatError):
+    """A termination notice asks for a date earlier than the notice period allows (MOU, Termination)."""
+
+
+class NotAPartyError(NotAllowedError):
+    """The actor's party is not a party to this case, or not a member of the partnership."""

@@ -87,6 +87,30 @@ class MeetingPattern(_Model):
         return self.first_after(first) if first in self.cancelled else first
 
 
+class TimedStage(_Model):
+    deadline: Deadline
+
+
+class DisputeRules(_Model):
+    reminder_working_days: int = Field(ge=0)
+    escalation_forum: str
+    resolved_by: list[str]
+    nominated_by: list[str]
+    appointed_by: list[str]
+    stages: dict[str, TimedStage]
+
+
+class MonthDay(_Model):
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+
+
+class TerminationRules(_Model):
+    notice_months: int = Field(ge=1)
+    year_end: MonthDay
+    reminder_months_before: list[int]
+
+
 class Forum(_Model):
     name: str
     decided_by: str
@@ -94,6 +118,7 @@ class Forum(_Model):
 
 class Partnership(_Model):
     parties: list[str]
+    started_on: date
     ccg_party: str
     timezone: str
     holiday_country: str
@@ -112,6 +137,8 @@ class Roles(_Model):
 class Policy(_Model):
     partnership: Partnership
     proposal: ProposalRules
+    dispute: DisputeRules
+    termination: TerminationRules
     forums: dict[str, Forum]
     roles: Roles
     meetings: dict[str, MeetingPattern]
@@ -126,6 +153,10 @@ class Policy(_Model):
             meeting = stage.deadline.next_meeting
             if meeting is not None and meeting not in self.meetings:
                 msg = f"stage {name!r} waits for meetings of {meeting!r}, which has no dates"
+                raise ValueError(msg)
+        for stage in ("director", "mediator_selection", "mediation"):
+            if stage not in self.dispute.stages:
+                msg = f"[dispute.stages.{stage}] is missing"
                 raise ValueError(msg)
         if self.proposal.escalation_forum not in self.forums:
             msg = f"escalation forum {self.proposal.escalation_forum!r} is not a forum"

@@ -33,12 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.calendar import WorkingDayCalendar
+from domain.case import SYSTEM_ACTOR, Rules, case_id
 from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
@@ -50,22 +50,7 @@ from domain.errors import (
 )
 from domain.policy import Policy
 
-CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/cases")
-
 OPEN, APPROVED, REJECTED, WITHDRAWN = "open", "approved", "rejected", "withdrawn"
-SYSTEM_ACTOR = Actor(id="concordat", role="system")
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What a command needs to know besides the case: the policy and the calendar built from it."""
-
-    policy: Policy
-    calendar: WorkingDayCalendar
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> Rules:
-        return cls(policy=policy, calendar=WorkingDayCalendar(policy))
 
 
 @dataclass(frozen=True)
@@ -90,8 +75,7 @@ class Proposal(Aggregate):
 
     @staticmethod
     def create_id(reference: str) -> UUID:
-        """A case's id follows from its reference, so a reference finds its case without an index."""
-        return uuid5(CASE_NAMESPACE, reference)
+        return case_id(reference)
 
     @classmethod
     def start(

@@ -16,7 +16,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.proposal import CASE_NAMESPACE
+from domain.case import CASE_NAMESPACE
 
 
 class ReferenceSequence(Aggregate):

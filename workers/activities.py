@@ -19,16 +19,21 @@ from temporalio.exceptions import ApplicationError
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import ConcordatError
+from domain.case import CaseView
 from domain.proposal import ProposalState
 from workflows.contracts import (
     DECIDE_CASE,
+    ACT_ON_CASE,
     ESCALATE_CASE,
+    FIRE_TIMER,
     LOAD_CASE,
     REMIND_CASE,
     WITHDRAW_CASE,
+    ActOnCaseInput,
     ActorRef,
     CaseState,
     DecideCaseInput,
+    FireTimerInput,
     LoadCaseInput,
     TimerCommandInput,
     WithdrawCaseInput,
@@ -38,7 +43,7 @@ log = structlog.get_logger("concordat.activities")
 T = TypeVar("T")
 
 
-def case_state(state: ProposalState) -> CaseState:
+def case_state(state: ProposalState | CaseView) -> CaseState:
     """The domain's answer in the workflow's vocabulary."""
     return CaseState.model_validate(asdict(state))
 
@@ -51,7 +56,7 @@ class CaseActivities:
     def __init__(self, app: CaseService) -> None:
         self.app = app
 
-    def _run(self, reference: str, call: Callable[[], ProposalState], **context: object) -> CaseState:
+    def _run(self, reference: str, call: Callable[[], ProposalState | CaseView], **context: object) -> CaseState:
         with structlog.contextvars.bound_contextvars(case=reference, workflow_id=_workflow_id(), **context):
             try:
                 state = call()
@@ -109,8 +114,26 @@ class CaseActivities:
             lambda: self.app.escalate(input.reference, command_id=input.command_id, at=input.at),
         )
 
+    @activity.defn(name=ACT_ON_CASE)
+    def act_on_case(self, input: ActOnCaseInput) -> CaseState:
+        a = input.act
+        return self._run(
+            input.reference,
+            lambda: self.app.act(input.reference, actor=_actor(a.actor), action=a.action, fields=a.fields,
+                                 command_id=input.command_id, at=input.at),
+            actor=str(a.actor),
+        )
+
+    @activity.defn(name=FIRE_TIMER)
+    def fire_timer(self, input: FireTimerInput) -> CaseState:
+        return self._run(
+            input.reference,
+            lambda: self.app.fire_timer(input.reference, timer=input.timer, command_id=input.command_id, at=input.at),
+        )
+
     def all(self) -> list[Callable[..., CaseState]]:
-        return [self.load_case, self.decide_case, self.withdraw_case, self.remind_case, self.escalate_case]
+        return [self.load_case, self.decide_case, self.withdraw_case, self.remind_case, self.escalate_case,
+                self.act_on_case, self.fire_timer]
 
 
 def _workflow_id() -> str | None:

@@ -8,6 +8,7 @@ defaults only (a running workflow's history holds the old shape).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,8 @@ DECIDE_CASE = "decide_case"
 WITHDRAW_CASE = "withdraw_case"
 REMIND_CASE = "remind_case"
 ESCALATE_CASE = "escalate_case"
+ACT_ON_CASE = "act_on_case"
+FIRE_TIMER = "fire_timer"
 
 # `ApplicationError.type` of a refusal that a later look at the case may explain (the deadline
 # moved, someone decided first): the workflow reloads the case rather than failing.
@@ -42,6 +45,20 @@ class AllowedAction(Contract):
     stage_outcomes: list[str] = []
 
 
+class ActionRef(Contract):
+    """A command someone may give now, by name, and the roles that may give it."""
+
+    name: str
+    roles: list[str]
+
+
+class TimerRef(Contract):
+    """An instant the workflow must wake at, named for what the domain then does."""
+
+    name: str
+    at: datetime
+
+
 class CaseState(Contract):
     """The case as the domain last returned it: the rules' answers the workflow waits on."""
 
@@ -60,6 +77,10 @@ class CaseState(Contract):
     allowed_actions: list[AllowedAction] = []
     withdraw_roles: list[str] = []
     last_decision: str | None = None
+    # Disputes and termination notices: what may be done, and when the clock must wake. The case
+    # lives while either list has something in it.
+    actions: list[ActionRef] = []
+    timers: list[TimerRef] = []
 
 
 class ProposalInput(Contract):
@@ -108,3 +129,32 @@ class TimerCommandInput(Contract):
     reference: str
     command_id: str
     at: datetime
+
+
+class CaseInput(Contract):
+    """Starts a `DisputeWorkflow` or `TerminationWorkflow`; the case exists in the store already."""
+
+    reference: str
+    state: CaseState
+
+
+class ActInput(Contract):
+    """A person's command on a dispute or notice: its name and its own fields."""
+
+    actor: ActorRef
+    action: str = Field(min_length=1)
+    fields: dict[str, Any] = {}
+
+
+class ActOnCaseInput(Contract):
+    reference: str
+    command_id: str
+    at: datetime
+    act: ActInput
+
+
+class FireTimerInput(Contract):
+    reference: str
+    command_id: str
+    at: datetime
+    timer: str

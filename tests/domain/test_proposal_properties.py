@@ -19,7 +19,8 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import ConcordatError
 from domain.policy import Policy
-from domain.proposal import OPEN, Proposal, Rules
+from domain.case import Rules
+from domain.proposal import OPEN, Proposal
 
 POLICY = Policy.load()
 RULES = Rules.from_policy(POLICY)

@@ -1,0 +1,78 @@
+"""What every case has, whatever its kind: an id that follows from its reference, the rules it is
+judged by, the system actor that runs its clock, and the plain-data view the workflows wait on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.actor import Actor
+from domain.calendar import WorkingDayCalendar
+from domain.policy import Policy
+
+CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/cases")
+SYSTEM_ACTOR = Actor(id="concordat", role="system")
+
+
+def case_id(reference: str) -> UUID:
+    """A case's id follows from its reference, so a reference finds its case without an index."""
+    return uuid5(CASE_NAMESPACE, reference)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a command needs to know besides the case: the policy and the calendar built from it."""
+
+    policy: Policy
+    calendar: WorkingDayCalendar
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> Rules:
+        return cls(policy=policy, calendar=WorkingDayCalendar(policy))
+
+
+class Command(BaseModel):
+    """A command's own fields (who and when travel beside it). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """A command someone may give now: its name and the roles that may give it."""
+
+    name: str
+    roles: list[str]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """An instant the case's workflow must wake at, and what it then asks the domain to do. Names
+    are unique within a case, so each firing is its own idempotent command."""
+
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A dispute or termination notice as plain data: what `show` prints and the workflow waits on."""
+
+    reference: str
+    kind: str
+    title: str
+    status: str
+    stage: str
+    deadline: datetime | None
+    version: int
+    policy_hash: str
+    started_at: datetime
+    started_by: dict[str, str]
+    actions: list[CaseAction]
+    timers: list[Timer]
+    details: dict[str, Any] = field(default_factory=dict)
+    stage_seq: int = 0

@@ -1,0 +1,398 @@
+"""A dispute between partners, from the Corporate Director to a binding mediation.
+
+Lifecycle (MOU, Governance; governance.md, "Dispute"):
+
+    director ──resolve: resolved──────────────────────────────────▶ resolved
+       │      └─resolve: no_mediation─────────────────────────────▶ closed without mediation
+       │ resolve: mediation
+       ▼
+    mediator_selection: nominate → every party agrees (a refusal clears the nominee) → appoint
+       │ (appointed in writing: the letter's reference is required)
+       ▼
+    mediation ──findings (the appointed mediator only; binding; costs split equally)──▶ findings_recorded
+
+A concern is raised by a party's representative against one or more other parties. The Lead
+Director (the Corporate Director: People & Communities) tries first to resolve it and decides
+whether mediation is required. The mediator is selected by agreement between the parties: every
+party to the dispute must agree to the nominee. Each stage has a working-day deadline from the
+policy, with a reminder before it; a missed deadline is escalated (recorded, and the escalation
+forum is told), and the stage stays open for the people who act in it.
+
+Costs are borne equally (MOU): `split_cost` divides the total into equal shares in pence; the
+pence that do not divide go one each to the parties in the partnership's own order (PCC, CCC,
+CPCCG), so the shares always sum to the total and differ by at most a penny.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+from pydantic import Field
+
+from domain.actor import Actor
+from domain.case import SYSTEM_ACTOR, CaseAction, CaseView, Command, Rules, Timer, case_id
+from domain.errors import (
+    CaseClosedError,
+    DeadlineNotReachedError,
+    InvalidInputError,
+    NotAllowedError,
+    NotAPartyError,
+    WrongStageError,
+)
+from domain.timing import working_day_times
+
+OPEN = "open"
+REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM)-\d{4}-\d{4}$")
+
+
+class RaiseDispute(Command):
+    against: list[str] = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    description: str = ""
+    linked_case: str | None = None
+
+
+class Resolve(Command):
+    outcome: Literal["resolved", "mediation", "no_mediation"]
+    note: str = ""
+
+
+class Nominate(Command):
+    mediator: str = Field(min_length=1, description="The nominee's id, as they will sign in (mediator:<id>).")
+    note: str = ""
+
+
+class Agree(Command):
+    pass
+
+
+class Refuse(Command):
+    note: str = ""
+
+
+class Appoint(Command):
+    letter_ref: str = Field(min_length=1)
+
+
+class Findings(Command):
+    findings: str = Field(min_length=1)
+    cost_pence: int = Field(ge=0)
+
+
+def split_cost(total_pence: int, parties: list[str], order: list[str]) -> dict[str, int]:
+    """Equal shares to the penny; the remainder goes a penny each to the first parties in `order`."""
+    ranked = sorted(parties, key=order.index)
+    share, remainder = divmod(total_pence, len(ranked))
+    return {p: share + (1 if i < remainder else 0) for i, p in enumerate(ranked)}
+
+
+class Dispute(Aggregate):
+    kind: ClassVar[str] = "dispute"
+
+    @staticmethod
+    def create_id(reference: str) -> UUID:
+        return case_id(reference)
+
+    # --- raising ----------------------------------------------------------------------------
+
+    @classmethod
+    def raise_(cls, rules: Rules, *, reference: str, actor: Actor, command: RaiseDispute,
+               members: list[str], command_id: str, at: datetime) -> Dispute:
+        """A party's representative raises a concern against other parties (MOU, Governance)."""
+        party = actor.party
+        if party is None:
+            raise NotAllowedError(f"role {actor.role} may not raise a dispute; a party_rep:<party> raises it")
+        if party not in members:
+            raise NotAPartyError(f"{party} is not a member of the partnership; members: {', '.join(members)}")
+        against = list(dict.fromkeys(command.against))
+        strangers = [p for p in against if p not in members]
+        if strangers:
+            raise InvalidInputError(f"--against {','.join(strangers)}: not members; members: {','.join(members)}")
+        if party in against:
+            raise InvalidInputError(f"{party} cannot raise a dispute against itself")
+        if command.linked_case and not REFERENCE.match(command.linked_case):
+            raise InvalidInputError(f"linked case {command.linked_case!r} is not a reference like PRO-2026-0001")
+        order = rules.policy.partnership.parties
+        parties = sorted({party, *against}, key=order.index)
+        times = working_day_times(rules, rules.policy.dispute.stages["director"].deadline, at,
+                                  rules.policy.dispute.reminder_working_days)
+        return cls._create(
+            cls.Raised, reference=reference, subject=command.subject, description=command.description,
+            raised_by=party, against=sorted(against, key=order.index), parties=parties,
+            linked_case=command.linked_case, policy_hash=rules.policy.content_hash,
+            actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at,
+            deadline=times.deadline, reminder_at=times.reminder_at,
+        )
+
+    class Raised(Aggregate.Created):
+        reference: str
+        subject: str
+        description: str
+        raised_by: str
+        against: list[str]
+        parties: list[str]
+        linked_case: str | None
+        policy_hash: str
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+        deadline: datetime
+        reminder_at: datetime | None
+
+    @event(Raised)
+    def __init__(self, *, reference: str, subject: str, description: str, raised_by: str, against: list[str],
+                 parties: list[str], linked_case: str | None, policy_hash: str, actor_id: str, actor_role: str,
+                 command_id: str, at: datetime, deadline: datetime, reminder_at: datetime | None) -> None:
+        self.reference = reference
+        self.subject = subject
+        self.description = description
+        self.raised_by = raised_by
+        self.against = list(against)
+        self.parties = list(parties)
+        self.linked_case = linked_case
+        self.policy_hash = policy_hash
+        self.started_by = {"id": actor_id, "role": actor_role}
+        self.started_at = at
+        self.status = OPEN
+        self.stage = ""
+        self.stage_seq = 0
+        self.deadline: datetime | None = None
+        self.reminder_at: datetime | None = None
+        self.reminder_sent = False
+        self.escalated_to: str | None = None
+        self.nominee: str | None = None
+        self.agreed: list[str] = []
+        self.mediator: str | None = None
+        self.letter_ref: str | None = None
+        self.findings: str | None = None
+        self.cost_pence: int | None = None
+        self.cost_shares: dict[str, int] = {}
+        self.resolution: dict[str, Any] | None = None
+        self.command_versions: dict[str, int] = {command_id: 1}
+        self._open_stage("director", deadline, reminder_at)
+
+    # --- who may act ------------------------------------------------------------------------
+
+    ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
+        "resolve": (Resolve, "resolve"),
+        "nominate": (Nominate, "nominate"),
+        "agree": (Agree, "agree"),
+        "refuse": (Refuse, "refuse"),
+        "appoint": (Appoint, "appoint"),
+        "findings": (Findings, "record_findings"),
+    }
+
+    def actions(self, rules: Rules) -> list[CaseAction]:
+        if self.status != OPEN:
+            return []
+        d = rules.policy.dispute
+        if self.stage == "director":
+            return [CaseAction("resolve", list(d.resolved_by))]
+        if self.stage == "mediator_selection":
+            if self.nominee is None:
+                return [CaseAction("nominate", list(d.nominated_by))]
+            waiting = [f"party_rep:{p}" for p in self.parties if p not in self.agreed]
+            if waiting:
+                return [CaseAction("agree", waiting), CaseAction("refuse", waiting)]
+            return [CaseAction("appoint", list(d.appointed_by))]
+        return [CaseAction("findings", ["mediator"])]
+
+    def timers(self) -> list[Timer]:
+        if self.status != OPEN or self.deadline is None:
+            return []
+        timers = []
+        if self.reminder_at and not self.reminder_sent:
+            timers.append(Timer(f"remind:{self.stage_seq}", self.reminder_at))
+        if not self.escalated_to:
+            timers.append(Timer(f"escalate:{self.stage_seq}", self.deadline))
+        return timers
+
+    def view(self, rules: Rules) -> CaseView:
+        return CaseView(
+            reference=self.reference, kind=self.kind, title=self.subject, status=self.status, stage=self.stage,
+            deadline=self.deadline, version=self.version, policy_hash=self.policy_hash,
+            started_at=self.started_at, started_by=dict(self.started_by), actions=self.actions(rules),
+            timers=self.timers(), stage_seq=self.stage_seq,
+            details={
+                "raised_by": self.raised_by, "against": list(self.against), "parties": list(self.parties),
+                "description": self.description, "linked_case": self.linked_case,
+                "escalated_to": self.escalated_to, "nominee": self.nominee, "agreed": list(self.agreed),
+                "mediator": self.mediator, "letter_ref": self.letter_ref, "resolution": self.resolution,
+                "findings": self.findings, "cost_pence": self.cost_pence, "cost_shares": dict(self.cost_shares),
+                "binding": self.findings is not None,
+            },
+        )
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def resolve(self, rules: Rules, *, actor: Actor, command: Resolve, command_id: str, at: datetime) -> None:
+        """The Lead Director resolves the concern, or decides whether mediation is required."""
+        self._check(rules, "resolve", actor)
+        if command.outcome == "mediation":
+            times = self._times(rules, "mediator_selection", at)
+            self._resolve(outcome="mediation", note=command.note, next_stage="mediator_selection",
+                          status=OPEN, deadline=times.deadline, reminder_at=times.reminder_at,
+                          **self._who(actor, command_id, at))
+        else:
+            status = "resolved" if command.outcome == "resolved" else "not_mediated"
+            self._resolve(outcome=command.outcome, note=command.note, next_stage="", status=status,
+                          deadline=None, reminder_at=None, **self._who(actor, command_id, at))
+
+    @event("DirectorDecided")
+    def _resolve(self, *, outcome: str, note: str, next_stage: str, status: str, deadline: datetime | None,
+                 reminder_at: datetime | None, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self.resolution = {"outcome": outcome, "note": note, "by": f"{actor_role}:{actor_id}", "at": at.isoformat()}
+        self._done(command_id)
+        self._move(next_stage, status, deadline, reminder_at)
+
+    def nominate(self, rules: Rules, *, actor: Actor, command: Nominate, command_id: str, at: datetime) -> None:
+        self._check(rules, "nominate", actor)
+        self._nominate(mediator=command.mediator, note=command.note, **self._who(actor, command_id, at))
+
+    @event("MediatorNominated")
+    def _nominate(self, *, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str,
+                  at: datetime) -> None:
+        self.nominee = mediator
+        self.agreed = []
+        self._done(command_id)
+
+    def agree(self, rules: Rules, *, actor: Actor, command: Agree, command_id: str, at: datetime) -> None:
+        """Every party to the dispute must agree to the nominee (MOU: selected by agreement)."""
+        self._check(rules, "agree", actor)
+        self._agree(party=actor.party or "", mediator=self.nominee or "", **self._who(actor, command_id, at))
+
+    @event("MediatorAgreed")
+    def _agree(self, *, party: str, mediator: str, actor_id: str, actor_role: str, command_id: str,
+               at: datetime) -> None:
+        self.agreed.append(party)
+        self._done(command_id)
+
+    def refuse(self, rules: Rules, *, actor: Actor, command: Refuse, command_id: str, at: datetime) -> None:
+        """A party refuses the nominee: the nomination lapses and a new one is needed."""
+        self._check(rules, "refuse", actor)
+        self._refuse(party=actor.party or "", mediator=self.nominee or "", note=command.note,
+                     **self._who(actor, command_id, at))
+
+    @event("MediatorRefused")
+    def _refuse(self, *, party: str, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str,
+                at: datetime) -> None:
+        self.nominee = None
+        self.agreed = []
+        self._done(command_id)
+
+    def appoint(self, rules: Rules, *, actor: Actor, command: Appoint, command_id: str, at: datetime) -> None:
+        """The agreed mediator is appointed in writing: the letter's reference is recorded."""
+        self._check(rules, "appoint", actor)
+        times = self._times(rules, "mediation", at)
+        self._appoint(mediator=self.nominee or "", letter_ref=command.letter_ref, deadline=times.deadline,
+                      reminder_at=times.reminder_at, **self._who(actor, command_id, at))
+
+    @event("MediatorAppointed")
+    def _appoint(self, *, mediator: str, letter_ref: str, deadline: datetime, reminder_at: datetime | None,
+                 actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self.mediator = mediator
+        self.letter_ref = letter_ref
+        self._done(command_id)
+        self._move("mediation", OPEN, deadline, reminder_at)
+
+    def record_findings(self, rules: Rules, *, actor: Actor, command: Findings, command_id: str,
+                        at: datetime) -> None:
+        """Only the appointed mediator records findings; they bind the parties; costs are shared equally."""
+        self._check(rules, "findings", actor)
+        if actor.id != self.mediator:
+            raise NotAllowedError(f"only the appointed mediator ({self.mediator}) records findings for {self.reference}")
+        shares = split_cost(command.cost_pence, self.parties, rules.policy.partnership.parties)
+        self._findings(findings=command.findings, cost_pence=command.cost_pence, cost_shares=shares,
+                       **self._who(actor, command_id, at))
+
+    @event("FindingsRecorded")
+    def _findings(self, *, findings: str, cost_pence: int, cost_shares: dict[str, int], actor_id: str,
+                  actor_role: str, command_id: str, at: datetime) -> None:
+        self.findings = findings
+        self.cost_pence = cost_pence
+        self.cost_shares = dict(cost_shares)
+        self._done(command_id)
+        self._move("", "findings_recorded", None, None)
+
+    # --- the clock --------------------------------------------------------------------------
+
+    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime) -> None:
+        """A reminder before a stage's deadline, or the escalation of a missed one."""
+        due = {t.name: t.at for t in self.timers()}
+        if self.status != OPEN:
+            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+        if timer not in due:
+            raise DeadlineNotReachedError(f"{self.reference} has no timer {timer!r} pending")
+        if at < due[timer]:
+            raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
+        who = self._who(SYSTEM_ACTOR, command_id, at)
+        if timer.startswith("remind:"):
+            recipients = sorted({r for a in self.actions(rules) for r in a.roles})
+            self._remind(stage=self.stage, deadline=self.deadline, recipient_roles=recipients, **who)
+        else:
+            self._escalate(stage=self.stage, missed_deadline=self.deadline,
+                           to_forum=rules.policy.dispute.escalation_forum, **who)
+
+    @event("ReminderSent")
+    def _remind(self, *, stage: str, deadline: datetime | None, recipient_roles: list[str], actor_id: str,
+                actor_role: str, command_id: str, at: datetime) -> None:
+        self.reminder_sent = True
+        self._done(command_id)
+
+    @event("Escalated")
+    def _escalate(self, *, stage: str, missed_deadline: datetime | None, to_forum: str, actor_id: str,
+                  actor_role: str, command_id: str, at: datetime) -> None:
+        self.escalated_to = to_forum
+        self._done(command_id)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _check(self, rules: Rules, action: str, actor: Actor) -> None:
+        if self.status != OPEN:
+            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+        allowed = {a.name: a.roles for a in self.actions(rules)}
+        if action not in allowed:
+            raise WrongStageError(
+                f"{self.reference} is at {self.stage}; {action} is not possible now; possible: {', '.join(allowed)}"
+            )
+        if actor.role not in allowed[action]:
+            if actor.party and f"party_rep:{actor.party}" not in allowed[action] and action in ("agree", "refuse"):
+                raise NotAPartyError(
+                    f"{actor.party} is not a party waiting to agree in {self.reference}; waiting: "
+                    + ", ".join(r.removeprefix("party_rep:") for r in allowed[action])
+                )
+            raise NotAllowedError(
+                f"role {actor.role} may not {action} in {self.reference}; allowed: {', '.join(allowed[action])}"
+            )
+
+    def _times(self, rules: Rules, stage: str, at: datetime):  # noqa: ANN202 - StageTimes
+        d = rules.policy.dispute
+        return working_day_times(rules, d.stages[stage].deadline, at, d.reminder_working_days)
+
+    @staticmethod
+    def _who(actor: Actor, command_id: str, at: datetime) -> dict[str, Any]:
+        return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
+
+    def _done(self, command_id: str) -> None:
+        self.command_versions[command_id] = self.version + 1
+
+    def _move(self, stage: str, status: str, deadline: datetime | None, reminder_at: datetime | None) -> None:
+        self.status = status
+        if status != OPEN:
+            self.deadline = self.reminder_at = None
+            return
+        if deadline is not None:
+            self._open_stage(stage, deadline, reminder_at)
+
+    def _open_stage(self, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
+        self.stage = stage
+        self.stage_seq += 1
+        self.deadline = deadline
+        self.reminder_at = reminder_at
+        self.reminder_sent = False
+        self.escalated_to = None

@@ -1,0 +1,327 @@
+"""Termination of the partnership: a party's notice, and the partnership it changes.
+
+MOU, Termination: "Parties to this MOU may terminate by giving at least six months' notice in
+writing to the other partners. Ideally, termination should coincide with year-end. Termination can
+be agreed at any time by mutual consent."
+
+A `TerminationNotice` is served in writing (its letter's reference is required) by one member's
+representative. It takes effect no earlier than six calendar months after service (the same day
+six months on, or the last day of that month where the day does not exist: 31 August → 28 or 29
+February); with `year_end`, on the first 31 March on or after that. Reminders go to all parties
+three months and one month before (policy). The serving party may withdraw it before it takes
+effect. Every member may consent to mutual termination on an agreed date: when all members'
+consents name the same date, the partnership ends on it (today included), which also ends the
+notice. When a notice matures, the serving party leaves the `Partnership`; with fewer than two
+members left, the partnership ends.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from dateutil.relativedelta import relativedelta
+from eventsourcing.domain import Aggregate, event
+from pydantic import Field
+
+from domain.actor import Actor
+from domain.case import CASE_NAMESPACE, SYSTEM_ACTOR, CaseAction, CaseView, Command, Rules, Timer, case_id
+from domain.errors import (
+    CaseClosedError,
+    DeadlineNotReachedError,
+    InvalidInputError,
+    NotAllowedError,
+    NotAPartyError,
+    NoticeTooShortError,
+    WrongStageError,
+)
+
+PENDING = "pending"
+
+
+class ServeNotice(Command):
+    letter_ref: str = Field(min_length=1)
+    served_on: date | None = None
+    effective: date | None = None
+    year_end: bool = False
+
+
+class WithdrawNotice(Command):
+    note: str = ""
+
+
+class Consent(Command):
+    effective: date
+
+
+def earliest_effective(rules: Rules, served_on: date) -> date:
+    """Six calendar months on: relativedelta keeps the day, or takes the month's last day."""
+    return served_on + relativedelta(months=rules.policy.termination.notice_months)
+
+
+def first_year_end(rules: Rules, on_or_after: date) -> date:
+    ye = rules.policy.termination.year_end
+    candidate = date(on_or_after.year, ye.month, ye.day)
+    return candidate if candidate >= on_or_after else date(on_or_after.year + 1, ye.month, ye.day)
+
+
+class Partnership(Aggregate):
+    """The member parties. Changes only through events: formed, a party left, ended."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid5(CASE_NAMESPACE, "partnership")
+
+    @event("Formed")
+    def __init__(self, *, members: list[str], started_on: datetime) -> None:
+        self.members = list(members)
+        self.started_on = started_on
+        self.ended_on: datetime | None = None
+        self.departures: list[dict[str, str]] = []
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_on is None
+
+    def leave(self, *, party: str, notice_ref: str, on: datetime) -> None:
+        if party not in self.members:
+            return  # already gone (e.g. the partnership ended by consent first)
+        self._leave(party=party, notice_ref=notice_ref, on=on)
+        if len(self.members) < 2 and self.is_active:
+            self._end(reason=f"fewer than two members after {party} left", notice_ref=notice_ref, on=on)
+
+    def end_by_consent(self, *, notice_ref: str, on: datetime) -> None:
+        if self.is_active:
+            self._end(reason="mutual consent of all members", notice_ref=notice_ref, on=on)
+
+    @event("PartyLeft")
+    def _leave(self, *, party: str, notice_ref: str, on: datetime) -> None:
+        self.members.remove(party)
+        self.departures.append({"party": party, "notice_ref": notice_ref, "on": on.isoformat()})
+
+    @event("Ended")
+    def _end(self, *, reason: str, notice_ref: str, on: datetime) -> None:
+        self.ended_on = on
+
+
+class TerminationNotice(Aggregate):
+    kind: ClassVar[str] = "termination"
+
+    @staticmethod
+    def create_id(reference: str) -> UUID:
+        return case_id(reference)
+
+    @classmethod
+    def serve(cls, rules: Rules, *, reference: str, actor: Actor, command: ServeNotice, members: list[str],
+              command_id: str, at: datetime) -> TerminationNotice:
+        party = actor.party
+        if party is None:
+            raise NotAllowedError(f"role {actor.role} may not serve notice; a party_rep:<party> serves it")
+        if party not in members:
+            raise NotAPartyError(f"{party} is not a member of the partnership; members: {', '.join(members)}")
+        today = rules.calendar.local_date(at)
+        served_on = command.served_on or today
+        if served_on > today:
+            raise InvalidInputError(f"--served-on {served_on.isoformat()} is in the future; notice is served on or before today")
+        if command.effective and command.year_end:
+            raise InvalidInputError("give --effective DATE or --year-end, not both")
+        earliest = earliest_effective(rules, served_on)
+        if command.effective is not None and command.effective < earliest:
+            raise NoticeTooShortError(
+                f"effective date {command.effective.isoformat()} is less than "
+                f"{rules.policy.termination.notice_months} months after service on {served_on.isoformat()}; "
+                f"the earliest allowed date is {earliest.isoformat()}"
+            )
+        effective = first_year_end(rules, earliest) if command.year_end else (command.effective or earliest)
+        return cls._create(
+            cls.Served, reference=reference, party=party, letter_ref=command.letter_ref, served_on=served_on.isoformat(),
+            effective=effective.isoformat(), earliest=earliest.isoformat(), year_end=command.year_end,
+            members=list(members), policy_hash=rules.policy.content_hash, actor_id=actor.id, actor_role=actor.role,
+            command_id=command_id, at=at,
+        )
+
+    class Served(Aggregate.Created):
+        reference: str
+        party: str
+        letter_ref: str
+        served_on: str
+        effective: str
+        earliest: str
+        year_end: bool
+        members: list[str]
+        policy_hash: str
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+    @event(Served)
+    def __init__(self, *, reference: str, party: str, letter_ref: str, served_on: str, effective: str,
+                 earliest: str, year_end: bool, members: list[str], policy_hash: str, actor_id: str,
+                 actor_role: str, command_id: str, at: datetime) -> None:
+        self.reference = reference
+        self.party = party
+        self.letter_ref = letter_ref
+        self.served_on = served_on
+        self.effective = effective
+        self.year_end = year_end
+        self.members = list(members)
+        self.policy_hash = policy_hash
+        self.started_by = {"id": actor_id, "role": actor_role}
+        self.started_at = at
+        self.status = PENDING
+        self.reminders_sent: list[str] = []
+        self.consents: dict[str, str] = {}
+        self.agreed_on: str | None = None
+        self.command_versions: dict[str, int] = {command_id: 1}
+
+    # --- who may act, and when the clock wakes ------------------------------------------------
+
+    ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
+        "withdraw": (WithdrawNotice, "withdraw"),
+        "consent": (Consent, "consent"),
+    }
+
+    def actions(self, rules: Rules) -> list[CaseAction]:
+        if self.status != PENDING:
+            return []
+        return [
+            CaseAction("withdraw", [f"party_rep:{self.party}"]),
+            CaseAction("consent", [f"party_rep:{p}" for p in self.members]),
+        ]
+
+    def _instant(self, rules: Rules, day: date) -> datetime:
+        """A date takes effect at its start, midnight in Europe/London."""
+        return rules.calendar.at(day, time(0, 0))
+
+    def timers(self, rules: Rules) -> list[Timer]:
+        if self.status != PENDING:
+            return []
+        if self.agreed_on:
+            return [Timer("mutual", self._instant(rules, date.fromisoformat(self.agreed_on)))]
+        effective = date.fromisoformat(self.effective)
+        timers = []
+        for months in rules.policy.termination.reminder_months_before:
+            name = f"remind:{months}m"
+            day = effective - relativedelta(months=months)
+            if name not in self.reminders_sent and day > date.fromisoformat(self.served_on):
+                timers.append(Timer(name, rules.calendar.at(day, rules.calendar.start_of_business)))
+        timers.append(Timer("mature", self._instant(rules, effective)))
+        return timers
+
+    def view(self, rules: Rules) -> CaseView:
+        return CaseView(
+            reference=self.reference, kind=self.kind, title=f"{self.party} gives notice to leave the partnership",
+            status=self.status, stage="notice" if self.status == PENDING else "", version=self.version,
+            deadline=self._instant(rules, date.fromisoformat(self.agreed_on or self.effective))
+            if self.status == PENDING else None,
+            policy_hash=self.policy_hash, started_at=self.started_at, started_by=dict(self.started_by),
+            actions=self.actions(rules), timers=self.timers(rules),
+            details={
+                "party": self.party, "letter_ref": self.letter_ref, "served_on": self.served_on,
+                "effective": self.effective, "year_end": self.year_end, "members": list(self.members),
+                "consents": dict(self.consents), "mutual_termination_on": self.agreed_on,
+                "reminders_sent": list(self.reminders_sent),
+            },
+        )
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def withdraw(self, rules: Rules, *, actor: Actor, command: WithdrawNotice, command_id: str, at: datetime,
+                 partnership: Partnership) -> None:
+        """The serving party withdraws its notice before it takes effect."""
+        self._check(rules, "withdraw", actor)
+        self._withdraw(note=command.note, **self._who(actor, command_id, at))
+
+    @event("Withdrawn")
+    def _withdraw(self, *, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self.status = "withdrawn"
+        self._done(command_id)
+
+    def consent(self, rules: Rules, *, actor: Actor, command: Consent, command_id: str, at: datetime,
+                partnership: Partnership) -> None:
+        """A member consents to mutual termination on a date; all members on one date ends the
+        partnership then (today included)."""
+        self._check(rules, "consent", actor)
+        today = rules.calendar.local_date(at)
+        if command.effective < today:
+            raise InvalidInputError(f"--effective {command.effective.isoformat()} is in the past; today or later")
+        consents = {**self.consents, actor.party or "": command.effective.isoformat()}
+        members = [m for m in self.members if m in partnership.members]
+        agreed = all(consents.get(m) == command.effective.isoformat() for m in members)
+        self._consent(party=actor.party or "", effective=command.effective.isoformat(),
+                      agreed_by_all=agreed, **self._who(actor, command_id, at))
+        if agreed and command.effective <= today:
+            # One command, two events: the command id answers with the state after both.
+            self._conclude(rules, "mutual", partnership, command_id=command_id, at=at)
+
+    @event("ConsentRecorded")
+    def _consent(self, *, party: str, effective: str, agreed_by_all: bool, actor_id: str, actor_role: str,
+                 command_id: str, at: datetime) -> None:
+        self.consents[party] = effective
+        self.agreed_on = effective if agreed_by_all else None
+        self._done(command_id)
+
+    # --- the clock --------------------------------------------------------------------------
+
+    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime, partnership: Partnership) -> None:
+        if self.status != PENDING:
+            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+        due = {t.name: t.at for t in self.timers(rules)}
+        if timer not in due:
+            raise DeadlineNotReachedError(f"{self.reference} has no timer {timer!r} pending")
+        if at < due[timer]:
+            raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
+        if timer.startswith("remind:"):
+            self._remind(reminder=timer, effective=self.effective, recipients=list(partnership.members),
+                         **self._who(SYSTEM_ACTOR, command_id, at))
+        else:
+            self._conclude(rules, timer, partnership, command_id=command_id, at=at)
+
+    @event("RemindersSent")
+    def _remind(self, *, reminder: str, effective: str, recipients: list[str], actor_id: str, actor_role: str,
+                command_id: str, at: datetime) -> None:
+        self.reminders_sent.append(reminder)
+        self._done(command_id)
+
+    def _conclude(self, rules: Rules, how: str, partnership: Partnership, *, command_id: str, at: datetime) -> None:
+        on = self._instant(rules, rules.calendar.local_date(at)) if how == "mutual" else self._instant(
+            rules, date.fromisoformat(self.effective))
+        if how == "mutual":
+            self._terminate_by_consent(on=on, **self._who(SYSTEM_ACTOR, command_id, at))
+            partnership.end_by_consent(notice_ref=self.reference, on=on)
+        else:
+            self._mature(party=self.party, on=on, **self._who(SYSTEM_ACTOR, command_id, at))
+            partnership.leave(party=self.party, notice_ref=self.reference, on=on)
+
+    @event("Matured")
+    def _mature(self, *, party: str, on: datetime, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self.status = "matured"
+        self._done(command_id)
+
+    @event("MutuallyTerminated")
+    def _terminate_by_consent(self, *, on: datetime, actor_id: str, actor_role: str, command_id: str,
+                              at: datetime) -> None:
+        self.status = "ended_by_consent"
+        self._done(command_id)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _check(self, rules: Rules, action: str, actor: Actor) -> None:
+        if self.status != PENDING:
+            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+        allowed = {a.name: a.roles for a in self.actions(rules)}
+        if action not in allowed:
+            raise WrongStageError(f"{action} is not possible on {self.reference} now")
+        if actor.role not in allowed[action]:
+            raise NotAllowedError(
+                f"role {actor.role} may not {action} on {self.reference}; allowed: {', '.join(allowed[action])}"
+            )
+
+    @staticmethod
+    def _who(actor: Actor, command_id: str, at: datetime) -> dict[str, Any]:
+        return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
+
+    def _done(self, command_id: str) -> None:
+        self.command_versions[command_id] = self.version + 1

@@ -1,0 +1,29 @@
+"""Deadlines and reminders of a timed stage, computed on the working-day calendar (shared by the
+case kinds whose stages count working days)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.case import Rules
+from domain.policy import Deadline
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    deadline: datetime
+    reminder_at: datetime | None
+
+
+def with_reminder(rules: Rules, deadline: datetime, opened: datetime, lead_working_days: int) -> StageTimes:
+    reminder = rules.calendar.reminder_before(deadline, lead_working_days) if lead_working_days else None
+    # A reminder due before the stage even opened would be noise: the opening is the notice.
+    return StageTimes(deadline, reminder if reminder and reminder > opened else None)
+
+
+def working_day_times(rules: Rules, deadline: Deadline, opened: datetime, lead_working_days: int) -> StageTimes:
+    if deadline.working_days is None:
+        msg = "this stage's deadline must be a number of working days"
+        raise ValueError(msg)
+    return with_reminder(rules, rules.calendar.deadline_after(opened, deadline.working_days), opened, lead_working_days)

@@ -1,0 +1,38 @@
+"""`DisputeWorkflow`: one per dispute (workflow id = `DSP-…` reference).
+
+The director, mediator-selection and mediation stages each wait for their people until a deadline,
+with a reminder before it and an escalation at it; the domain names the timers and who may act
+(see `domain/dispute.py`). Update `act` (resolve, nominate, agree, refuse, appoint, findings), query
+`state`; the machinery is `workflows/timeline.py`.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import ActInput, CaseInput, CaseState
+    from workflows.timeline import CaseTimeline
+
+
+@workflow.defn
+class DisputeWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
+
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
