@@ -31,7 +31,8 @@ from concordat.money import parse_pounds
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.errors import ConcordatError, InvalidInputError
-from workflows.contracts import ActorRef, DecideInput, WithdrawInput
+from domain.proposal import ProposalState
+from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
 from workflows.proposal import ProposalWorkflow
 
 T = TypeVar("T")
@@ -162,7 +163,7 @@ def proposal_start(title: str, kind: str, value: str, parties: str, public_healt
     settings = _settings()
     actor = _actor(settings, as_)
     pence = parse_pounds(value)
-    party_list = [p.strip() for p in parties.split(",") if p.strip()]
+    party_list = _list(parties)
     cid = _command_id(command_id)
 
     async def go() -> Any:
@@ -226,6 +227,178 @@ def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_
     _out(as_json, state_dict(state), lambda c: render.after_command(c, state))
 
 
+@app.group("dispute")
+def dispute_app() -> None:
+    """Disputes between partners: the Lead Director first, then an agreed, appointed mediator."""
+
+
+@app.group("termination")
+def termination_app() -> None:
+    """Notices to leave the partnership (six months at least), withdrawal and mutual consent."""
+
+
+def _start_case(settings: Settings, as_: str | None, command_id: str | None, start: Callable[..., Any]) -> Any:
+    """Record a new case in the store, then start its workflow (both safe to repeat by command id)."""
+    actor = _actor(settings, as_)
+    cid = _command_id(command_id)
+
+    async def go() -> Any:
+        client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
+        state = start(bootstrap.open_cases(settings), actor, cid)
+        await ensure_workflow(client, settings, state)
+        return state
+
+    return _run(go())
+
+
+def _act(settings: Settings, as_: str | None, command_id: str | None, reference: str, action: str,
+         fields: dict[str, Any], as_json: bool) -> None:
+    """A command on a dispute or notice, through its workflow's `act` update."""
+    actor = _actor(settings, as_)
+    act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
+    cid = _command_id(command_id)
+
+    async def go() -> Any:
+        cases = bootstrap.open_cases(settings)
+        client = await _client(settings)
+        return await send_update(client, settings, cases, reference, None, act, cid)
+
+    state = _run(go())
+    _out(as_json, state_dict(state), lambda c: render.after_act(c, state))
+
+
+@dispute_app.command("raise")
+@click.option("--against", required=True, help="The parties the concern is against, comma-separated, e.g. CCC.")
+@click.option("--subject", required=True, help="What the dispute is about, in a line.")
+@click.option("--description", default="", help="The concern in full.")
+@click.option("--case", "linked_case", default=None, metavar="REFERENCE", help="A case it concerns, e.g. PRO-2026-0001.")
+@_command_opts
+def dispute_raise(against: str, subject: str, description: str, linked_case: str | None, as_: str | None,
+                  as_json: bool, command_id: str | None) -> None:
+    """Raise a dispute for your party (--as party_rep:PARTY:ID); prints its reference."""
+    settings = _settings()
+    fields = {"against": _list(against), "subject": subject, "description": description, "linked_case": linked_case}
+    state = _start_case(settings, as_, command_id,
+                        lambda app, actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid))
+    _out(as_json, state_dict(state), lambda c: c.print(state.reference))
+
+
+@dispute_app.command("resolve")
+@click.argument("reference")
+@click.option("--outcome", required=True, type=click.Choice(["resolved", "mediation", "no_mediation"]),
+              help="resolved; mediation (is required); no_mediation (is not required).")
+@click.option("--note", default="", help="The resolution or the reasons, for the record.")
+@_command_opts
+def dispute_resolve(reference: str, outcome: str, note: str, as_: str | None, as_json: bool,
+                    command_id: str | None) -> None:
+    """The Lead Director resolves the concern, or decides whether mediation is required."""
+    _act(_settings(), as_, command_id, reference, "resolve", {"outcome": outcome, "note": note}, as_json)
+
+
+@dispute_app.command("nominate")
+@click.argument("reference")
+@click.option("--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID).")
+@click.option("--note", default="")
+@_command_opts
+def dispute_nominate(reference: str, mediator: str, note: str, as_: str | None, as_json: bool,
+                     command_id: str | None) -> None:
+    """Nominate a mediator; every party to the dispute must then agree."""
+    _act(_settings(), as_, command_id, reference, "nominate", {"mediator": mediator, "note": note}, as_json)
+
+
+@dispute_app.command("agree")
+@click.argument("reference")
+@_command_opts
+def dispute_agree(reference: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party agrees to the nominated mediator."""
+    _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
+
+
+@dispute_app.command("refuse")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def dispute_refuse(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party refuses the nominee: a new nomination is needed."""
+    _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
+
+
+@dispute_app.command("appoint")
+@click.argument("reference")
+@click.option("--letter-ref", required=True, help="Reference of the letter of appointment (appointed in writing).")
+@_command_opts
+def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Appoint the agreed mediator, in writing."""
+    _act(_settings(), as_, command_id, reference, "appoint", {"letter_ref": letter_ref}, as_json)
+
+
+@dispute_app.command("findings")
+@click.argument("reference")
+@click.option("--findings", required=True, help="The findings, binding on the parties.")
+@click.option("--cost", required=True, help="Total cost of the mediation in pounds, shared equally.")
+@_command_opts
+def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, as_json: bool,
+                     command_id: str | None) -> None:
+    """The appointed mediator records binding findings and the cost (--as mediator:ID)."""
+    fields = {"findings": findings, "cost_pence": parse_pounds(cost)}
+    _act(_settings(), as_, command_id, reference, "findings", fields, as_json)
+
+
+@termination_app.command("serve")
+@click.option("--letter-ref", required=True, help="Reference of the notice letter (notice is given in writing).")
+@click.option("--served-on", default=None, metavar="YYYY-MM-DD", help="When it was served (default today; not in the future).")
+@click.option("--effective", default=None, metavar="YYYY-MM-DD", help="When it takes effect (six months after service at least).")
+@click.option("--year-end", is_flag=True, help="Take effect on the first 31 March at least six months on.")
+@_command_opts
+def termination_serve(letter_ref: str, served_on: str | None, effective: str | None, year_end: bool,
+                      as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Serve your party's notice to leave the partnership (--as party_rep:PARTY:ID)."""
+    settings = _settings()
+    fields = {
+        "letter_ref": letter_ref,
+        "served_on": _date(served_on, "--served-on") if served_on else None,
+        "effective": _date(effective, "--effective") if effective else None,
+        "year_end": year_end,
+    }
+    state = _start_case(settings, as_, command_id,
+                        lambda app, actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid))
+    _out(as_json, state_dict(state), lambda c: c.print(f"{state.reference} effective {state.details['effective']}"))
+
+
+@termination_app.command("withdraw")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Withdraw your party's notice before it takes effect."""
+    _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
+
+
+@termination_app.command("consent")
+@click.argument("reference")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The agreed date (today or later).")
+@_command_opts
+def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool,
+                        command_id: str | None) -> None:
+    """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
+    fields = {"effective": _date(effective, "--effective")}
+    _act(_settings(), as_, command_id, reference, "consent", fields, as_json)
+
+
+@app.command()
+@_as_option
+def partnership(as_: str | None, as_json: bool) -> None:
+    """The partnership's members and the notices pending, with their effective dates."""
+    settings = _settings()
+    actor = _actor(settings, as_)
+    view = bootstrap.open_cases(settings).partnership_view(actor=actor)
+    _out(as_json, view, lambda c: render.partnership(c, view))
+
+
+def _list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 @app.command()
 @click.argument("reference")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Show the case as it stood at this version.")
@@ -236,7 +409,10 @@ def show(reference: str, version: int | None, as_: str | None, as_json: bool) ->
     actor = _actor(settings, as_)
     cases = bootstrap.open_cases(settings)
     state = cases.get(reference, actor=actor, version=version)
-    _out(as_json, state_dict(state), lambda c: render.case(c, state, cases.policy))
+    if isinstance(state, ProposalState):
+        _out(as_json, state_dict(state), lambda c: render.case(c, state, cases.policy))
+    else:
+        _out(as_json, state_dict(state), lambda c: render.case_view(c, state, cases.policy))
 
 
 @app.command()

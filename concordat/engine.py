@@ -22,8 +22,11 @@ from domain.application import CaseService
 from domain.errors import CaseClosedError, ConcordatError
 from domain.proposal import ProposalState
 from workers.activities import case_state
-from workflows.contracts import CaseState, DecideInput, ProposalInput, WithdrawInput
+from domain.case import CaseView
+from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
+from workflows.dispute import DisputeWorkflow
 from workflows.proposal import ProposalWorkflow
+from workflows.termination import TerminationWorkflow
 
 
 class CommandRefusedError(ConcordatError):
@@ -34,11 +37,25 @@ class TemporalUnavailableError(Exception):
     """Temporal could not be reached."""
 
 
-async def ensure_workflow(client: Client, settings: Settings, state: ProposalState) -> None:
+WORKFLOWS: dict[str, Any] = {"PRO": ProposalWorkflow, "DSP": DisputeWorkflow, "TRM": TerminationWorkflow}
+
+
+def is_live(state: ProposalState | CaseView) -> bool:
+    """Whether a case can still change: an open proposal, or a case with actions or timers left."""
+    if isinstance(state, ProposalState):
+        return state.status == "open"
+    return bool(state.actions or state.timers)
+
+
+async def ensure_workflow(client: Client, settings: Settings, state: ProposalState | CaseView) -> None:
     """Start the case's workflow unless it is running already (get-or-create by case reference)."""
+    workflow = WORKFLOWS[state.reference[:3]]
+    arg = (ProposalInput if workflow is ProposalWorkflow else CaseInput)(
+        reference=state.reference, state=case_state(state)
+    )
     await client.start_workflow(
-        ProposalWorkflow.run,
-        ProposalInput(reference=state.reference, state=case_state(state)),
+        workflow.run,
+        arg,
         id=state.reference,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -51,11 +68,18 @@ async def send_update(
     app: CaseService,
     reference: str,
     update: Any,
-    arg: DecideInput | WithdrawInput,
+    arg: DecideInput | WithdrawInput | ActInput,
     command_id: str,
 ) -> CaseState:
     current = app.state(reference)  # raises CaseNotFoundError for an unknown reference
-    if current.status != "open":
+    if update is None:
+        workflow = WORKFLOWS[reference[:3]]
+        if workflow is ProposalWorkflow:
+            raise CommandRefusedError(f"{reference} is a proposal; use `concordat decide` or `concordat withdraw`")
+        update = workflow.act
+    elif not isinstance(current, ProposalState):
+        raise CommandRefusedError(f"{reference} is not a proposal; use its own commands (see `concordat --help`)")
+    if not is_live(current):
         # The domain's own words, and the command id's first answer if this is a repeat.
         earlier = app.result_of(reference, command_id)
         if earlier is not None:

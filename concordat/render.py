@@ -12,6 +12,7 @@ from rich.table import Table
 
 from concordat.money import format_pence
 from domain.application import CaseService, HistoryEntry
+from domain.case import CaseView
 from domain.policy import Policy
 from domain.proposal import ProposalState
 from projections.tables import ViewTables
@@ -44,6 +45,61 @@ def after_command(c: Console, state: CaseState) -> None:
         return
     waiting = state.escalated_to and f"{state.stage}, escalated to {state.escalated_to}" or state.stage
     c.print(f"{state.reference} at {waiting}; deadline {when(state.deadline)}")
+
+
+def after_act(c: Console, state: CaseState) -> None:
+    if not (state.actions or state.timers):
+        c.print(f"{state.reference} {state.status}")
+        return
+    waiting = "; ".join(f"{a.name}: {', '.join(a.roles)}" for a in state.actions)
+    c.print(f"{state.reference} {state.status} at {state.stage or '—'}; deadline {when(state.deadline)}; next: {waiting}")
+
+
+def case_view(c: Console, s: CaseView, policy: Policy) -> None:
+    c.print(f"{s.reference}  {s.title}")
+    rows: list[tuple[str, str]] = [("kind", s.kind), ("status", s.status)]
+    if s.stage:
+        rows.append(("stage", s.stage))
+    if s.deadline:
+        rows.append(("deadline" if s.kind != "termination" else "takes effect", when(s.deadline)))
+    for key, value in s.details.items():
+        if value in (None, "", [], {}):
+            continue
+        if key == "cost_pence":
+            value = format_pence(value)
+        elif key == "cost_shares":
+            value = ", ".join(f"{p} {format_pence(v)}" for p, v in value.items())
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        rows.append((key.replace("_", " "), str(value)))
+    for action in s.actions:
+        rows.append(("who acts", f"{action.name}: {', '.join(action.roles)}"))
+    for timer in s.timers:
+        rows.append(("timer", f"{timer.name} at {when(timer.at)}"))
+    rows += [
+        ("started", f"{when(s.started_at)} by {s.started_by['role']}:{s.started_by['id']}"),
+        ("version", str(s.version)),
+        ("policy", s.policy_hash[:12] + ("" if s.policy_hash == policy.content_hash else " (not the policy in force)")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        c.print(f"{key:<{width}}  {value}")
+
+
+def partnership(c: Console, view: dict[str, Any]) -> None:
+    c.print(f"members   {', '.join(view['members']) or '—'}")
+    c.print(f"since     {view['started_on'][:10]}")
+    if view["ended_on"]:
+        c.print(f"ended     {when(view['ended_on'])}")
+    for d in view["departures"]:
+        c.print(f"left      {d['party']} on {when(d['on'])} ({d['notice_ref']})")
+    if not view["pending_notices"]:
+        c.print("notices   none pending")
+    for n in view["pending_notices"]:
+        mutual = f"; mutual termination agreed for {n['mutual_termination_on']}" if n["mutual_termination_on"] else ""
+        c.print(f"notice    {n['reference']}: {n['party']} served {n['served_on']}, effective {n['effective']}{mutual}")
 
 
 def case(c: Console, s: ProposalState, policy: Policy) -> None:

@@ -137,6 +137,7 @@ class TerminationNotice(Aggregate):
         return cls._create(
             cls.Served, reference=reference, party=party, letter_ref=command.letter_ref, served_on=served_on.isoformat(),
             effective=effective.isoformat(), earliest=earliest.isoformat(), year_end=command.year_end,
+            takes_effect_at=rules.calendar.at(effective, time(0, 0)),
             members=list(members), policy_hash=rules.policy.content_hash, actor_id=actor.id, actor_role=actor.role,
             command_id=command_id, at=at,
         )
@@ -149,6 +150,7 @@ class TerminationNotice(Aggregate):
         effective: str
         earliest: str
         year_end: bool
+        takes_effect_at: datetime
         members: list[str]
         policy_hash: str
         actor_id: str
@@ -158,7 +160,7 @@ class TerminationNotice(Aggregate):
 
     @event(Served)
     def __init__(self, *, reference: str, party: str, letter_ref: str, served_on: str, effective: str,
-                 earliest: str, year_end: bool, members: list[str], policy_hash: str, actor_id: str,
+                 earliest: str, year_end: bool, takes_effect_at: datetime, members: list[str], policy_hash: str, actor_id: str,
                  actor_role: str, command_id: str, at: datetime) -> None:
         self.reference = reference
         self.party = party

@@ -13,7 +13,9 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.dispute import Dispute
 from domain.proposal import Proposal
+from domain.termination import TerminationNotice
 from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
 
@@ -48,6 +50,13 @@ class CaseListView(ViewTables):
         )
 
 
+INSERT_CASE = (
+    "INSERT INTO {t_case_list} (reference, case_id, kind, title, case_kind, stage, escalated_to, deadline,"
+    " status, parties, started_at, updated_at, version) VALUES (:reference, :case_id, :kind, :title,"
+    " :case_kind, :stage, NULL, :deadline, :status, :parties, :started_at, :updated_at, :version)"
+)
+
+
 class CaseListProjection(Projection[CaseListView]):
     """Keeps `CaseListView` from the cases' events. Every event moves the tracking position, even
     one that changes no row (a reminder), so waiting for a position always ends."""
@@ -60,32 +69,48 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Proposal.Started, tracking: Tracking) -> None:
-        row = {
-            "reference": e.reference,
-            "case_id": str(e.originator_id),
-            "kind": e.kind,
-            "title": e.title,
-            "case_kind": "proposal",
-            "stage": e.stage,
-            "deadline": iso(e.deadline),
-            "status": "open",
-            "parties": ",".join(e.parties),
-            "started_at": iso(e.at),
-            "updated_at": iso(e.at),
-            "version": e.originator_version,
-        }
-        self.view.write(
-            [
-                (
-                    "INSERT INTO {t_case_list} (reference, case_id, kind, title, case_kind, stage, escalated_to,"
-                    " deadline, status, parties, started_at, updated_at, version) VALUES (:reference, :case_id,"
-                    " :kind, :title, :case_kind, :stage, NULL, :deadline, :status, :parties,"
-                    " :started_at, :updated_at, :version)",
-                    row,
-                )
-            ],
-            tracking,
-        )
+        self._insert(e, tracking, kind=e.kind, case_kind="proposal", title=e.title, stage=e.stage,
+                     deadline=e.deadline, status="open", parties=e.parties)
+
+    @process_event.register
+    def _(self, e: Dispute.Raised, tracking: Tracking) -> None:
+        self._insert(e, tracking, kind="dispute", case_kind="dispute", title=e.subject, stage="director",
+                     deadline=e.deadline, status="open", parties=e.parties)
+
+    @process_event.register
+    def _(self, e: TerminationNotice.Served, tracking: Tracking) -> None:
+        self._insert(e, tracking, kind="termination", case_kind="termination",
+                     title=f"{e.party} gives notice to leave the partnership", stage="notice",
+                     deadline=e.takes_effect_at, status="pending", parties=[e.party])
+
+    @process_event.register
+    def _(self, e: Dispute.DirectorDecided, tracking: Tracking) -> None:
+        self._update(e, tracking, stage=e.next_stage or "director", status=e.status, deadline=iso(e.deadline),
+                     escalated_to=None)
+
+    @process_event.register
+    def _(self, e: Dispute.MediatorAppointed, tracking: Tracking) -> None:
+        self._update(e, tracking, stage="mediation", deadline=iso(e.deadline), escalated_to=None)
+
+    @process_event.register
+    def _(self, e: Dispute.FindingsRecorded, tracking: Tracking) -> None:
+        self._update(e, tracking, status="findings_recorded", deadline=None, escalated_to=None)
+
+    @process_event.register
+    def _(self, e: Dispute.Escalated, tracking: Tracking) -> None:
+        self._update(e, tracking, escalated_to=e.to_forum)
+
+    @process_event.register
+    def _(self, e: TerminationNotice.Withdrawn, tracking: Tracking) -> None:
+        self._update(e, tracking, status="withdrawn", deadline=None)
+
+    @process_event.register
+    def _(self, e: TerminationNotice.Matured, tracking: Tracking) -> None:
+        self._update(e, tracking, status="matured", deadline=None)
+
+    @process_event.register
+    def _(self, e: TerminationNotice.MutuallyTerminated, tracking: Tracking) -> None:
+        self._update(e, tracking, status="ended_by_consent", deadline=None)
 
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
@@ -98,6 +123,16 @@ class CaseListProjection(Projection[CaseListView]):
     @process_event.register
     def _(self, e: Proposal.Withdrawn, tracking: Tracking) -> None:
         self._update(e, tracking, status="withdrawn", deadline=None, escalated_to=None)
+
+    def _insert(self, e: Any, tracking: Tracking, *, kind: str, case_kind: str, title: str, stage: str,
+                deadline: datetime | None, status: str, parties: list[str]) -> None:
+        row = {
+            "reference": e.reference, "case_id": str(e.originator_id), "kind": kind, "title": title,
+            "case_kind": case_kind, "stage": stage, "deadline": iso(deadline), "status": status,
+            "parties": ",".join(parties), "started_at": iso(e.at), "updated_at": iso(e.at),
+            "version": e.originator_version,
+        }
+        self.view.write([(INSERT_CASE, row)], tracking)
 
     def _update(self, e: Any, tracking: Tracking, **changes: Any) -> None:
         sets = ", ".join(f"{k} = :{k}" for k in changes)

@@ -8,6 +8,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.dispute import Dispute
 from domain.proposal import Proposal
 from projections.case_list import iso
 from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
@@ -37,6 +38,14 @@ class DecisionsView(ViewTables):
         )
 
 
+INSERT_DECISION = (
+    "INSERT INTO {t_decisions} (reference, version, title, stage, forum, outcome, stage_outcome, actor_id,"
+    " actor_role, minutes_ref, note, decided_at, next_stage, status) SELECT reference, :version, title, :stage,"
+    " :forum, :outcome, :stage_outcome, :actor_id, :actor_role, :minutes_ref, :note, :decided_at, :next_stage,"
+    " :status FROM {t_decision_cases} WHERE case_id = :case_id"
+)
+
+
 class DecisionsProjection(Projection[DecisionsView]):
     name = "decisions"
 
@@ -46,45 +55,48 @@ class DecisionsProjection(Projection[DecisionsView]):
 
     @process_event.register
     def _(self, e: Proposal.Started, tracking: Tracking) -> None:
-        # Decisions name their case by reference and title; the events after Started carry
+        # Decisions name their case by reference and title; the events after the first carry
         # neither, so the register keeps its own small index of them.
+        self._index(e, e.title, tracking)
+
+    @process_event.register
+    def _(self, e: Dispute.Raised, tracking: Tracking) -> None:
+        self._index(e, e.subject, tracking)
+
+    @process_event.register
+    def _(self, e: Dispute.DirectorDecided, tracking: Tracking) -> None:
+        self._record(e, tracking, stage="director", forum="director", outcome=e.outcome, note=e.note,
+                     next_stage=e.next_stage, status=e.status)
+
+    @process_event.register
+    def _(self, e: Dispute.FindingsRecorded, tracking: Tracking) -> None:
+        self._record(e, tracking, stage="mediation", forum="mediation", outcome="findings", note=e.findings,
+                     next_stage="", status="findings_recorded")
+
+    def _index(self, e: Any, title: str, tracking: Tracking) -> None:
         self.view.write(
             [(
-                "INSERT INTO {t_decision_cases} (case_id, reference, title)"
-                " VALUES (:case_id, :reference, :title)",
-                {"case_id": str(e.originator_id), "reference": e.reference, "title": e.title},
+                "INSERT INTO {t_decision_cases} (case_id, reference, title) VALUES (:case_id, :reference, :title)",
+                {"case_id": str(e.originator_id), "reference": e.reference, "title": title},
             )],
             tracking,
         )
 
+    def _record(self, e: Any, tracking: Tracking, *, stage: str, forum: str, outcome: str, note: str,
+                next_stage: str, status: str, stage_outcome: str | None = None, minutes_ref: str = "") -> None:
+        params = {
+            "case_id": str(e.originator_id), "version": e.originator_version, "stage": stage, "forum": forum,
+            "outcome": outcome, "stage_outcome": stage_outcome, "actor_id": e.actor_id, "actor_role": e.actor_role,
+            "minutes_ref": minutes_ref, "note": note, "decided_at": iso(e.at), "next_stage": next_stage,
+            "status": status,
+        }
+        self.view.write([(INSERT_DECISION, params)], tracking)
+
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
-        params = {
-            "case_id": str(e.originator_id),
-            "version": e.originator_version,
-            "stage": e.stage,
-            "forum": e.forum,
-            "outcome": e.outcome,
-            "stage_outcome": e.stage_outcome,
-            "actor_id": e.actor_id,
-            "actor_role": e.actor_role,
-            "minutes_ref": e.minutes_ref,
-            "note": e.note,
-            "decided_at": iso(e.at),
-            "next_stage": e.next_stage,
-            "status": e.status,
-        }
-        self.view.write(
-            [(
-                "INSERT INTO {t_decisions} (reference, version, title, stage, forum, outcome,"
-                " stage_outcome, actor_id, actor_role, minutes_ref, note, decided_at, next_stage,"
-                " status) SELECT reference, :version, title, :stage, :forum, :outcome,"
-                " :stage_outcome, :actor_id, :actor_role, :minutes_ref, :note, :decided_at,"
-                " :next_stage, :status FROM {t_decision_cases} WHERE case_id = :case_id",
-                params,
-            )],
-            tracking,
-        )
+        self._record(e, tracking, stage=e.stage, forum=e.forum, outcome=e.outcome, note=e.note,
+                     next_stage=e.next_stage, status=e.status, stage_outcome=e.stage_outcome,
+                     minutes_ref=e.minutes_ref)
 
 
 class SQLiteDecisionsView(SQLiteViewTables, DecisionsView):

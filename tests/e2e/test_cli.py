@@ -145,6 +145,49 @@ def test_a_repeated_command_id_records_once(engine: Engine) -> None:
     assert len(json.loads(engine.ok("history", ref, "--json", who="auditor:a"))) == 2
 
 
+def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
+    ref = engine.ok("dispute", "raise", "--against", "CCC", "--subject", "Share of the therapy overspend",
+                    who="party_rep:PCC:pat").strip()
+    assert ref.startswith("DSP-")
+    assert "--against NHS: not members" in engine.refused(
+        "dispute", "raise", "--against", "NHS", "--subject", "x", who="party_rep:PCC:pat")
+    engine.ok("dispute", "resolve", ref, "--outcome", "mediation", who="lead_director:dan")
+    engine.ok("dispute", "nominate", ref, "--mediator", "mo", who="lead_director:dan")
+    assert "may not agree" in engine.refused("dispute", "agree", ref, who="party_rep:CPCCG:gil")
+    engine.ok("dispute", "agree", ref, who="party_rep:PCC:pat")
+    engine.ok("dispute", "agree", ref, who="party_rep:CCC:cy")
+    assert "letter-ref" in engine.refused("dispute", "appoint", ref, who="lead_director:dan", code=2)
+    engine.ok("dispute", "appoint", ref, "--letter-ref", "JCU/MED/2026/01", who="lead_director:dan")
+    assert "only the appointed mediator" in engine.refused(
+        "dispute", "findings", ref, "--findings", "x", "--cost", "10", who="mediator:someone")
+    done = json.loads(engine.ok("dispute", "findings", ref, "--findings", "CCC bears 60%", "--cost", "£1,200.01",
+                                "--json", who="mediator:mo"))
+    assert done["status"] == "findings_recorded"
+    shown = json.loads(engine.ok("show", ref, "--json", who="auditor:a"))
+    assert shown["details"]["cost_shares"] == {"PCC": 60001, "CCC": 60000}
+    events = [h["event"] for h in json.loads(engine.ok("history", ref, "--json", who="auditor:a"))]
+    assert events == ["Raised", "DirectorDecided", "MediatorNominated", "MediatorAgreed", "MediatorAgreed",
+                      "MediatorAppointed", "FindingsRecorded"]
+
+
+def test_a_termination_notice_is_served_withdrawn_and_listed(engine: Engine) -> None:
+    assert "the earliest allowed date is" in engine.refused(
+        "termination", "serve", "--letter-ref", "CPCCG/1", "--effective", "2026-12-01", who="party_rep:CPCCG:gil")
+    assert "in the future" in engine.refused(
+        "termination", "serve", "--letter-ref", "CPCCG/1", "--served-on", "2099-01-01", who="party_rep:CPCCG:gil")
+    out = engine.ok("termination", "serve", "--letter-ref", "CPCCG/LEGAL/9", "--year-end", who="party_rep:CPCCG:gil")
+    ref, word, effective = out.split()
+    assert ref.startswith("TRM-") and word == "effective" and effective.endswith("-03-31")
+    listing = json.loads(engine.ok("partnership", "--json", who="auditor:a"))
+    assert listing["pending_notices"][0]["reference"] == ref
+    assert "allowed: party_rep:CPCCG" in engine.refused("termination", "withdraw", ref, who="party_rep:PCC:pat")
+    engine.ok("termination", "withdraw", ref, "--note", "Settled", who="party_rep:CPCCG:gil")
+    assert json.loads(engine.ok("partnership", "--json", who="auditor:a"))["pending_notices"] == []
+    rows = json.loads(engine.ok("list", "--json", who="auditor:a"))
+    assert {"reference": ref, "case_kind": "termination", "status": "withdrawn"}.items() <= next(
+        r for r in rows if r["reference"] == ref).items()
+
+
 def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -81,3 +81,22 @@ def test_the_views_rebuild_from_zero_to_the_same_rows(settings: Settings) -> Non
     assert snapshot(settings) == ([], [])
     run_views(settings, app)
     assert snapshot(settings) == before
+
+
+def test_disputes_and_notices_appear_in_the_list_and_the_register(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    pat, cy = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
+    d = app.raise_dispute(actor=pat, fields={"against": ["CCC"], "subject": "Overspend share"}, command_id="d", at=T0)
+    app.act(d.reference, actor=DAN, action="resolve", fields={"outcome": "mediation", "note": "independent view"},
+            command_id="r", at=T0)
+    n = app.serve_notice(actor=cy, fields={"letter_ref": "CCC/1"}, command_id="n", at=T0)
+    app.act(n.reference, actor=cy, action="withdraw", fields={}, command_id="w", at=T0)
+    run_views(settings, app)
+    cases, decisions = snapshot(settings)
+    assert [(c["reference"], c["case_kind"], c["stage"], c["status"]) for c in cases] == [
+        (d.reference, "dispute", "mediator_selection", "open"),
+        (n.reference, "termination", "notice", "withdrawn"),
+    ]
+    assert [(x["reference"], x["forum"], x["outcome"], x["title"]) for x in decisions] == [
+        (d.reference, "director", "mediation", "Overspend share"),
+    ]

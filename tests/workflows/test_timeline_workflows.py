@@ -1,0 +1,169 @@
+"""DisputeWorkflow and TerminationWorkflow on Temporal's time-skipping test server, with the real
+worker, activities and application on a fresh SQLite store. Six months pass in about a second."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.application import CaseService
+from workers.activities import case_state
+from workflows.contracts import ActInput, ActorRef, CaseInput
+from workflows.dispute import DisputeWorkflow
+from workflows.termination import TerminationWorkflow
+
+AUDITOR = Actor.parse("auditor:audrey")
+
+
+def ref(text: str) -> ActorRef:
+    a = Actor.parse(text)
+    return ActorRef(id=a.id, role=a.role)
+
+
+@dataclass
+class Timeline:
+    env: WorkflowEnvironment
+    app: CaseService
+    task_queue: str
+
+    async def start(self, workflow: Any, state: Any) -> WorkflowHandle:
+        return await self.env.client.start_workflow(
+            workflow.run, CaseInput(reference=state.reference, state=case_state(state)),
+            id=state.reference, task_queue=self.task_queue)
+
+    async def today(self) -> date:
+        return self.app.rules.calendar.local_date(await self.env.get_current_time())
+
+    async def serve(self, **fields: Any) -> WorkflowHandle:
+        state = self.app.serve_notice(actor=Actor.parse("party_rep:CCC:cy"), command_id=str(uuid.uuid4()),
+                                      fields={"letter_ref": "CCC/2026/17", **fields},
+                                      at=await self.env.get_current_time())
+        return await self.start(TerminationWorkflow, state)
+
+    async def sleep_until(self, when: Any) -> None:
+        await self.env.sleep(when - await self.env.get_current_time())
+
+    def events(self, reference: str) -> list[str]:
+        return [h.event for h in self.app.history(reference, actor=AUDITOR)]
+
+    def midnight(self, day: date) -> str:
+        """The instant a date takes effect: its start in Europe/London, as stored (UTC)."""
+        return self.app.rules.calendar.at(day, time(0, 0)).isoformat()
+
+    def members(self) -> list[str]:
+        return self.app.partnership_view(actor=AUDITOR)["members"]
+
+
+@pytest.fixture
+async def timeline(time_skipping_env: WorkflowEnvironment, sqlite_settings: Settings) -> AsyncIterator[Timeline]:
+    app = bootstrap.open_cases(sqlite_settings)
+    queue = f"tq-{uuid.uuid4()}"
+    parts = bootstrap.build_worker(time_skipping_env.client, app, queue)
+    async with parts.worker:
+        yield Timeline(time_skipping_env, app, queue)
+    parts.executor.shutdown()
+
+
+async def test_a_notice_matures_six_months_on_and_not_a_day_before(timeline: Timeline) -> None:
+    handle = await timeline.serve()
+    view = timeline.app.state(handle.id)
+    effective = date.fromisoformat(view.details["effective"])
+    mature_at = view.timers[-1].at
+    await timeline.sleep_until(mature_at - timedelta(days=1))
+    assert (await handle.query(TerminationWorkflow.state)).status == "pending"
+    assert timeline.members() == ["PCC", "CCC", "CPCCG"]
+    assert timeline.events(handle.id) == ["Served", "RemindersSent", "RemindersSent"]
+    result = await handle.result()
+    assert result.status == "matured"
+    assert timeline.members() == ["PCC", "CPCCG"]
+    assert (await timeline.env.get_current_time()) >= mature_at
+    assert timeline.app.partnership_view(actor=AUDITOR)["departures"][0]["on"] == timeline.midnight(effective)
+
+
+async def test_a_year_end_notice_matures_on_31_march(timeline: Timeline) -> None:
+    handle = await timeline.serve(year_end=True)
+    view = timeline.app.state(handle.id)
+    assert view.details["effective"].endswith("-03-31")
+    assert (await handle.result()).status == "matured"
+    left = timeline.app.partnership_view(actor=AUDITOR)["departures"][0]
+    assert left["on"] == timeline.midnight(date.fromisoformat(view.details["effective"]))
+
+
+async def test_a_notice_served_on_31_august_matures_on_the_last_day_of_february(timeline: Timeline) -> None:
+    today = await timeline.today()
+    served = date(today.year if today >= date(today.year, 8, 31) else today.year - 1, 8, 31)
+    handle = await timeline.serve(served_on=served.isoformat())
+    effective = timeline.app.state(handle.id).details["effective"]
+    assert effective in (f"{served.year + 1}-02-28", f"{served.year + 1}-02-29")
+    assert (await handle.result()).status == "matured"
+    left = timeline.app.partnership_view(actor=AUDITOR)["departures"][0]
+    assert left["on"] == timeline.midnight(date.fromisoformat(effective))
+
+
+async def test_a_withdrawn_notice_never_matures(timeline: Timeline) -> None:
+    handle = await timeline.serve()
+    state = await handle.execute_update(TerminationWorkflow.act, ActInput(actor=ref("party_rep:CCC:cy"), action="withdraw"))
+    assert state.status == "withdrawn"
+    assert (await handle.result()).status == "withdrawn"
+    await timeline.env.sleep(timedelta(days=400))
+    assert timeline.members() == ["PCC", "CCC", "CPCCG"]
+    assert timeline.events(handle.id) == ["Served", "Withdrawn"]
+
+
+async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timeline) -> None:
+    handle = await timeline.serve()
+    today = (await timeline.today()).isoformat()
+    for who in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"):
+        state = await handle.execute_update(
+            TerminationWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
+    assert state.status == "ended_by_consent"
+    assert (await handle.result()).status == "ended_by_consent"
+    assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is not None
+
+
+async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timeline: Timeline) -> None:
+    handle = await timeline.serve()
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(TerminationWorkflow.act, ActInput(actor=ref("party_rep:PCC:pat"), action="withdraw"))
+    assert "allowed: party_rep:CCC" in str(caught.value.cause)
+    assert timeline.events(handle.id) == ["Served"]
+
+
+async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Timeline) -> None:
+    state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
+                                       fields={"against": ["CCC"], "subject": "Overspend share"},
+                                       at=await timeline.env.get_current_time())
+    handle = await timeline.start(DisputeWorkflow, state)
+    steps = [
+        ("lead_director:dan", "resolve", {"outcome": "mediation"}),
+        ("lead_director:dan", "nominate", {"mediator": "mo"}),
+        ("party_rep:PCC:pat", "agree", {}),
+        ("party_rep:CCC:cy", "agree", {}),
+        ("lead_director:dan", "appoint", {"letter_ref": "JCU/MED/1"}),
+        ("mediator:mo", "findings", {"findings": "Split 50/50", "cost_pence": 120_001}),
+    ]
+    for who, action, fields in steps:
+        s = await handle.execute_update(DisputeWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+    assert s.status == "findings_recorded"
+    assert (await handle.result()).status == "findings_recorded"
+    assert timeline.app.state(handle.id).details["cost_shares"] == {"PCC": 60_001, "CCC": 60_000}
+
+
+async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline: Timeline) -> None:
+    state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
+                                       fields={"against": ["CCC"], "subject": "Overspend share"},
+                                       at=await timeline.env.get_current_time())
+    handle = await timeline.start(DisputeWorkflow, state)
+    await timeline.sleep_until(state.deadline + timedelta(hours=1))
+    assert timeline.events(handle.id) == ["Raised", "ReminderSent", "Escalated"]
+    assert (await handle.query(DisputeWorkflow.state)).actions[0].name == "resolve"
