@@ -66,7 +66,10 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         if value in (None, "", [], {}):
             continue
         if key == "cost_pence":
-            value = format_pence(value)
+            key, value = "cost", format_pence(value)
+        elif key == "resolution":
+            note = f": {value['note']}" if value.get("note") else ""
+            value = f"{value['outcome']} by {value['by']} on {when(value['at'])}{note}"
         elif key == "cost_shares":
             value = ", ".join(f"{p} {format_pence(v)}" for p, v in value.items())
         elif isinstance(value, dict):
@@ -90,7 +93,7 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
 
 def partnership(c: Console, view: dict[str, Any]) -> None:
     c.print(f"members   {', '.join(view['members']) or '—'}")
-    c.print(f"since     {view['started_on'][:10]}")
+    c.print(f"since     {when(view['started_on'])[:15]}")
     if view["ended_on"]:
         c.print(f"ended     {when(view['ended_on'])}")
     for d in view["departures"]:
