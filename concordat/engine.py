@@ -19,10 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from concordat.settings import Settings
 from domain.application import CaseService
+from domain.case import CaseView
 from domain.errors import CaseClosedError, ConcordatError
 from domain.proposal import ProposalState
 from workers.activities import case_state
-from domain.case import CaseView
 from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
 from workflows.dispute import DisputeWorkflow
 from workflows.proposal import ProposalWorkflow

@@ -81,11 +81,20 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         rows.append(("who acts", f"{action.name}: {', '.join(action.roles)}"))
     for timer in s.timers:
         rows.append(("timer", f"{timer.name} at {when(timer.at)}"))
-    rows += [
+    _rows(c, rows + _provenance(s, policy))
+
+
+def _provenance(s: CaseView | ProposalState, policy: Policy) -> list[tuple[str, str]]:
+    """Who started the case, its version, and the policy it runs under."""
+    in_force = "" if s.policy_hash == policy.content_hash else " (not the policy in force)"
+    return [
         ("started", f"{when(s.started_at)} by {s.started_by['role']}:{s.started_by['id']}"),
         ("version", str(s.version)),
-        ("policy", s.policy_hash[:12] + ("" if s.policy_hash == policy.content_hash else " (not the policy in force)")),
+        ("policy", s.policy_hash[:12] + in_force),
     ]
+
+
+def _rows(c: Console, rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         c.print(f"{key:<{width}}  {value}")
@@ -124,14 +133,7 @@ def case(c: Console, s: ProposalState, policy: Policy) -> None:
         for action in s.allowed_actions:
             extra = f" (in the stage's place: {', '.join(action.stage_outcomes)})" if action.stage_outcomes else ""
             rows.append(("who acts", f"{action.role} at {action.stage}: {', '.join(action.outcomes)}{extra}"))
-    rows += [
-        ("started", f"{when(s.started_at)} by {s.started_by['role']}:{s.started_by['id']}"),
-        ("version", str(s.version)),
-        ("policy", s.policy_hash[:12] + ("" if s.policy_hash == policy.content_hash else " (not the policy in force)")),
-    ]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        c.print(f"{key:<{width}}  {value}")
+    _rows(c, rows + _provenance(s, policy))
     if s.decisions:
         c.print("decisions:")
         for d in s.decisions:

@@ -21,17 +21,16 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
-
-from domain.actor import Actor
-from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
-from domain.policy import Policy
 from pydantic import BaseModel, ValidationError
 
+from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
+from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
+from domain.policy import Policy
 from domain.proposal import Proposal, ProposalState
-from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.references import CommandReceipt, ReferenceSequence
+from domain.termination import Partnership, ServeNotice, TerminationNotice
 
 log = structlog.get_logger("concordat.domain")
 
@@ -180,16 +179,12 @@ class CaseService(Application):
             )
         model, method = actions[action]
         command = _parse(model, fields)
-        extra = {"partnership": None} if isinstance(aggregate, TerminationNotice) else {}
 
         def run(case: Any, when: datetime) -> list[Any]:
-            if extra:
-                partnership = self.partnership()
-                getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when,
-                                      partnership=partnership)
-                return [partnership]
-            getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when)
-            return []
+            # A notice can change the partnership: it is saved with the notice, atomically.
+            others = {"partnership": self.partnership()} if isinstance(case, TerminationNotice) else {}
+            getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when, **others)
+            return list(others.values())
 
         state = self._apply(reference, command_id, at, run)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
@@ -199,12 +194,9 @@ class CaseService(Application):
         """What a case's clock asks for at one of its timers: a reminder, an escalation, maturity."""
 
         def run(case: Any, when: datetime) -> list[Any]:
-            if isinstance(case, TerminationNotice):
-                partnership = self.partnership()
-                case.fire(self.rules, timer=timer, command_id=command_id, at=when, partnership=partnership)
-                return [partnership]
-            case.fire(self.rules, timer=timer, command_id=command_id, at=when)
-            return []
+            others = {"partnership": self.partnership()} if isinstance(case, TerminationNotice) else {}
+            case.fire(self.rules, timer=timer, command_id=command_id, at=when, **others)
+            return list(others.values())
 
         state = self._apply(reference, command_id, at, run)
         log.info("case.timer_fired", case=reference, timer=timer)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict
 
 from domain.actor import Actor
@@ -76,3 +77,21 @@ class CaseView:
     timers: list[Timer]
     details: dict[str, Any] = field(default_factory=dict)
     stage_seq: int = 0
+
+
+class Case(Aggregate):
+    """Base of the case aggregates: an id from the reference, and the command-id ledger that makes
+    every command idempotent (`command_versions`: command id → the version it produced)."""
+
+    @staticmethod
+    def create_id(reference: str) -> UUID:
+        return case_id(reference)
+
+    @staticmethod
+    def _who(actor: Actor, command_id: str, at: datetime) -> dict[str, Any]:
+        """The fields every event of a command carries: who, which command, when."""
+        return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
+
+    def _done(self, command_id: str) -> None:
+        """Called in an event body: this command produced the version being applied."""
+        self.command_versions[command_id] = self.version + 1

@@ -28,13 +28,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
-from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
-from domain.case import SYSTEM_ACTOR, CaseAction, CaseView, Command, Rules, Timer, case_id
+from domain.case import SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
 from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
@@ -90,12 +89,8 @@ def split_cost(total_pence: int, parties: list[str], order: list[str]) -> dict[s
     return {p: share + (1 if i < remainder else 0) for i, p in enumerate(ranked)}
 
 
-class Dispute(Aggregate):
+class Dispute(Case):
     kind: ClassVar[str] = "dispute"
-
-    @staticmethod
-    def create_id(reference: str) -> UUID:
-        return case_id(reference)
 
     # --- raising ----------------------------------------------------------------------------
 
@@ -128,7 +123,7 @@ class Dispute(Aggregate):
             deadline=times.deadline, reminder_at=times.reminder_at,
         )
 
-    class Raised(Aggregate.Created):
+    class Raised(Case.Created):
         reference: str
         subject: str
         description: str
@@ -374,12 +369,6 @@ class Dispute(Aggregate):
         d = rules.policy.dispute
         return working_day_times(rules, d.stages[stage].deadline, at, d.reminder_working_days)
 
-    @staticmethod
-    def _who(actor: Actor, command_id: str, at: datetime) -> dict[str, Any]:
-        return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
-
-    def _done(self, command_id: str) -> None:
-        self.command_versions[command_id] = self.version + 1
 
     def _move(self, stage: str, status: str, deadline: datetime | None, reminder_at: datetime | None) -> None:
         self.status = status

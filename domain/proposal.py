@@ -49,14 +49,9 @@ from domain.errors import (
     WrongStageError,
 )
 from domain.policy import Policy
+from domain.timing import StageTimes, with_reminder
 
 OPEN, APPROVED, REJECTED, WITHDRAWN = "open", "approved", "rejected", "withdrawn"
-
-
-@dataclass(frozen=True)
-class StageTimes:
-    deadline: datetime
-    reminder_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -593,10 +588,7 @@ class Proposal(Aggregate):
 
 
 def _with_reminder(rules: Rules, deadline: datetime, opened: datetime) -> StageTimes:
-    lead = rules.policy.proposal.reminder_working_days
-    reminder = rules.calendar.reminder_before(deadline, lead) if lead else None
-    # A reminder due before the stage even opened would be noise: the opening is the notice.
-    return StageTimes(deadline, reminder if reminder and reminder > opened else None)
+    return with_reminder(rules, deadline, opened, rules.policy.proposal.reminder_working_days)
 
 
 def _stage_times(

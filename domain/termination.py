@@ -18,7 +18,7 @@ members left, the partnership ends.
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID, uuid5
 
 from dateutil.relativedelta import relativedelta
@@ -26,7 +26,7 @@ from eventsourcing.domain import Aggregate, event
 from pydantic import Field
 
 from domain.actor import Actor
-from domain.case import CASE_NAMESPACE, SYSTEM_ACTOR, CaseAction, CaseView, Command, Rules, Timer, case_id
+from domain.case import CASE_NAMESPACE, SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
 from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
@@ -105,12 +105,8 @@ class Partnership(Aggregate):
         self.ended_on = on
 
 
-class TerminationNotice(Aggregate):
+class TerminationNotice(Case):
     kind: ClassVar[str] = "termination"
-
-    @staticmethod
-    def create_id(reference: str) -> UUID:
-        return case_id(reference)
 
     @classmethod
     def serve(cls, rules: Rules, *, reference: str, actor: Actor, command: ServeNotice, members: list[str],
@@ -142,7 +138,7 @@ class TerminationNotice(Aggregate):
             command_id=command_id, at=at,
         )
 
-    class Served(Aggregate.Created):
+    class Served(Case.Created):
         reference: str
         party: str
         letter_ref: str
@@ -321,9 +317,3 @@ class TerminationNotice(Aggregate):
                 f"role {actor.role} may not {action} on {self.reference}; allowed: {', '.join(allowed[action])}"
             )
 
-    @staticmethod
-    def _who(actor: Actor, command_id: str, at: datetime) -> dict[str, Any]:
-        return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
-
-    def _done(self, command_id: str) -> None:
-        self.command_versions[command_id] = self.version + 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.case import Rules
+from domain.errors import PolicyError
 from domain.policy import Deadline
 
 
@@ -24,6 +25,6 @@ def with_reminder(rules: Rules, deadline: datetime, opened: datetime, lead_worki
 
 def working_day_times(rules: Rules, deadline: Deadline, opened: datetime, lead_working_days: int) -> StageTimes:
     if deadline.working_days is None:
-        msg = "this stage's deadline must be a number of working days"
-        raise ValueError(msg)
+        msg = "this stage's deadline must be a number of working days, not a meeting"
+        raise PolicyError(msg)
     return with_reminder(rules, rules.calendar.deadline_after(opened, deadline.working_days), opened, lead_working_days)

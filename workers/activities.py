@@ -18,12 +18,12 @@ from temporalio.exceptions import ApplicationError
 
 from domain.actor import Actor
 from domain.application import CaseService
-from domain.errors import ConcordatError
 from domain.case import CaseView
+from domain.errors import ConcordatError
 from domain.proposal import ProposalState
 from workflows.contracts import (
-    DECIDE_CASE,
     ACT_ON_CASE,
+    DECIDE_CASE,
     ESCALATE_CASE,
     FIRE_TIMER,
     LOAD_CASE,

@@ -100,15 +100,15 @@ class ProposalWorkflow:
             seq = self._state.stage_seq
             timer = self._next_timer()
             if timer is None:
-                await workflow.wait_condition(lambda: self._moved_on(seq))
+                await workflow.wait_condition(lambda seq=seq: self._moved_on(seq))
                 continue
             due, activity = timer
             wait = (due - workflow.now()) + TIMER_MARGIN
             if wait > timedelta(0):
                 try:
-                    await workflow.wait_condition(lambda: self._moved_on(seq), timeout=wait)
+                    await workflow.wait_condition(lambda seq=seq: self._moved_on(seq), timeout=wait)
                     continue  # a decision opened a new stage: its own instants apply
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             async with self._lock:
                 if self._moved_on(seq):

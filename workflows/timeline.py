@@ -75,7 +75,7 @@ class CaseTimeline:
         while self._live():
             version = self._state.version
             timer = self._next_timer()
-            changed = lambda: self._state.version != version  # noqa: E731
+            changed = lambda version=version: self._state.version != version  # noqa: E731
             if timer is None:
                 await workflow.wait_condition(changed)
                 continue
@@ -84,7 +84,7 @@ class CaseTimeline:
                 try:
                     await workflow.wait_condition(changed, timeout=wait)
                     continue  # the case changed: its timers may have too
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             async with self._lock:
                 if changed():

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.domain.support import T0
 
 from domain.application import CaseService
 from domain.policy import Policy
+from tests.domain.support import T0
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.domain.support import AUDREY, DAN, T0, cid
 
 from domain.actor import Actor
 from domain.application import CaseService
@@ -19,6 +18,7 @@ from domain.errors import (
     NotAPartyError,
     WrongStageError,
 )
+from tests.domain.support import AUDREY, DAN, cid
 
 PAT = Actor.parse("party_rep:PCC:pat")
 CY = Actor.parse("party_rep:CCC:cy")

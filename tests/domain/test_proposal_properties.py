@@ -13,14 +13,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.domain.support import DAN, GUS, LEAD, PAT, PHIL, SAM, CAT, T0
 
 from domain.actor import Actor
 from domain.application import CaseService
+from domain.case import Rules
 from domain.errors import ConcordatError
 from domain.policy import Policy
-from domain.case import Rules
 from domain.proposal import OPEN, Proposal
+from tests.domain.support import CAT, DAN, GUS, LEAD, PAT, PHIL, SAM, T0
 
 POLICY = Policy.load()
 RULES = Rules.from_policy(POLICY)

@@ -6,7 +6,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, PAT, PHIL, SAM, T0, cid, decide, start
 
 from domain.actor import Actor
 from domain.application import CaseService
@@ -20,6 +19,7 @@ from domain.errors import (
     OutcomeNotAllowedError,
     WrongStageError,
 )
+from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, PAT, PHIL, SAM, T0, cid, decide, start
 
 
 def events(app: CaseService, ref: str) -> list[str]:

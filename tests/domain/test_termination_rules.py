@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from tests.domain.support import AUDREY, T0, cid
 
 from domain.actor import Actor
 from domain.application import CaseService
@@ -17,6 +16,7 @@ from domain.errors import (
     NoticeTooShortError,
 )
 from domain.policy import Policy
+from tests.domain.support import AUDREY, T0, cid
 
 PAT = Actor.parse("party_rep:PCC:pat")
 CY = Actor.parse("party_rep:CCC:cy")
