@@ -24,12 +24,20 @@ from domain.application import CaseService
 from domain.policy import Policy
 from projections.case_list import CaseListProjection, CaseListView, PostgresCaseListView, SQLiteCaseListView
 from projections.decisions import DecisionsProjection, DecisionsView, PostgresDecisionsView, SQLiteDecisionsView
+from projections.public_health import (
+    PostgresPublicHealthView,
+    PublicHealthProjection,
+    PublicHealthView,
+    SQLitePublicHealthView,
+)
 from workers.activities import CaseActivities
 from workflows.dispute import DisputeWorkflow
+from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
 from workflows.termination import TerminationWorkflow
+from workflows.variation import VariationWorkflow
 
-PROJECTIONS = (CaseListProjection, DecisionsProjection)
+PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -80,8 +88,9 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
     if settings.uses_postgres:
-        return {"case_list": PostgresCaseListView, "decisions": PostgresDecisionsView}
-    return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView}
+        return {"case_list": PostgresCaseListView, "decisions": PostgresDecisionsView,
+                "public_health": PostgresPublicHealthView}
+    return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView, "public_health": SQLitePublicHealthView}
 
 
 def open_view(settings: Settings, name: str) -> Any:
@@ -96,6 +105,10 @@ def open_case_list(settings: Settings) -> CaseListView:
 
 def open_decisions(settings: Settings) -> DecisionsView:
     return open_view(settings, "decisions")
+
+
+def open_public_health(settings: Settings) -> PublicHealthView:
+    return open_view(settings, "public_health")
 
 
 def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
@@ -133,7 +146,7 @@ def build_worker(client: Client, app: CaseService, task_queue: str) -> WorkerPar
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow],
+        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow],
         activities=activities.all(),
         activity_executor=executor,
     )

@@ -27,7 +27,7 @@ from rich.console import Console
 from concordat import bootstrap, processes, render
 from concordat import up as supervisor
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update, state_dict
-from concordat.money import parse_pounds
+from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.errors import ConcordatError, InvalidInputError
@@ -192,6 +192,12 @@ def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str
            deadline: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at its current stage."""
     settings = _settings()
+    if not reference.startswith("PRO-"):
+        if stage_outcome or deadline:
+            raise InvalidInputError("--stage-outcome and --deadline are for a proposal's escalation only")
+        fields = {"stage": stage.strip(), "outcome": outcome.strip(), "minutes_ref": minutes_ref, "note": note}
+        _act(settings, as_, command_id, reference, "decide", fields, as_json)
+        return
     actor = _actor(settings, as_)
     new_deadline = _date(deadline, "--deadline") if deadline else None
     decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage.strip(), outcome=outcome.strip(),
@@ -212,8 +218,11 @@ def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str
 @click.option("--note", default="", help="Why it is withdrawn.")
 @_command_opts
 def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Withdraw an open proposal (JCU leads)."""
+    """Withdraw an open proposal, variation or funding change (JCU leads), or your notice."""
     settings = _settings()
+    if not reference.startswith("PRO-"):
+        _act(settings, as_, command_id, reference, "withdraw", {"note": note}, as_json)
+        return
     actor = _actor(settings, as_)
     withdrawal = WithdrawInput(actor=ActorRef(id=actor.id, role=actor.role), note=note)
     cid = _command_id(command_id)
@@ -383,6 +392,130 @@ def termination_consent(reference: str, effective: str, as_: str | None, as_json
     """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
     fields = {"effective": _date(effective, "--effective")}
     _act(_settings(), as_, command_id, reference, "consent", fields, as_json)
+
+
+@app.group("variation")
+def variation_app() -> None:
+    """Contract variations: from the JCU's draft through the board (and CCG) to the provider."""
+
+
+@variation_app.command("start")
+@click.option("--provider", required=True, help="The provider whose contract varies.")
+@click.option("--contract-ref", required=True, help="The contract's reference.")
+@click.option("--reason", required=True, help="performance_review, contract_performance_notice, "
+              "managing_activity_and_referrals or other.")
+@click.option("--value-change", required=True, help="Change in annual value in pounds; negative for a reduction.")
+@click.option("--parties", required=True, help="Parties to the contract, comma-separated: PCC,CCC,CPCCG.")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="When it takes effect once agreed.")
+@click.option("--public-health", is_flag=True, help="Public-health money is in the contract (sign-off needed).")
+@click.option("--title", default="", help="A title (default: provider, contract and reason).")
+@_command_opts
+def variation_start(provider: str, contract_ref: str, reason: str, value_change: str, parties: str, effective: str,
+                    public_health: bool, title: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Start a contract variation at the JCU stage; prints its reference."""
+    settings = _settings()
+    fields = {"provider": provider, "contract_ref": contract_ref, "reason": reason,
+              "value_change_pence": parse_signed_pounds(value_change), "parties": _list(parties),
+              "effective_on": _date(effective, "--effective"), "public_health": public_health, "title": title}
+    state = _start_case(settings, as_, command_id,
+                        lambda app, actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid))
+    _out(as_json, state_dict(state), lambda c: c.print(state.reference))
+
+
+@variation_app.command("inform-ce")
+@click.argument("reference")
+@click.option("--note", default="", help="How and when the Chief Executive was informed.")
+@_command_opts
+def variation_inform_ce(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Record that the Chief Executive was informed before a contractual lever is used (Lead Director)."""
+    _act(_settings(), as_, command_id, reference, "inform_chief_executive", {"note": note}, as_json)
+
+
+@app.group("funding")
+def funding_app() -> None:
+    """In-year funding changes: the board proposes, the Programme Board (or Health Committee) decides."""
+
+
+@funding_app.command("start")
+@click.option("--fund", required=True, help="The fund's name.")
+@click.option("--change", "changes", multiple=True, required=True, metavar="PARTY=POUNDS",
+              help="A party's change in contribution, e.g. PCC=-20000; repeat for each party.")
+@click.option("--public-health", is_flag=True, help="Ring-fenced public-health money is involved (consultation needed).")
+@click.option("--public-health-service", is_flag=True, help="A public-health service: the Health Committee decides.")
+@click.option("--title", default="", help="A title (default: the fund and the net change).")
+@_command_opts
+def funding_start(fund: str, changes: tuple[str, ...], public_health: bool, public_health_service: bool, title: str,
+                  as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Start an in-year funding change at the board; prints its reference."""
+    settings = _settings()
+    parsed: dict[str, int] = {}
+    for item in changes:
+        party, sep, amount = item.partition("=")
+        if not sep or not party.strip():
+            raise InvalidInputError(f"--change {item!r} is not PARTY=POUNDS (e.g. PCC=-20000)")
+        if party.strip() in parsed:
+            raise InvalidInputError(f"--change names {party.strip()} twice")
+        parsed[party.strip()] = parse_signed_pounds(amount)
+    fields = {"fund": fund, "changes": parsed, "public_health": public_health,
+              "public_health_service": public_health_service, "title": title}
+    state = _start_case(settings, as_, command_id,
+                        lambda app, actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid))
+    _out(as_json, state_dict(state), lambda c: c.print(state.reference))
+
+
+@app.group("fund")
+def fund_app() -> None:
+    """Aligned and pooled funds: their balance, contributions and the changes applied to them."""
+
+
+@fund_app.command("open")
+@click.argument("name")
+@click.option("--type", "type_", required=True, type=click.Choice(["aligned", "pooled"]), help="aligned or pooled.")
+@click.option("--balance", required=True, help="Opening balance in pounds.")
+@_command_opts
+def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Open a fund with its opening balance (JCU leads)."""
+    settings = _settings()
+    actor = _actor(settings, as_)
+    view = bootstrap.open_cases(settings).open_fund(
+        actor=actor, fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
+        command_id=_command_id(command_id))
+    _out(as_json, view, lambda c: render.fund(c, view))
+
+
+@fund_app.command("show")
+@click.argument("name")
+@_as_option
+def fund_show(name: str, as_: str | None, as_json: bool) -> None:
+    """A fund's balance, contributions and the changes applied to it."""
+    settings = _settings()
+    view = bootstrap.open_cases(settings).fund_view(name, actor=_actor(settings, as_))
+    _out(as_json, view, lambda c: render.fund(c, view))
+
+
+@app.group("report")
+def report_app() -> None:
+    """Reports from the views."""
+
+
+@report_app.command("public-health")
+@click.option("--year", required=True, type=click.IntRange(2000, 2100),
+              help="Financial year by its first calendar year: 2026 is April 2026 to March 2027.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@_as_option
+def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
+    """Ring-fenced public-health contributions per party per financial quarter (Q1 = April-June)."""
+    settings = _settings()
+    actor = _actor(settings, as_)
+    cases = bootstrap.open_cases(settings)
+    cases.authorize_read(actor)
+    view = bootstrap.open_public_health(settings)
+    lag = render.wait_for_view(view, cases)
+    table = render.public_health_table(view.report(year), year, cases.policy.partnership.parties)
+    if as_csv:
+        render.csv_out(table)
+    else:
+        _out(as_json, table, lambda c: render.public_health(c, table, lag))
 
 
 @app.command()

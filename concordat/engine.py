@@ -25,8 +25,10 @@ from domain.proposal import ProposalState
 from workers.activities import case_state
 from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
 from workflows.dispute import DisputeWorkflow
+from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
 from workflows.termination import TerminationWorkflow
+from workflows.variation import VariationWorkflow
 
 
 class CommandRefusedError(ConcordatError):
@@ -37,7 +39,13 @@ class TemporalUnavailableError(Exception):
     """Temporal could not be reached."""
 
 
-WORKFLOWS: dict[str, Any] = {"PRO": ProposalWorkflow, "DSP": DisputeWorkflow, "TRM": TerminationWorkflow}
+WORKFLOWS: dict[str, Any] = {
+    "PRO": ProposalWorkflow,
+    "DSP": DisputeWorkflow,
+    "TRM": TerminationWorkflow,
+    "VAR": VariationWorkflow,
+    "FUN": FundingWorkflow,
+}
 
 
 def is_live(state: ProposalState | CaseView) -> bool:

@@ -28,3 +28,11 @@ def format_pence(pence: int) -> str:
     sign = "-" if pence < 0 else ""
     pounds, rest = divmod(abs(pence), 100)
     return f"{sign}£{pounds:,}.{rest:02d}"
+
+
+def parse_signed_pounds(text: str) -> int:
+    """Like `parse_pounds`, with an optional leading minus for a reduction (`-5000`, `-£5,000`)."""
+    cleaned = text.strip()
+    if cleaned.startswith("-"):
+        return -parse_pounds(cleaned[1:])
+    return parse_pounds(cleaned.lstrip("+"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from datetime import datetime
 from typing import Any
@@ -48,8 +49,10 @@ def after_command(c: Console, state: CaseState) -> None:
 
 
 def after_act(c: Console, state: CaseState) -> None:
-    if not (state.actions or state.timers):
-        c.print(f"{state.reference} {state.status}")
+    if not state.actions:
+        upcoming = min(state.timers, key=lambda t: t.at) if state.timers else None
+        then = f"; {upcoming.name} at {when(upcoming.at)}" if upcoming else ""
+        c.print(f"{state.reference} {state.status}{then}")
         return
     waiting = "; ".join(f"{a.name}: {', '.join(a.roles)}" for a in state.actions)
     c.print(f"{state.reference} {state.status} at {state.stage or '—'}; deadline {when(state.deadline)}; next: {waiting}")
@@ -62,14 +65,16 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         rows.append(("stage", s.stage))
     if s.deadline:
         rows.append(("deadline" if s.kind != "termination" else "takes effect", when(s.deadline)))
+    decisions = s.details.get("decisions") or []
     for key, value in s.details.items():
-        if value in (None, "", [], {}):
+        if value in (None, "", [], {}) or key == "decisions":
             continue
-        if key == "cost_pence":
-            key, value = "cost", format_pence(value)
-        elif key == "resolution":
+        if key.endswith("_pence") and isinstance(value, int):
+            key, value = key.removesuffix("_pence"), format_pence(value)
+        elif isinstance(value, dict) and {"by", "at"} <= value.keys():
             note = f": {value['note']}" if value.get("note") else ""
-            value = f"{value['outcome']} by {value['by']} on {when(value['at'])}{note}"
+            lead = f"{value['outcome']} " if value.get("outcome") else ""
+            value = f"{lead}by {value['by']} on {when(value['at'])}{note}"
         elif key == "cost_shares":
             value = ", ".join(f"{p} {format_pence(v)}" for p, v in value.items())
         elif isinstance(value, dict):
@@ -82,6 +87,10 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
     for timer in s.timers:
         rows.append(("timer", f"{timer.name} at {when(timer.at)}"))
     _rows(c, rows + _provenance(s, policy))
+    if decisions:
+        c.print("decisions:")
+        for d in decisions:
+            c.print(f"  {when(d['at'])}  {d['stage']}: {d['outcome']} by {d['by']}{_minutes(d)}")
 
 
 def _provenance(s: CaseView | ProposalState, policy: Policy) -> list[tuple[str, str]]:
@@ -215,3 +224,44 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
         table.add_row(when(r["decided_at"]), r["reference"], forum, _outcome(r),
                       f"{r['actor_role']}:{r['actor_id']}", r["minutes_ref"], r["note"])
     c.print(table)
+
+
+def fund(c: Console, view: dict[str, Any]) -> None:
+    rows = [("fund", f"{view['name']} ({view['type']})"), ("balance", format_pence(view["balance_pence"])),
+            ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}")]
+    for party, pence in view["contributions"].items():
+        rows.append((f"  {party}", format_pence(pence)))
+    for item in view["ledger"]:
+        ring = " (ring-fenced public health)" if item["public_health"] else ""
+        rows.append(("change", f"{item['reference']}: {format_pence(item['total_pence'])} on {when(item['at'])}{ring}"))
+    _rows(c, rows)
+
+
+def public_health_table(rows: list[dict[str, Any]], year: int, parties: list[str]) -> dict[str, Any]:
+    """The report as plain data: per party, Q1..Q4 and the year, in pence."""
+    by_party: dict[str, dict[str, int]] = {}
+    for r in rows:
+        entry = by_party.setdefault(r["party"], {"Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0})
+        entry[f"Q{r['quarter']}"] += r["amount_pence"]
+    ordered = sorted(by_party, key=lambda p: (parties.index(p) if p in parties else len(parties), p))
+    lines = [{"party": p, **by_party[p], "year": sum(by_party[p].values())} for p in ordered]
+    totals = {q: sum(line[q] for line in lines) for q in ("Q1", "Q2", "Q3", "Q4", "year")}
+    return {"financial_year": f"{year}-{(year + 1) % 100:02d}", "unit": "pence", "parties": lines, "total": totals}
+
+
+def public_health(c: Console, table: dict[str, Any], lag: int) -> None:
+    _lag_note(c, lag)
+    t = Table(title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} "
+              "(Q1 = April–June)", title_justify="left")
+    for col in ("party", "Q1", "Q2", "Q3", "Q4", "year"):
+        t.add_column(col, justify="left" if col == "party" else "right", no_wrap=True)
+    for line in [*table["parties"], {"party": "total", **table["total"]}]:
+        t.add_row(line["party"], *(format_pence(line[q]) for q in ("Q1", "Q2", "Q3", "Q4", "year")))
+    c.print(t)
+
+
+def csv_out(table: dict[str, Any]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["financial_year", "party", "Q1_pence", "Q2_pence", "Q3_pence", "Q4_pence", "year_pence"])
+    for line in [*table["parties"], {"party": "total", **table["total"]}]:
+        writer.writerow([table["financial_year"], line["party"], *(line[q] for q in ("Q1", "Q2", "Q3", "Q4", "year"))])

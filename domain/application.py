@@ -12,6 +12,7 @@ rules are checked against what was actually recorded, never a stale copy.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -27,10 +28,12 @@ from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
+from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.policy import Policy
 from domain.proposal import Proposal, ProposalState
 from domain.references import CommandReceipt, ReferenceSequence
 from domain.termination import Partnership, ServeNotice, TerminationNotice
+from domain.variation import StartVariation, Variation
 
 log = structlog.get_logger("concordat.domain")
 
@@ -166,6 +169,64 @@ class CaseService(Application):
 
         return self._start("TRM", actor, command_id, at, build)
 
+    def start_variation(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
+                        at: datetime | None = None) -> CaseView:
+        """A JCU lead starts a contract variation (`VAR-2026-0001`)."""
+        command = _parse(StartVariation, fields)
+
+        def build(reference: str, when: datetime) -> Variation:
+            return Variation.start(self.rules, reference=reference, actor=actor, command=command,
+                                   command_id=command_id, at=when)
+
+        return self._start("VAR", actor, command_id, at, build)
+
+    def start_funding_change(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
+                             at: datetime | None = None) -> CaseView:
+        """A JCU lead starts an in-year change to a fund (`FUN-2026-0001`)."""
+        command = _parse(StartFundingChange, fields)
+        fund = self._fund(command.fund)
+
+        def build(reference: str, when: datetime) -> FundingChange:
+            return FundingChange.start(self.rules, reference=reference, actor=actor, command=command, fund=fund,
+                                       members=self.partnership().members, command_id=command_id, at=when)
+
+        return self._start("FUN", actor, command_id, at, build)
+
+    def open_fund(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
+                  at: datetime | None = None) -> dict[str, Any]:
+        """Open an aligned or pooled fund with its starting balance."""
+        self._check_actor(actor)
+        command = _parse(OpenFund, fields)
+        done = self._receipt(command_id)
+        if done is not None:
+            return self._fund(done.removeprefix("fund:")).view()
+        if Fund.create_id(command.name) in self.repository:
+            raise InvalidInputError(f"a fund named {command.name!r} exists already")
+        fund = Fund.open(self.rules, actor=actor, command=command, command_id=command_id, at=at or self._clock())
+        self.save(fund, CommandReceipt(command_id=command_id, reference=f"fund:{command.name}"))
+        log.info("fund.opened", fund=command.name, actor=str(actor))
+        return fund.view()
+
+    def fund_view(self, name: str, *, actor: Actor) -> dict[str, Any]:
+        self._check_actor(actor)
+        return self._fund(name).view()
+
+    def _fund(self, name: str) -> Fund:
+        try:
+            return self.repository.get(Fund.create_id(name))
+        except AggregateNotFoundError:
+            raise CaseNotFoundError(f"no fund is named {name!r}; open it with `concordat fund open`") from None
+
+    def _collaborators(self, case: Any, method: Any) -> dict[str, Any]:
+        """Other aggregates a command changes with its case, saved in the same transaction."""
+        wanted = inspect.signature(method).parameters
+        found: dict[str, Any] = {}
+        if "partnership" in wanted:
+            found["partnership"] = self.partnership()
+        if "fund" in wanted and isinstance(case, FundingChange):
+            found["fund"] = self._fund(case.fund)
+        return found
+
     def act(self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str,
             at: datetime | None = None) -> Any:
         """A person's command on a dispute or termination notice, by name (see the aggregate's
@@ -181,9 +242,9 @@ class CaseService(Application):
         command = _parse(model, fields)
 
         def run(case: Any, when: datetime) -> list[Any]:
-            # A notice can change the partnership: it is saved with the notice, atomically.
-            others = {"partnership": self.partnership()} if isinstance(case, TerminationNotice) else {}
-            getattr(case, method)(self.rules, actor=actor, command=command, command_id=command_id, at=when, **others)
+            bound = getattr(case, method)
+            others = self._collaborators(case, bound)
+            bound(self.rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return list(others.values())
 
         state = self._apply(reference, command_id, at, run)
@@ -194,7 +255,7 @@ class CaseService(Application):
         """What a case's clock asks for at one of its timers: a reminder, an escalation, maturity."""
 
         def run(case: Any, when: datetime) -> list[Any]:
-            others = {"partnership": self.partnership()} if isinstance(case, TerminationNotice) else {}
+            others = self._collaborators(case, case.fire)
             case.fire(self.rules, timer=timer, command_id=command_id, at=when, **others)
             return list(others.values())
 
@@ -378,7 +439,7 @@ class CaseService(Application):
             case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
-        if not isinstance(case, Proposal | Dispute | TerminationNotice):
+        if not isinstance(case, Proposal | Dispute | TerminationNotice | Variation | FundingChange):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 

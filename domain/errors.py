@@ -59,3 +59,11 @@ class NoticeTooShortError(ConcordatError):
 
 class NotAPartyError(NotAllowedError):
     """The actor's party is not a party to this case, or not a member of the partnership."""
+
+
+class ChiefExecutiveNotInformedError(ConcordatError):
+    """A contractual lever would be executed before the Chief Executive was informed (MOU)."""
+
+
+class FundWouldOverspendError(ConcordatError):
+    """An approved change would take an aligned or pooled fund below zero (ToR 2.6)."""

@@ -42,7 +42,7 @@ class Deadline(_Model):
 class StageRule(_Model):
     forum: str
     deadline: Deadline
-    escalates: bool
+    escalates: bool = True
 
 
 class ProposalRules(_Model):
@@ -111,6 +111,26 @@ class TerminationRules(_Model):
     reminder_months_before: list[int]
 
 
+class VariationRules(_Model):
+    reasons: list[str]
+    levers: list[str]
+    threshold_pence: int = Field(ge=0)
+    reminder_working_days: int = Field(ge=0)
+    escalation_forum: str
+    informs_chief_executive: list[str]
+    stages: dict[str, StageRule]
+
+
+class FundingRules(_Model):
+    reminder_working_days: int = Field(ge=0)
+    escalation_forum: str
+    stages: dict[str, StageRule]
+
+
+class Reporting(_Model):
+    financial_year_starts: MonthDay
+
+
 class Forum(_Model):
     name: str
     decided_by: str
@@ -131,6 +151,9 @@ class Roles(_Model):
     plain: list[str]
     prefixed: dict[str, Literal["forum", "party"]]
     starts_proposals: list[str]
+    starts_variations: list[str]
+    starts_funding_changes: list[str]
+    manages_funds: list[str]
     withdraws_proposals: list[str]
 
 
@@ -139,6 +162,9 @@ class Policy(_Model):
     proposal: ProposalRules
     dispute: DisputeRules
     termination: TerminationRules
+    variation: VariationRules
+    funding: FundingRules
+    reporting: Reporting
     forums: dict[str, Forum]
     roles: Roles
     meetings: dict[str, MeetingPattern]
@@ -154,6 +180,11 @@ class Policy(_Model):
             if meeting is not None and meeting not in self.meetings:
                 msg = f"stage {name!r} waits for meetings of {meeting!r}, which has no dates"
                 raise ValueError(msg)
+        for kind, stages in (("variation", self.variation.stages), ("funding", self.funding.stages)):
+            for name, stage in stages.items():
+                if stage.forum not in self.forums:
+                    msg = f"[{kind}.stages.{name}] names unknown forum {stage.forum!r}"
+                    raise ValueError(msg)
         for stage in ("director", "mediator_selection", "mediation"):
             if stage not in self.dispute.stages:
                 msg = f"[dispute.stages.{stage}] is missing"

@@ -49,7 +49,7 @@ from domain.errors import (
     WrongStageError,
 )
 from domain.policy import Policy
-from domain.timing import StageTimes, with_reminder
+from domain.timing import StageTimes, stage_times, with_reminder
 
 OPEN, APPROVED, REJECTED, WITHDRAWN = "open", "approved", "rejected", "withdrawn"
 
@@ -591,20 +591,10 @@ def _with_reminder(rules: Rules, deadline: datetime, opened: datetime) -> StageT
     return with_reminder(rules, deadline, opened, rules.policy.proposal.reminder_working_days)
 
 
-def _stage_times(
-    rules: Rules, stage: str, opened: datetime, *, after: date | None = None
-) -> StageTimes:
+def _stage_times(rules: Rules, stage: str, opened: datetime, *, after: date | None = None) -> StageTimes:
     """The deadline of `stage` opened at `opened`, and the reminder instant before it."""
-    rule = rules.policy.stage(stage).deadline
-    cal = rules.calendar
-    if rule.working_days is not None:
-        deadline = cal.deadline_after(opened, rule.working_days)
-    else:
-        forum = rule.next_meeting or ""
-        start = max(after or cal.local_date(opened), cal.local_date(opened))
-        meeting = cal.next_meeting(rules.policy.meetings[forum], start, forum)
-        deadline = cal.close_of_business_on(meeting)
-    return _with_reminder(rules, deadline, opened)
+    return stage_times(rules, rules.policy.stage(stage).deadline, opened, rules.policy.proposal.reminder_working_days,
+                       after=after)
 
 
 @dataclass(frozen=True)

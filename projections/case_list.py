@@ -14,8 +14,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.dispute import Dispute
+from domain.funding import FundingChange
 from domain.proposal import Proposal
+from domain.staged import StagedCase
 from domain.termination import TerminationNotice
+from domain.variation import Variation
 from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
 
@@ -111,6 +114,33 @@ class CaseListProjection(Projection[CaseListView]):
     @process_event.register
     def _(self, e: TerminationNotice.MutuallyTerminated, tracking: Tracking) -> None:
         self._update(e, tracking, status="ended_by_consent", deadline=None)
+
+    @process_event.register
+    def _(self, e: Variation.Started, tracking: Tracking) -> None:
+        self._insert(e, tracking, kind="variation", case_kind="variation", title=e.title, stage=e.stage,
+                     deadline=e.deadline, status="open", parties=e.parties)
+
+    @process_event.register
+    def _(self, e: FundingChange.Started, tracking: Tracking) -> None:
+        self._insert(e, tracking, kind="funding", case_kind="funding", title=e.title, stage=e.stage,
+                     deadline=e.deadline, status="open", parties=list(e.changes))
+
+    @process_event.register
+    def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
+        self._update(e, tracking, stage=e.next_stage or e.stage, status=e.status, deadline=iso(e.deadline),
+                     escalated_to=None)
+
+    @process_event.register
+    def _(self, e: StagedCase.Withdrawn, tracking: Tracking) -> None:
+        self._update(e, tracking, status="withdrawn", deadline=None, escalated_to=None)
+
+    @process_event.register
+    def _(self, e: StagedCase.Escalated, tracking: Tracking) -> None:
+        self._update(e, tracking, escalated_to=e.to_forum)
+
+    @process_event.register
+    def _(self, e: Variation.TookEffect, tracking: Tracking) -> None:
+        self._update(e, tracking, status="effective")
 
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:

@@ -9,7 +9,10 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.dispute import Dispute
+from domain.funding import FundingChange
 from domain.proposal import Proposal
+from domain.staged import StagedCase
+from domain.variation import Variation
 from projections.case_list import iso
 from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
@@ -58,6 +61,19 @@ class DecisionsProjection(Projection[DecisionsView]):
         # Decisions name their case by reference and title; the events after the first carry
         # neither, so the register keeps its own small index of them.
         self._index(e, e.title, tracking)
+
+    @process_event.register
+    def _(self, e: Variation.Started, tracking: Tracking) -> None:
+        self._index(e, e.title, tracking)
+
+    @process_event.register
+    def _(self, e: FundingChange.Started, tracking: Tracking) -> None:
+        self._index(e, e.title, tracking)
+
+    @process_event.register
+    def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
+        self._record(e, tracking, stage=e.stage, forum=e.forum, outcome=e.outcome, note=e.note,
+                     next_stage=e.next_stage, status=e.status, minutes_ref=e.minutes_ref)
 
     @process_event.register
     def _(self, e: Dispute.Raised, tracking: Tracking) -> None:

@@ -48,6 +48,9 @@ def check_act(state: CaseState, act: ActInput) -> str | None:
         return f"{state.reference} is {state.status}; it takes no more commands"
     if act.action not in allowed:
         return f"{state.reference} cannot take {act.action!r} now; it can take: {', '.join(allowed)}"
+    asked = act.fields.get("stage")
+    if act.action == "decide" and asked and asked != state.stage:
+        return f"{state.reference} is awaiting {state.stage}, not {asked}"
     if act.actor.role not in allowed[act.action]:
         return (f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: "
                 + ", ".join(allowed[act.action]))

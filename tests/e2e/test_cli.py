@@ -12,7 +12,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -186,6 +188,49 @@ def test_a_termination_notice_is_served_withdrawn_and_listed(engine: Engine) -> 
     rows = json.loads(engine.ok("list", "--json", who="auditor:a"))
     assert {"reference": ref, "case_kind": "termination", "status": "withdrawn"}.items() <= next(
         r for r in rows if r["reference"] == ref).items()
+
+
+def test_a_variation_with_a_lever_waits_for_the_chief_executive(engine: Engine) -> None:
+    ref = engine.ok("variation", "start", "--provider", "Hinchingbrooke", "--contract-ref", "C-14", "--reason",
+                    "contract_performance_notice", "--value-change=-40000", "--parties", "PCC,CCC",
+                    "--effective", "2099-04-01", who="jcu_lead:jo").strip()
+    assert ref.startswith("VAR-")
+    assert "reason 'whim' is not known" in engine.refused(
+        "variation", "start", "--provider", "P", "--contract-ref", "C", "--reason", "whim", "--value-change", "1",
+        "--parties", "PCC", "--effective", "2099-04-01", who="jcu_lead:jo")
+    engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+    assert "Chief Executive was informed" in engine.refused(
+        "decide", ref, "--stage", "board", "--outcome", "approve", who="secretary:board:sam")
+    engine.ok("variation", "inform-ce", ref, "--note", "briefed", who="lead_director:dan")
+    engine.ok("decide", ref, "--stage", "board", "--outcome", "approve", who="secretary:board:sam")
+    assert "agreed; effective at" in engine.ok("decide", ref, "--stage", "provider", "--outcome", "accepted",
+                                               who="jcu_lead:jo")
+
+
+def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> None:
+    engine.ok("fund", "open", "PH pooled", "--type", "pooled", "--balance", "100000", who="jcu_lead:jo")
+    ref = engine.ok("funding", "start", "--fund", "PH pooled", "--change", "PCC=-30000", "--change", "CCC=5000",
+                    "--public-health", who="jcu_lead:jo").strip()
+    assert "is not PARTY=POUNDS" in engine.refused("funding", "start", "--fund", "PH pooled", "--change", "PCC",
+                                                   who="jcu_lead:jo")
+    engine.ok("decide", ref, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
+    assert "awaiting consultation, not programme_board" in engine.refused(
+        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+    engine.ok("decide", ref, "--stage", "consultation", "--outcome", "support", who="public_health:phil")
+    engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+    assert json.loads(engine.ok("fund", "show", "PH pooled", "--json", who="auditor:a"))["balance_pence"] == 7_500_000
+    big = engine.ok("funding", "start", "--fund", "PH pooled", "--change", "PCC=-99999", who="jcu_lead:jo").strip()
+    engine.ok("decide", big, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
+    assert "would overspend it by £24,999.00" in engine.refused(
+        "decide", big, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    year = today.year if today.month >= 4 else today.year - 1
+    quarter = (today.month - 4) % 12 // 3 + 1
+    table = json.loads(engine.ok("report", "public-health", "--year", str(year), "--json", who="auditor:a"))
+    assert {p["party"]: p[f"Q{quarter}"] for p in table["parties"]} == {"PCC": -3_000_000, "CCC": 500_000}
+    csv_text = engine.ok("report", "public-health", "--year", str(year), "--csv", who="auditor:a")
+    assert csv_text.splitlines()[0].startswith("financial_year,party,Q1_pence")
+    assert "no fund is named 'Nope'" in engine.refused("fund", "show", "Nope", who="auditor:a")
 
 
 def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:

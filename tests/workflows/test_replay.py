@@ -14,7 +14,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.dispute import DisputeWorkflow
+from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
+from workflows.termination import TerminationWorkflow
+from workflows.variation import VariationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -22,10 +26,13 @@ HISTORIES = Path(__file__).parent / "histories"
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ProposalWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow],
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
 
 def test_there_are_recorded_histories_to_replay() -> None:
-    assert len(list(HISTORIES.glob("*.json"))) >= 3
+    assert len(list(HISTORIES.glob("*.json"))) >= 9

@@ -3,10 +3,12 @@ worker, activities and application on a fresh SQLite store. Six months pass in a
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +22,12 @@ from domain.application import CaseService
 from workers.activities import case_state
 from workflows.contracts import ActInput, ActorRef, CaseInput
 from workflows.dispute import DisputeWorkflow
+from workflows.funding import FundingWorkflow
 from workflows.termination import TerminationWorkflow
+from workflows.variation import VariationWorkflow
 
 AUDITOR = Actor.parse("auditor:audrey")
+HISTORIES = Path(__file__).parent / "histories"
 
 
 def ref(text: str) -> ActorRef:
@@ -52,6 +57,11 @@ class Timeline:
 
     async def sleep_until(self, when: Any) -> None:
         await self.env.sleep(when - await self.env.get_current_time())
+
+    async def keep(self, handle: WorkflowHandle, name: str) -> None:
+        """With CONCORDAT_RECORD_HISTORIES=1, store this run's history for test_replay.py."""
+        if os.environ.get("CONCORDAT_RECORD_HISTORIES") == "1":
+            (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
     def events(self, reference: str) -> list[str]:
         return [h.event for h in self.app.history(reference, actor=AUDITOR)]
@@ -88,6 +98,7 @@ async def test_a_notice_matures_six_months_on_and_not_a_day_before(timeline: Tim
     assert timeline.members() == ["PCC", "CPCCG"]
     assert (await timeline.env.get_current_time()) >= mature_at
     assert timeline.app.partnership_view(actor=AUDITOR)["departures"][0]["on"] == timeline.midnight(effective)
+    await timeline.keep(handle, "termination_matured")
 
 
 async def test_a_year_end_notice_matures_on_31_march(timeline: Timeline) -> None:
@@ -157,6 +168,7 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
     assert s.status == "findings_recorded"
     assert (await handle.result()).status == "findings_recorded"
     assert timeline.app.state(handle.id).details["cost_shares"] == {"PCC": 60_001, "CCC": 60_000}
+    await timeline.keep(handle, "dispute_findings_recorded")
 
 
 async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline: Timeline) -> None:
@@ -167,3 +179,46 @@ async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline
     await timeline.sleep_until(state.deadline + timedelta(hours=1))
     assert timeline.events(handle.id) == ["Raised", "ReminderSent", "Escalated"]
     assert (await handle.query(DisputeWorkflow.state)).actions[0].name == "resolve"
+
+
+async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) -> None:
+    now = await timeline.env.get_current_time()
+    effective = timeline.app.rules.calendar.local_date(now) + timedelta(days=120)
+    state = timeline.app.start_variation(
+        actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
+        fields={"provider": "Hinchingbrooke", "contract_ref": "C-1", "reason": "contract_performance_notice",
+                "value_change_pence": -100, "parties": ["PCC"], "effective_on": effective.isoformat()})
+    handle = await timeline.start(VariationWorkflow, state)
+    steps = [
+        ("lead_director:dan", "decide", {"stage": "jcu", "outcome": "refer"}),
+        ("lead_director:dan", "inform_chief_executive", {"note": "briefed"}),
+        ("secretary:board:sam", "decide", {"stage": "board", "outcome": "approve"}),
+        ("jcu_lead:jo", "decide", {"stage": "provider", "outcome": "accepted"}),
+    ]
+    for who, action, fields in steps:
+        s = await handle.execute_update(VariationWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+    assert s.status == "agreed"
+    assert (await handle.result()).status == "effective"
+    assert await timeline.env.get_current_time() >= timeline.app.rules.calendar.at(effective, time(0, 0))
+    await timeline.keep(handle, "variation_took_effect")
+
+
+async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timeline: Timeline) -> None:
+    now = await timeline.env.get_current_time()
+    timeline.app.open_fund(actor=Actor.parse("jcu_lead:jo"), command_id="fund", at=now,
+                           fields={"name": "PH", "type": "pooled", "balance_pence": 1_000_000})
+    state = timeline.app.start_funding_change(actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
+                                              fields={"fund": "PH", "changes": {"PCC": -300_000}, "public_health": True})
+    handle = await timeline.start(FundingWorkflow, state)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(FundingWorkflow.act, ActInput(
+            actor=ref("secretary:board:sam"), action="decide", fields={"stage": "programme_board", "outcome": "approve"}))
+    assert "awaiting board, not programme_board" in str(caught.value.cause)
+    for who, stage, outcome in [("secretary:board:sam", "board", "propose"), ("public_health:phil", "consultation", "object"),
+                                ("secretary:programme_board:pat", "programme_board", "approve")]:
+        s = await handle.execute_update(FundingWorkflow.act, ActInput(
+            actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome}))
+    assert s.status == "approved"
+    assert (await handle.result()).status == "approved"
+    assert timeline.app.fund_view("PH", actor=AUDITOR)["balance_pence"] == 700_000
+    await timeline.keep(handle, "funding_change_approved")

@@ -1,0 +1,92 @@
+"""Contract variations (ToR 2.9; MOU, Contract Management; governance.md, "Contract variation")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.actor import Actor
+from domain.application import CaseService
+from domain.errors import ChiefExecutiveNotInformedError, InvalidInputError, NotAllowedError, OutcomeNotAllowedError
+from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, PHIL, SAM, cid
+
+
+def start(app: CaseService, **fields: object):
+    values = {"provider": "Hinchingbrooke Health Care", "contract_ref": "NHS-SC-2025-014",
+              "reason": "performance_review", "value_change_pence": -5_000_000, "parties": ["PCC", "CCC"],
+              "effective_on": "2027-04-01", **fields}
+    return app.start_variation(actor=LEAD, fields=values, command_id=cid())
+
+
+def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str):
+    return app.act(ref, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome}, command_id=cid())
+
+
+def test_a_small_variation_runs_jcu_board_provider_then_takes_effect(app: CaseService) -> None:
+    v = start(app)
+    assert (v.reference, v.stage) == ("VAR-2026-0001", "jcu")
+    decide(app, v.reference, DAN, "jcu", "refer")
+    s = decide(app, v.reference, SAM, "board", "approve")
+    assert s.stage == "provider" and s.actions[0].roles == ["jcu_lead"]
+    agreed = decide(app, v.reference, LEAD, "provider", "accepted")
+    assert agreed.status == "agreed" and [t.name for t in agreed.timers] == ["effective"]
+    done = app.fire_timer(v.reference, timer="effective", command_id=cid(), at=agreed.timers[0].at)
+    assert done.status == "effective"
+
+
+def test_over_the_threshold_with_the_ccg_it_goes_through_cmet_and_the_governing_body(app: CaseService) -> None:
+    v = start(app, value_change_pence=-30_000_000, parties=["PCC", "CPCCG"])
+    decide(app, v.reference, DAN, "jcu", "refer")
+    assert decide(app, v.reference, SAM, "board", "approve").stage == "cmet"
+    assert decide(app, v.reference, CAT, "cmet", "recommend_approval").stage == "governing_body"
+    assert decide(app, v.reference, GUS, "governing_body", "approve").stage == "provider"
+
+
+def test_public_health_signs_off_where_its_money_is_in_the_contract(app: CaseService) -> None:
+    v = start(app, public_health=True)
+    decide(app, v.reference, DAN, "jcu", "refer")
+    assert decide(app, v.reference, SAM, "board", "approve").stage == "public_health"
+    assert decide(app, v.reference, PHIL, "public_health", "sign_off").stage == "provider"
+
+
+def test_a_lever_cannot_reach_the_provider_before_the_chief_executive_is_informed(app: CaseService) -> None:
+    v = start(app, reason="contract_performance_notice")
+    assert "inform_chief_executive" in [a.name for a in v.actions]
+    decide(app, v.reference, DAN, "jcu", "refer")
+    before = app.max_notification_id()
+    with pytest.raises(ChiefExecutiveNotInformedError, match="Chief Executive was informed before it goes to the provider"):
+        decide(app, v.reference, SAM, "board", "approve")
+    assert app.max_notification_id() == before
+    with pytest.raises(NotAllowedError, match="allowed: lead_director"):
+        app.act(v.reference, actor=SAM, action="inform_chief_executive", fields={}, command_id=cid())
+    app.act(v.reference, actor=DAN, action="inform_chief_executive", fields={"note": "Briefed by phone"}, command_id=cid())
+    assert decide(app, v.reference, SAM, "board", "approve").stage == "provider"
+
+
+def test_the_provider_may_reject(app: CaseService) -> None:
+    v = start(app)
+    decide(app, v.reference, DAN, "jcu", "refer")
+    decide(app, v.reference, SAM, "board", "approve")
+    with pytest.raises(OutcomeNotAllowedError, match="allowed: accepted, rejected"):
+        decide(app, v.reference, LEAD, "provider", "maybe")
+    assert decide(app, v.reference, LEAD, "provider", "rejected").status == "provider_rejected"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"reason": "whim"}, "reason 'whim' is not known"), ({"parties": ["NHS"]}, "parties NHS not known"),
+     ({"effective_on": "2026-11-24"}, "must be after today"), ({"provider": ""}, "provider")],
+)
+def test_a_malformed_variation_is_refused_and_writes_nothing(app: CaseService, fields: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        start(app, **fields)
+    assert app.max_notification_id() == 0
+
+
+def test_a_missed_deadline_is_reminded_then_escalated(app: CaseService) -> None:
+    v = start(app)
+    app.fire_timer(v.reference, timer="remind:1", command_id=cid(), at=v.timers[0].at)
+    e = app.fire_timer(v.reference, timer="escalate:1", command_id=cid(), at=v.deadline + timedelta(seconds=1))
+    assert e.details["escalated_to"] == "programme_board"
+    assert [h.event for h in app.history(v.reference, actor=AUDREY)] == ["Started", "ReminderSent", "Escalated"]
