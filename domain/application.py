@@ -13,7 +13,8 @@ rules are checked against what was actually recorded, never a stale copy.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError,
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.policy import Policy
 from domain.proposal import Proposal, ProposalState
+from domain.recorded import meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
 from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.variation import StartVariation, Variation
@@ -202,8 +204,10 @@ class CaseService(Application):
             return self._fund(done.removeprefix("fund:")).view()
         if Fund.create_id(command.name) in self.repository:
             raise InvalidInputError(f"a fund named {command.name!r} exists already")
-        fund = Fund.open(self.rules, actor=actor, command=command, command_id=command_id, at=at or self._clock())
-        self.save(fund, CommandReceipt(command_id=command_id, reference=f"fund:{command.name}"))
+        with self._stamp(f"fund:{command.name}", command_id, actor):
+            fund = Fund.open(self.rules, actor=actor, command=command, command_id=command_id, at=at or self._clock())
+            receipt = CommandReceipt(command_id=command_id, reference=f"fund:{command.name}")
+        self.save(fund, receipt)
         log.info("fund.opened", fund=command.name, actor=str(actor))
         return fund.view()
 
@@ -247,7 +251,7 @@ class CaseService(Application):
             bound(self.rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return list(others.values())
 
-        state = self._apply(reference, command_id, at, run)
+        state = self._apply(actor, reference, command_id, at, run)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
         return state
 
@@ -259,7 +263,7 @@ class CaseService(Application):
             case.fire(self.rules, timer=timer, command_id=command_id, at=when, **others)
             return list(others.values())
 
-        state = self._apply(reference, command_id, at, run)
+        state = self._apply(SYSTEM_ACTOR, reference, command_id, at, run)
         log.info("case.timer_fired", case=reference, timer=timer)
         return state
 
@@ -294,7 +298,7 @@ class CaseService(Application):
                 new_deadline=new_deadline,
             )
 
-        state = self._apply(reference, command_id, at, command)
+        state = self._apply(actor, reference, command_id, at, command)
         log.info("proposal.decided", case=reference, actor=str(actor), stage=stage, outcome=outcome)
         return state
 
@@ -302,7 +306,7 @@ class CaseService(Application):
         self, reference: str, *, actor: Actor, note: str = "", command_id: str, at: datetime | None = None
     ) -> ProposalState:
         self._check_actor(actor)
-        state = self._apply(
+        state = self._apply(actor, 
             reference,
             command_id,
             at,
@@ -313,14 +317,14 @@ class CaseService(Application):
 
     def remind(self, reference: str, *, command_id: str, at: datetime | None = None) -> ProposalState:
         """The reminder before a proposal stage's deadline (the proposal workflow's own timer)."""
-        state = self._apply(
+        state = self._apply(SYSTEM_ACTOR, 
             reference, command_id, at, lambda p, when: p.remind(self.rules, command_id=command_id, at=when)
         )
         log.info("proposal.reminded", case=reference, stage=state.stage)
         return state
 
     def escalate(self, reference: str, *, command_id: str, at: datetime | None = None) -> ProposalState:
-        state = self._apply(
+        state = self._apply(SYSTEM_ACTOR, 
             reference, command_id, at, lambda p, when: p.escalate(self.rules, command_id=command_id, at=when)
         )
         log.info("proposal.escalated", case=reference, stage=state.stage, to=state.escalated_to)
@@ -372,6 +376,18 @@ class CaseService(Application):
 
     # --- internals --------------------------------------------------------------------------
 
+    @contextmanager
+    def _stamp(self, reference: str, command_id: str, actor: Actor) -> Iterator[None]:
+        """What the events made inside record beside their own fields (domain/recorded.py)."""
+        token = meta_cvar.set({
+            "actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "reference": reference,
+            "workflow_id": workflow_id_cvar.get(), "policy_hash": self.policy.content_hash,
+        })
+        try:
+            yield
+        finally:
+            meta_cvar.reset(token)
+
     def _check_actor(self, actor: Actor) -> None:
         if actor == SYSTEM_ACTOR:
             return
@@ -382,6 +398,7 @@ class CaseService(Application):
 
     def _apply(
         self,
+        actor: Actor,
         reference: str,
         command_id: str,
         at: datetime | None,
@@ -398,7 +415,8 @@ class CaseService(Application):
             if applied is not None:
                 # Already applied (a retry): the same answer as the first time, nothing stored.
                 return self.state(reference, version=applied)
-            others = command(case, when) or []
+            with self._stamp(reference, command_id, actor):
+                others = command(case, when) or []
             try:
                 self.save(case, *others)
             except RecordConflictError:
@@ -418,11 +436,15 @@ class CaseService(Application):
             done = self._receipt(command_id)
             if done is not None:
                 return self.state(done)
-            sequence = self._sequence(prefix, self.rules.calendar.local_date(at).year)
-            reference = sequence.issue()
-            case = build(reference, at)
+            year = self.rules.calendar.local_date(at).year
+            with self._stamp(f"{prefix}-{year}", command_id, actor):
+                sequence = self._sequence(prefix, year)
+                reference = sequence.issue()
+            with self._stamp(reference, command_id, actor):
+                case = build(reference, at)
+                receipt = CommandReceipt(command_id=command_id, reference=reference)
             try:
-                self.save(sequence, case, CommandReceipt(command_id=command_id, reference=reference))
+                self.save(sequence, case, receipt)
             except RecordConflictError:
                 continue  # another start took this number (or this command id): look again
             log.info("case.started", case=reference, actor=str(actor), kind=type(case).__name__)

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict
 
 from domain.actor import Actor
 from domain.calendar import WorkingDayCalendar
 from domain.policy import Policy
+from domain.recorded import Recorded
 
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/cases")
 SYSTEM_ACTOR = Actor(id="concordat", role="system")
@@ -79,7 +79,7 @@ class CaseView:
     stage_seq: int = 0
 
 
-class Case(Aggregate):
+class Case(Recorded):
     """Base of the case aggregates: an id from the reference, and the command-id ledger that makes
     every command idempotent (`command_versions`: command id → the version it produced)."""
 

@@ -20,12 +20,13 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
 from domain.case import CASE_NAMESPACE, CaseAction, CaseView, Command, Rules
 from domain.errors import FundWouldOverspendError, InvalidInputError, NotAllowedError
+from domain.recorded import Recorded
 from domain.staged import OPEN, Decide, StagedCase, Withdraw
 from domain.timing import stage_times
 
@@ -51,7 +52,7 @@ class OpenFund(Command):
     balance_pence: int = Field(ge=0)
 
 
-class Fund(Aggregate):
+class Fund(Recorded):
     @staticmethod
     def create_id(name: str) -> UUID:
         return uuid5(CASE_NAMESPACE, f"fund:{name.strip().lower()}")

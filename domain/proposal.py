@@ -33,12 +33,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.actor import Actor
-from domain.case import SYSTEM_ACTOR, Rules, case_id
+from domain.case import SYSTEM_ACTOR, Case, Rules
 from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
@@ -65,12 +64,8 @@ class AllowedAction:
     stage_outcomes: list[str]
 
 
-class Proposal(Aggregate):
+class Proposal(Case):
     # --- creation ---------------------------------------------------------------------------
-
-    @staticmethod
-    def create_id(reference: str) -> UUID:
-        return case_id(reference)
 
     @classmethod
     def start(
@@ -129,7 +124,7 @@ class Proposal(Aggregate):
             reminder_at=times.reminder_at,
         )
 
-    class Started(Aggregate.Created):
+    class Started(Case.Created):
         reference: str
         title: str
         kind: str

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.case import CASE_NAMESPACE
+from domain.recorded import Recorded
 
 
-class ReferenceSequence(Aggregate):
+class ReferenceSequence(Recorded):
     @staticmethod
     def create_id(prefix: str, year: int) -> UUID:
         return uuid5(CASE_NAMESPACE, f"sequence:{prefix}-{year}")
@@ -29,6 +30,9 @@ class ReferenceSequence(Aggregate):
         self.prefix = prefix
         self.year = year
         self.last = 0
+
+    def next_reference(self) -> str:
+        return f"{self.prefix}-{self.year}-{self.last + 1:04d}"
 
     def issue(self) -> str:
         """The next reference in this sequence."""
@@ -40,7 +44,7 @@ class ReferenceSequence(Aggregate):
         self.last = number
 
 
-class CommandReceipt(Aggregate):
+class CommandReceipt(Recorded):
     @staticmethod
     def create_id(command_id: str) -> UUID:
         return uuid5(CASE_NAMESPACE, f"command:{command_id}")

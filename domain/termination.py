@@ -22,7 +22,7 @@ from typing import ClassVar
 from uuid import UUID, uuid5
 
 from dateutil.relativedelta import relativedelta
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
@@ -36,6 +36,7 @@ from domain.errors import (
     NoticeTooShortError,
     WrongStageError,
 )
+from domain.recorded import Recorded
 
 PENDING = "pending"
 
@@ -66,7 +67,7 @@ def first_year_end(rules: Rules, on_or_after: date) -> date:
     return candidate if candidate >= on_or_after else date(on_or_after.year + 1, ye.month, ye.day)
 
 
-class Partnership(Aggregate):
+class Partnership(Recorded):
     """The member parties. Changes only through events: formed, a party left, ended."""
 
     @staticmethod

@@ -21,6 +21,7 @@ from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import ConcordatError
 from domain.proposal import ProposalState
+from domain.recorded import workflow_id_cvar
 from workflows.contracts import (
     ACT_ON_CASE,
     DECIDE_CASE,
@@ -57,12 +58,16 @@ class CaseActivities:
         self.app = app
 
     def _run(self, reference: str, call: Callable[[], ProposalState | CaseView], **context: object) -> CaseState:
-        with structlog.contextvars.bound_contextvars(case=reference, workflow_id=_workflow_id(), **context):
+        workflow_id = _workflow_id()
+        with structlog.contextvars.bound_contextvars(case=reference, workflow_id=workflow_id, **context):
+            token = workflow_id_cvar.set(workflow_id or "")
             try:
                 state = call()
             except ConcordatError as err:
                 log.info("command.refused", error=str(err), rule=type(err).__name__)
                 raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
+            finally:
+                workflow_id_cvar.reset(token)
         return case_state(state)
 
     @activity.defn(name=LOAD_CASE)
