@@ -14,8 +14,11 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 import psycopg
@@ -28,14 +31,17 @@ from concordat import bootstrap, processes, render
 from concordat import up as supervisor
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update, state_dict
 from concordat.money import parse_pounds, parse_signed_pounds
+from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
+from domain.audit import Auditor, Head
 from domain.errors import ConcordatError, InvalidInputError
 from domain.proposal import ProposalState
 from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
 from workflows.proposal import ProposalWorkflow
 
 T = TypeVar("T")
+LONDON = ZoneInfo("Europe/London")
 log = structlog.get_logger("concordat.cli")
 
 
@@ -518,6 +524,76 @@ def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool
         _out(as_json, table, lambda c: render.public_health(c, table, lag))
 
 
+@app.group("audit")
+def audit_app() -> None:
+    """For auditors: verify the hash chains, keep their heads, replay the views, export the history."""
+
+
+def _auditor(settings: Settings, as_: str | None) -> Auditor:
+    cases = bootstrap.open_cases(settings)
+    cases.authorize_read(_actor(settings, as_))
+    return Auditor(cases)
+
+
+@audit_app.command("verify")
+@click.argument("reference", required=False)
+@click.option("--heads", "heads_file", type=click.Path(dir_okay=False), default=None,
+              help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.")
+@_as_option
+def audit_verify(reference: str | None, heads_file: str | None, as_: str | None, as_json: bool) -> None:
+    """Walk the hash chains of every case (or one) and report each break; exit 1 if any."""
+    settings = _settings()
+    auditor = _auditor(settings, as_)
+    heads = _read_heads(heads_file) if heads_file else None
+    checked, found = auditor.verify(reference, heads=heads)
+    data = {"checked": checked, "breaks": [asdict(b) for b in found], "heads_checked": len(heads or [])}
+    _out(as_json, data, lambda c: render.verify(c, checked, found, heads))
+    if found:
+        raise SystemExit(1)
+
+
+@audit_app.command("heads")
+@_as_option
+def audit_heads(as_: str | None, as_json: bool) -> None:
+    """Each aggregate's latest version and hash, to keep somewhere the operators cannot change."""
+    settings = _settings()
+    heads = _auditor(settings, as_).heads()
+    _out(as_json, [asdict(h) for h in heads], lambda c: render.heads(c, heads))
+
+
+@audit_app.command("export")
+@click.argument("reference", required=False)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="jsonl or csv.")
+@click.option("--as", "as_", metavar="ROLE:ID", default=None, help="Who is acting. Default: $CONCORDAT_ACTOR.")
+def audit_export(reference: str | None, fmt: str, as_: str | None) -> None:
+    """Write the full history (every event, every aggregate, or one case) with its metadata."""
+    settings = _settings()
+    render.export(_auditor(settings, as_).export_rows(reference), fmt)
+
+
+@audit_app.command("replay")
+@click.option("--as", "as_", metavar="ROLE:ID", default=None, help="Who is acting. Default: $CONCORDAT_ACTOR.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def audit_replay(as_: str | None, as_json: bool) -> None:
+    """Rebuild every view from event zero into fresh tables and swap them in when complete."""
+    settings = _settings()
+    bootstrap.open_cases(settings).authorize_read(_actor(settings, as_))
+    summary = replay(settings, console=None if as_json else Console(stderr=True))
+    data = {"events": summary.events, "views": summary.views, "seconds": round(summary.seconds, 3),
+            "events_per_second": round(summary.rate, 1)}
+    _out(as_json, data, lambda c: c.print(
+        f"replayed {summary.events} events into {', '.join(summary.views)} in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f} events/s); the rebuilt views are in place"))
+
+
+def _read_heads(path: str) -> list[Head]:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [Head(**item) for item in raw]
+    except (OSError, ValueError, TypeError) as err:
+        raise InvalidInputError(f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})") from None
+
+
 @app.command()
 @_as_option
 def partnership(as_: str | None, as_json: bool) -> None:
@@ -535,12 +611,19 @@ def _list(text: str) -> list[str]:
 @app.command()
 @click.argument("reference")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Show the case as it stood at this version.")
+@click.option("--as-of", "as_of", default=None, metavar="WHEN",
+              help="Show the case as it stood then, e.g. 2026-06-30T17:00 (Europe/London unless it has an offset).")
 @_as_option
-def show(reference: str, version: int | None, as_: str | None, as_json: bool) -> None:
-    """A case's current state: stage, deadline, who may act, decisions so far."""
+def show(reference: str, version: int | None, as_of: str | None, as_: str | None, as_json: bool) -> None:
+    """A case's state now, or as it stood at a version or an instant: rebuilt from its events."""
     settings = _settings()
     actor = _actor(settings, as_)
     cases = bootstrap.open_cases(settings)
+    if as_of and version:
+        raise InvalidInputError("give --as-of or --version, not both")
+    if as_of:
+        cases.authorize_read(actor)
+        version = cases.version_at(reference, _instant(as_of, "--as-of"))
     state = cases.get(reference, actor=actor, version=version)
     if isinstance(state, ProposalState):
         _out(as_json, state_dict(state), lambda c: render.case(c, state, cases.policy))
@@ -589,6 +672,14 @@ def decisions(case: str | None, limit: int, as_: str | None, as_json: bool) -> N
     lag = render.wait_for_view(view, cases)
     rows = view.list_decisions(reference=case, limit=limit)
     _out(as_json, rows, lambda c: render.decisions(c, rows, lag))
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(f"{option} {text!r} is not a date and time like 2026-06-30T17:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=LONDON)
 
 
 def _date(text: str, option: str) -> date:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from concordat.money import format_pence
 from domain.application import CaseService, HistoryEntry
+from domain.audit import Break, Head
 from domain.case import CaseView
 from domain.policy import Policy
 from domain.proposal import ProposalState
@@ -161,14 +164,17 @@ def _minutes(d: dict[str, Any]) -> str:
 
 def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
     table = Table(title=f"{reference}: {_count(len(entries), 'event')}", title_justify="left", expand=False)
-    for col in ("v", "time (Europe/London)", "event", "actor"):
+    for col in ("v", "recorded (Europe/London)", "event", "actor", "workflow"):
         table.add_column(col, no_wrap=True)
     table.add_column("what changed", overflow="fold")
     for e in entries:
         actor = f"{e.actor_role}:{e.actor_id}" if e.actor_id else "—"
         changed = ", ".join(f"{k}={_short(v)}" for k, v in e.changes.items() if v not in (None, "", []))
-        table.add_row(str(e.version), when(e.at or e.recorded_at), e.event, actor, changed)
+        table.add_row(str(e.version), when(e.recorded_at), e.event, actor, e.workflow_id or "—", changed)
     c.print(table)
+    if entries:
+        c.print(f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
+                "(`concordat history --json` has every event's command id, policy and hashes)")
 
 
 def _short(value: Any) -> str:
@@ -265,3 +271,32 @@ def csv_out(table: dict[str, Any]) -> None:
     writer.writerow(["financial_year", "party", "Q1_pence", "Q2_pence", "Q3_pence", "Q4_pence", "year_pence"])
     for line in [*table["parties"], {"party": "total", **table["total"]}]:
         writer.writerow([table["financial_year"], line["party"], *(line[q] for q in ("Q1", "Q2", "Q3", "Q4", "year"))])
+
+
+def verify(c: Console, checked: int, found: list[Break], heads: list[Head] | None) -> None:
+    kept = f" and {len(heads)} kept heads" if heads else ""
+    if not found:
+        c.print(f"verified {checked} chains{kept}: no break")
+        return
+    c.print(f"verified {checked} chains{kept}: {_count(len(found), 'break')}")
+    for b in found:
+        c.print(f"  {b.reference} v{b.version} {b.kind}: {b.detail}")
+
+
+def heads(c: Console, items: list[Head]) -> None:
+    for h in items:
+        c.print(f"{h.reference}  v{h.version}  {h.hash}")
+
+
+def export(rows: Iterator[dict[str, Any]], fmt: str) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    columns = ["reference", "originator_id", "version", "event", "recorded_at", "actor_id", "actor_role", "command_id",
+               "workflow_id", "policy_hash", "prev_hash", "hash", "fields"]
+    writer.writerow(columns)
+    for row in rows:
+        row = {**row, "fields": json.dumps(row["fields"], default=str, ensure_ascii=False, sort_keys=True)}
+        writer.writerow([row[k] for k in columns])

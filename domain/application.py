@@ -32,7 +32,7 @@ from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError,
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.policy import Policy
 from domain.proposal import Proposal, ProposalState
-from domain.recorded import meta_cvar, workflow_id_cvar
+from domain.recorded import event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
 from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.variation import StartVariation, Variation
@@ -50,6 +50,8 @@ _BOOKKEEPING = {
     "actor_role",
     "command_id",
     "at",
+    "meta",
+    "prev_hash",
 }
 
 
@@ -72,6 +74,9 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One event as an auditor reads it: when it was recorded (UTC), for whom, under which command,
+    case, workflow and policy, and what it changed."""
+
     version: int
     event: str
     recorded_at: datetime
@@ -80,6 +85,12 @@ class HistoryEntry:
     actor_role: str
     command_id: str
     changes: dict[str, Any]
+    reference: str = ""
+    workflow_id: str = ""
+    policy_hash: str = ""
+    forum: str = ""
+    prev_hash: str = ""
+    hash: str = ""
 
 
 class CaseService(Application):
@@ -357,19 +368,34 @@ class CaseService(Application):
         entries = []
         for ev in self.events.get(case_id(reference)):
             data = {k: v for k, v in ev.__dict__.items() if k not in _BOOKKEEPING}
+            meta = getattr(ev, "meta", {}) or {}
             entries.append(
                 HistoryEntry(
                     version=ev.originator_version,
                     event=type(ev).__name__,
                     recorded_at=ev.timestamp,
                     at=getattr(ev, "at", None),
-                    actor_id=getattr(ev, "actor_id", ""),
-                    actor_role=getattr(ev, "actor_role", ""),
-                    command_id=getattr(ev, "command_id", ""),
+                    actor_id=getattr(ev, "actor_id", "") or meta.get("actor_id", ""),
+                    actor_role=getattr(ev, "actor_role", "") or meta.get("actor_role", ""),
+                    command_id=getattr(ev, "command_id", "") or meta.get("command_id", ""),
                     changes=data,
+                    reference=meta.get("reference", reference),
+                    workflow_id=meta.get("workflow_id", ""),
+                    policy_hash=meta.get("policy_hash", ""),
+                    forum=str(data.get("forum", "")),
+                    prev_hash=getattr(ev, "prev_hash", ""),
+                    hash=event_hash(ev),
                 )
             )
         return entries
+
+    def version_at(self, reference: str, instant: datetime) -> int:
+        """The case's version as it stood at `instant` (the last event recorded at or before it)."""
+        self._load(reference)
+        versions = [e.originator_version for e in self.events.get(case_id(reference)) if e.timestamp <= instant]
+        if not versions:
+            raise CaseNotFoundError(f"{reference} did not exist yet at {instant.isoformat()}")
+        return versions[-1]
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -1,0 +1,165 @@
+"""`concordat audit replay`: rebuild every view from event zero, then swap the new views in.
+
+Each view is rebuilt into a fresh place (a new SQLite file beside the old one; a fresh PostgreSQL
+schema) by the same projection code the runner uses, one notification at a time with its tracking
+position. Only when every view is complete are they swapped in, each in one transaction (SQLite:
+the rebuilt rows copied over the live ones inside the live file; PostgreSQL: the rebuilt tables moved
+into place). Interrupted half-way, the fresh places are removed and the old views are untouched.
+
+Stop the projection runner first (Ctrl-C `concordat up`, or scale it to zero): a runner that keeps
+following the old views would not see the swap until it restarts. Restarted, it carries on from the
+rebuilt views' own positions, so nothing is skipped or repeated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.utils import Environment
+from psycopg import sql
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from concordat import bootstrap
+from concordat.settings import Settings
+
+SECTION = 1000
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    events: int
+    views: list[str]
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else float(self.events)
+
+
+def replay(settings: Settings, *, console: Console | None = None,
+           interrupt: Callable[[int], None] | None = None) -> ReplaySummary:
+    """Rebuild all views and swap them in. `interrupt(n)` is called after each event (tests use it
+    to stop half-way, as Ctrl-C would)."""
+    app = bootstrap.open_cases(settings)
+    total = app.max_notification_id()
+    started = time.monotonic()
+    staging = _Staging(settings)
+    try:
+        views = staging.views()
+        projections = [p(view=views[p.name]) for p in bootstrap.PROJECTIONS]
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:>8.0f} events/s"), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
+            task = progress.add_task("replaying events", total=total, rate=0.0)
+            done, start = 0, 1
+            while start <= total:
+                section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
+                if not section:
+                    break
+                for notification in section:
+                    event = app.mapper.to_domain_event(notification)
+                    tracking = Tracking(app.name, notification.id)
+                    for projection in projections:
+                        projection.process_event(event, tracking)
+                    done += 1
+                    if interrupt is not None:
+                        interrupt(done)
+                elapsed = time.monotonic() - started
+                progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
+                start = section[-1].id + 1
+        staging.swap_in()
+    finally:
+        staging.discard()
+    return ReplaySummary(events=done, views=[p.name for p in bootstrap.PROJECTIONS],
+                         seconds=time.monotonic() - started)
+
+
+class _Staging:
+    """Where the new views are built, and how they replace the old ones."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = bootstrap.store_env(settings)
+        self.tag = uuid.uuid4().hex[:8]
+        self.schema = f"concordat_rebuild_{self.tag}"
+        self.built: dict[str, Any] = {}
+        self.swapped = False
+
+    def _file(self, name: str) -> Path:
+        return Path(self.env[f"{name.upper()}_SQLITE_DBNAME"])
+
+    def views(self) -> dict[str, Any]:
+        classes = bootstrap.view_classes(self.settings)
+        if self.settings.uses_postgres:
+            with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+        for name, cls in classes.items():
+            env = dict(self.env)
+            if self.settings.uses_postgres:
+                env[f"{name.upper()}_POSTGRES_SCHEMA"] = self.schema
+            else:
+                staged = self._file(name).with_name(f"{name}.rebuild-{self.tag}.sqlite")
+                env[f"{name.upper()}_SQLITE_DBNAME"] = str(staged)
+            factory = InfrastructureFactory.construct(env=Environment(name, env))
+            self.built[name] = factory.tracking_recorder(cls)
+        return self.built
+
+    def swap_in(self) -> None:
+        for view in self.built.values():
+            view.datastore.close()  # flush the staged views (SQLite checkpoints its WAL on close)
+        if self.settings.uses_postgres:
+            self._swap_postgres()
+        else:
+            for name, view in self.built.items():
+                self._swap_sqlite(name, view)
+        self.swapped = True
+
+    def _swap_sqlite(self, name: str, view: Any) -> None:
+        """Copy the rebuilt rows and position over the live ones in one transaction, inside the live
+        file: readers see the old view or the new, never a mix, and WAL files stay consistent."""
+        staged = self._file(name).with_name(f"{name}.rebuild-{self.tag}.sqlite")
+        con = sqlite3.connect(self._file(name), timeout=30, isolation_level=None)
+        try:
+            con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
+            con.execute("BEGIN IMMEDIATE")
+            for table in view.TABLES:
+                con.execute(f"DELETE FROM main.{table}")  # noqa: S608 - our own table names
+                con.execute(f"INSERT INTO main.{table} SELECT * FROM staged.{table}")  # noqa: S608
+            # The position, but not the recorder's own migration marker.
+            positions = "FROM {}.tracking WHERE application_name != '__migration__'"
+            con.execute("DELETE " + positions.format("main"))
+            con.execute("INSERT INTO main.tracking SELECT * " + positions.format("staged"))
+            con.execute("COMMIT")
+            con.execute("DETACH DATABASE staged")
+        finally:
+            con.close()
+
+    def _swap_postgres(self) -> None:
+        target = bootstrap.store_env(self.settings).get("POSTGRES_SCHEMA", "public")
+        with psycopg.connect(self.settings.database_url) as conn, conn.transaction():
+            tables = [r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,))]
+            for table in tables:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(target), sql.Identifier(table)))
+                conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
+                    sql.Identifier(self.schema), sql.Identifier(table), sql.Identifier(target)))
+
+    def discard(self) -> None:
+        for view in self.built.values():
+            view.datastore.close()  # release the staged file or pool before it is dropped
+        if self.settings.uses_postgres:
+            with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+        else:
+            for name in self.built:
+                for leftover in self._file(name).parent.glob(f"{name}.rebuild-{self.tag}.sqlite*"):
+                    leftover.unlink(missing_ok=True)
