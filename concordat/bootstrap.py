@@ -46,6 +46,23 @@ def configure_logging(settings: Settings) -> None:
 
 def store_env(settings: Settings) -> dict[str, str]:
     """eventsourcing's settings for the event store and every view, built from ours."""
+    return {**_persistence_env(settings), **_cipher_env(settings)}
+
+
+def _cipher_env(settings: Settings) -> dict[str, str]:
+    """Encryption at rest of event state (eventsourcing's cipher; compression first, as encrypted
+    bytes do not compress). The views are not encrypted: they hold what the CLI lists."""
+    key = settings.cipher_key.get_secret_value()
+    if not key:
+        return {}
+    return {
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": key,
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+    }
+
+
+def _persistence_env(settings: Settings) -> dict[str, str]:
     if settings.uses_postgres:
         info = conninfo_to_dict(settings.database_url)
         env = {

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import click
 import psycopg
 import structlog
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, OperationalError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -738,6 +738,9 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except TemporalUnavailableError as err:
         _fail(str(err), 69)
+    except MapperDeserialisationError:
+        _fail("cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
+              "(`concordat audit verify` names each event it cannot read)", 1)
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
         _fail(f"store unavailable, try again ({str(err).splitlines()[0] if str(err) else type(err).__name__})", 75)
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     actor: str = Field("", description="Who is acting, ROLE:ID, when a command has no --as.")
+    cipher_key: SecretStr = Field(
+        SecretStr(""),
+        description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",
+    )
 
     @field_validator("database_url")
     @classmethod

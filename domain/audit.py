@@ -72,6 +72,13 @@ class Auditor:
                 return list(seen)
             start = section[-1].id + 1
 
+    def _stored_id(self, reference: str) -> UUID:
+        """The case's id, if it has stored rows (read raw: a row that cannot be decoded is a finding)."""
+        originator_id = case_id(reference)
+        if not self.app.recorder.select_events(originator_id, limit=1):
+            raise CaseNotFoundError(f"no case has the reference {reference!r}")
+        return originator_id
+
     def decode(self, stored: StoredEvent) -> dict[str, Any]:
         mapper = self.app.mapper
         data = stored.state
@@ -113,9 +120,7 @@ class Auditor:
     def verify(self, reference: str | None = None, heads: list[Head] | None = None) -> tuple[int, list[Break]]:
         """(aggregates checked, breaks found) for one case or the whole store."""
         if reference is not None:
-            if case_id(reference) not in self.app.repository:
-                raise CaseNotFoundError(f"no case has the reference {reference!r}")
-            ids = [case_id(reference)]
+            ids = [self._stored_id(reference)]
         else:
             ids = self.aggregate_ids()
         breaks: list[Break] = []
@@ -203,9 +208,7 @@ class Auditor:
 
     def export_rows(self, reference: str | None = None) -> Iterator[dict[str, Any]]:
         """Every stored event with its metadata and hashes, aggregate by aggregate."""
-        ids = [case_id(reference)] if reference else self.aggregate_ids()
-        if reference and ids[0] not in self.app.repository:
-            raise CaseNotFoundError(f"no case has the reference {reference!r}")
+        ids = [self._stored_id(reference)] if reference else self.aggregate_ids()
         for originator_id in ids:
             stored = list(self.app.recorder.select_events(originator_id))
             label = self.label(originator_id)

@@ -48,6 +48,7 @@ from domain.errors import (
     WrongStageError,
 )
 from domain.policy import Policy
+from domain.recorded import upcast_adding
 from domain.timing import StageTimes, stage_times, with_reminder
 
 OPEN, APPROVED, REJECTED, WITHDRAWN = "open", "approved", "rejected", "withdrawn"
@@ -440,11 +441,30 @@ class Proposal(Case):
                 f"role {actor.role} may not withdraw {self.reference}; allowed: {', '.join(allowed)}"
             )
         self._withdraw(
-            note=note.strip(), actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at
+            note=note.strip(), from_stage=self.stage, actor_id=actor.id, actor_role=actor.role,
+            command_id=command_id, at=at,
         )
 
-    @event("Withdrawn")
-    def _withdraw(self, *, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+    class Withdrawn(Case.Event):
+        """Version 2 records the stage the proposal was withdrawn from (`from_stage`). Version 1
+        events, stored before, load with `from_stage` empty: nobody recorded it then, and inventing
+        it from later reasoning would put words in the record."""
+
+        class_version = 2
+        note: str
+        from_stage: str
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, from_stage="")
+
+    @event(Withdrawn)
+    def _withdraw(self, *, note: str, from_stage: str, actor_id: str, actor_role: str, command_id: str,
+                  at: datetime) -> None:
         self.status = WITHDRAWN
         self.deadline = self.reminder_at = None
         self.escalated_to = None
