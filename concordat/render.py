@@ -274,11 +274,11 @@ def csv_out(table: dict[str, Any]) -> None:
 
 
 def verify(c: Console, checked: int, found: list[Break], heads: list[Head] | None) -> None:
-    kept = f" and {len(heads)} kept heads" if heads else ""
+    kept = f" and {_count(len(heads), 'kept head')}" if heads else ""
     if not found:
-        c.print(f"verified {checked} chains{kept}: no break")
+        c.print(f"verified {_count(checked, 'chain')}{kept}: no break")
         return
-    c.print(f"verified {checked} chains{kept}: {_count(len(found), 'break')}")
+    c.print(f"verified {_count(checked, 'chain')}{kept}: {_count(len(found), 'break')}")
     for b in found:
         c.print(f"  {b.reference} v{b.version} {b.kind}: {b.detail}")
 

@@ -218,12 +218,17 @@ class Auditor:
                 fields = {k: v for k, v in state.items() if k not in ("meta", "prev_hash", "timestamp")}
                 yield {
                     "reference": label, "originator_id": str(originator_id), "version": s.originator_version,
-                    "event": s.topic.rsplit(".", 1)[-1], "topic": s.topic, "recorded_at": state.get("timestamp"),
+                    "event": s.topic.rsplit(".", 1)[-1], "topic": s.topic,
+                    "recorded_at": _iso(state.get("timestamp")),
                     "actor_id": meta.get("actor_id", ""), "actor_role": meta.get("actor_role", ""),
                     "command_id": meta.get("command_id", ""), "workflow_id": meta.get("workflow_id", ""),
                     "policy_hash": meta.get("policy_hash", ""), "prev_hash": state.get("prev_hash", ""),
                     "hash": state_hash(s.topic, s.originator_id, state), "fields": fields,
                 }
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _dedupe(breaks: list[Break]) -> list[Break]:

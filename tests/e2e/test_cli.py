@@ -233,6 +233,45 @@ def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> 
     assert "no fund is named 'Nope'" in engine.refused("fund", "show", "Nope", who="auditor:a")
 
 
+def test_an_auditor_reads_everything_and_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    ref = engine.ok("proposal", "start", "--title", "Audited", "--kind", "procurement", "--value", "1000",
+                    "--parties", "PCC", who="jcu_lead:jo").strip()
+    engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+    for refused in (
+        ("proposal", "start", "--title", "x", "--kind", "procurement", "--value", "1", "--parties", "PCC"),
+        ("decide", ref, "--stage", "board", "--outcome", "recommend"),
+        ("withdraw", ref),
+        ("dispute", "raise", "--against", "CCC", "--subject", "x"),
+        ("termination", "serve", "--letter-ref", "x"),
+        ("fund", "open", "Audit fund", "--type", "pooled", "--balance", "1"),
+    ):
+        assert "auditor" in engine.refused(*refused, who="auditor:audrey")
+    for read in (("show", ref), ("history", ref), ("list",), ("decisions",), ("partnership",),
+                 ("report", "public-health", "--year", "2026"), ("audit", "heads")):
+        engine.ok(*read, who="auditor:audrey")
+    verified = json.loads(engine.ok("audit", "verify", "--json", who="auditor:audrey"))
+    assert verified["breaks"] == [] and verified["checked"] > 3
+    heads = tmp_path / "heads.json"
+    heads.write_text(engine.ok("audit", "heads", "--json", who="auditor:audrey"))
+    assert "no break" in engine.ok("audit", "verify", ref, "--heads", str(heads), who="auditor:audrey")
+    assert "not a heads file" in engine.refused("audit", "verify", "--heads", str(tmp_path / "missing.json"),
+                                                who="auditor:audrey")
+    lines = engine.ok("audit", "export", ref, "--format", "jsonl", who="auditor:audrey").splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["Started", "Decided"]
+    assert json.loads(lines[1])["workflow_id"] == ref  # decided through its workflow
+    csv_lines = engine.ok("audit", "export", ref, "--format", "csv", who="auditor:audrey").splitlines()
+    assert csv_lines[0].startswith("reference,originator_id,version,event") and len(csv_lines) == 3
+    first = json.loads(lines[0])["recorded_at"]
+    then = json.loads(engine.ok("show", ref, "--as-of", first, "--json", who="auditor:audrey"))
+    assert (then["version"], then["stage"]) == (1, "jcu")
+    assert "did not exist yet" in engine.refused("show", ref, "--as-of", "2000-01-01T00:00", who="auditor:audrey")
+    assert "is not a date and time" in engine.refused("show", ref, "--as-of", "yesterday", who="auditor:audrey")
+    before = json.loads(engine.ok("list", "--json", who="auditor:audrey"))
+    summary = json.loads(engine.ok("audit", "replay", "--json", who="auditor:audrey"))
+    assert summary["events"] > 0 and summary["views"] == ["case_list", "decisions", "public_health"]
+    assert json.loads(engine.ok("list", "--json", who="auditor:audrey")) == before
+
+
 def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
