@@ -14,6 +14,7 @@ import time
 import structlog
 
 from concordat import bootstrap
+from concordat.leadership import projection_leadership
 from concordat.settings import Settings
 
 log = structlog.get_logger("concordat.process")
@@ -65,6 +66,14 @@ def run_worker(settings: Settings) -> int:
 def run_projections(settings: Settings) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
+    with projection_leadership(settings, stop) as leading:
+        if not leading:
+            log.warning("projections.stopped", leading=False)
+            return 0
+        return _run_projection_runners(settings, stop)
+
+
+def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
     runners = bootstrap.projection_runners(settings)
     try:
         for runner in runners:
