@@ -157,8 +157,8 @@ class WorkerParts:
     executor: ThreadPoolExecutor
 
 
-def build_worker(client: Client, app: CaseService, task_queue: str) -> WorkerParts:
-    activities = CaseActivities(app)
+def build_worker(client: Client, app: CaseService, task_queue: str, *, pause_after_commit: float = 0.0) -> WorkerParts:
+    activities = CaseActivities(app, pause_after_commit=pause_after_commit)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
     worker = Worker(
         client,

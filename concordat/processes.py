@@ -51,7 +51,8 @@ def run_worker(settings: Settings) -> int:
             log.error("worker.no_temporal", address=settings.temporal_address, error=str(err).splitlines()[0])
             return 69
         app = bootstrap.open_cases(settings)
-        parts = bootstrap.build_worker(client, app, settings.task_queue)  # type: ignore[arg-type]
+        parts = bootstrap.build_worker(client, app, settings.task_queue,  # type: ignore[arg-type]
+                                       pause_after_commit=settings.fault_pause_after_commit)
         async with parts.worker:
             log.warning("worker.ready", task_queue=settings.task_queue, temporal=settings.temporal_address)
             await stop.wait()

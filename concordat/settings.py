@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     actor: str = Field("", description="Who is acting, ROLE:ID, when a command has no --as.")
+    fault_pause_after_commit: float = Field(
+        0.0, ge=0, description="Fault tests only: a worker sleeps this long after each command commits, "
+        "so a test can kill it between the commit and the activity's completion.",
+    )
     cipher_key: SecretStr = Field(
         SecretStr(""),
         description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",

