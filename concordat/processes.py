@@ -11,11 +11,14 @@ import signal
 import threading
 import time
 
+import psycopg
 import structlog
+from eventsourcing.persistence import OperationalError, PersistenceError
 
 from concordat import bootstrap
 from concordat.leadership import projection_leadership
 from concordat.settings import Settings
+from domain.application import CaseService
 
 log = structlog.get_logger("concordat.process")
 CONNECT_TIMEOUT_SECONDS = 60.0
@@ -41,6 +44,19 @@ async def _connect_with_patience(settings: Settings) -> object:
             await asyncio.sleep(0.5)  # waiting for a server to come up, not papering over a race
 
 
+async def _open_store_with_patience(settings: Settings) -> CaseService:
+    """The database may be restarting; activities retry through Temporal, but the store must open."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+    while True:
+        try:
+            return bootstrap.open_cases(settings)
+        except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("worker.store_unavailable", error=str(err).splitlines()[0] if str(err) else "")
+            await asyncio.sleep(1)  # waiting for the database to come back
+
+
 def run_worker(settings: Settings) -> int:
     async def main() -> int:
         stop = asyncio.Event()
@@ -50,7 +66,11 @@ def run_worker(settings: Settings) -> int:
         except RuntimeError as err:
             log.error("worker.no_temporal", address=settings.temporal_address, error=str(err).splitlines()[0])
             return 69
-        app = bootstrap.open_cases(settings)
+        try:
+            app = await _open_store_with_patience(settings)
+        except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
+            log.error("worker.no_store", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
+            return 75
         parts = bootstrap.build_worker(client, app, settings.task_queue,  # type: ignore[arg-type]
                                        pause_after_commit=settings.fault_pause_after_commit)
         async with parts.worker:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -17,34 +15,11 @@ from concordat import bootstrap
 from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
-from tests.faults.processes import env_for, free_port, start, temporal_dev, until_async
+from tests.faults.processes import env_for, start, until_async
 from workflows.contracts import ActorRef, DecideInput
 from workflows.proposal import ProposalWorkflow
 
 AUDREY = Actor.parse("auditor:audrey")
-
-
-@pytest.fixture
-async def temporal(tmp_path: Path) -> AsyncIterator[str]:
-    port = free_port()
-    server = temporal_dev(tmp_path, port, tmp_path / "temporal.sqlite")
-    address = f"127.0.0.1:{port}"
-
-    async def reachable() -> bool:
-        try:
-            await Client.connect(address)
-        except RuntimeError:
-            return False
-        return True
-
-    for _ in range(150):
-        if await reachable():
-            break
-        await asyncio.sleep(0.2)  # the server is starting
-    try:
-        yield address
-    finally:
-        server.stop()
 
 
 async def test_a_worker_killed_after_the_commit_stores_nothing_twice(

@@ -1,0 +1,67 @@
+"""PostgreSQL stops and starts again while commands flow: the CLI answers "store unavailable, try
+again" (exit 75) while it is down, commands in flight are retried by Temporal, and each lands once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from concordat import bootstrap
+from concordat.engine import ensure_workflow
+from concordat.settings import Settings
+from domain.actor import Actor
+from tests.faults.conftest import RestartablePostgres
+from tests.faults.processes import env_for, start, until_async
+from workflows.contracts import ActorRef, DecideInput
+from workflows.proposal import ProposalWorkflow
+
+AUDREY = Actor.parse("auditor:audrey")
+
+
+async def test_commands_in_flight_land_once_across_a_database_restart(
+    temporal: str, restartable_postgres: RestartablePostgres, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=restartable_postgres.url, temporal_address=temporal,
+                        task_queue=f"tq-{uuid.uuid4()}")
+    app = bootstrap.open_cases(settings)
+    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
+    worker = start("worker", ["worker"], env, tmp_path)
+    try:
+        await until_async(lambda: "worker.ready" in worker.text(), 60, "the worker to be ready")
+        refs = []
+        for i in range(3):
+            state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id=f"s{i}", title=f"Case {i}",
+                                       kind="procurement", value_pence=1_000, parties=["PCC"], public_health=False)
+            await ensure_workflow(client, settings, state)
+            refs.append(state.reference)
+
+        restartable_postgres.stop()
+        down = subprocess.run([sys.executable, "-m", "concordat", "show", refs[0], "--as", "auditor:audrey"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert down.returncode == 75, down.stderr
+        assert down.stderr.startswith("concordat: store unavailable, try again")
+        assert len(down.stderr.strip().splitlines()) == 1
+
+        decisions = [
+            asyncio.create_task(client.get_workflow_handle(ref).execute_update(
+                ProposalWorkflow.decide,
+                DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer"),
+                id=f"decide-{ref}"))
+            for ref in refs
+        ]
+        await asyncio.sleep(3)  # the database stays down for a while, as in a real restart
+        restartable_postgres.start()
+        results = await asyncio.wait_for(asyncio.gather(*decisions), timeout=120)
+    finally:
+        worker.stop()
+    assert [r.stage for r in results] == ["board"] * 3
+    again = bootstrap.open_cases(settings)
+    for ref in refs:
+        assert [h.event for h in again.history(ref, actor=AUDREY)] == ["Started", "Decided"]
