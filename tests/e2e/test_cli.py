@@ -9,80 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-START_TIMEOUT = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Engine:
-    env: dict[str, str]
-    process: subprocess.Popen[str]
-    lines: list[str]
-
-    def run(self, *args: str, who: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "concordat", *args] + (["--as", who] if who else [])
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120)
-
-    def ok(self, *args: str, who: str | None = None) -> str:
-        done = self.run(*args, who=who)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def refused(self, *args: str, who: str | None = None, code: int = 1) -> str:
-        done = self.run(*args, who=who)
-        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1, done.stderr  # one clear line, never a traceback
-        return lines[0]
-
-
-def _env(tmp: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
-    env.update(
-        CONCORDAT_DATA_DIR=str(tmp / "data"),
-        CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
-        CONCORDAT_TEMPORAL_UI_PORT=str(free_port()),
-    )
-    return env
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    env = _env(tmp, free_port())
-    process = subprocess.Popen([sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.append(line.rstrip("\n"))
-            if line.startswith("ready"):
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(START_TIMEOUT):
-        process.kill()
-        pytest.fail("concordat up did not become ready:\n" + "\n".join(lines))
-    yield Engine(env, process, lines)
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+from tests.e2e.conftest import Engine, _env
 
 
 def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine) -> None:
