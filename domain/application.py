@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from domain.case import SYSTEM_ACTOR, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
-from domain.policy import Policy
+from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal, ProposalState
 from domain.recorded import event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
@@ -115,6 +116,8 @@ class CaseService(Application):
         super().__init__(env)
         self._policy = policy
         self._clock = clock
+        self._policies: dict[str, Rules] = {}
+        self._case_rules: ContextVar[Rules | None] = ContextVar("case_rules", default=None)
 
     @property
     def policy(self) -> Policy:
@@ -124,10 +127,32 @@ class CaseService(Application):
 
     @property
     def rules(self) -> Rules:
+        """The rules in force: those of the case a command is running on (a case keeps the policy it
+        started under), otherwise the current policy's."""
+        in_hand = self._case_rules.get()
+        if in_hand is not None:
+            return in_hand
         rules = getattr(self, "_rules", None)
         if rules is None or rules.policy is not self.policy:
             rules = self._rules = Rules.from_policy(self.policy)
         return rules
+
+    def rules_for(self, case: Any) -> Rules:
+        """The rules of the policy a case started under. Every policy a case started under is stored
+        (`PolicyVersion`), so a running case keeps its rules when the policy file changes."""
+        digest = getattr(case, "policy_hash", "")
+        if not digest or digest == self.policy.content_hash:
+            return self.rules if self._case_rules.get() is None else Rules.from_policy(self.policy)
+        cached = self._policies.get(digest)
+        if cached is None:
+            try:
+                stored = self.repository.get(PolicyVersion.create_id(digest))
+            except AggregateNotFoundError:
+                log.warning("policy.not_stored", policy_hash=digest, using=self.policy.content_hash)
+                return Rules.from_policy(self.policy)
+            cached = self._policies[digest] = Rules.from_policy(Policy.from_bytes(stored.text.encode("utf-8"),
+                                                                                  f"policy {digest[:12]}"))
+        return cached
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -407,7 +432,7 @@ class CaseService(Application):
         """What the events made inside record beside their own fields (domain/recorded.py)."""
         token = meta_cvar.set({
             "actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "reference": reference,
-            "workflow_id": workflow_id_cvar.get(), "policy_hash": self.policy.content_hash,
+            "workflow_id": workflow_id_cvar.get(), "policy_hash": self.rules.policy.content_hash,
         })
         try:
             yield
@@ -441,8 +466,12 @@ class CaseService(Application):
             if applied is not None:
                 # Already applied (a retry): the same answer as the first time, nothing stored.
                 return self.state(reference, version=applied)
-            with self._stamp(reference, command_id, actor):
-                others = command(case, when) or []
+            rules_token = self._case_rules.set(self.rules_for(case))
+            try:
+                with self._stamp(reference, command_id, actor):
+                    others = command(case, when) or []
+            finally:
+                self._case_rules.reset(rules_token)
             try:
                 self.save(case, *others)
             except RecordConflictError:
@@ -469,18 +498,26 @@ class CaseService(Application):
             with self._stamp(reference, command_id, actor):
                 case = build(reference, at)
                 receipt = CommandReceipt(command_id=command_id, reference=reference)
+                adopted = self._policy_version()
             try:
-                self.save(sequence, case, receipt)
+                self.save(sequence, case, receipt, adopted)
             except RecordConflictError:
                 continue  # another start took this number (or this command id): look again
             log.info("case.started", case=reference, actor=str(actor), kind=type(case).__name__)
             return self._view(case)
         raise RecordConflictError(f"could not number a new case after {CONFLICT_ATTEMPTS} tries")
 
+    def _policy_version(self) -> PolicyVersion | None:
+        """The current policy's text, to be stored with the first case that starts under it."""
+        if PolicyVersion.create_id(self.policy.content_hash) in self.repository:
+            return None
+        return PolicyVersion(content_hash=self.policy.content_hash, text=self.policy.source_text)
+
     def _view(self, case: Any) -> Any:
+        rules = self.rules_for(case)
         if isinstance(case, Proposal):
-            return ProposalState.of(case, self.policy)
-        return case.view(self.rules)
+            return ProposalState.of(case, rules.policy)
+        return case.view(rules)
 
     def _load(self, reference: str, version: int | None = None) -> Any:
         try:

@@ -103,6 +103,8 @@ class Auditor:
         if row is None or row.state is None:
             return str(originator_id)
         first = row.state
+        if row.topic.endswith("PolicyVersion.Adopted"):
+            return f"policy:{first['content_hash'][:12]}"
         if row.topic.endswith("CommandReceipt.Received"):
             return f"receipt:{first['command_id']}"
         if first.get("reference"):

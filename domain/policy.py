@@ -14,11 +14,14 @@ from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from dateutil.rrule import rrule, rrulestr
+from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.errors import PolicyError
+from domain.recorded import Recorded
 
 
 class _Model(BaseModel):
@@ -169,6 +172,7 @@ class Policy(_Model):
     roles: Roles
     meetings: dict[str, MeetingPattern]
     content_hash: str = ""
+    source_text: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -202,6 +206,7 @@ class Policy(_Model):
         try:
             data = tomllib.loads(raw.decode("utf-8"))
             data["content_hash"] = hashlib.sha256(raw).hexdigest()
+            data["source_text"] = raw.decode("utf-8")
             return cls.model_validate(data)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValidationError) as exc:
             first = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else (
@@ -248,3 +253,17 @@ class Policy(_Model):
     def known_roles_text(self) -> str:
         prefixed = [f"{p}:<{k}>" for p, k in self.roles.prefixed.items()]
         return ", ".join([*self.roles.plain, *prefixed])
+
+
+class PolicyVersion(Recorded):
+    """A policy file as it was when a case first started under it, kept in the event store so a
+    case runs to its end under the rules it started with (and an auditor can read them)."""
+
+    @staticmethod
+    def create_id(content_hash: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"https://concordat.invalid/policy/{content_hash}")
+
+    @event("Adopted")
+    def __init__(self, *, content_hash: str, text: str) -> None:
+        self.content_hash = content_hash
+        self.text = text
