@@ -137,10 +137,12 @@ def proposal_app() -> None:
 @app.command()
 @click.option("--temporal", metavar="HOST:PORT", default=None,
               help="Use this existing Temporal server instead of starting one.")
-def up(temporal: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="How many worker processes share the task queue.")
+def up(temporal: str | None, workers: int) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
-    worker and the projection runner. Ctrl-C stops them all."""
-    raise SystemExit(supervisor.run(_settings(), temporal))
+    worker(s) and the projection runner. Ctrl-C stops them all."""
+    raise SystemExit(supervisor.run(_settings(), temporal, workers))
 
 
 @app.command(hidden=True)

@@ -107,7 +107,7 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def run(settings: Settings, temporal: str | None) -> int:
+def run(settings: Settings, temporal: str | None, workers: int = 1) -> int:
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     address = temporal or settings.temporal_address
@@ -154,8 +154,9 @@ def run(settings: Settings, temporal: str | None) -> int:
             _say(f"temporal     (existing)  {address}")
 
         me = [sys.executable, "-m", "concordat"]
-        for name in ("worker", "projections"):
-            children.append(_spawn(name, [*me, name], settings, env))
+        roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
+        for name, command in [*roles, ("projections", "projections")]:
+            children.append(_spawn(name, [*me, command], settings, env))
             _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
         store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"
         _say(f"store        {store}")
