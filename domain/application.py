@@ -13,11 +13,14 @@ rules are checked against what was actually recorded, never a stale copy.
 from __future__ import annotations
 
 import inspect
+import random
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from time import sleep
 from typing import Any, TypeVar
 
 import structlog
@@ -41,6 +44,7 @@ from domain.variation import StartVariation, Variation
 log = structlog.get_logger("concordat.domain")
 
 CONFLICT_ATTEMPTS = 5
+START_ATTEMPTS = 50
 # Fields every event carries that `history` shows in their own columns, not as "what changed".
 _BOOKKEEPING = {
     "originator_id",
@@ -117,6 +121,7 @@ class CaseService(Application):
         self._policy = policy
         self._clock = clock
         self._policies: dict[str, Rules] = {}
+        self._start_lock = threading.Lock()
         self._case_rules: ContextVar[Rules | None] = ContextVar("case_rules", default=None)
 
     @property
@@ -487,7 +492,15 @@ class CaseService(Application):
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         at = at or self._clock()
-        for _ in range(CONFLICT_ATTEMPTS):
+        # Every start of a year's kind takes the next number of one sequence: a hot spot. Starts in
+        # this process take turns; starts in other processes conflict at the store and try again
+        # after a short random pause, so they do not keep colliding in step.
+        with self._start_lock:
+            return self._start_numbered(prefix, actor, command_id, at, build)
+
+    def _start_numbered(self, prefix: str, actor: Actor, command_id: str, at: datetime,
+                        build: Callable[[str, datetime], Any]) -> Any:
+        for _ in range(START_ATTEMPTS):
             done = self._receipt(command_id)
             if done is not None:
                 return self.state(done)
@@ -502,10 +515,11 @@ class CaseService(Application):
             try:
                 self.save(sequence, case, receipt, adopted)
             except RecordConflictError:
-                continue  # another start took this number (or this command id): look again
+                sleep(random.uniform(0, 0.05))  # another start took this number: look again
+                continue
             log.info("case.started", case=reference, actor=str(actor), kind=type(case).__name__)
             return self._view(case)
-        raise RecordConflictError(f"could not number a new case after {CONFLICT_ATTEMPTS} tries")
+        raise RecordConflictError(f"could not number a new case after {START_ATTEMPTS} tries")
 
     def _policy_version(self) -> PolicyVersion | None:
         """The current policy's text, to be stored with the first case that starts under it."""

@@ -16,8 +16,8 @@ from concordat.settings import Settings
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
-    env.update(CONCORDAT_DATA_DIR=str(settings.data_dir), CONCORDAT_DATABASE_URL=settings.database_url,
-               CONCORDAT_SNAPSHOT_INTERVAL=str(settings.snapshot_interval), CONCORDAT_LOG_LEVEL="info", **extra)
+    env.update({"CONCORDAT_DATA_DIR": str(settings.data_dir), "CONCORDAT_DATABASE_URL": settings.database_url,
+                "CONCORDAT_SNAPSHOT_INTERVAL": str(settings.snapshot_interval), "CONCORDAT_LOG_LEVEL": "info", **extra})
     return env
 
 
