@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
-from domain.errors import CaseClosedError, ConcordatError
+from domain.errors import CaseClosedError, ConcordatError, closed_text
 from domain.proposal import ProposalState
 from workers.activities import case_state
 from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
@@ -92,7 +92,7 @@ async def send_update(
         earlier = app.result_of(reference, command_id)
         if earlier is not None:
             return case_state(earlier)
-        raise CaseClosedError(f"{reference} is {current.status}; it takes no more commands")
+        raise CaseClosedError(closed_text(reference, current.status, getattr(current, "last_decision", None)))
     await ensure_workflow(client, settings, current)
     handle = client.get_workflow_handle(reference)
     try:
@@ -104,7 +104,9 @@ async def send_update(
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             latest = app.state(reference)
-            raise CaseClosedError(f"{reference} is {latest.status}; it takes no more commands") from None
+            raise CaseClosedError(
+                closed_text(reference, latest.status, getattr(latest, "last_decision", None))
+            ) from None
         raise
 
 

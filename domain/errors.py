@@ -37,6 +37,13 @@ class CaseClosedError(ConcordatError):
     """The case has ended (approved, rejected or withdrawn); it takes no more commands."""
 
 
+def closed_text(reference: str, status: str, last_decision: str | None = None) -> str:
+    """The one wording of "this case has ended", naming the decision that ended it when there is one
+    (the person who lost a race to decide learns what the winner recorded)."""
+    already = f"; decision already recorded: {last_decision}" if last_decision else ""
+    return f"{reference} is {status}; it takes no more commands{already}"
+
+
 class WrongStageError(ConcordatError):
     """A decision names a stage the case is not at (often: another person decided first)."""
 

@@ -46,6 +46,7 @@ from domain.errors import (
     NotYourForumError,
     OutcomeNotAllowedError,
     WrongStageError,
+    closed_text,
 )
 from domain.policy import Policy
 from domain.recorded import upcast_adding
@@ -585,7 +586,7 @@ class Proposal(Case):
 
     def _check_open(self) -> None:
         if not self.is_open:
-            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+            raise CaseClosedError(closed_text(self.reference, self.status, self.last_decision_text()))
 
     def _open_stage(self, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
         # `path` is the way back for an escalation's send_back: sending back pops the stage left.

@@ -61,7 +61,8 @@ TIMER_MARGIN = timedelta(seconds=1)
 def check_decision(state: CaseState, decision: DecideInput) -> str | None:
     """Why `decision` cannot be taken now, from the allowed actions the domain returned, or None."""
     if state.status != "open":
-        return f"{state.reference} is {state.status}; it takes no more decisions"
+        already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
+        return f"{state.reference} is {state.status}; it takes no more commands{already}"
     action = next((a for a in state.allowed_actions if a.stage == decision.stage), None)
     if action is None:
         waiting = ", ".join(a.stage for a in state.allowed_actions) or state.stage
