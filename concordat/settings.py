@@ -37,6 +37,15 @@ class Settings(BaseSettings):
         SecretStr(""),
         description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",
     )
+    http_address: str = Field("127.0.0.1:8000", description="Where the web app and API listen, HOST:PORT.")
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs the web session cookie. Empty: a random secret kept in the data dir (one machine only; "
+        "set it when more than one web process serves the same users).",
+    )
+    metrics_address: str = Field(
+        "", description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",
+    )
 
     @field_validator("database_url")
     @classmethod
