@@ -430,6 +430,10 @@ class CaseService(Application):
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def stamp(self, reference: str, command_id: str, actor: Actor) -> Any:
+        """Metadata for events made inside (for other services writing to this store: the directory)."""
+        return self._stamp(reference, command_id, actor)
+
     # --- internals --------------------------------------------------------------------------
 
     @contextmanager

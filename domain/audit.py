@@ -115,6 +115,12 @@ class Auditor:
             return f"fund:{first['name']}"
         if "members" in first:
             return "partnership"
+        if row.topic.endswith("User.Added"):
+            return f"user:{first['user_id']}"
+        if row.topic.endswith("TokenIndex.Indexed"):
+            return f"token:{first['token_id']}"
+        if row.topic.endswith("People.Started"):
+            return "people"
         return str((first.get("meta") or {}).get("reference") or originator_id)
 
     # --- verification ---------------------------------------------------------------------------

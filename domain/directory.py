@@ -1,0 +1,192 @@
+"""The directory of people: add, grant, revoke, passwords, tokens, and signing in.
+
+It writes to the cases' own event store (the same `CaseService`), so access changes sit in one
+history with the decisions they made possible. Operators change access from the command line; the
+actor recorded on each change is whoever ran it (`--as`, or the operating-system user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.actor import Actor
+from domain.application import CaseService, utc_now
+from domain.errors import InvalidInputError
+from domain.identity import (
+    AuthenticationError,
+    Identity,
+    People,
+    TokenIndex,
+    UnknownUserError,
+    User,
+    check_role,
+    check_user_id,
+    hash_password,
+    new_token,
+    password_matches,
+    secret_matches,
+    split_token,
+)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: str
+    token: str  # shown once, never stored
+    user_id: str
+
+
+class Directory:
+    def __init__(self, app: CaseService, clock: Callable[[], datetime] = utc_now) -> None:
+        self.app = app
+        self._clock = clock
+
+    # --- changes --------------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, roles: list[str], *, by: Actor, command_id: str,
+                 password: str | None = None) -> dict[str, Any]:
+        user_id = check_user_id(user_id)
+        if not roles:
+            raise InvalidInputError("a user needs at least one role (--role ROLE)")
+        checked = list(dict.fromkeys(check_role(self.app.policy, r) for r in roles))
+        password_hash = hash_password(password) if password is not None else None
+        if self._find(user_id) is not None:
+            raise InvalidInputError(f"user {user_id!r} already exists; use `concordat user grant` to add a role")
+        with self.app.stamp(f"user:{user_id}", command_id, by):
+            user = User(user_id=user_id, roles=checked)
+            if password_hash:
+                user.set_password(password_hash)
+            people = self._people()
+            people.list_user(user_id)
+        self.app.save(user, people)
+        return self.view(user)
+
+    def grant(self, user_id: str, role: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        user = self._user(user_id)
+        role = check_role(self.app.policy, role)
+        if role not in user.roles:  # granting what is held changes nothing, and records nothing
+            with self.app.stamp(f"user:{user.user_id}", command_id, by):
+                user.grant(role)
+            self.app.save(user)
+        return self.view(user)
+
+    def revoke(self, user_id: str, role: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        user = self._user(user_id)
+        role = (role or "").strip()
+        if role not in user.roles:
+            raise InvalidInputError(f"{user.user_id} does not hold the role {role!r}; they hold: "
+                                    f"{', '.join(user.roles) or 'none'}")
+        with self.app.stamp(f"user:{user.user_id}", command_id, by):
+            user.revoke(role)
+        self.app.save(user)
+        return self.view(user)
+
+    def set_password(self, user_id: str, password: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        user = self._user(user_id)
+        password_hash = hash_password(password)
+        with self.app.stamp(f"user:{user.user_id}", command_id, by):
+            user.set_password(password_hash)
+        self.app.save(user)
+        return self.view(user)
+
+    def issue_token(self, user_id: str, *, by: Actor, command_id: str) -> IssuedToken:
+        user = self._user(user_id)
+        token_id, token, secret_hash = new_token()
+        with self.app.stamp(f"user:{user.user_id}", command_id, by):
+            user.issue_token(token_id=token_id, secret_hash=secret_hash, issued_at=self._clock())
+            index = TokenIndex(token_id=token_id, user_id=user.user_id)
+        self.app.save(user, index)
+        return IssuedToken(token_id=token_id, token=token, user_id=user.user_id)
+
+    def revoke_token(self, token_id: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        token_id = (token_id or "").strip()
+        parts = split_token(token_id)
+        if parts:  # the whole token was given: its id is the part before the dot
+            token_id = parts[0]
+        user = self._token_owner(token_id)
+        if user is None:
+            raise InvalidInputError(f"no token has the id {token_id!r} (`concordat user show ID` lists a user's tokens)")
+        if not user.tokens[token_id]["revoked"]:
+            with self.app.stamp(f"user:{user.user_id}", command_id, by):
+                user.revoke_token(token_id)
+            self.app.save(user)
+        return self.view(user)
+
+    # --- reading and signing in -----------------------------------------------------------------
+
+    def get(self, user_id: str) -> dict[str, Any]:
+        return self.view(self._user(user_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        people = self._people()
+        return [self.view(u) for u in (self._find(i) for i in people.user_ids) if u is not None]
+
+    def has_users(self) -> bool:
+        return bool(self._people().user_ids)
+
+    def sign_in(self, user_id: str, password: str) -> Identity:
+        """The identity for a user id and password; AuthenticationError, the same for either wrong."""
+        user = self._find(user_id.strip()) if user_id else None
+        ok = password_matches(user.password_hash if user else "", password)
+        if user is None or not ok or not user.roles:
+            raise AuthenticationError("the user id or password is not right")
+        return Identity(user_id=user.user_id, roles=tuple(user.roles))
+
+    def identity_of_token(self, token: str) -> Identity:
+        parts = split_token(token.strip())
+        user = self._token_owner(parts[0]) if parts else None
+        if parts is None or user is None:
+            raise AuthenticationError("the token is not valid")
+        entry = user.tokens[parts[0]]
+        if entry["revoked"] or not secret_matches(entry["secret_hash"], parts[1]) or not user.roles:
+            raise AuthenticationError("the token is not valid")
+        return Identity(user_id=user.user_id, roles=tuple(user.roles))
+
+    def identity(self, user_id: str) -> Identity | None:
+        """The person's roles now (a session re-reads them, so a revoked role stops working)."""
+        user = self._find(user_id)
+        return Identity(user_id=user.user_id, roles=tuple(user.roles)) if user and user.roles else None
+
+    @staticmethod
+    def view(user: User) -> dict[str, Any]:
+        return {
+            "id": user.user_id,
+            "roles": list(user.roles),
+            "has_password": bool(user.password_hash),
+            "tokens": [{"id": t, "issued_at": v["issued_at"].isoformat(), "revoked": v["revoked"]}
+                       for t, v in user.tokens.items()],
+        }
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _find(self, user_id: str) -> User | None:
+        try:
+            user = self.app.repository.get(User.create_id(user_id))
+        except AggregateNotFoundError:
+            return None
+        return user if isinstance(user, User) else None
+
+    def _user(self, user_id: str) -> User:
+        user = self._find((user_id or "").strip())
+        if user is None:
+            raise UnknownUserError(f"no user has the id {user_id!r} (`concordat user list` shows them)")
+        return user
+
+    def _token_owner(self, token_id: str) -> User | None:
+        try:
+            index = self.app.repository.get(TokenIndex.create_id(token_id))
+        except AggregateNotFoundError:
+            return None
+        user = self._find(index.user_id)
+        return user if user is not None and token_id in user.tokens else None
+
+    def _people(self) -> People:
+        try:
+            return self.app.repository.get(People.create_id())
+        except AggregateNotFoundError:
+            return People()

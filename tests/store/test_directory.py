@@ -1,0 +1,94 @@
+"""People, roles and tokens are events in the cases' store, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.audit import Auditor
+from domain.directory import Directory
+from domain.errors import ConcordatError, NotAllowedError
+from domain.identity import AuthenticationError, User
+
+OPS = Actor(id="ops", role="operator")
+PASSWORD = "correct horse battery"
+
+
+def test_access_changes_are_events_with_who_made_them(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    people = Directory(app)
+    people.add_user("sam", ["secretary:board"], by=OPS, command_id="c1", password=PASSWORD)
+    people.grant("sam", "auditor", by=OPS, command_id="c2")
+    people.revoke("sam", "secretary:board", by=OPS, command_id="c3")
+    issued = people.issue_token("sam", by=OPS, command_id="c4")
+    people.revoke_token(issued.token_id, by=OPS, command_id="c5")
+
+    user = app.repository.get(User.create_id("sam"))
+    events = [type(e).__name__ for e in app.repository.event_store.get(user.id)]
+    assert events == ["Added", "PasswordSet", "RoleGranted", "RoleRevoked", "TokenIssued", "TokenRevoked"]
+    metas = [e.meta for e in app.repository.event_store.get(user.id)]
+    assert [m["command_id"] for m in metas] == ["c1", "c1", "c2", "c3", "c4", "c5"]
+    assert all(m["actor_id"] == "ops" and m["actor_role"] == "operator" for m in metas)
+    # The token's secret is nowhere in the store: only its hash.
+    rows = app.recorder.select_notifications(start=1, limit=1000)
+    assert all(issued.token.split(".")[1].encode() not in r.state for r in rows)
+    assert all(PASSWORD.encode() not in r.state for r in rows)
+    # The chain covers access changes too.
+    checked, breaks = Auditor(app).verify()
+    assert breaks == [] and checked >= 3
+
+
+def test_sign_in_and_tokens(settings: Settings) -> None:
+    people = Directory(bootstrap.open_cases(settings))
+    people.add_user("jo", ["jcu_lead"], by=OPS, command_id="a1", password=PASSWORD)
+    assert people.sign_in("jo", PASSWORD).roles == ("jcu_lead",)
+    for user_id, password in [("jo", PASSWORD + "x"), ("nobody", PASSWORD), ("", "")]:
+        with pytest.raises(AuthenticationError, match="^the user id or password is not right$"):
+            people.sign_in(user_id, password)
+
+    issued = people.issue_token("jo", by=OPS, command_id="a2")
+    assert people.identity_of_token(issued.token).user_id == "jo"
+    forged = issued.token[:-2] + ("AA" if not issued.token.endswith("AA") else "BB")
+    for bad in [forged, "cdt_000000000000.x", "Bearer x", issued.token_id]:
+        with pytest.raises(AuthenticationError):
+            people.identity_of_token(bad)
+    people.revoke_token(issued.token, by=OPS, command_id="a3")  # the whole token names it too
+    with pytest.raises(AuthenticationError):
+        people.identity_of_token(issued.token)
+
+
+def test_bad_changes_are_refused_and_write_nothing(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    people = Directory(app)
+    people.add_user("jo", ["jcu_lead"], by=OPS, command_id="b1")
+    before = app.max_notification_id()
+    refusals = [
+        (lambda: people.add_user("Jo Smith", ["jcu_lead"], by=OPS, command_id="x1"), "user id 'Jo Smith' is not allowed"),
+        (lambda: people.add_user("kim", ["chair"], by=OPS, command_id="x2"), "role 'chair' is not known"),
+        (lambda: people.add_user("kim", ["secretary:bored"], by=OPS, command_id="x3"), "is not known"),
+        (lambda: people.add_user("kim", [], by=OPS, command_id="x4"), "at least one role"),
+        (lambda: people.add_user("jo", ["auditor"], by=OPS, command_id="x5"), "already exists"),
+        (lambda: people.add_user("kim", ["auditor"], by=OPS, command_id="x6", password="short"), "at least 12"),
+        (lambda: people.grant("nobody", "auditor", by=OPS, command_id="x7"), "no user has the id"),
+        (lambda: people.revoke("jo", "auditor", by=OPS, command_id="x8"), "does not hold the role"),
+        (lambda: people.revoke_token("abcdefabcdef", by=OPS, command_id="x9"), "no token has the id"),
+    ]
+    for attempt, message in refusals:
+        with pytest.raises(ConcordatError, match=message):
+            attempt()
+    assert app.max_notification_id() == before
+    assert [u["id"] for u in people.list()] == ["jo"]
+
+
+def test_an_identity_acts_only_in_a_role_it_holds(settings: Settings) -> None:
+    people = Directory(bootstrap.open_cases(settings))
+    people.add_user("pat", ["party_rep:PCC", "auditor"], by=OPS, command_id="p1", password=PASSWORD)
+    me = people.sign_in("pat", PASSWORD)
+    assert me.acting_as(["party_rep"]) == Actor(id="pat", role="party_rep:PCC")
+    assert me.acting_as(["jcu_lead", "auditor"]) == Actor(id="pat", role="auditor")
+    with pytest.raises(NotAllowedError, match="pat may not do this: it is for jcu_lead"):
+        me.acting_as(["jcu_lead"])
+    with pytest.raises(NotAllowedError, match="does not hold the role 'jcu_lead'"):
+        me.acting_as(["jcu_lead"], wanted="jcu_lead")
