@@ -32,7 +32,12 @@ from workflows.variation import VariationWorkflow
 
 
 class CommandRefusedError(ConcordatError):
-    """The workflow's validator or the domain refused a command sent through Temporal."""
+    """The workflow's validator or the domain refused a command sent through Temporal. `kind` is the
+    domain error's name (`WrongStageError`, `NotAllowedError`, …) when the refusal says it."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or ""
 
 
 class TemporalUnavailableError(Exception):
@@ -99,8 +104,9 @@ async def send_update(
         return await handle.execute_update(update, arg, id=command_id, result_type=CaseState)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise CommandRefusedError(message) from None
+        if isinstance(cause, ApplicationError):
+            raise CommandRefusedError(cause.message, cause.type) from None
+        raise CommandRefusedError(str(cause)) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             latest = app.state(reference)

@@ -249,6 +249,17 @@ class Policy(_Model):
             return False
         return rest in (self.forums if kind == "forum" else self.partnership.parties)
 
+    def roles_that_start(self, kind: str) -> list[str]:
+        """The roles that may open a case of `kind` (a `party_rep` of any party for disputes and notices)."""
+        return {
+            "proposal": self.roles.starts_proposals,
+            "variation": self.roles.starts_variations,
+            "funding": self.roles.starts_funding_changes,
+            "fund": self.roles.manages_funds,
+            "dispute": ["party_rep"],
+            "termination": ["party_rep"],
+        }[kind]
+
     @property
     def known_roles_text(self) -> str:
         prefixed = [f"{p}:<{k}>" for p, k in self.roles.prefixed.items()]

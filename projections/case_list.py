@@ -38,19 +38,47 @@ class CaseListView(ViewTables):
         "CREATE INDEX IF NOT EXISTS case_list_open_deadline ON {t_case_list} (status, deadline)",
     )
 
-    def list_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None) -> list[dict[str, Any]]:
-        where, params = [], {}
+    def list_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None, kind: str | None = None,
+                   stage: str | None = None, party: str | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[dict[str, Any]]:
+        """Cases in reference order. `kind` is a case kind (proposal, dispute, …) or a proposal's
+        kind; `party` one of the parties a case concerns; `limit`/`offset` page the result."""
+        clause, params = self._where(open_only, overdue_at, kind, stage, party)
+        page = ""
+        if limit is not None:
+            page = " LIMIT :limit OFFSET :offset"
+            params.update(limit=limit, offset=offset)
+        return self.query(
+            "SELECT reference, case_kind, kind, title, stage, escalated_to, deadline, status, parties,"
+            f" started_at, updated_at, version FROM {{t_case_list}}{clause} ORDER BY reference{page}",
+            params,
+        )
+
+    def count_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None, kind: str | None = None,
+                    stage: str | None = None, party: str | None = None) -> int:
+        clause, params = self._where(open_only, overdue_at, kind, stage, party)
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {{t_case_list}}{clause}", params)[0]["n"])
+
+    @staticmethod
+    def _where(open_only: bool, overdue_at: datetime | None, kind: str | None, stage: str | None,
+               party: str | None) -> tuple[str, dict[str, Any]]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
         if open_only or overdue_at:
             where.append("status = 'open'")
         if overdue_at:
             where.append("deadline < :now")
             params["now"] = iso(overdue_at)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return self.query(
-            "SELECT reference, case_kind, kind, title, stage, escalated_to, deadline, status, parties,"
-            f" started_at, updated_at, version FROM {{t_case_list}}{clause} ORDER BY reference",
-            params,
-        )
+        if kind:
+            where.append("(case_kind = :kind OR kind = :kind)")
+            params["kind"] = kind
+        if stage:
+            where.append("(stage = :stage OR escalated_to = :stage)")
+            params["stage"] = stage
+        if party:
+            where.append("(',' || parties || ',') LIKE :party")
+            params["party"] = f"%,{party},%"
+        return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
 
 INSERT_CASE = (

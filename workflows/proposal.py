@@ -58,28 +58,28 @@ UPDATE_ACTIVITY_DEADLINE = timedelta(minutes=2)
 TIMER_MARGIN = timedelta(seconds=1)
 
 
-def check_decision(state: CaseState, decision: DecideInput) -> str | None:
-    """Why `decision` cannot be taken now, from the allowed actions the domain returned, or None."""
+def check_decision(state: CaseState, decision: DecideInput) -> tuple[str, str] | None:
+    """Why `decision` cannot be taken now, from the allowed actions the domain returned, or None:
+    (the domain error's name, so a caller can tell a stale command from a forbidden one; the message)."""
+    already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
     if state.status != "open":
-        already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
-        return f"{state.reference} is {state.status}; it takes no more commands{already}"
+        return "CaseClosedError", f"{state.reference} is {state.status}; it takes no more commands{already}"
     action = next((a for a in state.allowed_actions if a.stage == decision.stage), None)
     if action is None:
         waiting = ", ".join(a.stage for a in state.allowed_actions) or state.stage
-        already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
-        return f"{state.reference} is awaiting {waiting}, not {decision.stage}{already}"
+        return "WrongStageError", f"{state.reference} is awaiting {waiting}, not {decision.stage}{already}"
     if decision.actor.role != action.role:
-        return (
+        return "NotAllowedError", (
             f"role {decision.actor.role} may not decide at {decision.stage} for "
             f"{state.reference}; {action.role} decides there"
         )
     if decision.outcome not in action.outcomes:
-        return (
+        return "OutcomeNotAllowedError", (
             f"outcome {decision.outcome!r} is not allowed at {decision.stage} for "
             f"{state.reference}; allowed: {', '.join(action.outcomes)}"
         )
     if decision.outcome == "decide" and decision.stage_outcome not in action.stage_outcomes:
-        return "decide in the stage's place needs a stage outcome, one of: " + ", ".join(
+        return "OutcomeNotAllowedError", "decide in the stage's place needs a stage outcome, one of: " + ", ".join(
             action.stage_outcomes
         )
     return None
@@ -139,7 +139,7 @@ class ProposalWorkflow:
     def _validate_decide(self, decision: DecideInput) -> None:
         problem = check_decision(self._state, decision)
         if problem:
-            raise ValueError(problem)
+            raise ApplicationError(problem[1], type=problem[0], non_retryable=True)
 
     @workflow.update
     async def withdraw(self, withdrawal: WithdrawInput) -> CaseState:
@@ -156,11 +156,12 @@ class ProposalWorkflow:
     @withdraw.validator
     def _validate_withdraw(self, withdrawal: WithdrawInput) -> None:
         if self._state.status != "open":
-            raise ValueError(f"{self._state.reference} is {self._state.status}; it cannot be withdrawn")
+            raise ApplicationError(f"{self._state.reference} is {self._state.status}; it cannot be withdrawn",
+                                   type="CaseClosedError", non_retryable=True)
         if withdrawal.actor.role not in self._state.withdraw_roles:
-            raise ValueError(
+            raise ApplicationError(
                 f"role {withdrawal.actor.role} may not withdraw {self._state.reference}; allowed: "
-                + ", ".join(self._state.withdraw_roles)
+                + ", ".join(self._state.withdraw_roles), type="NotAllowedError", non_retryable=True,
             )
 
     # --- internals --------------------------------------------------------------------------

@@ -41,19 +41,20 @@ UPDATE_ACTIVITY_DEADLINE = timedelta(minutes=2)
 TIMER_MARGIN = timedelta(seconds=1)
 
 
-def check_act(state: CaseState, act: ActInput) -> str | None:
-    """Why `act` cannot be taken now, from the actions the domain returned, or None."""
+def check_act(state: CaseState, act: ActInput) -> tuple[str, str] | None:
+    """Why `act` cannot be taken now, from the actions the domain returned, or None: (the domain
+    error's name, the message)."""
     allowed = {a.name: a.roles for a in state.actions}
     if not allowed:
-        return f"{state.reference} is {state.status}; it takes no more commands"
+        return "CaseClosedError", f"{state.reference} is {state.status}; it takes no more commands"
     if act.action not in allowed:
-        return f"{state.reference} cannot take {act.action!r} now; it can take: {', '.join(allowed)}"
+        return "WrongStageError", f"{state.reference} cannot take {act.action!r} now; it can take: {', '.join(allowed)}"
     asked = act.fields.get("stage")
     if act.action == "decide" and asked and asked != state.stage:
-        return f"{state.reference} is awaiting {state.stage}, not {asked}"
+        return "WrongStageError", f"{state.reference} is awaiting {state.stage}, not {asked}"
     if act.actor.role not in allowed[act.action]:
-        return (f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: "
-                + ", ".join(allowed[act.action]))
+        return "NotAllowedError", (f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: "
+                                   + ", ".join(allowed[act.action]))
     return None
 
 
@@ -122,7 +123,7 @@ class CaseTimeline:
     def _validate(self, act: ActInput) -> None:
         problem = check_act(self._state, act)
         if problem:
-            raise ValueError(problem)
+            raise ApplicationError(problem[1], type=problem[0], non_retryable=True)
 
     async def _fire(self, name: str) -> CaseState:
         arg = FireTimerInput(reference=self._state.reference, command_id=f"{self._state.reference}:{name}",
