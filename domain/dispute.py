@@ -106,7 +106,7 @@ class Dispute(Case):
         against = list(dict.fromkeys(command.against))
         strangers = [p for p in against if p not in members]
         if strangers:
-            raise InvalidInputError(f"--against {','.join(strangers)}: not members; members: {','.join(members)}")
+            raise InvalidInputError(f"--against {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}")
         if party in against:
             raise InvalidInputError(f"{party} cannot raise a dispute against itself")
         if command.linked_case and not REFERENCE.match(command.linked_case):

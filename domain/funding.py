@@ -126,7 +126,7 @@ class FundingChange(StagedCase):
                                   + ", ".join(policy.roles.starts_funding_changes))
         strangers = [p for p in command.changes if p not in members]
         if strangers:
-            raise InvalidInputError(f"--change {','.join(strangers)}: not members; members: {','.join(members)}")
+            raise InvalidInputError(f"--change {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}")
         if not any(command.changes.values()):
             raise InvalidInputError("the change moves no money: give at least one non-zero --change PARTY=POUNDS")
         f = policy.funding

@@ -57,7 +57,7 @@ def test_a_party_raises_a_dispute_which_waits_on_the_director(app: CaseService) 
     [
         (DAN, {}, NotAllowedError, "a party_rep:<party> raises it"),
         (PAT, {"against": ["PCC"]}, InvalidInputError, "against itself"),
-        (PAT, {"against": ["NHS"]}, InvalidInputError, "--against NHS: not members"),
+        (PAT, {"against": ["NHS"]}, InvalidInputError, "--against 'NHS': not members"),
         (PAT, {"against": []}, InvalidInputError, "against"),
         (PAT, {"subject": ""}, InvalidInputError, "subject"),
         (PAT, {"linked_case": "PRO-2026-0404"}, CaseNotFoundError, "linked case"),

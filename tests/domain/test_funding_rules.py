@@ -68,7 +68,7 @@ def test_a_change_to_an_unknown_fund_or_party_is_refused(app: CaseService) -> No
     with pytest.raises(CaseNotFoundError, match="no fund is named 'Nope'"):
         start(app, fund="Nope")
     open_fund(app)
-    with pytest.raises(InvalidInputError, match="--change NHS: not members"):
+    with pytest.raises(InvalidInputError, match="--change 'NHS': not members"):
         start(app, changes={"NHS": 1})
     with pytest.raises(InvalidInputError, match="a fund named 'Childrens pooled fund' exists already"):
         open_fund(app)

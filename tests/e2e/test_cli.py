@@ -84,7 +84,7 @@ def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
     ref = engine.ok("dispute", "raise", "--against", "CCC", "--subject", "Share of the therapy overspend",
                     who="party_rep:PCC:pat").strip()
     assert ref.startswith("DSP-")
-    assert "--against NHS: not members" in engine.refused(
+    assert "--against 'NHS': not members" in engine.refused(
         "dispute", "raise", "--against", "NHS", "--subject", "x", who="party_rep:PCC:pat")
     engine.ok("dispute", "resolve", ref, "--outcome", "mediation", who="lead_director:dan")
     engine.ok("dispute", "nominate", ref, "--mediator", "mo", who="lead_director:dan")
