@@ -5,12 +5,14 @@ connects or reads configuration at import time.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
@@ -38,6 +40,8 @@ from workflows.termination import TerminationWorkflow
 from workflows.variation import VariationWorkflow
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
+MIGRATION_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -113,7 +117,21 @@ def view_classes(settings: Settings) -> dict[str, type[Any]]:
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
     env = Environment(name, store_env(settings))
-    return InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])
+    return _first_run_safe(lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name]))
+
+
+def _first_run_safe(make: Callable[[], T]) -> T:
+    """Build a view, or its runner, once more if another process created its tables at the same moment
+    (the first start of a deployment: eventsourcing then fails to record its migration marker twice;
+    the second attempt finds the tables and the marker in place)."""
+    for attempt in range(MIGRATION_ATTEMPTS):
+        try:
+            return make()
+        except PersistenceError:
+            if attempt == MIGRATION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def open_case_list(settings: Settings) -> CaseListView:
@@ -133,12 +151,12 @@ def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
     env = store_env(settings)
     views = view_classes(settings)
     return [
-        ProjectionRunner(
+        _first_run_safe(lambda projection=projection: ProjectionRunner(
             application_class=CaseService,
             projection_class=projection,
             view_class=views[projection.name],
             env=env,
-        )
+        ))
         for projection in PROJECTIONS
     ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import getpass
 import json
 import os
 import sys
@@ -33,8 +34,10 @@ from concordat.engine import TemporalUnavailableError, ensure_workflow, send_upd
 from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
+from concordat.web import server as web_server
 from domain.actor import Actor
 from domain.audit import Auditor, Head
+from domain.directory import Directory
 from domain.errors import ConcordatError, InvalidInputError
 from domain.proposal import ProposalState
 from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
@@ -139,10 +142,146 @@ def proposal_app() -> None:
               help="Use this existing Temporal server instead of starting one.")
 @click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
               help="How many worker processes share the task queue.")
-def up(temporal: str | None, workers: int) -> None:
+@click.option("--no-web", is_flag=True, help="Do not serve the web pages and API.")
+def up(temporal: str | None, workers: int, no_web: bool) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
-    worker(s) and the projection runner. Ctrl-C stops them all."""
-    raise SystemExit(supervisor.run(_settings(), temporal, workers))
+    worker(s), the projection runner and the web app ($CONCORDAT_HTTP_ADDRESS). Ctrl-C stops them all."""
+    raise SystemExit(supervisor.run(_settings(), temporal, workers, web=not no_web))
+
+
+@app.command()
+@click.option("--address", metavar="HOST:PORT", default=None,
+              help="Where to listen (default: $CONCORDAT_HTTP_ADDRESS, 127.0.0.1:8000).")
+@click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (serve behind HTTPS).")
+def serve(address: str | None, secure_cookies: bool) -> None:
+    """Serve the web pages and the JSON API alone, against a running Temporal and store."""
+    settings = _settings()
+    raise SystemExit(web_server.serve(settings, address or settings.http_address, secure_cookies=secure_cookies))
+
+
+@app.group("user")
+def user_app() -> None:
+    """People who may sign in, and their roles (every change is an event in the store)."""
+
+
+@app.group("token")
+def token_app() -> None:
+    """API tokens: created for a person, shown once, stored only as a hash."""
+
+
+def _operator(settings: Settings, given: str | None) -> Actor:
+    """Who changes access: --as, $CONCORDAT_ACTOR, or the operating-system user as `operator`."""
+    text = given or settings.actor
+    return Actor.parse(text) if text else Actor(id=getpass.getuser(), role="operator")
+
+
+def _directory(settings: Settings) -> Directory:
+    return Directory(bootstrap.open_cases(settings))
+
+
+def _password(from_stdin: bool) -> str | None:
+    if not from_stdin:
+        return None
+    line = sys.stdin.readline()
+    if not line:
+        raise InvalidInputError("--password-stdin: nothing on standard input")
+    return line.rstrip("\r\n")
+
+
+@user_app.command("add")
+@click.argument("user_id", metavar="ID")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
+              help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.")
+@click.option("--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input.")
+@_command_opts
+def user_add(user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool,
+             command_id: str | None) -> None:
+    """Add a person who may sign in, with their roles."""
+    settings = _settings()
+    view = _directory(settings).add_user(user_id, list(roles), by=_operator(settings, as_),
+                                         command_id=_command_id(command_id), password=_password(password_stdin))
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("grant")
+@click.argument("user_id", metavar="ID")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to grant; repeat for more.")
+@_command_opts
+def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Grant roles to a person."""
+    settings = _settings()
+    people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
+    view = {}
+    for n, role in enumerate(roles):
+        view = people.grant(user_id, role, by=by, command_id=f"{cid}:{n}" if len(roles) > 1 else cid)
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("revoke")
+@click.argument("user_id", metavar="ID")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to revoke; repeat for more.")
+@_command_opts
+def user_revoke(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Revoke roles from a person (their sessions and tokens lose them at once)."""
+    settings = _settings()
+    people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
+    view = {}
+    for n, role in enumerate(roles):
+        view = people.revoke(user_id, role, by=by, command_id=f"{cid}:{n}" if len(roles) > 1 else cid)
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("password")
+@click.argument("user_id", metavar="ID")
+@_command_opts
+def user_password(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Set a person's password, read from standard input (12 characters at least)."""
+    settings = _settings()
+    view = _directory(settings).set_password(user_id, _password(True) or "", by=_operator(settings, as_),
+                                             command_id=_command_id(command_id))
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def user_list(as_json: bool) -> None:
+    """Everyone who may sign in, with their roles."""
+    people = _directory(_settings()).list()
+    _out(as_json, people, lambda c: render.users(c, people))
+
+
+@user_app.command("show")
+@click.argument("user_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def user_show(user_id: str, as_json: bool) -> None:
+    """One person: roles, whether they have a password, their tokens (ids only)."""
+    view = _directory(_settings()).get(user_id)
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@token_app.command("create")
+@click.argument("user_id", metavar="ID")
+@_command_opts
+def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Create an API token for a person and print it once (only its hash is kept)."""
+    settings = _settings()
+    issued = _directory(settings).issue_token(user_id, by=_operator(settings, as_), command_id=_command_id(command_id))
+    if as_json:
+        _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
+        return
+    sys.stdout.write(issued.token + "\n")
+    sys.stderr.write(f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
+                     f"`concordat token revoke {issued.token_id}`\n")
+
+
+@token_app.command("revoke")
+@click.argument("token_id", metavar="TOKEN_ID")
+@_command_opts
+def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Revoke an API token by its id (or the whole token); it stops working at once."""
+    settings = _settings()
+    view = _directory(settings).revoke_token(token_id, by=_operator(settings, as_), command_id=_command_id(command_id))
+    _out(as_json, view, lambda c: render.user(c, view))
 
 
 @app.command(hidden=True)
@@ -764,3 +903,4 @@ def _crash_log(err: Exception) -> str:
         return str(path)
     except (OSError, ValidationError):
         return "stderr of a rerun with CONCORDAT_LOG_LEVEL=debug"
+

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -288,15 +288,32 @@ def heads(c: Console, items: list[Head]) -> None:
         c.print(f"{h.reference}  v{h.version}  {h.hash}")
 
 
-def export(rows: Iterator[dict[str, Any]], fmt: str) -> None:
+def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) -> None:
+    """The history as JSON lines or CSV, to `out` (standard output by default)."""
+    out = out or sys.stdout
     if fmt == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")
     columns = ["reference", "originator_id", "version", "event", "recorded_at", "actor_id", "actor_role", "command_id",
                "workflow_id", "policy_hash", "prev_hash", "hash", "fields"]
     writer.writerow(columns)
     for row in rows:
         row = {**row, "fields": json.dumps(row["fields"], default=str, ensure_ascii=False, sort_keys=True)}
         writer.writerow([row[k] for k in columns])
+
+
+def user(c: Console, view: dict[str, Any]) -> None:
+    tokens = [t["id"] + (" (revoked)" if t["revoked"] else "") for t in view.get("tokens", [])]
+    c.print(f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
+            f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
+            highlight=False)
+
+
+def users(c: Console, people: list[dict[str, Any]]) -> None:
+    if not people:
+        c.print("no users yet: add one with `concordat user add ID --role ROLE --password-stdin`")
+        return
+    for view in people:
+        user(c, view)

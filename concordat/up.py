@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import structlog
 
 from concordat import binaries, bootstrap
 from concordat.settings import Settings
+from domain.directory import Directory
 
 log = structlog.get_logger("concordat.up")
 READY_TIMEOUT_SECONDS = 60.0
@@ -49,7 +51,7 @@ def _die_with_parent() -> None:
 def _split(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"Temporal address {address!r} is not HOST:PORT")
+        raise ValueError(f"address {address!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -91,6 +93,21 @@ def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
     return False
 
 
+def _wait_for_http(host: str, port: int, child: Child) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as answer:  # noqa: S310 - our own
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)  # polling a server that is starting
+    return False
+
+
 def _stop(children: list[Child]) -> None:
     for child in reversed(children):  # runner and worker first, Temporal last
         if child.process.poll() is None:
@@ -107,7 +124,7 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def run(settings: Settings, temporal: str | None, workers: int = 1) -> int:
+def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = True) -> int:
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     address = temporal or settings.temporal_address
@@ -122,6 +139,19 @@ def run(settings: Settings, temporal: str | None, workers: int = 1) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+
+    if web:
+        try:
+            web_host, web_port = _split(settings.http_address)
+        except ValueError as err:
+            sys.stderr.write(f"concordat: CONCORDAT_HTTP_ADDRESS: {err}\n")
+            return 2
+        if not _port_free(web_host, web_port):
+            sys.stderr.write(
+                f"concordat: port {web_port} on {web_host} (web) is taken — is another `concordat up` running? "
+                "Set CONCORDAT_HTTP_ADDRESS to another HOST:PORT, or use --no-web\n"
+            )
+            return 1
 
     try:
         if temporal is None:
@@ -153,11 +183,21 @@ def run(settings: Settings, temporal: str | None, workers: int = 1) -> int:
         else:
             _say(f"temporal     (existing)  {address}")
 
+        for view in ("case_list", "decisions", "public_health"):
+            bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
         for name, command in [*roles, ("projections", "projections")]:
             children.append(_spawn(name, [*me, command], settings, env))
             _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
+        if web:
+            children.append(_spawn("web", [*me, "serve"], settings, env))
+            if not _wait_for_http(web_host, web_port, children[-1]):
+                sys.stderr.write(f"concordat: the web app did not start; see {children[-1].log_path}\n")
+                return 1
+            _say(f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}")
+            if not Directory(bootstrap.open_cases(settings)).has_users():
+                _say("             no users yet: `concordat user add ID --role ROLE --password-stdin` creates one")
         store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"
         _say(f"store        {store}")
         _say("ready — Ctrl-C stops everything")

@@ -140,13 +140,16 @@ class Identity:
         """The actor this person acts as for a command that `allowed` roles may give.
 
         `wanted` (a role they chose) must be one they hold. Otherwise the one role they hold that the
-        command allows; if they hold none, NotAllowedError names the roles that may."""
+        command allows; if they hold none, NotAllowedError names the roles that may. When nobody may
+        give it now (`allowed` is empty: the case has moved on), any role they hold: the domain's own
+        refusal then says what happened (a decision already recorded, a closed case)."""
         if wanted:
             return self.actor(wanted)
+        if not allowed:
+            return Actor(id=self.user_id, role=self.roles[0])
         fitting = [r for r in self.roles if role_fits(r, allowed)]
         if not fitting:
-            who = ", ".join(allowed) or "nobody, now"
-            raise NotAllowedError(f"{self.user_id} may not do this: it is for {who}")
+            raise NotAllowedError(f"{self.user_id} may not do this: it is for {', '.join(allowed)}")
         return Actor(id=self.user_id, role=fitting[0])
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +31,17 @@ class Engine:
     process: subprocess.Popen[str]
     lines: list[str]
 
-    def run(self, *args: str, who: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "concordat", *args] + (["--as", who] if who else [])
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120)
+    @property
+    def web(self) -> str:
+        """The web app's base URL."""
+        return f"http://{self.env['CONCORDAT_HTTP_ADDRESS']}"
 
-    def ok(self, *args: str, who: str | None = None) -> str:
-        done = self.run(*args, who=who)
+    def run(self, *args: str, who: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "concordat", *args] + (["--as", who] if who else [])
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+
+    def ok(self, *args: str, who: str | None = None, stdin: str | None = None) -> str:
+        done = self.run(*args, who=who, stdin=stdin)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -53,13 +59,14 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
         CONCORDAT_DATA_DIR=str(tmp / "data"),
         CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
         CONCORDAT_TEMPORAL_UI_PORT=str(free_port()),
+        CONCORDAT_HTTP_ADDRESS=f"127.0.0.1:{free_port()}",
     )
     return env
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_engine(tmp: Path) -> Iterator[Engine]:
+    """`concordat up` on free ports, ready; stopped with Ctrl-C (SIGINT) afterwards."""
     env = _env(tmp, free_port())
     process = subprocess.Popen([sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -76,9 +83,15 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     if not ready.wait(START_TIMEOUT):
         process.kill()
         pytest.fail("concordat up did not become ready:\n" + "\n".join(lines))
-    yield Engine(env, process, lines)
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+    try:
+        yield Engine(env, process, lines)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
 
 
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with running_engine(tmp_path_factory.mktemp("e2e")) as running:
+        yield running

@@ -1,0 +1,230 @@
+"""Every command a person can give, for the web pages and the JSON API: one path to the store and
+the workflows, the same one the CLI takes (`engine.send_update`, `engine.ensure_workflow`).
+
+Nothing here decides a rule. It turns request fields into the domain's command fields (pounds into
+pence, `case` into `linked_case`), picks which of a signed-in person's roles they act in from the
+roles the domain says may give the command, and runs the store's blocking calls off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from concordat import bootstrap
+from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update
+from concordat.money import parse_pounds, parse_signed_pounds
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.application import CaseService
+from domain.directory import Directory
+from domain.errors import InvalidInputError
+from domain.identity import Identity
+from domain.proposal import ProposalState
+from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
+from workflows.proposal import ProposalWorkflow
+
+START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
+# Each command of the other case kinds: the CLI command, the domain action and its fields.
+CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "resolve": ("resolve", ("outcome", "note")),
+    "nominate": ("nominate", ("mediator", "note")),
+    "agree": ("agree", ()),
+    "refuse": ("refuse", ("note",)),
+    "appoint": ("appoint", ("letter_ref",)),
+    "findings": ("findings", ("findings", "cost")),
+    "consent": ("consent", ("effective",)),
+    "inform-ce": ("inform_chief_executive", ("note",)),
+}
+
+
+@dataclass
+class Commands:
+    settings: Settings
+    cases: CaseService
+    directory: Directory
+    connect: Callable[[Settings], Awaitable[Client]] = bootstrap.connect
+    _client: Client | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Commands:
+        cases = bootstrap.open_cases(settings)
+        return cls(settings=settings, cases=cases, directory=Directory(cases))
+
+    async def client(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = await self.connect(self.settings)
+            except RuntimeError:
+                raise TemporalUnavailableError(
+                    f"cannot reach Temporal at {self.settings.temporal_address}; the engine is not running, try again"
+                ) from None
+        return self._client
+
+    # --- starting cases ---------------------------------------------------------------------------
+
+    async def start(self, kind: str, who: Identity, fields: dict[str, Any], command_id: str,
+                    role: str | None = None) -> Any:
+        """Open a case of `kind` from request fields named as the CLI's options; start its workflow."""
+        actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
+        client = await self.client()  # before writing: a case with no engine to run it helps nobody
+        state = await asyncio.to_thread(self._start, kind, actor, fields, command_id)
+        await ensure_workflow(client, self.settings, state)
+        return state
+
+    def _start(self, kind: str, actor: Actor, f: dict[str, Any], command_id: str) -> Any:
+        app = self.cases
+        if kind == "proposal":
+            return app.start_proposal(actor=actor, title=f.get("title", ""), kind=f.get("kind", ""),
+                                      value_pence=parse_pounds(str(f.get("value", ""))),
+                                      parties=_parties(f.get("parties")), public_health=bool(f.get("public_health")),
+                                      command_id=command_id)
+        if kind == "dispute":
+            fields = {"against": _parties(f.get("against")), "subject": f.get("subject", ""),
+                      "description": f.get("description", ""), "linked_case": f.get("case") or None}
+            return app.raise_dispute(actor=actor, fields=fields, command_id=command_id)
+        if kind == "termination":
+            fields = {"letter_ref": f.get("letter_ref", ""), "served_on": _day(f.get("served_on"), "served_on"),
+                      "effective": _day(f.get("effective"), "effective"), "year_end": bool(f.get("year_end"))}
+            return app.serve_notice(actor=actor, fields=fields, command_id=command_id)
+        if kind == "variation":
+            fields = {"provider": f.get("provider", ""), "contract_ref": f.get("contract_ref", ""),
+                      "reason": f.get("reason", ""),
+                      "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
+                      "parties": _parties(f.get("parties")), "effective_on": _day(f.get("effective"), "effective"),
+                      "public_health": bool(f.get("public_health")), "title": f.get("title", "")}
+            return app.start_variation(actor=actor, fields=fields, command_id=command_id)
+        if kind == "funding":
+            changes = f.get("change") or {}
+            if not isinstance(changes, dict) or not changes:
+                raise InvalidInputError("change: give each party's change in pounds, e.g. {\"PCC\": \"-20000\"}")
+            fields = {"fund": f.get("fund", ""), "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
+                      "public_health": bool(f.get("public_health")),
+                      "public_health_service": bool(f.get("public_health_service")), "title": f.get("title", "")}
+            return app.start_funding_change(actor=actor, fields=fields, command_id=command_id)
+        raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
+
+    async def open_fund(self, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None) -> Any:
+        actor = who.acting_as(self.cases.policy.roles_that_start("fund"), role)
+        domain_fields = {"name": fields.get("name", ""), "type": fields.get("type", ""),
+                         "balance_pence": parse_pounds(str(fields.get("balance", "")))}
+        return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=command_id)
+
+    # --- commands on a case -----------------------------------------------------------------------
+
+    async def decide(self, who: Identity, reference: str, fields: dict[str, Any], command_id: str,
+                     role: str | None = None) -> Any:
+        current = await asyncio.to_thread(self.cases.state, reference)
+        if (earlier := await self._earlier(reference, command_id)) is not None:
+            return earlier
+        stage = str(fields.get("stage") or "").strip()
+        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
+        if not isinstance(current, ProposalState):
+            act = {"stage": stage, "outcome": str(fields.get("outcome") or "").strip(),
+                   "minutes_ref": fields.get("minutes_ref") or "", "note": fields.get("note") or ""}
+            return await self._act(actor, reference, "decide", act, command_id)
+        deadline = fields.get("deadline")
+        decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage,
+                               outcome=str(fields.get("outcome") or "").strip(),
+                               minutes_ref=fields.get("minutes_ref") or "", note=fields.get("note") or "",
+                               stage_outcome=fields.get("stage_outcome") or None,
+                               new_deadline=_day(deadline, "deadline") if deadline else None)
+        return await self._send(reference, ProposalWorkflow.decide, decision, command_id)
+
+    async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
+        current = await asyncio.to_thread(self.cases.state, reference)
+        if (earlier := await self._earlier(reference, command_id)) is not None:
+            return earlier
+        actor = who.acting_as(allowed_roles(current, "withdraw"), role)
+        if not isinstance(current, ProposalState):
+            return await self._act(actor, reference, "withdraw", {"note": note or ""}, command_id)
+        withdrawal = WithdrawInput(actor=ActorRef(id=actor.id, role=actor.role), note=note or "")
+        return await self._send(reference, ProposalWorkflow.withdraw, withdrawal, command_id)
+
+    async def act(self, who: Identity, reference: str, command: str, fields: dict[str, Any], command_id: str,
+                  role: str | None = None) -> Any:
+        """A dispute, notice or variation command by its CLI name (`nominate`, `inform-ce`, …)."""
+        action, names = CASE_ACTIONS[command]
+        current = await asyncio.to_thread(self.cases.state, reference)
+        if isinstance(current, ProposalState):
+            raise InvalidInputError(f"{reference} is a proposal; it takes decisions and withdrawal only")
+        if (earlier := await self._earlier(reference, command_id)) is not None:
+            return earlier
+        actor = who.acting_as(allowed_roles(current, action), role)
+        given = {n: fields.get(n) for n in names}
+        if "cost" in given:
+            given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
+        if "effective" in given:
+            given["effective"] = _day(given["effective"], "effective")
+        return await self._act(actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()},
+                               command_id)
+
+    async def _earlier(self, reference: str, command_id: str) -> Any:
+        """The first answer to a command already applied (a repeated Idempotency-Key): the same
+        answer again, before any check that the case has since moved past it."""
+        return await asyncio.to_thread(self.cases.result_of, reference, command_id)
+
+    async def _act(self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str) -> Any:
+        act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
+        return await self._send(reference, None, act, command_id)
+
+    async def _send(self, reference: str, update: Any, arg: Any, command_id: str) -> Any:
+        client = await self.client()
+        answer = await send_update(client, self.settings, self.cases, reference, update, arg, command_id)
+        # The whole case as the command left it (the workflow's answer carries only what it waits on).
+        return await asyncio.to_thread(lambda: self.cases.state(reference, version=answer.version))
+
+
+def allowed_roles(state: Any, action: str, stage: str = "") -> list[str]:
+    """The roles the domain says may give `action` now (for a decision: at `stage`)."""
+    if isinstance(state, ProposalState):
+        if action == "withdraw":
+            return list(state.withdraw_roles)
+        return [a.role for a in state.allowed_actions if not stage or a.stage == stage]
+    return [r for a in state.actions if a.name == action for r in a.roles]
+
+
+def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
+    """What the signed-in person may do on this case now, each with the role they would act in."""
+    found: list[dict[str, Any]] = []
+    if isinstance(state, ProposalState):
+        for a in state.allowed_actions:
+            for role in who.roles:
+                if role == a.role:
+                    found.append({"action": "decide", "stage": a.stage, "role": role, "outcomes": list(a.outcomes),
+                                  "stage_outcomes": list(getattr(a, "stage_outcomes", []) or [])})
+        for role in who.roles:
+            if role in state.withdraw_roles:
+                found.append({"action": "withdraw", "role": role})
+        return found
+    for a in state.actions:
+        for role in who.roles:
+            if role in a.roles or any(role.startswith(r + ":") for r in a.roles):
+                found.append({"action": a.name, "stage": state.stage, "role": role})
+    return found
+
+
+def _parties(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    if isinstance(value, list):
+        return [str(p).strip() for p in value if str(p).strip()]
+    raise InvalidInputError("parties: give a list like [\"PCC\", \"CPCCG\"] or a string like \"PCC,CPCCG\"")
+
+
+def _day(value: Any, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidInputError(f"{name} {value!r} is not a date YYYY-MM-DD") from None

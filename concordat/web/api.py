@@ -1,0 +1,408 @@
+"""The JSON API, `/api/v1`: the CLI's commands and reads over HTTP.
+
+Request fields are named as the CLI's options (underscores for dashes). Who acts comes from the
+bearer token only; a person with several roles may name the one they act in with `X-Concordat-Role`
+(it must be one they hold), otherwise they act in the one role they hold that may give the command.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from concordat import render
+from concordat.commands import Commands, actions_for
+from concordat.engine import state_dict
+from domain.actor import Actor
+from domain.audit import Auditor
+from domain.errors import InvalidInputError
+from domain.identity import AuthenticationError, Identity
+from domain.proposal import ProposalState
+
+LONDON = ZoneInfo("Europe/London")
+DESCRIPTION = """\
+Every command of the `concordat` command line, over HTTP, for the same cases and workflows.
+
+**Authentication.** `Authorization: Bearer <token>`, a token from `concordat token create ID`. Without
+a valid token: 401. With a role that may not give the command: 403, and nothing is written.
+
+**Roles.** A person with several roles acts in the one that may give the command; name one with
+`X-Concordat-Role: secretary:board` (it must be a role they hold).
+
+**Idempotency.** Every command takes an `Idempotency-Key` header: the same key again gives the same
+answer and records nothing more. Without one, each request is a new command.
+
+**Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`) and returned in pence.
+
+**Errors** are `application/problem+json` (RFC 9457): 401, 403, 404 (no such case), 409 (the case has
+moved on: a decision was already recorded, it is closed, or the stage is another), 422 (the request
+is wrong), 503 (the store or Temporal is unavailable: try again with the same Idempotency-Key).
+"""
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for code, text in [(401, "No valid token"), (403, "Your roles may not do this"), (404, "No such case"),
+                       (409, "The case has moved on"), (422, "The request is not valid"),
+                       (503, "Store or Temporal unavailable; try again")]
+}
+
+
+router = APIRouter(responses=PROBLEMS)
+
+
+# --- who is asking -------------------------------------------------------------------------------
+
+
+def commands(request: Request) -> Commands:
+    return request.app.state.commands
+
+
+bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="A token from `concordat token create ID`.")
+
+
+def identity(request: Request,
+             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
+    """The token's person and their roles now (a revoked token or role stops working at once)."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
+        raise AuthenticationError("sign in: send Authorization: Bearer <token> (from `concordat token create ID`)")
+    return commands(request).directory.identity_of_token(credentials.credentials.strip())
+
+
+Who = Annotated[Identity, Depends(identity)]
+Cmds = Annotated[Commands, Depends(commands)]
+RoleHeader = Annotated[str | None, Header(alias="X-Concordat-Role", description="The role to act in, if you hold several.")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                              description="Repeat a command safely: the same key, one event.")]
+Ref = Annotated[str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"],
+                          description="A case reference.")]
+
+
+def reader(who: Identity, cmds: Commands, role: str | None) -> Actor:
+    actor = who.actor(role) if role else Actor(id=who.user_id, role=who.roles[0])
+    cmds.cases.authorize_read(actor)
+    return actor
+
+
+def command_id(key: str | None) -> str:
+    if key is not None and not key.strip():
+        raise InvalidInputError("Idempotency-Key is empty")
+    return key.strip() if key else str(uuid.uuid4())
+
+
+# --- request bodies --------------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Pounds = Annotated[str | int | float, Field(description="Pounds, e.g. 180000 or \"£180,000.50\".")]
+SignedPounds = Annotated[str | int | float, Field(description="Pounds, negative for a reduction, e.g. -20000.")]
+
+
+class ProposalIn(Body):
+    title: str = Field(min_length=1, max_length=300)
+    kind: str = Field(description="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement")
+    value: Pounds
+    parties: list[str] | str = Field(description="PCC, CCC, CPCCG: a list or comma-separated")
+    public_health: bool = False
+
+
+class DecisionIn(Body):
+    stage: str = Field(min_length=1, description="The stage (or escalation forum) deciding, e.g. board")
+    outcome: str = Field(min_length=1, description="e.g. approve, refer, recommend, reject, defer")
+    minutes_ref: str = ""
+    note: str = ""
+    stage_outcome: str | None = Field(None, description="With outcome `decide` at an escalation: the stage's own outcome")
+    deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
+
+
+class WithdrawIn(Body):
+    note: str = ""
+
+
+class DisputeIn(Body):
+    against: list[str] | str
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = ""
+    case: str | None = Field(None, description="A case it concerns, e.g. PRO-2026-0001")
+
+
+class TerminationIn(Body):
+    letter_ref: str = Field(min_length=1)
+    served_on: date | None = None
+    effective: date | None = None
+    year_end: bool = False
+
+
+class VariationIn(Body):
+    provider: str = Field(min_length=1)
+    contract_ref: str = Field(min_length=1)
+    reason: str = Field(description="performance_review, contract_performance_notice, managing_activity_and_referrals or other")
+    value_change: SignedPounds
+    parties: list[str] | str
+    effective: date
+    public_health: bool = False
+    title: str = ""
+
+
+class FundingIn(Body):
+    fund: str = Field(min_length=1)
+    change: dict[str, SignedPounds] = Field(description="Each party's change in pounds, e.g. {\"PCC\": -20000}")
+    public_health: bool = False
+    public_health_service: bool = False
+    title: str = ""
+
+
+class FundIn(Body):
+    name: str = Field(min_length=1)
+    type: Literal["aligned", "pooled"]
+    balance: Pounds
+
+
+class ResolveIn(Body):
+    outcome: Literal["resolved", "mediation", "no_mediation"]
+    note: str = ""
+
+
+class NominateIn(Body):
+    mediator: str = Field(min_length=1)
+    note: str = ""
+
+
+class NoteIn(Body):
+    note: str = ""
+
+
+class EmptyIn(Body):
+    pass
+
+
+class AppointIn(Body):
+    letter_ref: str = Field(min_length=1)
+
+
+class FindingsIn(Body):
+    findings: str = Field(min_length=1)
+    cost: Pounds
+
+
+class ConsentIn(Body):
+    effective: date
+
+
+class Created(BaseModel):
+    reference: str
+    case: dict[str, Any]
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+@router.get("/me", tags=["identity"], summary="Who the token belongs to, and their roles")
+def me(who: Who) -> dict[str, Any]:
+    return {"id": who.user_id, "roles": list(who.roles)}
+
+
+@router.get("/cases", tags=["cases"], summary="Cases, filtered and paged")
+def list_cases(
+    request: Request, who: Who, cmds: Cmds, role: RoleHeader = None,
+    kind: Annotated[str | None, Query(max_length=40, description="proposal, dispute, termination, variation, funding, or a proposal's kind")] = None,
+    stage: Annotated[str | None, Query(max_length=40)] = None,
+    open: bool = False,
+    overdue: bool = False,
+    party: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    reader(who, cmds, role)
+    view = request.app.state.views["case_list"]
+    lag = render.wait_for_view(view, cmds.cases)
+    filters = {"open_only": open, "overdue_at": datetime.now().astimezone() if overdue else None,
+               "kind": kind, "stage": stage, "party": party}
+    rows = view.list_cases(**filters, limit=limit, offset=offset)
+    return {"items": rows, "total": view.count_cases(**filters), "limit": limit, "offset": offset, "lag_events": lag}
+
+
+@router.get("/cases/{ref}", tags=["cases"], summary="One case, now or as it stood (as_of / version)")
+def get_case(
+    ref: Ref, who: Who, cmds: Cmds, role: RoleHeader = None,
+    as_of: Annotated[datetime | None, Query(description="e.g. 2026-06-30T17:00 (Europe/London without an offset)")] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    actor = reader(who, cmds, role)
+    if as_of and version:
+        raise InvalidInputError("give as_of or version, not both")
+    if as_of is not None:
+        version = cmds.cases.version_at(ref, as_of if as_of.tzinfo else as_of.replace(tzinfo=LONDON))
+    state = cmds.cases.get(ref, actor=actor, version=version)
+    now = cmds.cases.state(ref) if version else state
+    return {**state_dict(state), "your_actions": actions_for(now, who) if not version else []}
+
+
+@router.get("/cases/{ref}/history", tags=["cases"], summary="Every event of a case, with its metadata")
+def history(ref: Ref, who: Who, cmds: Cmds, role: RoleHeader = None) -> list[dict[str, Any]]:
+    return [state_dict(e) for e in cmds.cases.history(ref, actor=reader(who, cmds, role))]
+
+
+@router.get("/decisions", tags=["registers"], summary="The decisions register, newest first")
+def decisions(request: Request, who: Who, cmds: Cmds, role: RoleHeader = None,
+              case: Annotated[str | None, Query(max_length=20)] = None,
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict[str, Any]:
+    reader(who, cmds, role)
+    view = request.app.state.views["decisions"]
+    lag = render.wait_for_view(view, cmds.cases)
+    return {"items": view.list_decisions(reference=case, limit=limit), "lag_events": lag}
+
+
+@router.get("/partnership", tags=["registers"], summary="Members and pending notices")
+def partnership(who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]:
+    return cmds.cases.partnership_view(actor=reader(who, cmds, role))
+
+
+@router.get("/funds/{name}", tags=["funds"], summary="A fund's balance, contributions and changes")
+def fund(name: Annotated[str, Path(max_length=200)], who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]:
+    return cmds.cases.fund_view(name, actor=reader(who, cmds, role))
+
+
+@router.get("/reports/public-health", tags=["registers"],
+            summary="Ring-fenced public-health contributions per party per financial quarter")
+def public_health(request: Request, who: Who, cmds: Cmds, year: Annotated[int, Query(ge=2000, le=2100)],
+                  role: RoleHeader = None) -> dict[str, Any]:
+    reader(who, cmds, role)
+    view = request.app.state.views["public_health"]
+    lag = render.wait_for_view(view, cmds.cases)
+    return {**render.public_health_table(view.report(year), year, cmds.cases.policy.partnership.parties),
+            "lag_events": lag}
+
+
+@router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
+def audit_verify(who: Who, cmds: Cmds, role: RoleHeader = None,
+                 reference: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+    reader(who, cmds, role)
+    checked, found = Auditor(cmds.cases).verify(reference)
+    return {"checked": checked, "breaks": [asdict(b) for b in found], "clean": not found}
+
+
+@router.get("/audit/heads", tags=["audit"], summary="Each aggregate's latest version and hash")
+def audit_heads(who: Who, cmds: Cmds, role: RoleHeader = None) -> list[dict[str, Any]]:
+    reader(who, cmds, role)
+    return [asdict(h) for h in Auditor(cmds.cases).heads()]
+
+
+@router.get("/audit/export", tags=["audit"], summary="The full history with metadata, as JSON lines or CSV",
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
+def audit_export(who: Who, cmds: Cmds, role: RoleHeader = None,
+                 reference: Annotated[str | None, Query(max_length=20)] = None,
+                 format: Literal["jsonl", "csv"] = "jsonl") -> PlainTextResponse:
+    reader(who, cmds, role)
+    out = io.StringIO()
+    render.export(Auditor(cmds.cases).export_rows(reference), format, out)
+    media = "application/x-ndjson" if format == "jsonl" else "text/csv"
+    name = f"{reference or 'all'}-history.{format}"
+    return PlainTextResponse(out.getvalue(), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- commands: starting cases ------------------------------------------------------------------------
+
+
+async def _created(cmds: Commands, kind: str, who: Identity, body: BaseModel, key: str | None,
+                   role: str | None) -> JSONResponse:
+    state = await cmds.start(kind, who, body.model_dump(), command_id(key), role)
+    data = state_dict(state)
+    return JSONResponse({"reference": state.reference, "case": data}, status_code=201,
+                        headers={"Location": f"/api/v1/cases/{state.reference}"})
+
+
+@router.post("/proposals", tags=["commands"], status_code=201, response_model=Created, summary="Start a proposal")
+async def start_proposal(body: ProposalIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                         role: RoleHeader = None) -> JSONResponse:
+    return await _created(cmds, "proposal", who, body, key, role)
+
+
+@router.post("/disputes", tags=["commands"], status_code=201, response_model=Created, summary="Raise a dispute")
+async def raise_dispute(body: DisputeIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                        role: RoleHeader = None) -> JSONResponse:
+    return await _created(cmds, "dispute", who, body, key, role)
+
+
+@router.post("/terminations", tags=["commands"], status_code=201, response_model=Created,
+             summary="Serve notice to leave the partnership")
+async def serve_notice(body: TerminationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                       role: RoleHeader = None) -> JSONResponse:
+    return await _created(cmds, "termination", who, body, key, role)
+
+
+@router.post("/variations", tags=["commands"], status_code=201, response_model=Created,
+             summary="Start a contract variation")
+async def start_variation(body: VariationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                          role: RoleHeader = None) -> JSONResponse:
+    return await _created(cmds, "variation", who, body, key, role)
+
+
+@router.post("/funding-changes", tags=["commands"], status_code=201, response_model=Created,
+             summary="Start an in-year funding change")
+async def start_funding(body: FundingIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                        role: RoleHeader = None) -> JSONResponse:
+    return await _created(cmds, "funding", who, body, key, role)
+
+
+@router.post("/funds", tags=["funds"], status_code=201, summary="Open an aligned or pooled fund")
+async def open_fund(body: FundIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                    role: RoleHeader = None) -> JSONResponse:
+    view = await cmds.open_fund(who, body.model_dump(), command_id(key), role)
+    return JSONResponse(view, status_code=201)
+
+
+# --- commands on a case ------------------------------------------------------------------------------
+
+
+@router.post("/cases/{ref}/decisions", tags=["commands"], summary="Record a forum's decision at the current stage")
+async def decide(ref: Ref, body: DecisionIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
+                 role: RoleHeader = None) -> dict[str, Any]:
+    return state_dict(await cmds.decide(who, ref, body.model_dump(), command_id(key), role))
+
+
+@router.post("/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice)")
+async def withdraw(ref: Ref, who: Who, cmds: Cmds, body: WithdrawIn | None = None, key: IdempotencyKey = None,
+                   role: RoleHeader = None) -> dict[str, Any]:
+    return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
+
+
+def _case_command(name: str, model: type[Body], summary: str) -> None:
+    async def run(ref: Ref, body: model, who: Who, cmds: Cmds,  # type: ignore[valid-type]
+                  key: IdempotencyKey = None, role: RoleHeader = None) -> dict[str, Any]:
+        return state_dict(await cmds.act(who, ref, name, body.model_dump(), command_id(key), role))
+
+    run.__name__ = f"case_{name.replace('-', '_')}"
+    run.__annotations__["body"] = model  # a real class: the module's string annotations cannot name it
+    router.post(f"/cases/{{ref}}/{name}", tags=["commands"], summary=summary)(run)
+
+
+for _name, _model, _summary in [
+    ("resolve", ResolveIn, "Dispute: the Lead Director resolves it, or decides on mediation"),
+    ("nominate", NominateIn, "Dispute: nominate a mediator"),
+    ("agree", EmptyIn, "Dispute: your party agrees to the nominee"),
+    ("refuse", NoteIn, "Dispute: your party refuses the nominee"),
+    ("appoint", AppointIn, "Dispute: appoint the agreed mediator, in writing"),
+    ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
+    ("consent", ConsentIn, "Termination: your party consents to mutual termination on a date"),
+    ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),
+]:
+    _case_command(_name, _model, _summary)
+
+
+def is_proposal(state: Any) -> bool:
+    return isinstance(state, ProposalState)

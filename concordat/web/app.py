@@ -1,0 +1,152 @@
+"""The web app: the JSON API under `/api/v1` and the signed-in pages, on one set of services.
+
+`create_app(settings)` builds it; `concordat serve` and `concordat up` run it with uvicorn. Every
+command goes through `concordat.commands.Commands` (the store, then the workflow's Update and its
+validator), exactly as the CLI's do; no route decides a rule.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from concordat import bootstrap
+from concordat.commands import Commands
+from concordat.settings import Settings
+from concordat.web.problems import EXPECTED, Problem, problem_for, problem_response
+
+log = structlog.get_logger("concordat.web")
+HERE = Path(__file__).parent
+SESSION_COOKIE = "concordat_session"
+SESSION_HOURS = 8
+
+
+def session_secret(settings: Settings) -> str:
+    """The configured secret, or one kept in the data dir (made once, readable only by its owner)."""
+    given = settings.session_secret.get_secret_value()
+    if given:
+        return given
+    path = bootstrap.data_path(settings, "web-session-secret")
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def create_app(settings: Settings | None = None, *, secure_cookies: bool = False) -> FastAPI:
+    from concordat.web import api, pages  # the routers import this module's names
+
+    settings = settings or Settings()
+    commands = Commands.open(settings)
+    app = FastAPI(
+        title="Concordat",
+        version="1",
+        summary="Partnership governance cases: proposals, disputes, termination notices, variations and funding.",
+        description=api.DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.commands = commands
+    app.state.views = {
+        "case_list": bootstrap.open_case_list(settings),
+        "decisions": bootstrap.open_decisions(settings),
+        "public_health": bootstrap.open_public_health(settings),
+    }
+    app.state.started = time.monotonic()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_HOURS * 3600,
+        same_site="strict",
+        https_only=secure_cookies,
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        if _wants_html(request):
+            return await pages.error_page(request, exc.status_code, str(exc.detail))
+        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return problem_response(422, detail, errors=errors)
+
+    async def _expected(request: Request, exc: Exception) -> Any:
+        status, detail = problem_for(exc)
+        if _wants_html(request):
+            return await pages.error_page(request, status, detail)
+        return problem_response(status, detail)
+
+    for known in EXPECTED:
+        app.add_exception_handler(known, _expected)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Any:
+        # Logged whole by the server; the person gets one line and no traceback.
+        log.error("web.internal_error", path=request.url.path, error=type(exc).__name__)
+        status, detail = problem_for(exc)
+        if _wants_html(request):
+            return await pages.error_page(request, status, detail)
+        return problem_response(status, detail)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        """Alive, and the store answers."""
+        commands.cases.max_notification_id()
+        return PlainTextResponse("ok\n")
+
+    app.include_router(api.router, prefix="/api/v1")
+    _document_problems(app)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _mount_metrics(app, settings)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the problem-details schema the routes' 4xx answers refer to into the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mount_metrics(app: FastAPI, settings: Settings) -> None:
+    try:
+        from concordat import metrics
+    except ImportError:  # pragma: no cover - metrics are optional until deployed
+        return
+    mount = getattr(metrics, "asgi_app", None)
+    if mount is not None:
+        app.mount("/metrics", mount(settings))
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)

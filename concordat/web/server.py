@@ -1,0 +1,37 @@
+"""`concordat serve`: the web app under uvicorn, on one address."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from concordat.settings import Settings
+from concordat.web.app import create_app
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"HTTP address {address!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> int:
+    try:
+        host, port = split_address(address)
+    except ValueError as err:
+        sys.stderr.write(f"concordat: {err}\n")
+        return 2
+    app = create_app(settings, secure_cookies=secure_cookies)
+    say = sys.stdout.write
+    say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)\n")
+    if not app.state.commands.directory.has_users():
+        say("no users yet: create one to sign in with\n"
+            "  concordat user add ID --role ROLE --password-stdin   (e.g. ID sam, ROLE secretary:board)\n")
+    sys.stdout.flush()
+    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level, access_log=False,
+                            server_header=False, proxy_headers=False, lifespan="off")
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,67 @@
+"""The API under test: `concordat up` (Temporal dev server, worker, projections, web) on free ports,
+people added and tokens issued with the CLI as an operator would, and an HTTP client per person."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Engine, running_engine
+
+PEOPLE = {
+    "jo": ["jcu_lead"], "dan": ["lead_director"], "sam": ["secretary:board"], "cara": ["secretary:cmet"],
+    "gwen": ["secretary:governing_body"], "prue": ["secretary:programme_board"], "pat": ["party_rep:PCC"],
+    "cy": ["party_rep:CCC"], "gil": ["party_rep:CPCCG"], "audrey": ["auditor"], "mo": ["mediator"],
+    "phil": ["public_health"], "multi": ["jcu_lead", "auditor"],
+}
+PASSWORD = "a long enough password"
+
+
+@dataclass
+class Api:
+    engine: Engine
+    tokens: dict[str, str]
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def as_(self, who: str) -> httpx.Client:
+        if who not in self.clients:
+            headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+            self.clients[who] = httpx.Client(base_url=f"{self.engine.web}/api/v1", headers=headers, timeout=60)
+        return self.clients[who]
+
+    @property
+    def anonymous(self) -> httpx.Client:
+        return self.as_("nobody")
+
+    def events(self) -> int:
+        """How many events the store holds (read through the auditor's export)."""
+        text = self.as_("audrey").get("/audit/export").text
+        return len([line for line in text.splitlines() if line.strip()])
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with running_engine(tmp_path_factory.mktemp("api")) as engine:
+        tokens = {}
+        for who, roles in PEOPLE.items():
+            engine.ok("user", "add", who, *[a for r in roles for a in ("--role", r)], "--password-stdin",
+                      stdin=PASSWORD + "\n")
+            tokens[who] = json.loads(engine.ok("token", "create", who, "--json"))["token"]
+        api = Api(engine, tokens)
+        yield api
+        for client in api.clients.values():
+            client.close()
+
+
+def problem(response: httpx.Response, status: int) -> str:
+    """The detail of an RFC 9457 problem answer with `status`; fails on anything else."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["status"] == status and body["title"] and "\n" not in body["detail"], body
+    assert "Traceback" not in response.text
+    return body["detail"]

@@ -1,0 +1,249 @@
+"""Every route of `/api/v1` on the running engine: success, 401, 403 for each role that may not act,
+404, 422 with a problem body, and a repeated Idempotency-Key recording once."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.api.conftest import PEOPLE, Api, problem
+
+PROPOSAL = {"title": "Speech and language therapy", "kind": "pathway_change", "value": "400000",
+            "parties": ["PCC", "CPCCG"]}
+READS = ["/me", "/cases", "/cases/PRO-2026-0001", "/cases/PRO-2026-0001/history", "/decisions", "/partnership",
+         "/funds/PH", "/reports/public-health?year=2026", "/audit/verify", "/audit/heads", "/audit/export"]
+WRITES = ["/proposals", "/disputes", "/terminations", "/variations", "/funding-changes", "/funds",
+          "/cases/PRO-2026-0001/decisions", "/cases/PRO-2026-0001/withdraw", "/cases/DSP-2026-0001/resolve",
+          "/cases/DSP-2026-0001/nominate", "/cases/DSP-2026-0001/agree", "/cases/DSP-2026-0001/refuse",
+          "/cases/DSP-2026-0001/appoint", "/cases/DSP-2026-0001/findings", "/cases/TRM-2026-0001/consent",
+          "/cases/VAR-2026-0001/inform-ce"]
+
+
+def others(*allowed: str) -> list[str]:
+    return [p for p in PEOPLE if p not in allowed]
+
+
+def test_the_openapi_document_is_served_and_names_every_route(api: Api) -> None:
+    doc = api.anonymous.get("/openapi.json")
+    assert doc.status_code == 200
+    paths = doc.json()["paths"]
+    for route in [*READS, *WRITES]:
+        templated = route.split("?")[0].replace("PRO-2026-0001", "{ref}").replace("DSP-2026-0001", "{ref}")
+        templated = templated.replace("TRM-2026-0001", "{ref}").replace("VAR-2026-0001", "{ref}").replace("/PH", "/{name}")
+        assert "/api/v1" + templated in paths, templated
+    assert "Problem" in doc.json()["components"]["schemas"]
+    assert doc.json()["components"]["securitySchemes"]["token"] == {
+        "type": "http", "scheme": "bearer", "description": "A token from `concordat token create ID`."}
+
+
+def test_without_a_valid_token_every_route_answers_401_and_writes_nothing(api: Api) -> None:
+    before = api.events()
+    bad = {"Authorization": "Bearer cdt_000000000000.forged"}
+    for route in READS:
+        assert "Bearer" in problem(api.anonymous.get(route), 401)
+        problem(api.anonymous.get(route, headers=bad), 401)
+    for route in WRITES:
+        problem(api.anonymous.post(route, json={}), 401)
+        problem(api.anonymous.post(route, json=PROPOSAL, headers=bad), 401)
+        problem(api.anonymous.post(route, json=PROPOSAL, headers={"Authorization": "Basic am86eA=="}), 401)
+    assert api.events() == before
+
+
+def test_a_proposal_through_the_api_with_403s_404s_422s_409s_and_replays(api: Api) -> None:
+    jo = api.as_("jo")
+    before = api.events()
+    for who in others("jo", "multi"):
+        assert "it is for jcu_lead" in problem(api.as_(who).post("/proposals", json=PROPOSAL), 403)
+    for body, field in [({**PROPOSAL, "value": "lots"}, "value"), ({**PROPOSAL, "kind": "party"}, "kind"),
+                        ({k: v for k, v in PROPOSAL.items() if k != "title"}, "title"),
+                        ({**PROPOSAL, "actor": "dan"}, "actor"), ({**PROPOSAL, "parties": ["NHS"]}, "NHS")]:
+        assert field in problem(jo.post("/proposals", json=body), 422)
+    assert api.events() == before
+
+    first = jo.post("/proposals", json=PROPOSAL, headers={"Idempotency-Key": "start-1"})
+    assert first.status_code == 201, first.text
+    ref = first.json()["reference"]
+    assert first.headers["location"] == f"/api/v1/cases/{ref}"
+    after_start = api.events()
+    again = jo.post("/proposals", json=PROPOSAL, headers={"Idempotency-Key": "start-1"})
+    assert (again.status_code, again.json()["reference"]) == (201, ref)
+    assert api.events() == after_start
+
+    decision = {"stage": "jcu", "outcome": "refer", "minutes_ref": "JCU/2026/11", "note": "to the board"}
+    for who in others("dan"):
+        assert "it is for lead_director" in problem(api.as_(who).post(f"/cases/{ref}/decisions", json=decision), 403)
+    assert "no case has the reference" in problem(api.as_("dan").post("/cases/PRO-2099-0009/decisions", json=decision), 404)
+    assert "outcome 'approve' is not allowed" in problem(
+        api.as_("dan").post(f"/cases/{ref}/decisions", json={**decision, "outcome": "approve"}), 422)
+    problem(api.as_("dan").post(f"/cases/{ref}/decisions", json={"stage": "jcu"}), 422)
+    assert api.events() == after_start
+
+    done = api.as_("dan").post(f"/cases/{ref}/decisions", json=decision, headers={"Idempotency-Key": "d-1"})
+    assert done.status_code == 200 and done.json()["stage"] == "board"
+    after_decision = api.events()
+    replay = api.as_("dan").post(f"/cases/{ref}/decisions", json=decision, headers={"Idempotency-Key": "d-1"})
+    assert replay.json()["version"] == done.json()["version"]
+    assert api.events() == after_decision
+    stale = problem(api.as_("dan").post(f"/cases/{ref}/decisions", json=decision), 409)
+    assert f"{ref} is awaiting board, not jcu; decision already recorded: jcu: refer by lead_director:dan at " in stale
+
+    case = api.as_("sam").get(f"/cases/{ref}").json()
+    assert case["your_actions"] == [{"action": "decide", "stage": "board", "role": "secretary:board",
+                                     "outcomes": ["recommend", "reject", "defer"], "stage_outcomes": []}]
+    assert api.as_("audrey").get(f"/cases/{ref}").json()["your_actions"] == []
+    history = api.as_("audrey").get(f"/cases/{ref}/history").json()
+    assert [(h["event"], h["actor_id"], h["actor_role"]) for h in history][-1] == ("Decided", "dan", "lead_director")
+    assert history[-1]["command_id"] == "d-1" and history[-1]["hash"]
+    then = api.as_("audrey").get(f"/cases/{ref}", params={"version": 1}).json()
+    assert (then["stage"], then["version"]) == ("jcu", 1)
+    as_of = api.as_("audrey").get(f"/cases/{ref}", params={"as_of": "2000-01-01T00:00"})
+    assert "did not exist yet" in problem(as_of, 404)
+    problem(api.as_("audrey").get(f"/cases/{ref}", params={"as_of": "yesterday"}), 422)
+    problem(api.as_("audrey").get("/cases/not-a-ref"), 422)
+    assert "no case has the reference" in problem(api.as_("audrey").get("/cases/PRO-2099-0009"), 404)
+
+    for who in others("jo", "multi"):
+        problem(api.as_(who).post(f"/cases/{ref}/withdraw", json={"note": "no"}), 403)
+    withdrawn = jo.post(f"/cases/{ref}/withdraw", json={"note": "superseded"}, headers={"Idempotency-Key": "w-1"})
+    assert withdrawn.json()["status"] == "withdrawn"
+    assert "is withdrawn; it takes no more commands" in problem(jo.post(f"/cases/{ref}/withdraw"), 409)
+
+
+def test_a_person_with_two_roles_acts_in_the_one_the_command_needs_or_the_one_they_name(api: Api) -> None:
+    multi = api.as_("multi")
+    started = multi.post("/proposals", json=PROPOSAL)
+    assert started.status_code == 201 and started.json()["case"]["started_by"] == {"id": "multi", "role": "jcu_lead"}
+    assert "does not hold the role 'lead_director'" in problem(
+        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "lead_director"}), 403)
+    assert "role auditor may not start a proposal; allowed: jcu_lead" in problem(
+        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "auditor"}), 403)
+    assert multi.get("/me").json() == {"id": "multi", "roles": ["jcu_lead", "auditor"]}
+
+
+def test_a_dispute_through_mediation_over_the_api(api: Api) -> None:
+    body = {"against": ["CCC"], "subject": "Share of the overspend", "description": "in full", "case": None}
+    for who in others("pat", "cy", "gil"):
+        assert "it is for party_rep" in problem(api.as_(who).post("/disputes", json=body), 403)
+    assert "no case has the reference" in problem(api.as_("pat").post("/disputes", json={**body, "case": "PRO-2099-0001"}), 404)
+    ref = api.as_("pat").post("/disputes", json=body).json()["reference"]
+
+    for who in others("dan"):
+        problem(api.as_(who).post(f"/cases/{ref}/resolve", json={"outcome": "mediation"}), 403)
+    problem(api.as_("dan").post(f"/cases/{ref}/resolve", json={"outcome": "shrug"}), 422)
+    api.as_("dan").post(f"/cases/{ref}/resolve", json={"outcome": "mediation"}).raise_for_status()
+    problem(api.as_("sam").post(f"/cases/{ref}/nominate", json={"mediator": "mo"}), 403)
+    api.as_("dan").post(f"/cases/{ref}/nominate", json={"mediator": "mo"}).raise_for_status()
+    assert "it is for party_rep:PCC, party_rep:CCC" in problem(api.as_("gil").post(f"/cases/{ref}/agree", json={}), 403)
+    agreed = api.as_("pat").post(f"/cases/{ref}/agree", json={}, headers={"Idempotency-Key": "agree-pat"})
+    assert agreed.status_code == 200, agreed.text
+    before = api.events()
+    api.as_("pat").post(f"/cases/{ref}/agree", json={}, headers={"Idempotency-Key": "agree-pat"}).raise_for_status()
+    assert api.events() == before
+    api.as_("cy").post(f"/cases/{ref}/agree", json={}).raise_for_status()
+    problem(api.as_("dan").post(f"/cases/{ref}/appoint", json={}), 422)  # in writing: a letter is required
+    api.as_("dan").post(f"/cases/{ref}/appoint", json={"letter_ref": "JCU/MED/1"}).raise_for_status()
+    problem(api.as_("dan").post(f"/cases/{ref}/findings", json={"findings": "x", "cost": "100"}), 403)
+    problem(api.as_("mo").post(f"/cases/{ref}/findings", json={"findings": "x", "cost": "a lot"}), 422)
+    done = api.as_("mo").post(f"/cases/{ref}/findings", json={"findings": "CCC bears 60%", "cost": "£1,200.01"})
+    assert done.status_code == 200, done.text
+    shares = done.json()["details"]["cost_shares"]
+    assert sum(shares.values()) == 120_001 and max(shares.values()) - min(shares.values()) <= 1
+    assert "takes no more commands" in problem(api.as_("mo").post(f"/cases/{ref}/refuse", json={}), 409)
+
+
+def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
+    early = problem(api.as_("gil").post("/terminations", json={"letter_ref": "L/1", "effective": "2026-12-01"}), 422)
+    assert "the earliest allowed date is" in early
+    problem(api.as_("jo").post("/terminations", json={"letter_ref": "L/1"}), 403)
+    notice = api.as_("gil").post("/terminations", json={"letter_ref": "L/1", "year_end": True})
+    assert notice.status_code == 201, notice.text
+    trm = notice.json()["reference"]
+    assert api.as_("audrey").get("/partnership").json()["pending_notices"][0]["reference"] == trm
+    problem(api.as_("audrey").post(f"/cases/{trm}/consent", json={"effective": "2099-01-01"}), 403)
+    problem(api.as_("pat").post(f"/cases/{trm}/consent", json={"effective": "soon"}), 422)
+    problem(api.as_("pat").post(f"/cases/{trm}/withdraw", json={}), 403)
+    assert api.as_("gil").post(f"/cases/{trm}/withdraw", json={"note": "settled"}).json()["status"] == "withdrawn"
+
+    variation = {"provider": "Hinchingbrooke", "contract_ref": "C-14", "reason": "contract_performance_notice",
+                 "value_change": -40000, "parties": "PCC,CCC", "effective": "2099-04-01"}
+    problem(api.as_("sam").post("/variations", json=variation), 403)
+    assert "reason 'whim' is not known" in problem(api.as_("jo").post("/variations", json={**variation, "reason": "whim"}), 422)
+    var = api.as_("jo").post("/variations", json=variation).json()["reference"]
+    api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
+    assert "Chief Executive was informed" in problem(
+        api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}), 409)
+    problem(api.as_("jo").post(f"/cases/{var}/inform-ce", json={"note": "x"}), 403)
+    api.as_("dan").post(f"/cases/{var}/inform-ce", json={"note": "briefed"}).raise_for_status()
+    api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}).raise_for_status()
+
+    problem(api.as_("sam").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"}), 403)
+    problem(api.as_("jo").post("/funds", json={"name": "PH", "type": "shared", "balance": "100000"}), 422)
+    opened = api.as_("jo").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"})
+    assert opened.status_code == 201 and opened.json()["balance_pence"] == 10_000_000
+    change = {"fund": "PH", "change": {"PCC": "-30000", "CCC": 5000}, "public_health": True}
+    problem(api.as_("sam").post("/funding-changes", json=change), 403)
+    assert "no fund is named 'Nope'" in problem(api.as_("jo").post("/funding-changes", json={**change, "fund": "Nope"}), 404)
+    fun = api.as_("jo").post("/funding-changes", json=change).json()["reference"]
+    api.as_("sam").post(f"/cases/{fun}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
+    api.as_("phil").post(f"/cases/{fun}/decisions", json={"stage": "consultation", "outcome": "support"}).raise_for_status()
+    api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}).raise_for_status()
+    assert api.as_("audrey").get("/funds/PH").json()["balance_pence"] == 7_500_000
+    big = api.as_("jo").post("/funding-changes", json={"fund": "PH", "change": {"PCC": "-99999"}}).json()["reference"]
+    api.as_("sam").post(f"/cases/{big}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
+    assert "would overspend it by £24,999.00" in problem(
+        api.as_("prue").post(f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422)
+
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    year = today.year if today.month >= 4 else today.year - 1
+    quarter = (today.month - 4) % 12 // 3 + 1
+    report = api.as_("audrey").get("/reports/public-health", params={"year": year}).json()
+    assert {p["party"]: p[f"Q{quarter}"] for p in report["parties"]} == {"PCC": -3_000_000, "CCC": 500_000}
+    problem(api.as_("audrey").get("/reports/public-health", params={"year": 1066}), 422)
+    assert "no fund is named" in problem(api.as_("audrey").get("/funds/Nope"), 404)
+
+
+def test_reads_filters_paging_and_the_auditors_routes(api: Api) -> None:
+    audrey = api.as_("audrey")
+    everything = audrey.get("/cases", params={"limit": 500}).json()
+    assert everything["total"] == len(everything["items"]) >= 5
+    proposals = audrey.get("/cases", params={"kind": "proposal"}).json()["items"]
+    assert proposals and {r["case_kind"] for r in proposals} == {"proposal"}
+    ccc = audrey.get("/cases", params={"party": "CCC"}).json()["items"]
+    assert ccc and all("CCC" in r["parties"].split(",") for r in ccc)
+    open_ = audrey.get("/cases", params={"open": "true"}).json()["items"]
+    assert all(r["status"] == "open" for r in open_)
+    page = audrey.get("/cases", params={"limit": 2, "offset": 1}).json()
+    assert [r["reference"] for r in page["items"]] == [r["reference"] for r in everything["items"][1:3]]
+    problem(audrey.get("/cases", params={"limit": 0}), 422)
+    assert audrey.get("/cases", params={"overdue": "true"}).json()["items"] == []
+
+    register = audrey.get("/decisions").json()["items"]
+    assert any(d["outcome"] == "refer" and d["actor_id"] == "dan" for d in register)
+    verified = audrey.get("/audit/verify").json()
+    assert verified["clean"] and verified["checked"] > 5
+    heads = audrey.get("/audit/heads").json()
+    assert any(h["reference"].startswith("user:") for h in heads)  # access changes are chained too
+    export = audrey.get("/audit/export", params={"format": "csv", "reference": "PRO-2026-0001"})
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.text.splitlines()[0].startswith("reference,originator_id,version,event")
+    problem(audrey.get("/audit/export", params={"format": "xml"}), 422)
+    assert "no case has the reference" in problem(audrey.get("/audit/verify", params={"reference": "PRO-2099-0001"}), 404)
+
+
+@pytest.mark.parametrize("when", ["revoked role", "revoked token"])
+def test_a_revoked_role_or_token_stops_working_at_once(api: Api, when: str) -> None:
+    who = f"late-{when.split()[1]}"
+    api.engine.ok("user", "add", who, "--role", "jcu_lead")
+    token = json.loads(api.engine.ok("token", "create", who, "--json"))
+    api.tokens[who] = token["token"]
+    client = api.as_(who)
+    assert client.post("/proposals", json=PROPOSAL).status_code == 201
+    if when == "revoked role":
+        api.engine.ok("user", "revoke", who, "--role", "jcu_lead")
+        problem(client.post("/proposals", json=PROPOSAL), 401)  # no roles left: the token no longer signs in
+    else:
+        api.engine.ok("token", "revoke", token["id"])
+        problem(client.post("/proposals", json=PROPOSAL), 401)
