@@ -43,7 +43,7 @@ class Api:
         return len([line for line in text.splitlines() if line.strip()])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with running_engine(tmp_path_factory.mktemp("api")) as engine:
         tokens = {}
