@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -247,3 +248,18 @@ def test_a_revoked_role_or_token_stops_working_at_once(api: Api, when: str) -> N
     else:
         api.engine.ok("token", "revoke", token["id"])
         problem(client.post("/proposals", json=PROPOSAL), 401)
+
+
+def test_a_secretary_on_the_api_and_one_on_the_cli_decide_at_once_and_exactly_one_wins(api: Api) -> None:
+    ref = api.as_("jo").post("/proposals", json=PROPOSAL).json()["reference"]
+    api.as_("dan").post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
+    before = api.events()
+    with ThreadPoolExecutor(2) as pool:
+        by_api = pool.submit(api.as_("sam").post, f"/cases/{ref}/decisions", json={"stage": "board", "outcome": "recommend"})
+        by_cli = pool.submit(api.engine.run, "decide", ref, "--stage", "board", "--outcome", "reject",
+                             who="secretary:board:sue")
+        http, cli = by_api.result(), by_cli.result()
+    assert (http.status_code == 200) != (cli.returncode == 0), (http.text, cli.stderr)
+    loser = cli.stderr if http.status_code == 200 else problem(http, 409)
+    assert "decision already recorded: board:" in loser
+    assert api.events() == before + 1  # one decision, not two

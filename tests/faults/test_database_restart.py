@@ -1,5 +1,6 @@
 """PostgreSQL stops and starts again while commands flow: the CLI answers "store unavailable, try
-again" (exit 75) while it is down, commands in flight are retried by Temporal, and each lands once."""
+again" (exit 75) and the API a 503 problem while it is down, commands in flight are retried by
+Temporal, and each lands once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -16,12 +18,21 @@ from concordat import bootstrap
 from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
+from domain.directory import Directory
 from tests.faults.conftest import RestartablePostgres
-from tests.faults.processes import env_for, start, until_async
+from tests.faults.processes import env_for, free_port, start, until_async
 from workflows.contracts import ActorRef, DecideInput
 from workflows.proposal import ProposalWorkflow
 
 AUDREY = Actor.parse("auditor:audrey")
+OPS = Actor(id="ops", role="operator")
+
+
+def _healthy(address: str) -> bool:
+    try:
+        return httpx.get(f"http://{address}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def test_commands_in_flight_land_once_across_a_database_restart(
@@ -32,9 +43,15 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
     app = bootstrap.open_cases(settings)
     client = await Client.connect(temporal, data_converter=pydantic_data_converter)
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
+    web_address = f"127.0.0.1:{free_port()}"
+    env["CONCORDAT_HTTP_ADDRESS"] = web_address
+    token = Directory(app).issue_token(
+        Directory(app).add_user("audrey", ["auditor"], by=OPS, command_id="u1")["id"], by=OPS, command_id="t1").token
     worker = start("worker", ["worker"], env, tmp_path)
+    web = start("web", ["serve"], env, tmp_path)
     try:
         await until_async(lambda: "worker.ready" in worker.text(), 60, "the worker to be ready")
+        await until_async(lambda: _healthy(web_address), 60, "the web app to answer")
         refs = []
         for i in range(3):
             state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id=f"s{i}", title=f"Case {i}",
@@ -48,6 +65,10 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
         assert down.returncode == 75, down.stderr
         assert down.stderr.startswith("concordat: store unavailable, try again")
         assert len(down.stderr.strip().splitlines()) == 1
+        api = httpx.get(f"http://{web_address}/api/v1/cases/{refs[0]}", headers={"Authorization": f"Bearer {token}"},
+                        timeout=60)
+        assert api.status_code == 503 and api.headers["content-type"] == "application/problem+json", api.text
+        assert api.json()["detail"].startswith("store unavailable, try again") and api.headers["retry-after"]
 
         decisions = [
             asyncio.create_task(client.get_workflow_handle(ref).execute_update(
@@ -59,8 +80,12 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
         await asyncio.sleep(3)  # the database stays down for a while, as in a real restart
         restartable_postgres.start()
         results = await asyncio.wait_for(asyncio.gather(*decisions), timeout=120)
+        back = httpx.get(f"http://{web_address}/api/v1/cases/{refs[0]}", headers={"Authorization": f"Bearer {token}"},
+                         timeout=60)
+        assert back.status_code == 200 and back.json()["stage"] == "board"  # the web app recovers by itself
     finally:
         worker.stop()
+        web.stop()
     assert [r.stage for r in results] == ["board"] * 3
     again = bootstrap.open_cases(settings)
     for ref in refs:
