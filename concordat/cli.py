@@ -904,3 +904,7 @@ def _crash_log(err: Exception) -> str:
     except (OSError, ValidationError):
         return "stderr of a rerun with CONCORDAT_LOG_LEVEL=debug"
 
+
+from concordat.health import health_command  # noqa: E402
+
+app.add_command(health_command, "health")

@@ -15,7 +15,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 
-from concordat import bootstrap
+from concordat import bootstrap, metrics
 from concordat.leadership import projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -58,6 +58,9 @@ async def _open_store_with_patience(settings: Settings) -> CaseService:
 
 
 def run_worker(settings: Settings) -> int:
+    if settings.metrics_address:  # Temporal's SDK metrics, before the first client connects
+        metrics.enable_temporal_sdk_metrics(settings)
+
     async def main() -> int:
         stop = asyncio.Event()
         _stop_on_signals(stop, asyncio.get_running_loop())
@@ -87,6 +90,8 @@ def run_worker(settings: Settings) -> int:
 def run_projections(settings: Settings) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
+    if settings.metrics_address:  # standing by or leading: the views' lag is the same to read
+        metrics.serve(settings)
     with projection_leadership(settings, stop) as leading:
         if not leading:
             log.warning("projections.stopped", leading=False)

@@ -1,0 +1,165 @@
+"""`concordat health ROLE`: is this role able to do its work? One line on stdout, exit 0 (healthy) or 1.
+
+For container health checks and Kubernetes probes, run beside the process with the same CONCORDAT_*
+settings:
+
+- worker: Temporal answers at CONCORDAT_TEMPORAL_ADDRESS (namespace included) and the store answers;
+- projections: the store answers, every view can be read, and (with --max-lag N) no view trails
+  the store by more than N events;
+- web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200.
+
+Every check is bounded by --timeout; a check that cannot finish in time is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import click
+import psycopg
+from eventsourcing.persistence import OperationalError, PersistenceError
+from pydantic import ValidationError
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.application import CaseService
+
+ROLES = ("worker", "projections", "web")
+STORE_ERRORS = (OperationalError, PersistenceError, psycopg.Error, sqlite3.Error, OSError)
+
+
+class Unhealthy(Exception):
+    pass
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _bounded(what: str, timeout: float, fn: Any, *args: Any) -> Any:
+    """Run a blocking check in a thread, and give up on it after `timeout` seconds."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+    try:
+        return pool.submit(fn, *args).result(timeout=timeout)
+    except FutureTimeout:
+        raise Unhealthy(f"{what} did not answer within {timeout:g} s") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _store(settings: Settings) -> int:
+    try:
+        cases = bootstrap.open_cases(settings)
+        try:
+            return cases.max_notification_id()
+        finally:
+            cases.close()
+    except STORE_ERRORS as err:
+        raise Unhealthy(f"store unreachable ({_first_line(err)})") from None
+
+
+def _views(settings: Settings, newest: int) -> dict[str, int]:
+    lags = {}
+    for projection in bootstrap.PROJECTIONS:
+        try:
+            view = bootstrap.open_view(settings, projection.name)
+            try:
+                position = view.max_tracking_id(CaseService.name) or 0
+            finally:
+                view.datastore.close()
+        except STORE_ERRORS as err:
+            raise Unhealthy(f"view {projection.name} unreadable ({_first_line(err)})") from None
+        lags[projection.name] = max(newest - position, 0)
+    return lags
+
+
+def _temporal(settings: Settings, timeout: float) -> None:
+    async def attempt() -> None:
+        await asyncio.wait_for(bootstrap.connect(settings), timeout)
+
+    try:
+        asyncio.run(attempt())
+    except TimeoutError:
+        raise Unhealthy(f"Temporal at {settings.temporal_address} did not answer within {timeout:g} s") from None
+    except RuntimeError as err:
+        raise Unhealthy(f"Temporal unreachable at {settings.temporal_address} ({_first_line(err)})") from None
+
+
+def _local(address: str) -> str:
+    """Where to reach a server that listens on `address` from the same host."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind, reached through loopback
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _web(settings: Settings, timeout: float) -> str:
+    url = f"http://{_local(settings.http_address)}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http to our own server
+            status = response.status
+    except urllib.error.HTTPError as err:
+        raise Unhealthy(f"GET {url} answered {err.code}") from None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise Unhealthy(f"GET {url} failed ({_first_line(reason) if isinstance(reason, BaseException) else reason})") \
+            from None
+    if status != 200:
+        raise Unhealthy(f"GET {url} answered {status}")
+    return url
+
+
+def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None) -> str:
+    """What is healthy about `role`, as one line; raises Unhealthy with the reason otherwise."""
+    if role == "worker":
+        _temporal(settings, timeout)
+        newest = _bounded("the store", timeout, _store, settings)
+        return (f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
+                f"store reachable ({newest} events)")
+    if role == "projections":
+        newest = _bounded("the store", timeout, _store, settings)
+        lags = _bounded("the views", timeout, _views, settings, newest)
+        behind = {name: lag for name, lag in lags.items() if max_lag is not None and lag > max_lag}
+        text = ", ".join(f"{name} lag {lag}" for name, lag in lags.items())
+        if behind:
+            raise Unhealthy(f"{text}: more than {max_lag} events behind the store ({newest} events)")
+        return f"store reachable ({newest} events); {text}"
+    url = _web(settings, timeout)
+    return f"GET {url} answered 200"
+
+
+@click.command("health")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds each check may take.")
+@click.option("--max-lag", type=click.IntRange(min=0), default=None,
+              help="projections: unhealthy when a view trails the store by more than this many events.")
+def health_command(role: str, timeout: float, max_lag: int | None) -> None:
+    """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        sys.stdout.write(f"{role} unhealthy: setting CONCORDAT_{str(first['loc'][0]).upper()}: {first['msg']}\n")
+        raise SystemExit(1) from None
+    bootstrap.configure_logging(settings)
+    try:
+        line = check(role, settings, timeout=timeout, max_lag=max_lag)
+    except Unhealthy as err:
+        sys.stdout.write(f"{role} unhealthy: {err}\n")
+        raise SystemExit(1) from None
+    except Exception as err:  # noqa: BLE001 - a health check: any failure is "unhealthy", in one line
+        sys.stdout.write(f"{role} unhealthy: {type(err).__name__}: {_first_line(err)}\n")
+        raise SystemExit(1) from None
+    sys.stdout.write(f"{role} ok: {line}\n")
