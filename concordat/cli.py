@@ -209,12 +209,7 @@ def user_add(user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: st
 @_command_opts
 def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Grant roles to a person."""
-    settings = _settings()
-    people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
-    view = {}
-    for n, role in enumerate(roles):
-        view = people.grant(user_id, role, by=by, command_id=f"{cid}:{n}" if len(roles) > 1 else cid)
-    _out(as_json, view, lambda c: render.user(c, view))
+    _each_role("grant", user_id, roles, as_, as_json, command_id)
 
 
 @user_app.command("revoke")
@@ -223,11 +218,18 @@ def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: b
 @_command_opts
 def user_revoke(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Revoke roles from a person (their sessions and tokens lose them at once)."""
+    _each_role("revoke", user_id, roles, as_, as_json, command_id)
+
+
+def _each_role(change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool,
+               command_id: str | None) -> None:
+    """Grant or revoke each role in turn, each its own idempotent command (`ID:0`, `ID:1`, …)."""
     settings = _settings()
     people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
-    view = {}
+    apply = people.grant if change == "grant" else people.revoke
+    view: dict[str, Any] = {}
     for n, role in enumerate(roles):
-        view = people.revoke(user_id, role, by=by, command_id=f"{cid}:{n}" if len(roles) > 1 else cid)
+        view = apply(user_id, role, by=by, command_id=f"{cid}:{n}" if len(roles) > 1 else cid)
     _out(as_json, view, lambda c: render.user(c, view))
 
 
