@@ -30,7 +30,7 @@ from rich.console import Console
 
 from concordat import bootstrap, processes, render
 from concordat import up as supervisor
-from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update, state_dict
+from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live, send_update, state_dict
 from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
@@ -284,6 +284,33 @@ def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str 
     settings = _settings()
     view = _directory(settings).revoke_token(token_id, by=_operator(settings, as_), command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
+
+
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def resume(as_json: bool) -> None:
+    """Make sure every live case has its workflow running (after Temporal lost its state, or a restore).
+
+    The store is the record: each case that can still change gets its workflow started from the case
+    as stored, so its reminders, deadlines and notice periods run again (one already due fires at
+    once). A workflow that is running already is left as it is; running this twice changes nothing."""
+    settings = _settings()
+
+    async def go() -> tuple[int, int]:
+        client = await _client(settings)
+        cases = bootstrap.open_cases(settings)
+        seen = live = 0
+        for reference in cases.references():
+            seen += 1
+            state = cases.state(reference)
+            if is_live(state):
+                await ensure_workflow(client, settings, state)
+                live += 1
+        return seen, live
+
+    seen, live = _run(go())
+    _out(as_json, {"cases": seen, "live": live},
+         lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running", highlight=False))
 
 
 @app.command(hidden=True)

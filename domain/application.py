@@ -575,6 +575,18 @@ class CaseService(Application):
             ],
         }
 
+    def references(self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "VAR", "FUN")) -> Iterator[str]:
+        """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
+        last_year = self.rules.calendar.local_date(self._clock()).year + 1
+        for prefix in prefixes:
+            for year in range(self.policy.partnership.started_on.year, last_year + 1):
+                try:
+                    sequence = self.repository.get(ReferenceSequence.create_id(prefix, year))
+                except AggregateNotFoundError:
+                    continue
+                for n in range(1, sequence.last + 1):
+                    yield f"{prefix}-{year}-{n:04d}"
+
     def _pending_notices(self) -> list[TerminationNotice]:
         """Notices not yet concluded, found through the reference sequences (there are few)."""
         notices = []
