@@ -76,9 +76,14 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}; the API's routes are listed at /api/v1/docs"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}; see /api/v1/docs"
         if _wants_html(request):
-            return await pages.error_page(request, exc.status_code, str(exc.detail))
-        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+            return await pages.error_page(request, exc.status_code, detail)
+        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
