@@ -48,6 +48,13 @@ class WorkingDayCalendar:
                 remaining -= 1
         return day
 
+    def working_days_until(self, today: date, day: date) -> int:
+        """Working days from `today` to `day`: how many working days after today up to and including
+        it; negative (the working days since) when it has passed; 0 when due today."""
+        if day >= today:
+            return sum(1 for n in range(1, (day - today).days + 1) if self.is_working_day(today + timedelta(days=n)))
+        return -sum(1 for n in range(0, (today - day).days) if self.is_working_day(day + timedelta(days=n)))
+
     def deadline_after(self, opened: datetime, working_days: int) -> datetime:
         """Close of business on the `working_days`th working day after the day a stage opened."""
         day = self.add_working_days(self.local_date(opened), working_days)

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         "public_health": bootstrap.open_public_health(settings),
     }
     app.state.started = time.monotonic()
+    app.state.throttle = pages.Throttle()
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),

@@ -1,12 +1,478 @@
-"""The signed-in web pages (placeholder until the pages land)."""
+"""The signed-in web pages: server-rendered, GOV.UK Design System patterns, no script needed.
+
+No rule lives here. What a person may do comes from `actions_for` (the domain's allowed actions);
+refusals are the domain's own errors, shown in an error summary with what was typed kept; deadlines
+in working days come from the domain's calendar.
+
+Sign-in: a password checked against its argon2 hash; the session is a signed, HttpOnly,
+SameSite=Strict cookie holding only the user id and a CSRF token, and the person's roles are read
+again on every request (a revoked role stops working at once). Every form carries the CSRF token.
+Repeated sign-in failures are slowed down (`Throttle`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import inspect
+import io
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from concordat import render
+from concordat.commands import CASE_ACTIONS, actions_for
+from concordat.engine import state_dict
+from concordat.money import format_pence
+from concordat.web.problems import EXPECTED, problem_for
+from domain.actor import Actor
+from domain.audit import Auditor
+from domain.identity import AuthenticationError, Identity
+from domain.proposal import ProposalState
 
 router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["pounds"] = lambda pence: format_pence(int(pence)) if pence is not None else ""
+templates.env.filters["when"] = lambda value: _when(value)
+
+PROPOSAL_KINDS = ["service_commissioning", "pathway_change", "minor_redesign", "major_redesign", "procurement"]
+# The fields each case command takes on its form (labels for people; names as the CLI's options).
+ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
+    "resolve": [("outcome", "Outcome: resolved, mediation or no_mediation"), ("note", "Note")],
+    "nominate": [("mediator", "Mediator's user id"), ("note", "Note")],
+    "agree": [],
+    "refuse": [("note", "Why")],
+    "appoint": [("letter_ref", "Letter of appointment reference")],
+    "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
+    "consent": [("effective", "Agreed date (YYYY-MM-DD)")],
+    "inform-ce": [("note", "How and when the Chief Executive was informed")],
+}
+ACTION_NAMES = {domain: cli for cli, (domain, _) in CASE_ACTIONS.items()}
+
+
+# --- sign-in throttling -----------------------------------------------------------------------
+
+
+class Throttle:
+    """Slows repeated sign-in failures, per user id and per client address.
+
+    After FREE failures within WINDOW seconds, every further attempt for that id or from that address
+    waits 0.5 s × 2^(failures − FREE), at most MAX_DELAY seconds, before it is answered, right or
+    wrong; a success clears the id's count. Kept in memory, per web process."""
+
+    FREE = 3
+    WINDOW = 15 * 60
+    MAX_DELAY = 8.0
+
+    def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sleep = sleep
+        self.clock = clock
+        self.failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def delay(self, *keys: str) -> float:
+        now = self.clock()
+        worst = 0
+        for key in keys:
+            seen = self.failures[key]
+            while seen and now - seen[0] > self.WINDOW:
+                seen.popleft()
+            worst = max(worst, len(seen))
+        return 0.0 if worst < self.FREE else min(self.MAX_DELAY, 0.5 * 2 ** (worst - self.FREE))
+
+    async def wait(self, *keys: str) -> None:
+        pause = self.delay(*keys)
+        if pause:
+            await self.sleep(pause)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self.failures[key].append(self.clock())
+
+    def succeeded(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+class CsrfError(Exception):
+    pass
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    given = str(form.get("csrf_token", ""))
+    expected = request.session.get("csrf", "")
+    if not expected or not hmac.compare_digest(given, expected):
+        raise CsrfError
+    return {k: str(v) for k, v in form.items() if k != "csrf_token"}
+
+
+def me(request: Request) -> Identity:
+    user_id = request.session.get("user")
+    who = request.app.state.commands.directory.identity(user_id) if user_id else None
+    if who is None:
+        raise NotSignedIn
+    return who
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    user_id = request.session.get("user")
+    return templates.TemplateResponse(request, name, {
+        "csrf": csrf_token(request), "user": user_id, "path": request.url.path, **context,
+    }, status_code=status)
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.astimezone(render.LONDON).strftime("%-d %b %Y %H:%M") if isinstance(value, datetime) else str(value)
+
+
+def _signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(request, *args, **kwargs)
+        except NotSignedIn:
+            return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
+        except CsrfError:
+            return page(request, "error.html", 403, title="This form has expired",
+                        detail="The form was not sent from this session of Concordat, or it has expired. "
+                               "Go back, reload the page and try again.")
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    wrapped.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
+    return wrapped
 
 
 async def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><title>Error</title><p>{status}: {detail}</p>", status_code=status)
+    title = {401: "Sign in", 403: "You cannot do that", 404: "Page not found", 409: "The case has moved on",
+             422: "There is a problem", 503: "Sorry, the service is unavailable"}.get(status, "Sorry, there is a problem")
+    return page(request, "error.html", status, title=title, detail=detail)
+
+
+def _reader(who: Identity) -> Actor:
+    return Actor(id=who.user_id, role=who.roles[0])
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str = "/") -> HTMLResponse:
+    return page(request, "sign_in.html", next=_safe_next(next), values={}, errors={})
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    try:
+        form = await form_of(request)
+    except CsrfError:
+        return page(request, "sign_in.html", 403, next="/", values={},
+                    errors={"user_id": "The form had expired. Enter your user id and password again."})
+    user_id, password = form.get("user_id", "").strip(), form.get("password", "")
+    throttle: Throttle = request.app.state.throttle
+    client = request.client.host if request.client else "unknown"
+    keys = (f"user:{user_id.lower()}", f"client:{client}")
+    await throttle.wait(*keys)
+    errors = {}
+    if not user_id:
+        errors["user_id"] = "Enter your user id"
+    if not password:
+        errors["password"] = "Enter your password"
+    if not errors:
+        try:
+            who = await run_in_threadpool(request.app.state.commands.directory.sign_in, user_id, password)
+        except AuthenticationError:
+            throttle.failed(*keys)
+            errors["user_id"] = "The user id or password is not right"
+        else:
+            throttle.succeeded(keys[0])
+            request.session.clear()
+            request.session.update({"user": who.user_id, "csrf": secrets.token_urlsafe(32)})
+            return RedirectResponse(_safe_next(form.get("next", "/")), status_code=303)
+    return page(request, "sign_in.html", 401 if "password" not in errors and "user_id" in errors and password else 422,
+                next=_safe_next(form.get("next", "/")), values={"user_id": user_id}, errors=errors)
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    try:
+        await form_of(request)
+    except CsrfError:
+        return await error_page(request, 403, "The form had expired; reload the page and sign out again.")
+    request.session.clear()
+    return RedirectResponse("/sign-in", status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@router.get("/")
+@_signed_in
+async def dashboard(request: Request) -> HTMLResponse:
+    """The cases waiting on the signed-in person's roles, overdue first, deadlines in working days."""
+    who = me(request)
+    cmds = request.app.state.commands
+    rows = await run_in_threadpool(_waiting_on, request, who)
+    return page(request, "dashboard.html", who=who, rows=rows, policy=cmds.cases.policy)
+
+
+def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:
+    cmds = request.app.state.commands
+    view = request.app.state.views["case_list"]
+    render.wait_for_view(view, cmds.cases)
+    calendar = cmds.cases.rules.calendar
+    today = calendar.local_date(datetime.now().astimezone())
+    rows = []
+    for row in view.list_cases(open_only=True, limit=500):
+        state = cmds.cases.state(row["reference"])
+        mine = [a for a in actions_for(state, who) if a["action"] != "withdraw"]
+        if not mine:
+            continue
+        deadline = getattr(state, "deadline", None)
+        days = calendar.working_days_until(today, calendar.local_date(deadline)) if deadline else None
+        rows.append({**row, "actions": mine, "deadline": deadline, "working_days": days,
+                     "overdue": days is not None and deadline < datetime.now().astimezone()})
+    rows.sort(key=lambda r: (not r["overdue"], r["working_days"] if r["working_days"] is not None else 10**6))
+    return rows
+
+
+@router.get("/cases")
+@_signed_in
+async def case_list(request: Request, kind: str = "", stage: str = "", party: str = "", status: str = "",
+                    page_no: int = 1) -> HTMLResponse:
+    who = me(request)
+    cmds = request.app.state.commands
+    cmds.cases.authorize_read(_reader(who))
+    view = request.app.state.views["case_list"]
+    per_page = 50
+    page_no = max(1, page_no)
+    filters = {"kind": kind or None, "stage": stage or None, "party": party or None,
+               "open_only": status in ("open", "overdue"),
+               "overdue_at": datetime.now().astimezone() if status == "overdue" else None}
+
+    def read() -> tuple[list[dict[str, Any]], int, int]:
+        lag = render.wait_for_view(view, cmds.cases)
+        return view.list_cases(**filters, limit=per_page, offset=(page_no - 1) * per_page), view.count_cases(**filters), lag
+
+    rows, total, lag = await run_in_threadpool(read)
+    query = {"kind": kind, "stage": stage, "party": party, "status": status}
+    return page(request, "cases.html", rows=rows, total=total, lag=lag, filters=query, page_no=page_no,
+                pages=max(1, -(-total // per_page)), query=urlencode({k: v for k, v in query.items() if v}),
+                parties=cmds.cases.policy.partnership.parties, now=datetime.now().astimezone())
+
+
+@router.get("/cases/{ref}")
+@_signed_in
+async def case_page(request: Request, ref: str) -> HTMLResponse:
+    return await _case_page(request, ref)
+
+
+async def _case_page(request: Request, ref: str, status: int = 200, errors: dict[str, str] | None = None,
+                     values: dict[str, str] | None = None, form: str = "") -> HTMLResponse:
+    who = me(request)
+    cmds = request.app.state.commands
+
+    def read() -> tuple[Any, list[Any]]:
+        actor = _reader(who)
+        return cmds.cases.get(ref, actor=actor), cmds.cases.history(ref, actor=actor)
+
+    state, history = await run_in_threadpool(read)
+    calendar = cmds.cases.rules.calendar
+    deadline = getattr(state, "deadline", None)
+    days = calendar.working_days_until(calendar.local_date(datetime.now().astimezone()),
+                                       calendar.local_date(deadline)) if deadline else None
+    actions = actions_for(state, who)
+    decide = [a for a in actions if a["action"] == "decide"]
+    others = [{**a, "name": ACTION_NAMES.get(a["action"], a["action"]),
+               "fields": ACTION_FIELDS.get(ACTION_NAMES.get(a["action"], a["action"]), [])}
+              for a in actions if a["action"] not in ("decide", "withdraw")]
+    return page(request, "case.html", status, case=state_dict(state), is_proposal=isinstance(state, ProposalState),
+                history=[state_dict(h) for h in history], working_days=days, decide=decide,
+                withdraw=[a for a in actions if a["action"] == "withdraw"], others=others,
+                errors=errors or {}, values=values or {}, form=form, command_id=secrets.token_hex(16),
+                recorded=request.query_params.get("recorded", ""))
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+@router.post("/cases/{ref}/decide")
+@_signed_in
+async def decide(request: Request, ref: str) -> Response:
+    who = me(request)
+    form = await form_of(request)
+    errors = {}
+    for field, what in (("stage", "the stage deciding"), ("outcome", "an outcome")):
+        if not form.get(field):
+            errors[field] = f"Choose {what}"
+    if errors:
+        return await _case_page(request, ref, 422, errors, form, "decide")
+    try:
+        await request.app.state.commands.decide(who, ref, form, form.get("command_id") or secrets.token_hex(16),
+                                                form.get("role") or None)
+    except EXPECTED as err:
+        status, detail = problem_for(err)
+        if status in (503,) or status >= 500:
+            raise
+        return await _case_page(request, ref, status, {"outcome": detail}, form, "decide")
+    return RedirectResponse(f"/cases/{ref}?recorded=decision", status_code=303)
+
+
+@router.post("/cases/{ref}/withdraw")
+@_signed_in
+async def withdraw(request: Request, ref: str) -> Response:
+    who = me(request)
+    form = await form_of(request)
+    try:
+        await request.app.state.commands.withdraw(who, ref, form.get("note", ""),
+                                                  form.get("command_id") or secrets.token_hex(16), form.get("role") or None)
+    except EXPECTED as err:
+        status, detail = problem_for(err)
+        if status >= 500:
+            raise
+        return await _case_page(request, ref, status, {"note": detail}, form, "withdraw")
+    return RedirectResponse(f"/cases/{ref}?recorded=withdrawal", status_code=303)
+
+
+@router.post("/cases/{ref}/act/{command}")
+@_signed_in
+async def act(request: Request, ref: str, command: str) -> Response:
+    who = me(request)
+    form = await form_of(request)
+    if command not in CASE_ACTIONS:
+        return await error_page(request, 404, f"there is no command {command!r}")
+    try:
+        await request.app.state.commands.act(who, ref, command, form, form.get("command_id") or secrets.token_hex(16),
+                                             form.get("role") or None)
+    except EXPECTED as err:
+        status, detail = problem_for(err)
+        if status >= 500:
+            raise
+        field = (ACTION_FIELDS[command] or [("command", "")])[0][0]
+        return await _case_page(request, ref, status, {field: detail}, form, command)
+    return RedirectResponse(f"/cases/{ref}?recorded={command}", status_code=303)
+
+
+@router.get("/proposals/new")
+@_signed_in
+async def new_proposal(request: Request) -> HTMLResponse:
+    me(request)
+    return _proposal_form(request, {}, {})
+
+
+def _proposal_form(request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+    policy = request.app.state.commands.cases.policy
+    return page(request, "start_proposal.html", status, values=values, errors=errors, kinds=PROPOSAL_KINDS,
+                parties=policy.partnership.parties, command_id=values.get("command_id") or secrets.token_hex(16))
+
+
+@router.post("/proposals/new")
+@_signed_in
+async def start_proposal(request: Request) -> Response:
+    who = me(request)
+    form = await form_of(request)
+    raw = await request.form()
+    parties = [str(p) for p in raw.getlist("parties")]
+    values = {**form, "parties": ",".join(parties)}
+    errors = {}
+    if not form.get("title", "").strip():
+        errors["title"] = "Enter a title"
+    if not form.get("kind"):
+        errors["kind"] = "Choose the kind of proposal"
+    if not form.get("value", "").strip():
+        errors["value"] = "Enter the annual value in pounds, like 180000"
+    if not parties:
+        errors["parties"] = "Choose the parties it concerns"
+    if errors:
+        return _proposal_form(request, values, errors, 422)
+    fields = {"title": form["title"], "kind": form["kind"], "value": form["value"], "parties": parties,
+              "public_health": form.get("public_health") == "yes"}
+    try:
+        state = await request.app.state.commands.start("proposal", who, fields, form.get("command_id") or secrets.token_hex(16))
+    except EXPECTED as err:
+        status, detail = problem_for(err)
+        if status >= 500:
+            raise
+        field = next((f for f in ("value", "kind", "parties", "title") if f in detail.lower()), "title")
+        return _proposal_form(request, values, {field: detail}, status)
+    return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
+
+
+# --- registers and the auditor's page ------------------------------------------------------------
+
+
+@router.get("/decisions")
+@_signed_in
+async def decisions(request: Request, case: str = "") -> HTMLResponse:
+    who = me(request)
+    cmds = request.app.state.commands
+    cmds.cases.authorize_read(_reader(who))
+    view = request.app.state.views["decisions"]
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        lag = render.wait_for_view(view, cmds.cases)
+        return view.list_decisions(reference=case or None, limit=500), lag
+
+    rows, lag = await run_in_threadpool(read)
+    return page(request, "decisions.html", rows=rows, lag=lag, case=case)
+
+
+@router.get("/audit")
+@_signed_in
+async def audit(request: Request, reference: str = "") -> HTMLResponse:
+    who = me(request)
+    cmds = request.app.state.commands
+    cmds.cases.authorize_read(_reader(who))
+    ref = reference.strip() or None
+    checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
+    return page(request, "audit.html", reference=ref or "", checked=checked, breaks=breaks)
+
+
+@router.get("/audit/export")
+@_signed_in
+async def audit_export(request: Request, reference: str = "", format: str = "jsonl") -> Response:
+    who = me(request)
+    cmds = request.app.state.commands
+    cmds.cases.authorize_read(_reader(who))
+    if format not in ("jsonl", "csv"):
+        return await error_page(request, 422, "format must be jsonl or csv")
+    out = io.StringIO()
+    await run_in_threadpool(render.export, Auditor(cmds.cases).export_rows(reference or None), format, out)
+    name = f"{reference or 'all'}-history.{format}"
+    return PlainTextResponse(out.getvalue(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
