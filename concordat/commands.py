@@ -72,33 +72,35 @@ class Commands:
                     role: str | None = None) -> Any:
         """Open a case of `kind` from request fields named as the CLI's options; start its workflow."""
         actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
+        start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
         client = await self.client()  # before writing: a case with no engine to run it helps nobody
-        state = await asyncio.to_thread(self._start, kind, actor, fields, command_id)
+        state = await asyncio.to_thread(start, actor, command_id)
         await ensure_workflow(client, self.settings, state)
         return state
 
-    def _start(self, kind: str, actor: Actor, f: dict[str, Any], command_id: str) -> Any:
+    def _start(self, kind: str, f: dict[str, Any]) -> Callable[[Actor, str], Any]:
+        """The store call that opens the case, with the request's fields turned into the domain's."""
         app = self.cases
         if kind == "proposal":
-            return app.start_proposal(actor=actor, title=f.get("title", ""), kind=f.get("kind", ""),
-                                      value_pence=parse_pounds(str(f.get("value", ""))),
-                                      parties=_parties(f.get("parties")), public_health=bool(f.get("public_health")),
-                                      command_id=command_id)
+            pence, parties = parse_pounds(str(f.get("value", ""))), _parties(f.get("parties"))
+            return lambda actor, cid: app.start_proposal(
+                actor=actor, title=f.get("title", ""), kind=f.get("kind", ""), value_pence=pence, parties=parties,
+                public_health=bool(f.get("public_health")), command_id=cid)
         if kind == "dispute":
             fields = {"against": _parties(f.get("against")), "subject": f.get("subject", ""),
                       "description": f.get("description", ""), "linked_case": f.get("case") or None}
-            return app.raise_dispute(actor=actor, fields=fields, command_id=command_id)
+            return lambda actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid)
         if kind == "termination":
             fields = {"letter_ref": f.get("letter_ref", ""), "served_on": _day(f.get("served_on"), "served_on"),
                       "effective": _day(f.get("effective"), "effective"), "year_end": bool(f.get("year_end"))}
-            return app.serve_notice(actor=actor, fields=fields, command_id=command_id)
+            return lambda actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
         if kind == "variation":
             fields = {"provider": f.get("provider", ""), "contract_ref": f.get("contract_ref", ""),
                       "reason": f.get("reason", ""),
                       "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
                       "parties": _parties(f.get("parties")), "effective_on": _day(f.get("effective"), "effective"),
                       "public_health": bool(f.get("public_health")), "title": f.get("title", "")}
-            return app.start_variation(actor=actor, fields=fields, command_id=command_id)
+            return lambda actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid)
         if kind == "funding":
             changes = f.get("change") or {}
             if not isinstance(changes, dict) or not changes:
@@ -106,7 +108,7 @@ class Commands:
             fields = {"fund": f.get("fund", ""), "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
                       "public_health": bool(f.get("public_health")),
                       "public_health_service": bool(f.get("public_health_service")), "title": f.get("title", "")}
-            return app.start_funding_change(actor=actor, fields=fields, command_id=command_id)
+            return lambda actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid)
         raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
 
     async def open_fund(self, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None) -> Any:

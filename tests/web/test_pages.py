@@ -1,0 +1,155 @@
+"""The web pages in-process (FastAPI's TestClient) on a real store: sign-in, CSRF, what each person
+sees, and form errors that keep what was typed. Commands that need Temporal are in tests/browser."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from concordat.web.app import SESSION_COOKIE, create_app
+from concordat.web.pages import Throttle
+from domain.actor import Actor
+
+OPS = Actor(id="ops", role="operator")
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings)
+    people = app.state.commands.directory
+    for who, roles in {"sam": ["secretary:board"], "audrey": ["auditor"], "jo": ["jcu_lead"]}.items():
+        people.add_user(who, roles, by=OPS, command_id=f"add-{who}", password=PASSWORD)
+    cases = app.state.commands.cases
+    ref = cases.start_proposal(actor=Actor.parse("jcu_lead:jo"), title="Speech and language therapy",
+                               kind="pathway_change", value_pence=40_000_000, parties=["PCC", "CPCCG"],
+                               public_health=False, command_id="s1").reference
+    cases.decide(ref, actor=Actor.parse("lead_director:dan"), stage="jcu", outcome="refer", minutes_ref="JCU/11",
+                 command_id="d1")
+    newest = cases.max_notification_id()
+    for runner in bootstrap.projection_runners(settings):  # the real runners, until the views are current
+        with runner:
+            runner.wait(newest, timeout=10)
+    with TestClient(app) as client:
+        yield client, ref
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in the form"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, who: str, password: str = PASSWORD) -> object:
+    token = csrf(client.get("/sign-in").text)
+    return client.post("/sign-in", data={"csrf_token": token, "user_id": who, "password": password, "next": "/"},
+                       follow_redirects=False)
+
+
+def test_pages_need_a_signed_in_person(site: tuple[TestClient, str]) -> None:
+    client, ref = site
+    for path in ["/", "/cases", f"/cases/{ref}", "/proposals/new", "/decisions", "/audit"]:
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/sign-in?next="), path
+
+
+def test_sign_in_sets_a_signed_httponly_strict_cookie_and_sign_out_ends_it(site: tuple[TestClient, str]) -> None:
+    client, _ = site
+    answer = sign_in(client, "sam")
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert client.get("/").status_code == 200
+    token = csrf(client.get("/").text)
+    client.post("/sign-out", data={"csrf_token": token})
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_wrong_password_or_id_gets_the_same_clear_page(site: tuple[TestClient, str]) -> None:
+    client, _ = site
+    wrong_password, wrong_id = sign_in(client, "sam", "not the password"), sign_in(client, "nobody")
+    for answer in (wrong_password, wrong_id):
+        assert answer.status_code == 401
+        assert "The user id or password is not right" in answer.text and "There is a problem" in answer.text
+    strip = re.compile(r'value="[^"]*"')
+    assert strip.sub("", wrong_password.text) == strip.sub("", wrong_id.text)  # no hint which half was wrong
+    assert client.cookies.get(SESSION_COOKIE) is None or client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_form_without_the_sessions_csrf_token_is_refused(site: tuple[TestClient, str]) -> None:
+    client, ref = site
+    sign_in(client, "sam")
+    refused = client.post(f"/cases/{ref}/decide", data={"csrf_token": "forged", "stage": "board", "outcome": "recommend"})
+    assert refused.status_code == 403 and "This form has expired" in refused.text
+    refused = client.post("/proposals/new", data={"title": "x"})
+    assert refused.status_code == 403
+    history = client.get(f"/cases/{ref}").text
+    assert history.count("app-timeline__item") == 2  # nothing was recorded
+
+
+def test_the_board_secretary_sees_the_decision_form_and_the_auditor_does_not(site: tuple[TestClient, str]) -> None:
+    client, ref = site
+    sign_in(client, "sam")
+    page = client.get(f"/cases/{ref}").text
+    assert "Record the board decision" in page
+    assert all(f'value="{o}"' in page for o in ("recommend", "reject", "defer"))
+    assert "Minutes: JCU/11" in page and "dan (lead_director)" in page  # the timeline: who, role, minutes
+    assert ref in client.get("/").text  # waiting on the board: on Sam's dashboard
+    client.cookies.clear()
+    sign_in(client, "audrey")
+    page = client.get(f"/cases/{ref}").text
+    assert "Record the board decision" not in page and "<form method=\"post\" action=\"/cases/" not in page
+    assert ref not in client.get("/").text
+    assert "Intact" in client.get(f"/audit?reference={ref}").text
+    export = client.get(f"/audit/export?reference={ref}&format=csv")
+    assert export.headers["content-type"].startswith("text/csv") and export.text.startswith("reference,originator_id")
+
+
+def test_a_form_error_is_shown_by_the_field_and_in_the_summary_keeping_what_was_typed(
+        site: tuple[TestClient, str]) -> None:
+    client, ref = site
+    sign_in(client, "sam")
+    token = csrf(client.get(f"/cases/{ref}").text)
+    answer = client.post(f"/cases/{ref}/decide", data={"csrf_token": token, "stage": "board", "role": "secretary:board",
+                                                        "minutes_ref": "BOARD/2026/12", "note": "kept"})
+    assert answer.status_code == 422
+    assert 'class="govuk-error-summary"' in answer.text and '<a href="#outcome">Choose an outcome</a>' in answer.text
+    assert 'id="outcome-error"' in answer.text
+    assert 'value="BOARD/2026/12"' in answer.text and ">kept</textarea>" in answer.text
+
+    client.cookies.clear()
+    sign_in(client, "jo")
+    token = csrf(client.get("/proposals/new").text)
+    answer = client.post("/proposals/new", data={"csrf_token": token, "title": "Respite care", "kind": "procurement",
+                                                 "value": "lots", "parties": ["PCC"]})
+    assert answer.status_code == 422
+    assert "value &#39;lots&#39; is not an amount in pounds" in answer.text
+    assert 'value="Respite care"' in answer.text and "value=\"procurement\" selected" in answer.text
+    assert 'value="PCC" checked' in answer.text
+
+
+def test_repeated_sign_in_failures_are_slowed_down() -> None:
+    clock = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    throttle = Throttle(sleep=sleep, clock=lambda: clock[0])
+    keys = ("user:sam", "client:10.0.0.1")
+    delays = []
+    for _ in range(8):
+        delays.append(throttle.delay(*keys))
+        throttle.failed(*keys)
+    assert delays[:3] == [0.0, 0.0, 0.0]
+    assert delays[3:] == [0.5, 1.0, 2.0, 4.0, 8.0]  # doubling, capped
+    assert throttle.delay("user:other", "client:10.0.0.1") == 8.0  # the address is slowed for any id
+    clock[0] += Throttle.WINDOW + 1
+    assert throttle.delay(*keys) == 0.0  # failures older than the window are forgotten
