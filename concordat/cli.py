@@ -34,7 +34,6 @@ from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live,
 from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
-from concordat.web import server as web_server
 from domain.actor import Actor
 from domain.audit import Auditor, Head
 from domain.directory import Directory
@@ -155,6 +154,8 @@ def up(temporal: str | None, workers: int, no_web: bool) -> None:
 @click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (serve behind HTTPS).")
 def serve(address: str | None, secure_cookies: bool) -> None:
     """Serve the web pages and the JSON API alone, against a running Temporal and store."""
+    from concordat.web import server as web_server  # the web stack only for the command that serves it
+
     settings = _settings()
     raise SystemExit(web_server.serve(settings, address or settings.http_address, secure_cookies=secure_cookies))
 

