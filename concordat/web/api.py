@@ -29,6 +29,7 @@ from domain.identity import AuthenticationError, Identity
 from domain.proposal import ProposalState
 
 LONDON = ZoneInfo("Europe/London")
+MAX_INT = 2**31 - 1  # what either database takes in a LIMIT, OFFSET or version without overflowing
 DESCRIPTION = """\
 Every command of the `concordat` command line, over HTTP, for the same cases and workflows.
 
@@ -223,7 +224,7 @@ def list_cases(
     overdue: bool = False,
     party: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
     view = request.app.state.views["case_list"]
@@ -238,7 +239,7 @@ def list_cases(
 def get_case(
     ref: Ref, who: Who, cmds: Cmds, role: RoleHeader = None,
     as_of: Annotated[datetime | None, Query(description="e.g. 2026-06-30T17:00 (Europe/London without an offset)")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> dict[str, Any]:
     actor = reader(who, cmds, role)
     if as_of and version:

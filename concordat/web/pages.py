@@ -280,7 +280,7 @@ async def case_list(request: Request, kind: str = "", stage: str = "", party: st
     cmds.cases.authorize_read(_reader(who))
     view = request.app.state.views["case_list"]
     per_page = 50
-    page_no = max(1, page_no)
+    page_no = min(max(1, page_no), 10**6)
     filters = {"kind": kind or None, "stage": stage or None, "party": party or None,
                "open_only": status in ("open", "overdue"),
                "overdue_at": datetime.now().astimezone() if status == "overdue" else None}
