@@ -17,6 +17,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,14 +66,17 @@ def replay(settings: Settings, *, console: Console | None = None,
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
                 if not section:
                     break
-                for notification in section:
-                    event = app.mapper.to_domain_event(notification)
-                    tracking = Tracking(app.name, notification.id)
-                    for projection in projections:
-                        projection.process_event(event, tracking)
-                    done += 1
-                    if interrupt is not None:
-                        interrupt(done)
+                with ExitStack() as batch:  # one transaction per view per section, not per event
+                    for view in views.values():
+                        batch.enter_context(view.batched())
+                    for notification in section:
+                        event = app.mapper.to_domain_event(notification)
+                        tracking = Tracking(app.name, notification.id)
+                        for projection in projections:
+                            projection.process_event(event, tracking)
+                        done += 1
+                        if interrupt is not None:
+                            interrupt(done)
                 elapsed = time.monotonic() - started
                 progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
                 start = section[-1].id + 1

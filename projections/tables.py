@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -42,6 +43,34 @@ class ViewTables(TrackingRecorder, ABC):
         """Empty the view and forget its position, so that it rebuilds from event zero.
         (The recorder's own migration marker row stays.)"""
 
+    # --- batching, for a rebuild -------------------------------------------------------------
+
+    _pending: list[Statement] | None = None
+    _pending_tracking: Tracking | None = None
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Inside, writes are held and go to the database in one transaction when the block ends,
+        with the last event's position: a rebuild commits once per section, not once per event.
+        The all-or-nothing promise is kept per section; an exception drops the held writes (the
+        position was not moved either). Only for a writer that does not read its own view meanwhile."""
+        self._pending, self._pending_tracking = [], None
+        try:
+            yield
+            held, tracking = self._pending, self._pending_tracking
+            self._pending = None
+            if tracking is not None:
+                self.write(held, tracking)
+        finally:
+            self._pending, self._pending_tracking = None, None
+
+    def _hold(self, statements: Sequence[Statement], tracking: Tracking) -> bool:
+        if self._pending is None:
+            return False
+        self._pending.extend(statements)
+        self._pending_tracking = tracking
+        return True
+
 
 class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
     def _names(self) -> dict[str, str]:
@@ -52,6 +81,8 @@ class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
         return [*super().construct_create_table_statements(), *(s.format(**names) for s in self.DDL)]
 
     def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
+        if self._hold(statements, tracking):
+            return
         names = self._names()
         with self.datastore.transaction(commit=True) as c:
             for sql, params in statements:
@@ -88,6 +119,8 @@ class PostgresViewTables(PostgresTrackingRecorder, ViewTables, ABC):
         return SQL(_PARAM.sub(r"%(\1)s", sql)).format(**self._names())
 
     def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
+        if self._hold(statements, tracking):
+            return
         with self.datastore.transaction(commit=True) as curs:
             for sql, params in statements:
                 curs.execute(self._sql(sql), params)
