@@ -18,7 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from dateutil.rrule import rrule, rrulestr
 from eventsourcing.domain import event
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from domain.errors import PolicyError
 from domain.recorded import Recorded
@@ -65,6 +65,8 @@ class MeetingPattern(_Model):
     rule: str
     extra: list[date] = []
     cancelled: list[date] = []
+    _after: dict[date, date | None] = PrivateAttr(default_factory=dict)
+    _parsed: rrule | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _rule_parses(self) -> MeetingPattern:
@@ -79,8 +81,16 @@ class MeetingPattern(_Model):
         return rrulestr(self.rule, dtstart=datetime.combine(self.starts, time()))
 
     def first_after(self, day: date) -> date | None:
-        """The first meeting strictly after `day`, or None if the pattern has ended."""
-        found = self._rrule().after(datetime.combine(day, time.max))
+        """The first meeting strictly after `day`, or None if the pattern has ended. (Remembered: the
+        rule is asked for the same few days by every command, and a policy never changes.)"""
+        if day not in self._after:
+            self._after[day] = self._first_after(day)
+        return self._after[day]
+
+    def _first_after(self, day: date) -> date | None:
+        if self._parsed is None:
+            self._parsed = self._rrule()
+        found = self._parsed.after(datetime.combine(day, time.max))
         candidates = [d for d in self.extra if d > day]
         if found is not None:
             candidates.append(found.date())
