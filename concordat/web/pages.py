@@ -73,6 +73,7 @@ class Throttle:
     FREE = 3
     WINDOW = 15 * 60
     MAX_DELAY = 8.0
+    MAX_KEYS = 10_000
 
     def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -98,6 +99,10 @@ class Throttle:
     def failed(self, *keys: str) -> None:
         for key in keys:
             self.failures[key].append(self.clock())
+        if len(self.failures) > self.MAX_KEYS:  # many ids tried: forget the quietest, stay bounded
+            for key in sorted(self.failures, key=lambda k: self.failures[k][-1] if self.failures[k] else 0.0)[
+                    : len(self.failures) - self.MAX_KEYS]:
+                del self.failures[key]
 
     def succeeded(self, key: str) -> None:
         self.failures.pop(key, None)

@@ -153,3 +153,11 @@ def test_repeated_sign_in_failures_are_slowed_down() -> None:
     assert throttle.delay("user:other", "client:10.0.0.1") == 8.0  # the address is slowed for any id
     clock[0] += Throttle.WINDOW + 1
     assert throttle.delay(*keys) == 0.0  # failures older than the window are forgotten
+
+
+def test_the_throttle_stays_bounded_however_many_ids_are_tried() -> None:
+    throttle = Throttle(clock=lambda: 0.0)
+    throttle.MAX_KEYS = 50
+    for n in range(500):
+        throttle.failed(f"user:guess{n}", "client:10.0.0.9")
+    assert len(throttle.failures) <= 51 and throttle.delay("client:10.0.0.9") == 8.0
