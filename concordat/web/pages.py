@@ -37,7 +37,7 @@ from concordat.money import format_pence
 from concordat.web.problems import EXPECTED, problem_for
 from domain.actor import Actor
 from domain.audit import Auditor
-from domain.identity import AuthenticationError, Identity
+from domain.identity import AuthenticationError, Identity, role_fits
 from domain.proposal import ProposalState
 
 router = APIRouter(include_in_schema=False)
@@ -436,6 +436,127 @@ async def start_proposal(request: Request) -> Response:
         field = next((f for f in ("value", "kind", "parties", "title") if f in detail.lower()), "title")
         return _proposal_form(request, values, {field: detail}, status)
     return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
+
+
+# --- starting the other kinds of case ----------------------------------------------------------
+
+# Each kind's form: (field, label, input type, hint). Field names are the CLI's options; the
+# domain checks every value (the page only says which boxes are empty).
+START_FORMS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
+    "dispute": ("Raise a dispute", [
+        ("against", "Parties the concern is against", "parties", ""),
+        ("subject", "What the dispute is about", "text", "In a line."),
+        ("description", "The concern in full", "textarea", ""),
+        ("case", "A case it concerns (optional)", "text", "For example, PRO-2026-0001."),
+    ]),
+    "termination": ("Serve notice to leave the partnership", [
+        ("letter_ref", "Reference of the notice letter", "text", "Notice is given in writing."),
+        ("served_on", "Served on (optional)", "text", "YYYY-MM-DD; today if empty."),
+        ("effective", "Takes effect on (optional)", "text", "YYYY-MM-DD; six calendar months after service at the earliest."),
+        ("year_end", "Take effect on the first 31 March at least six months on", "checkbox", ""),
+    ]),
+    "variation": ("Start a contract variation", [
+        ("provider", "Provider", "text", ""),
+        ("contract_ref", "Contract reference", "text", ""),
+        ("reason", "Reason", "reason", ""),
+        ("value_change", "Change in annual value, in pounds", "text", "Negative for a reduction, e.g. -40000."),
+        ("parties", "Parties to the contract", "parties", ""),
+        ("effective", "Takes effect on", "text", "YYYY-MM-DD, once agreed."),
+        ("public_health", "Public-health money is in the contract", "checkbox", ""),
+        ("title", "Title (optional)", "text", ""),
+    ]),
+    "funding": ("Start an in-year funding change", [
+        ("fund", "Fund", "text", "Its name, as opened."),
+        ("change", "Each party's change in contribution, in pounds", "changes", "Negative for a reduction; leave a party empty for no change."),
+        ("public_health", "Ring-fenced public-health money is involved", "checkbox", ""),
+        ("public_health_service", "A public-health service (the Health Committee decides)", "checkbox", ""),
+        ("title", "Title (optional)", "text", ""),
+    ]),
+}
+OPTIONAL = {"description", "case", "served_on", "effective", "title", "year_end", "public_health",
+            "public_health_service"}
+
+
+@router.get("/start")
+@_signed_in
+async def start_menu(request: Request) -> HTMLResponse:
+    """The kinds of case this person may start (the policy says who may start what)."""
+    who = me(request)
+    policy = request.app.state.commands.cases.policy
+    kinds = [(kind, START_FORMS[kind][0] if kind in START_FORMS else "Start a proposal")
+             for kind in ("proposal", *START_FORMS) if any(role_fits(r, policy.roles_that_start(kind)) for r in who.roles)]
+    return page(request, "start_menu.html", kinds=kinds)
+
+
+@router.get("/start/{kind}")
+@_signed_in
+async def start_form(request: Request, kind: str) -> Response:
+    me(request)
+    if kind == "proposal":
+        return RedirectResponse("/proposals/new", status_code=303)
+    if kind not in START_FORMS:
+        return await error_page(request, 404, f"there is no kind of case called {kind!r}")
+    return _start_page(request, kind, {}, {})
+
+
+def _start_page(request: Request, kind: str, values: dict[str, Any], errors: dict[str, str],
+                status: int = 200) -> HTMLResponse:
+    policy = request.app.state.commands.cases.policy
+    title, fields = START_FORMS[kind]
+    return page(request, "start_case.html", status, kind=kind, heading=title, fields=fields, values=values,
+                errors=errors, parties=policy.partnership.parties, reasons=list(policy.variation.reasons),
+                command_id=values.get("command_id") or secrets.token_hex(16))
+
+
+@router.post("/start/{kind}")
+@_signed_in
+async def start_case(request: Request, kind: str) -> Response:
+    who = me(request)
+    form = await form_of(request)
+    if kind not in START_FORMS:
+        return await error_page(request, 404, f"there is no kind of case called {kind!r}")
+    raw = await request.form()
+    policy_parties = request.app.state.commands.cases.policy.partnership.parties
+    values: dict[str, Any] = dict(form)
+    fields: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, label, kind_of_input, _ in START_FORMS[kind][1]:
+        if kind_of_input == "parties":
+            chosen = [str(p) for p in raw.getlist(name)]
+            values[name] = chosen
+            fields[name] = chosen
+            if not chosen:
+                errors[name] = f"Choose the {label.lower()}"
+        elif kind_of_input == "changes":
+            changes = {p: form.get(f"change-{p}", "").strip() for p in policy_parties}
+            values.update({f"change-{p}": v for p, v in changes.items()})
+            fields[name] = {p: v for p, v in changes.items() if v}
+            if not fields[name]:
+                errors[f"change-{policy_parties[0]}"] = "Give at least one party's change in pounds"
+        elif kind_of_input == "checkbox":
+            fields[name] = form.get(name) == "yes"
+        else:
+            fields[name] = form.get(name, "").strip()
+            if not fields[name] and name not in OPTIONAL:
+                errors[name] = f"Enter the {label.lower()}"
+    if errors:
+        return _start_page(request, kind, values, errors, 422)
+    try:
+        state = await request.app.state.commands.start(kind, who, fields, form.get("command_id") or secrets.token_hex(16))
+    except EXPECTED as err:
+        status, detail = problem_for(err)
+        if status >= 500:
+            raise
+        return _start_page(request, kind, values, {_field_named(kind, detail, policy_parties): detail}, status)
+    return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
+
+
+def _field_named(kind: str, detail: str, parties: list[str]) -> str:
+    """The form field a refusal is about, to put the message by it (the first named, else the first)."""
+    names = [name for name, *_ in START_FORMS[kind][1]]
+    text = detail.lower()
+    found = next((n for n in names if n in text or n.replace("_", " ") in text), names[0])
+    return f"change-{parties[0]}" if found == "change" else found
 
 
 # --- registers and the auditor's page ------------------------------------------------------------

@@ -18,7 +18,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.e2e.conftest import Engine, running_engine
 
 PASSWORD = "a long enough password"
-PEOPLE = {"jo": "jcu_lead", "dan": "lead_director", "sam": "secretary:board", "audrey": "auditor"}
+PEOPLE = {"jo": "jcu_lead", "dan": "lead_director", "sam": "secretary:board", "audrey": "auditor",
+          "pat": "party_rep:PCC"}
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "case-page.png"
 INSTALL = "install Debian's chromium (`apt-get install chromium`; .ci/run does this on CI)"
 
@@ -82,6 +83,8 @@ def test_a_proposal_from_the_browser_to_the_boards_decision(browser: Browser, si
     accessible(page)
 
     jo = signed_in(browser, site, "jo")
+    jo.get_by_role("link", name="Start a case").click()
+    accessible(jo)
     jo.get_by_role("link", name="Start a proposal").click()
     accessible(jo)
     jo.get_by_label("Title").fill("Community paediatrics pathway")
@@ -142,3 +145,22 @@ def test_a_proposal_from_the_browser_to_the_boards_decision(browser: Browser, si
     expect(audrey.locator("body")).to_contain_text("Intact")
     audrey.get_by_role("button", name="Sign out").click()
     expect(audrey).to_have_title("Sign in – Concordat")
+
+
+def test_a_party_raises_a_dispute_from_the_browser(browser: Browser, site: Engine) -> None:
+    pat = signed_in(browser, site, "pat")
+    pat.get_by_role("link", name="Start a case").click()
+    expect(pat.get_by_role("link", name="Start a proposal")).to_have_count(0)  # not for a party's representative
+    pat.get_by_role("link", name="Raise a dispute").click()
+    accessible(pat)
+    pat.get_by_label("What the dispute is about").fill("Share of the therapy overspend")
+    pat.get_by_role("button", name="Raise a dispute").click()  # against nobody
+    expect(pat.locator(".govuk-error-summary")).to_contain_text("Choose the parties the concern is against")
+    expect(pat.get_by_label("What the dispute is about")).to_have_value("Share of the therapy overspend")
+    accessible(pat)
+    pat.get_by_label("CCC", exact=True).check()
+    pat.get_by_role("button", name="Raise a dispute").click()
+    expect(pat.get_by_role("alert")).to_contain_text("Recorded: start")
+    expect(pat.locator(".govuk-caption-l")).to_contain_text("DSP-")
+    expect(pat.locator(".app-timeline")).to_contain_text("pat (party_rep:PCC)")
+    accessible(pat)

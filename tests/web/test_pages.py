@@ -161,3 +161,20 @@ def test_the_throttle_stays_bounded_however_many_ids_are_tried() -> None:
     for n in range(500):
         throttle.failed(f"user:guess{n}", "client:10.0.0.9")
     assert len(throttle.failures) <= 51 and throttle.delay("client:10.0.0.9") == 8.0
+
+
+def test_the_start_menu_offers_the_kinds_the_persons_roles_may_start(site: tuple[TestClient, str]) -> None:
+    client, _ = site
+    sign_in(client, "jo")
+    menu = client.get("/start").text
+    assert all(f'href="/start/{k}"' in menu for k in ("proposal", "variation", "funding"))
+    assert 'href="/start/dispute"' not in menu and 'href="/start/termination"' not in menu
+    token = csrf(client.get("/start/variation").text)
+    answer = client.post("/start/variation", data={"csrf_token": token, "provider": "Hinchingbrooke",
+                                                   "value_change": "-40000"})
+    assert answer.status_code == 422
+    assert "Enter the contract reference" in answer.text and "Choose the parties to the contract" in answer.text
+    assert 'value="Hinchingbrooke"' in answer.text and 'value="-40000"' in answer.text
+    client.cookies.clear()
+    sign_in(client, "audrey")
+    assert "Your roles do not start cases" in client.get("/start").text
