@@ -53,3 +53,18 @@ def test_a_pattern_that_has_ended_is_a_policy_error_naming_the_forum() -> None:
     ended = MeetingPattern(starts=date(2026, 1, 13), rule="FREQ=MONTHLY;INTERVAL=2;COUNT=2")
     with pytest.raises(PolicyError, match=r"no board meeting after 2026-04-01.*\[meetings.board\]"):
         WorkingDayCalendar.next_meeting(ended, date(2026, 4, 1), "board")
+
+
+def test_working_days_left_skip_christmas_and_count_back_when_overdue(cal: WorkingDayCalendar) -> None:
+    # Christmas 2026 is a Friday; Boxing Day's substitute holiday is Monday 28 December.
+    assert cal.working_days_until(date(2026, 12, 21), date(2026, 12, 29)) == 4
+    assert cal.working_days_until(date(2026, 12, 29), date(2026, 12, 21)) == -4
+    assert cal.working_days_until(date(2026, 12, 24), date(2026, 12, 24)) == 0
+    assert cal.working_days_until(date(2026, 12, 24), date(2026, 12, 28)) == 0  # nothing workable between
+
+
+def test_a_meeting_pattern_answers_the_same_from_memory() -> None:
+    pattern = MeetingPattern(starts=date(2026, 1, 13), rule="FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU",
+                             cancelled=[date(2026, 3, 10)])
+    first = [pattern.first_after(date(2026, 2, 1)) for _ in range(3)]
+    assert first == [date(2026, 5, 12)] * 3  # March's cancelled: May, every time
