@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import uvicorn
@@ -17,12 +18,25 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> int:
     try:
         host, port = split_address(address)
     except ValueError as err:
         sys.stderr.write(f"concordat: {err}\n")
         return 2
+    if not _free(host, port):
+        sys.stderr.write(f"concordat: port {port} on {host} is taken — is another `concordat serve` or `concordat up` "
+                         "running? Give --address HOST:PORT or set CONCORDAT_HTTP_ADDRESS\n")
+        return 1
     app = create_app(settings, secure_cookies=secure_cookies)
     say = sys.stdout.write
     say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)\n")

@@ -73,3 +73,15 @@ def test_bad_access_changes_say_what_is_wrong_and_write_nothing(run, args: list[
     assert done.returncode == code, (done.stdout, done.stderr)
     assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert events(run) == before
+
+
+def test_serve_refuses_a_taken_port_or_a_bad_address_in_one_line(run) -> None:  # noqa: ANN001
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = run("serve", "--address", f"127.0.0.1:{taken.getsockname()[1]}")
+    assert done.returncode == 1 and "is taken" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    bad = run("serve", "--address", "nonsense")
+    assert bad.returncode == 2 and "is not HOST:PORT" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
