@@ -28,7 +28,7 @@ from eventsourcing.domain import event
 from domain.actor import Actor
 from domain.errors import ConcordatError, InvalidInputError, NotAllowedError
 from domain.policy import Policy
-from domain.recorded import Recorded, meta_cvar
+from domain.recorded import Recorded
 
 IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/identity")
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -213,8 +213,3 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 def secret_matches(secret_hash: str, secret: str) -> bool:
     return hmac.compare_digest(secret_hash, _digest(secret))
-
-
-def operator_meta(actor: Actor, command_id: str) -> dict[str, str]:
-    """Metadata for an access change: who made it, as the events of a case carry theirs."""
-    return {**meta_cvar.get(), "actor_id": actor.id, "actor_role": actor.role, "command_id": command_id}

@@ -26,7 +26,6 @@ from domain.actor import Actor
 from domain.audit import Auditor
 from domain.errors import InvalidInputError
 from domain.identity import AuthenticationError, Identity
-from domain.proposal import ProposalState
 
 LONDON = ZoneInfo("Europe/London")
 MAX_INT = 2**31 - 1  # what either database takes in a LIMIT, OFFSET or version without overflowing
@@ -403,7 +402,3 @@ for _name, _model, _summary in [
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),
 ]:
     _case_command(_name, _model, _summary)
-
-
-def is_proposal(state: Any) -> bool:
-    return isinstance(state, ProposalState)

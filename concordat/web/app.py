@@ -8,14 +8,13 @@ validator), exactly as the CLI's do; no route decides a rule.
 from __future__ import annotations
 
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -64,7 +63,6 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         "decisions": bootstrap.open_decisions(settings),
         "public_health": bootstrap.open_public_health(settings),
     }
-    app.state.started = time.monotonic()
     app.state.throttle = pages.Throttle()
     app.add_middleware(
         SessionMiddleware,
@@ -152,7 +150,3 @@ def _mount_metrics(app: FastAPI, settings: Settings) -> None:
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers=headers)
