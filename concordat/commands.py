@@ -24,7 +24,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.directory import Directory
 from domain.errors import InvalidInputError
-from domain.identity import Identity
+from domain.identity import Identity, role_fits
 from domain.proposal import ProposalState
 from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
 from workflows.proposal import ProposalWorkflow
@@ -206,7 +206,7 @@ def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
         return found
     for a in state.actions:
         for role in who.roles:
-            if role in a.roles or any(role.startswith(r + ":") for r in a.roles):
+            if role_fits(role, a.roles):
                 found.append({"action": a.name, "stage": state.stage, "role": role})
     return found
 

@@ -589,17 +589,8 @@ class CaseService(Application):
 
     def _pending_notices(self) -> list[TerminationNotice]:
         """Notices not yet concluded, found through the reference sequences (there are few)."""
-        notices = []
-        for year in range(self.policy.partnership.started_on.year, self.rules.calendar.local_date(self._clock()).year + 2):
-            try:
-                sequence = self.repository.get(ReferenceSequence.create_id("TRM", year))
-            except AggregateNotFoundError:
-                continue
-            for n in range(1, sequence.last + 1):
-                notice = self.repository.get(case_id(f"TRM-{year}-{n:04d}"))
-                if notice.status == "pending":
-                    notices.append(notice)
-        return notices
+        notices = (self.repository.get(case_id(reference)) for reference in self.references(("TRM",)))
+        return [n for n in notices if n.status == "pending"]
 
     def _receipt(self, command_id: str) -> str | None:
         try:

@@ -136,6 +136,11 @@ class Identity:
             raise NotAllowedError(f"{self.user_id} does not hold the role {role!r}; they hold: {', '.join(self.roles)}")
         return Actor(id=self.user_id, role=role)
 
+    def any_role(self, wanted: str | None = None) -> Actor:
+        """The person in `wanted` (a role they hold), or in their first role: for reading, where every
+        role may read, and for commands nobody may give now (the domain's refusal then answers)."""
+        return self.actor(wanted) if wanted else Actor(id=self.user_id, role=self.roles[0])
+
     def acting_as(self, allowed: list[str], wanted: str | None = None) -> Actor:
         """The actor this person acts as for a command that `allowed` roles may give.
 
@@ -146,7 +151,7 @@ class Identity:
         if wanted:
             return self.actor(wanted)
         if not allowed:
-            return Actor(id=self.user_id, role=self.roles[0])
+            return self.any_role()
         fitting = [r for r in self.roles if role_fits(r, allowed)]
         if not fitting:
             raise NotAllowedError(f"{self.user_id} may not do this: it is for {', '.join(allowed)}")

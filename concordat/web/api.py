@@ -88,7 +88,7 @@ Ref = Annotated[str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026
 
 
 def reader(who: Identity, cmds: Commands, role: str | None) -> Actor:
-    actor = who.actor(role) if role else Actor(id=who.user_id, role=who.roles[0])
+    actor = who.any_role(role)
     cmds.cases.authorize_read(actor)
     return actor
 

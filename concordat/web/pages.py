@@ -35,7 +35,6 @@ from concordat.commands import CASE_ACTIONS, actions_for
 from concordat.engine import state_dict
 from concordat.money import format_pence
 from concordat.web.problems import EXPECTED, problem_for
-from domain.actor import Actor
 from domain.audit import Auditor
 from domain.identity import AuthenticationError, Identity, role_fits
 from domain.proposal import ProposalState
@@ -45,7 +44,6 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: format_pence(int(pence)) if pence is not None else ""
 templates.env.filters["when"] = lambda value: _when(value)
 
-PROPOSAL_KINDS = ["service_commissioning", "pathway_change", "minor_redesign", "major_redesign", "procurement"]
 # The fields each case command takes on its form (labels for people; names as the CLI's options).
 ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "resolve": [("outcome", "Outcome: resolved, mediation or no_mediation"), ("note", "Note")],
@@ -185,10 +183,6 @@ async def error_page(request: Request, status: int, detail: str) -> HTMLResponse
     return page(request, "error.html", status, title=title, detail=detail)
 
 
-def _reader(who: Identity) -> Actor:
-    return Actor(id=who.user_id, role=who.roles[0])
-
-
 # --- sign-in ----------------------------------------------------------------------------------
 
 
@@ -282,7 +276,7 @@ async def case_list(request: Request, kind: str = "", stage: str = "", party: st
                     page_no: int = 1) -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.commands
-    cmds.cases.authorize_read(_reader(who))
+    cmds.cases.authorize_read(who.any_role())
     view = request.app.state.views["case_list"]
     per_page = 50
     page_no = min(max(1, page_no), 10**6)
@@ -313,7 +307,7 @@ async def _case_page(request: Request, ref: str, status: int = 200, errors: dict
     cmds = request.app.state.commands
 
     def read() -> tuple[Any, list[Any]]:
-        actor = _reader(who)
+        actor = who.any_role()
         return cmds.cases.get(ref, actor=actor), cmds.cases.history(ref, actor=actor)
 
     state, history = await run_in_threadpool(read)
@@ -402,7 +396,7 @@ async def new_proposal(request: Request) -> HTMLResponse:
 
 def _proposal_form(request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200) -> HTMLResponse:
     policy = request.app.state.commands.cases.policy
-    return page(request, "start_proposal.html", status, values=values, errors=errors, kinds=PROPOSAL_KINDS,
+    return page(request, "start_proposal.html", status, values=values, errors=errors, kinds=policy.proposal.kinds,
                 parties=policy.partnership.parties, command_id=values.get("command_id") or secrets.token_hex(16))
 
 
@@ -567,7 +561,7 @@ def _field_named(kind: str, detail: str, parties: list[str]) -> str:
 async def decisions(request: Request, case: str = "") -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.commands
-    cmds.cases.authorize_read(_reader(who))
+    cmds.cases.authorize_read(who.any_role())
     view = request.app.state.views["decisions"]
 
     def read() -> tuple[list[dict[str, Any]], int]:
@@ -583,7 +577,7 @@ async def decisions(request: Request, case: str = "") -> HTMLResponse:
 async def audit(request: Request, reference: str = "") -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.commands
-    cmds.cases.authorize_read(_reader(who))
+    cmds.cases.authorize_read(who.any_role())
     ref = reference.strip() or None
     checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
     return page(request, "audit.html", reference=ref or "", checked=checked, breaks=breaks)
@@ -594,7 +588,7 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
 async def audit_export(request: Request, reference: str = "", format: str = "jsonl") -> Response:
     who = me(request)
     cmds = request.app.state.commands
-    cmds.cases.authorize_read(_reader(who))
+    cmds.cases.authorize_read(who.any_role())
     if format not in ("jsonl", "csv"):
         return await error_page(request, 422, "format must be jsonl or csv")
     out = io.StringIO()
