@@ -330,6 +330,15 @@ async def _case_page(request: Request, ref: str, status: int = 200, errors: dict
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _refusal(err: Exception) -> tuple[int, str]:
+    """A refused form's status and reason, to show by its field; a store or engine outage is not the
+    form's fault and goes to the error page (re-raised from the `except` that called this)."""
+    status, detail = problem_for(err)
+    if status >= 500:
+        raise err
+    return status, detail
+
+
 @router.post("/cases/{ref}/decide")
 @_signed_in
 async def decide(request: Request, ref: str) -> Response:
@@ -345,9 +354,7 @@ async def decide(request: Request, ref: str) -> Response:
         await request.app.state.commands.decide(who, ref, form, form.get("command_id") or secrets.token_hex(16),
                                                 form.get("role") or None)
     except EXPECTED as err:
-        status, detail = problem_for(err)
-        if status in (503,) or status >= 500:
-            raise
+        status, detail = _refusal(err)
         return await _case_page(request, ref, status, {"outcome": detail}, form, "decide")
     return RedirectResponse(f"/cases/{ref}?recorded=decision", status_code=303)
 
@@ -361,9 +368,7 @@ async def withdraw(request: Request, ref: str) -> Response:
         await request.app.state.commands.withdraw(who, ref, form.get("note", ""),
                                                   form.get("command_id") or secrets.token_hex(16), form.get("role") or None)
     except EXPECTED as err:
-        status, detail = problem_for(err)
-        if status >= 500:
-            raise
+        status, detail = _refusal(err)
         return await _case_page(request, ref, status, {"note": detail}, form, "withdraw")
     return RedirectResponse(f"/cases/{ref}?recorded=withdrawal", status_code=303)
 
@@ -379,9 +384,7 @@ async def act(request: Request, ref: str, command: str) -> Response:
         await request.app.state.commands.act(who, ref, command, form, form.get("command_id") or secrets.token_hex(16),
                                              form.get("role") or None)
     except EXPECTED as err:
-        status, detail = problem_for(err)
-        if status >= 500:
-            raise
+        status, detail = _refusal(err)
         field = (ACTION_FIELDS[command] or [("command", "")])[0][0]
         return await _case_page(request, ref, status, {field: detail}, form, command)
     return RedirectResponse(f"/cases/{ref}?recorded={command}", status_code=303)
@@ -424,9 +427,7 @@ async def start_proposal(request: Request) -> Response:
     try:
         state = await request.app.state.commands.start("proposal", who, fields, form.get("command_id") or secrets.token_hex(16))
     except EXPECTED as err:
-        status, detail = problem_for(err)
-        if status >= 500:
-            raise
+        status, detail = _refusal(err)
         field = next((f for f in ("value", "kind", "parties", "title") if f in detail.lower()), "title")
         return _proposal_form(request, values, {field: detail}, status)
     return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
@@ -538,9 +539,7 @@ async def start_case(request: Request, kind: str) -> Response:
     try:
         state = await request.app.state.commands.start(kind, who, fields, form.get("command_id") or secrets.token_hex(16))
     except EXPECTED as err:
-        status, detail = problem_for(err)
-        if status >= 500:
-            raise
+        status, detail = _refusal(err)
         return _start_page(request, kind, values, {_field_named(kind, detail, policy_parties): detail}, status)
     return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
 
