@@ -12,6 +12,7 @@ import sqlite3
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -41,33 +42,27 @@ def raw_read(settings: Settings, app: CaseService) -> tuple[int, float]:
     """SELECT every stored event's state and decode its JSON, in sections as a runner reads."""
     table_name = app.recorder.events_table_name if hasattr(app.recorder, "events_table_name") else "stored_events"
 
+    def sections(fetch: Callable[[int], list[tuple[int, bytes]]]) -> int:
+        """Read every row a thousand at a time after the last id seen, decoding each state's JSON."""
+        count, last = 0, 0
+        while rows := fetch(last):
+            for _, state in rows:
+                json.loads(state)
+            count += len(rows)
+            last = rows[-1][0]
+        return count
+
     def go() -> int:
-        count = 0
         if settings.uses_postgres:
             with psycopg.connect(settings.database_url) as conn:
-                last = 0
-                while True:
-                    rows = conn.execute(f"SELECT notification_id, state FROM {table_name} "  # noqa: S608 - ours
-                                        "WHERE notification_id > %s ORDER BY notification_id LIMIT 1000",
-                                        (last,)).fetchall()
-                    for _, state in rows:
-                        json.loads(state)
-                    count += len(rows)
-                    if len(rows) < 1000:
-                        return count
-                    last = rows[-1][0]
+                return sections(lambda last: conn.execute(
+                    f"SELECT notification_id, state FROM {table_name} "  # noqa: S608 - ours
+                    "WHERE notification_id > %s ORDER BY notification_id LIMIT 1000", (last,)).fetchall())
         conn = sqlite3.connect(settings.data_dir / "events.sqlite")
         try:
-            last = 0
-            while True:
-                rows = conn.execute(f"SELECT rowid, state FROM {table_name} WHERE rowid > ? "  # noqa: S608 - ours
-                                    "ORDER BY rowid LIMIT 1000", (last,)).fetchall()
-                for _, state in rows:
-                    json.loads(state)
-                count += len(rows)
-                if len(rows) < 1000:
-                    return count
-                last = rows[-1][0]
+            return sections(lambda last: conn.execute(
+                f"SELECT rowid, state FROM {table_name} WHERE rowid > ? "  # noqa: S608 - ours
+                "ORDER BY rowid LIMIT 1000", (last,)).fetchall())
         finally:
             conn.close()
 
