@@ -33,11 +33,7 @@ from projections.public_health import (
     SQLitePublicHealthView,
 )
 from workers.activities import CaseActivities
-from workflows.dispute import DisputeWorkflow
-from workflows.funding import FundingWorkflow
-from workflows.proposal import ProposalWorkflow
-from workflows.termination import TerminationWorkflow
-from workflows.variation import VariationWorkflow
+from workflows.case import ALL_WORKFLOWS
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
 MIGRATION_ATTEMPTS = 5
@@ -181,7 +177,7 @@ def build_worker(client: Client, app: CaseService, task_queue: str, *, pause_aft
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow],
+        workflows=ALL_WORKFLOWS,
         activities=activities.all(),
         activity_executor=executor,
     )

@@ -30,17 +30,17 @@ from rich.console import Console
 
 from concordat import bootstrap, processes, render
 from concordat import up as supervisor
-from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live, send_update, state_dict
-from concordat.money import parse_pounds, parse_signed_pounds
+from concordat.commands import Commands
+from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live, migrate_workflow, state_dict
+from concordat.money import parse_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.audit import Auditor, Head
 from domain.directory import Directory
 from domain.errors import ConcordatError, InvalidInputError
-from domain.proposal import ProposalState
-from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
-from workflows.proposal import ProposalWorkflow
+from domain.identity import Identity
+from domain.policy import Policy
 
 T = TypeVar("T")
 LONDON = ZoneInfo("Europe/London")
@@ -288,30 +288,91 @@ def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str 
 
 
 @app.command()
+@click.option("--migrate", is_flag=True,
+              help="Also move cases whose workflow runs under an old type (ProposalWorkflow, DisputeWorkflow, …) "
+                   "to CaseWorkflow.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def resume(as_json: bool) -> None:
+def resume(migrate: bool, as_json: bool) -> None:
     """Make sure every live case has its workflow running (after Temporal lost its state, or a restore).
 
     The store is the record: each case that can still change gets its workflow started from the case
     as stored, so its reminders, deadlines and notice periods run again (one already due fires at
-    once). A workflow that is running already is left as it is; running this twice changes nothing."""
+    once). A workflow that is running already is left as it is; running this twice changes nothing.
+    With --migrate, a case whose running workflow is of an old type is moved to CaseWorkflow: the old
+    run is terminated (with the reason recorded in Temporal's history) and CaseWorkflow started from
+    the store, so nothing of the case is lost (runbook: "Moving running cases to CaseWorkflow")."""
     settings = _settings()
 
-    async def go() -> tuple[int, int]:
+    async def go() -> tuple[int, int, int]:
         client = await _client(settings)
         cases = bootstrap.open_cases(settings)
-        seen = live = 0
+        seen = live = moved = 0
         for reference in cases.references():
             seen += 1
             state = cases.state(reference)
-            if is_live(state):
+            if not is_live(state):
+                continue
+            live += 1
+            if migrate and await migrate_workflow(client, settings, state):
+                moved += 1
+            else:
                 await ensure_workflow(client, settings, state)
-                live += 1
-        return seen, live
+        return seen, live, moved
 
-    seen, live = _run(go())
-    _out(as_json, {"cases": seen, "live": live},
-         lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running", highlight=False))
+    seen, live, moved = _run(go())
+    _out(as_json, {"cases": seen, "live": live, "migrated": moved},
+         lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running"
+                           + (f"; {moved} moved to CaseWorkflow" if migrate else ""), highlight=False))
+
+
+@app.group("policy")
+def policy_app() -> None:
+    """The governance policy: check a changed file, print the routes it declares."""
+
+
+@policy_app.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def policy_check(path: Path, as_json: bool) -> None:
+    """Check a policy file: its shape, and its routes (unknown names, unreachable stages, stages no
+    role may act at, joins that can never complete). Each problem names the line and the field."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise Failure(f"cannot read {path}: {exc.strerror}", 2) from None
+    policy, problems = Policy.check_bytes(raw, str(path))
+    if as_json:
+        _out(True, {"valid": not problems, "problems": problems,
+                    "content_hash": policy.content_hash if policy and not problems else None}, lambda c: None)
+    elif problems:
+        for line in problems:
+            sys.stderr.write(line + "\n")
+    else:
+        assert policy is not None
+        render.console().print(f"{path}: valid; routes: {', '.join(sorted(policy.routes))}; "
+                               f"hash {policy.content_hash[:12]}", highlight=False)
+    if problems:
+        raise SystemExit(1)
+
+
+@policy_app.command("show")
+@click.option("--kind", default=None, help="One kind's route only: proposal, variation or funding.")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A policy file (default: the one in force: $CONCORDAT_POLICY_FILE, or the shipped one).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
+    """Print each route readably: its stages, who decides, deadlines, outcomes and where each leads."""
+    policy = Policy.load(path) if path else bootstrap.load_policy(_settings())
+    kinds = [kind] if kind else sorted(policy.routes)
+    for k in kinds:
+        if k not in policy.routes:
+            raise InvalidInputError(f"--kind {k!r}: the policy has no such route; routes: {', '.join(sorted(policy.routes))}")
+    if as_json:
+        _out(True, {k: policy.routes[k].model_dump(mode="json", exclude_defaults=True) for k in kinds}, lambda c: None)
+        return
+    c = render.console()
+    for k in kinds:
+        render.policy_route(c, k, policy)
 
 
 @app.command(hidden=True)
@@ -336,29 +397,17 @@ def projections() -> None:
 @_command_opts
 def proposal_start(title: str, kind: str, value: str, parties: str, public_health: bool,
                    as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Start a proposal at the JCU stage; prints its reference."""
-    settings = _settings()
-    actor = _actor(settings, as_)
-    pence = parse_pounds(value)
-    party_list = _list(parties)
-    cid = _command_id(command_id)
-
-    async def go() -> Any:
-        client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
-        cases = bootstrap.open_cases(settings)
-        state = cases.start_proposal(actor=actor, title=title, kind=kind, value_pence=pence,
-                                     parties=party_list, public_health=public_health, command_id=cid)
-        await ensure_workflow(client, settings, state)
-        return state
-
-    state = _run(go())
+    """Start a proposal at its route's first stage (the JCU); prints its reference."""
+    fields = {"title": title, "kind": kind, "value": value, "parties": parties, "public_health": public_health}
+    state = _start_case(_settings(), as_, command_id, "proposal", fields)
     _out(as_json, state_dict(state), lambda c: c.print(state.reference, highlight=False))
 
 
 @app.command()
 @click.argument("reference")
-@click.option("--stage", required=True, help="The stage (or escalation forum) deciding, e.g. board.")
-@click.option("--outcome", required=True, help="The decision, e.g. approve, refer, recommend, reject, defer.")
+@click.option("--stage", required=True, help="The stage deciding, e.g. board (one of those the case awaits).")
+@click.option("--outcome", required=True,
+              help="The decision, e.g. approve, refer, recommend, reject, defer; at an escalation: extend, send_back, decide.")
 @click.option("--minutes-ref", default="", help="Reference of the minutes recording it.")
 @click.option("--note", default="", help="A note for the record.")
 @click.option("--stage-outcome", default=None, help="With --outcome decide at an escalation: the stage's own outcome.")
@@ -367,27 +416,12 @@ def proposal_start(title: str, kind: str, value: str, parties: str, public_healt
 @_command_opts
 def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str, stage_outcome: str | None,
            deadline: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at its current stage."""
-    settings = _settings()
-    if not reference.startswith("PRO-"):
-        if stage_outcome or deadline:
-            raise InvalidInputError("--stage-outcome and --deadline are for a proposal's escalation only")
-        fields = {"stage": stage.strip(), "outcome": outcome.strip(), "minutes_ref": minutes_ref, "note": note}
-        _act(settings, as_, command_id, reference, "decide", fields, as_json)
-        return
-    actor = _actor(settings, as_)
-    new_deadline = _date(deadline, "--deadline") if deadline else None
-    decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage.strip(), outcome=outcome.strip(),
-                           minutes_ref=minutes_ref, note=note, stage_outcome=stage_outcome, new_deadline=new_deadline)
-    cid = _command_id(command_id)
-
-    async def go() -> Any:
-        cases = bootstrap.open_cases(settings)
-        client = await _client(settings)
-        return await send_update(client, settings, cases, reference, ProposalWorkflow.decide, decision, cid)
-
-    state = _run(go())
-    _out(as_json, state_dict(state), lambda c: render.after_command(c, state))
+    """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at a stage it awaits."""
+    if deadline:
+        _date(deadline, "--deadline")
+    fields = {"stage": stage, "outcome": outcome, "minutes_ref": minutes_ref, "note": note,
+              "stage_outcome": stage_outcome, "deadline": deadline}
+    _act(_settings(), as_, command_id, reference, "decide", fields, as_json)
 
 
 @app.command()
@@ -396,21 +430,7 @@ def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str
 @_command_opts
 def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Withdraw an open proposal, variation or funding change (JCU leads), or your notice."""
-    settings = _settings()
-    if not reference.startswith("PRO-"):
-        _act(settings, as_, command_id, reference, "withdraw", {"note": note}, as_json)
-        return
-    actor = _actor(settings, as_)
-    withdrawal = WithdrawInput(actor=ActorRef(id=actor.id, role=actor.role), note=note)
-    cid = _command_id(command_id)
-
-    async def go() -> Any:
-        cases = bootstrap.open_cases(settings)
-        client = await _client(settings)
-        return await send_update(client, settings, cases, reference, ProposalWorkflow.withdraw, withdrawal, cid)
-
-    state = _run(go())
-    _out(as_json, state_dict(state), lambda c: render.after_command(c, state))
+    _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
 
 
 @app.group("dispute")
@@ -423,33 +443,33 @@ def termination_app() -> None:
     """Notices to leave the partnership (six months at least), withdrawal and mutual consent."""
 
 
-def _start_case(settings: Settings, as_: str | None, command_id: str | None, start: Callable[..., Any]) -> Any:
-    """Record a new case in the store, then start its workflow (both safe to repeat by command id)."""
+def _who(settings: Settings, as_: str | None) -> tuple[Identity, str]:
+    """The person the command is for and the role they act in (from --as or $CONCORDAT_ACTOR)."""
     actor = _actor(settings, as_)
+    return Identity(user_id=actor.id, roles=(actor.role,)), actor.role
+
+
+def _start_case(settings: Settings, as_: str | None, command_id: str | None, kind: str, fields: dict[str, Any]) -> Any:
+    """Open a case of `kind` and start its workflow, on the one command path (concordat.commands)."""
+    who, role = _who(settings, as_)
     cid = _command_id(command_id)
-
-    async def go() -> Any:
-        client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
-        state = start(bootstrap.open_cases(settings), actor, cid)
-        await ensure_workflow(client, settings, state)
-        return state
-
-    return _run(go())
+    return _run(Commands.open(settings).start(kind, who, fields, cid, role))
 
 
 def _act(settings: Settings, as_: str | None, command_id: str | None, reference: str, action: str,
          fields: dict[str, Any], as_json: bool) -> None:
-    """A command on a dispute or notice, through its workflow's `act` update."""
-    actor = _actor(settings, as_)
-    act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
+    """A command on a case by its CLI name (`decide`, `withdraw`, `nominate`, `inform-ce`, …), through
+    the case's workflow, on the one command path (concordat.commands)."""
+    who, role = _who(settings, as_)
     cid = _command_id(command_id)
-
-    async def go() -> Any:
-        cases = bootstrap.open_cases(settings)
-        client = await _client(settings)
-        return await send_update(client, settings, cases, reference, None, act, cid)
-
-    state = _run(go())
+    cmds = Commands.open(settings)
+    if action == "decide":
+        call = cmds.decide(who, reference, fields, cid, role)
+    elif action == "withdraw":
+        call = cmds.withdraw(who, reference, fields.get("note", ""), cid, role)
+    else:
+        call = cmds.act(who, reference, action, fields, cid, role)
+    state = _run(call)
     _out(as_json, state_dict(state), lambda c: render.after_act(c, state))
 
 
@@ -463,9 +483,8 @@ def dispute_raise(against: str, subject: str, description: str, linked_case: str
                   as_json: bool, command_id: str | None) -> None:
     """Raise a dispute for your party (--as party_rep:PARTY:ID); prints its reference."""
     settings = _settings()
-    fields = {"against": _list(against), "subject": subject, "description": description, "linked_case": linked_case}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid))
+    fields = {"against": against, "subject": subject, "description": description, "case": linked_case}
+    state = _start_case(settings, as_, command_id, "dispute", fields)
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -526,8 +545,7 @@ def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: b
 def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, as_json: bool,
                      command_id: str | None) -> None:
     """The appointed mediator records binding findings and the cost (--as mediator:ID)."""
-    fields = {"findings": findings, "cost_pence": parse_pounds(cost)}
-    _act(_settings(), as_, command_id, reference, "findings", fields, as_json)
+    _act(_settings(), as_, command_id, reference, "findings", {"findings": findings, "cost": cost}, as_json)
 
 
 @termination_app.command("serve")
@@ -546,8 +564,7 @@ def termination_serve(letter_ref: str, served_on: str | None, effective: str | N
         "effective": _date(effective, "--effective") if effective else None,
         "year_end": year_end,
     }
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid))
+    state = _start_case(settings, as_, command_id, "termination", fields)
     _out(as_json, state_dict(state), lambda c: c.print(f"{state.reference} effective {state.details['effective']}"))
 
 
@@ -567,8 +584,7 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
 def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool,
                         command_id: str | None) -> None:
     """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
-    fields = {"effective": _date(effective, "--effective")}
-    _act(_settings(), as_, command_id, reference, "consent", fields, as_json)
+    _act(_settings(), as_, command_id, reference, "consent", {"effective": _date(effective, "--effective")}, as_json)
 
 
 @app.group("variation")
@@ -591,11 +607,10 @@ def variation_start(provider: str, contract_ref: str, reason: str, value_change:
                     public_health: bool, title: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Start a contract variation at the JCU stage; prints its reference."""
     settings = _settings()
-    fields = {"provider": provider, "contract_ref": contract_ref, "reason": reason,
-              "value_change_pence": parse_signed_pounds(value_change), "parties": _list(parties),
-              "effective_on": _date(effective, "--effective"), "public_health": public_health, "title": title}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid))
+    fields = {"provider": provider, "contract_ref": contract_ref, "reason": reason, "value_change": value_change,
+              "parties": parties, "effective": _date(effective, "--effective"), "public_health": public_health,
+              "title": title}
+    state = _start_case(settings, as_, command_id, "variation", fields)
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -605,7 +620,7 @@ def variation_start(provider: str, contract_ref: str, reason: str, value_change:
 @_command_opts
 def variation_inform_ce(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Record that the Chief Executive was informed before a contractual lever is used (Lead Director)."""
-    _act(_settings(), as_, command_id, reference, "inform_chief_executive", {"note": note}, as_json)
+    _act(_settings(), as_, command_id, reference, "inform-ce", {"note": note}, as_json)
 
 
 @app.group("funding")
@@ -632,11 +647,10 @@ def funding_start(fund: str, changes: tuple[str, ...], public_health: bool, publ
             raise InvalidInputError(f"--change {item!r} is not PARTY=POUNDS (e.g. PCC=-20000)")
         if party.strip() in parsed:
             raise InvalidInputError(f"--change names {party.strip()} twice")
-        parsed[party.strip()] = parse_signed_pounds(amount)
-    fields = {"fund": fund, "changes": parsed, "public_health": public_health,
+        parsed[party.strip()] = amount
+    fields = {"fund": fund, "change": parsed, "public_health": public_health,
               "public_health_service": public_health_service, "title": title}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid))
+    state = _start_case(settings, as_, command_id, "funding", fields)
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -796,10 +810,7 @@ def show(reference: str, version: int | None, as_of: str | None, as_: str | None
         cases.authorize_read(actor)
         version = cases.version_at(reference, _instant(as_of, "--as-of"))
     state = cases.get(reference, actor=actor, version=version)
-    if isinstance(state, ProposalState):
-        _out(as_json, state_dict(state), lambda c: render.case(c, state, cases.policy))
-    else:
-        _out(as_json, state_dict(state), lambda c: render.case_view(c, state, cases.policy))
+    _out(as_json, state_dict(state), lambda c: render.case_view(c, state, cases.policy))
 
 
 @app.command()

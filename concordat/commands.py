@@ -1,5 +1,5 @@
-"""Every command a person can give, for the web pages and the JSON API: one path to the store and
-the workflows, the same one the CLI takes (`engine.send_update`, `engine.ensure_workflow`).
+"""Every command a person can give, for the CLI, the web pages and the JSON API: one path to the
+store and the workflows (`engine.send_update`, `engine.ensure_workflow`).
 
 Nothing here decides a rule. It turns request fields into the domain's command fields (pounds into
 pence, `case` into `linked_case`), picks which of a signed-in person's roles they act in from the
@@ -25,9 +25,7 @@ from domain.application import CaseService
 from domain.directory import Directory
 from domain.errors import InvalidInputError
 from domain.identity import Identity, role_fits
-from domain.proposal import ProposalState
-from workflows.contracts import ActInput, ActorRef, DecideInput, WithdrawInput
-from workflows.proposal import ProposalWorkflow
+from workflows.contracts import ActInput, ActorRef
 
 START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
 # Each command of the other case kinds: the CLI command, the domain action and its fields.
@@ -121,42 +119,33 @@ class Commands:
 
     async def decide(self, who: Identity, reference: str, fields: dict[str, Any], command_id: str,
                      role: str | None = None) -> Any:
-        current = await asyncio.to_thread(self.cases.state, reference)
+        """A forum's decision at one of the stages the case awaits (or an escalation's outcome)."""
         if (earlier := await self._earlier(reference, command_id)) is not None:
             return earlier
+        current = await asyncio.to_thread(self.cases.state, reference)
         stage = str(fields.get("stage") or "").strip()
         actor = who.acting_as(allowed_roles(current, "decide", stage), role)
-        if not isinstance(current, ProposalState):
-            act = {"stage": stage, "outcome": str(fields.get("outcome") or "").strip(),
-                   "minutes_ref": fields.get("minutes_ref") or "", "note": fields.get("note") or ""}
-            return await self._act(actor, reference, "decide", act, command_id)
         deadline = fields.get("deadline")
-        decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage,
-                               outcome=str(fields.get("outcome") or "").strip(),
-                               minutes_ref=fields.get("minutes_ref") or "", note=fields.get("note") or "",
-                               stage_outcome=fields.get("stage_outcome") or None,
-                               new_deadline=_day(deadline, "deadline") if deadline else None)
-        return await self._send(reference, ProposalWorkflow.decide, decision, command_id)
+        act = {"stage": stage, "outcome": str(fields.get("outcome") or "").strip(),
+               "minutes_ref": fields.get("minutes_ref") or "", "note": fields.get("note") or "",
+               "stage_outcome": fields.get("stage_outcome") or None,
+               "new_deadline": _day(deadline, "deadline").isoformat() if deadline else None}  # type: ignore[union-attr]
+        return await self._act(actor, reference, "decide", act, command_id)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
-        current = await asyncio.to_thread(self.cases.state, reference)
         if (earlier := await self._earlier(reference, command_id)) is not None:
             return earlier
+        current = await asyncio.to_thread(self.cases.state, reference)
         actor = who.acting_as(allowed_roles(current, "withdraw"), role)
-        if not isinstance(current, ProposalState):
-            return await self._act(actor, reference, "withdraw", {"note": note or ""}, command_id)
-        withdrawal = WithdrawInput(actor=ActorRef(id=actor.id, role=actor.role), note=note or "")
-        return await self._send(reference, ProposalWorkflow.withdraw, withdrawal, command_id)
+        return await self._act(actor, reference, "withdraw", {"note": note or ""}, command_id)
 
     async def act(self, who: Identity, reference: str, command: str, fields: dict[str, Any], command_id: str,
                   role: str | None = None) -> Any:
-        """A dispute, notice or variation command by its CLI name (`nominate`, `inform-ce`, …)."""
+        """A case's own command by its CLI name (`nominate`, `inform-ce`, …)."""
         action, names = CASE_ACTIONS[command]
-        current = await asyncio.to_thread(self.cases.state, reference)
-        if isinstance(current, ProposalState):
-            raise InvalidInputError(f"{reference} is a proposal; it takes decisions and withdrawal only")
         if (earlier := await self._earlier(reference, command_id)) is not None:
             return earlier
+        current = await asyncio.to_thread(self.cases.state, reference)
         actor = who.acting_as(allowed_roles(current, action), role)
         given = {n: fields.get(n) for n in names}
         if "cost" in given:
@@ -173,42 +162,23 @@ class Commands:
 
     async def _act(self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str) -> Any:
         act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
-        return await self._send(reference, None, act, command_id)
-
-    async def _send(self, reference: str, update: Any, arg: Any, command_id: str) -> Any:
         client = await self.client()
-        answer = await send_update(client, self.settings, self.cases, reference, update, arg, command_id)
+        answer = await send_update(client, self.settings, self.cases, reference, act, command_id)
         # The whole case as the command left it (the workflow's answer carries only what it waits on).
         return await asyncio.to_thread(lambda: self.cases.state(reference, version=answer.version))
 
 
 def allowed_roles(state: Any, action: str, stage: str = "") -> list[str]:
     """The roles the domain says may give `action` now (for a decision: at `stage`)."""
-    if isinstance(state, ProposalState):
-        if action == "withdraw":
-            return list(state.withdraw_roles)
-        return [a.role for a in state.allowed_actions if not stage or a.stage == stage]
-    return [r for a in state.actions if a.name == action for r in a.roles]
+    return list(dict.fromkeys(r for a in state.actions if a.name == action and (not stage or a.stage == stage)
+                              for r in a.roles))
 
 
 def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
     """What the signed-in person may do on this case now, each with the role they would act in."""
-    found: list[dict[str, Any]] = []
-    if isinstance(state, ProposalState):
-        for a in state.allowed_actions:
-            for role in who.roles:
-                if role == a.role:
-                    found.append({"action": "decide", "stage": a.stage, "role": role, "outcomes": list(a.outcomes),
-                                  "stage_outcomes": list(getattr(a, "stage_outcomes", []) or [])})
-        for role in who.roles:
-            if role in state.withdraw_roles:
-                found.append({"action": "withdraw", "role": role})
-        return found
-    for a in state.actions:
-        for role in who.roles:
-            if role_fits(role, a.roles):
-                found.append({"action": a.name, "stage": state.stage, "role": role})
-    return found
+    return [{"action": a.name, "stage": a.stage, "role": role, "outcomes": list(a.outcomes),
+             "stage_outcomes": list(a.stage_outcomes)}
+            for a in state.actions for role in who.roles if role_fits(role, a.roles)]
 
 
 def _parties(value: Any) -> list[str]:

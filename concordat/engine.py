@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -21,14 +21,9 @@ from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import CaseClosedError, ConcordatError, closed_text
-from domain.proposal import ProposalState
 from workers.activities import case_state
-from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
-from workflows.dispute import DisputeWorkflow
-from workflows.funding import FundingWorkflow
-from workflows.proposal import ProposalWorkflow
-from workflows.termination import TerminationWorkflow
-from workflows.variation import VariationWorkflow
+from workflows.case import LEGACY_TYPES, CaseWorkflow
+from workflows.contracts import ActInput, CaseInput, CaseState
 
 
 class CommandRefusedError(ConcordatError):
@@ -44,64 +39,67 @@ class TemporalUnavailableError(Exception):
     """Temporal could not be reached."""
 
 
-WORKFLOWS: dict[str, Any] = {
-    "PRO": ProposalWorkflow,
-    "DSP": DisputeWorkflow,
-    "TRM": TerminationWorkflow,
-    "VAR": VariationWorkflow,
-    "FUN": FundingWorkflow,
-}
-
-
-def is_live(state: ProposalState | CaseView) -> bool:
-    """Whether a case can still change: an open proposal, or a case with actions or timers left."""
-    if isinstance(state, ProposalState):
-        return state.status == "open"
+def is_live(state: CaseView) -> bool:
+    """Whether a case can still change: it has actions someone may take, or timers to wake at."""
     return bool(state.actions or state.timers)
 
 
-async def ensure_workflow(client: Client, settings: Settings, state: ProposalState | CaseView) -> None:
-    """Start the case's workflow unless it is running already (get-or-create by case reference)."""
-    workflow = WORKFLOWS[state.reference[:3]]
-    arg = (ProposalInput if workflow is ProposalWorkflow else CaseInput)(
-        reference=state.reference, state=case_state(state)
-    )
-    await client.start_workflow(
-        workflow.run,
-        arg,
+def _start_operation(settings: Settings, state: CaseView) -> WithStartWorkflowOperation[Any, CaseState]:
+    return WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        CaseInput(reference=state.reference, state=case_state(state)),
         id=state.reference,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
-async def send_update(
-    client: Client,
-    settings: Settings,
-    app: CaseService,
-    reference: str,
-    update: Any,
-    arg: DecideInput | WithdrawInput | ActInput,
-    command_id: str,
-) -> CaseState:
+async def ensure_workflow(client: Client, settings: Settings, state: CaseView) -> None:
+    """Start the case's workflow unless it is running already (get-or-create by case reference)."""
+    await client.start_workflow(
+        CaseWorkflow.run,
+        CaseInput(reference=state.reference, state=case_state(state)),
+        id=state.reference,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def migrate_workflow(client: Client, settings: Settings, state: CaseView) -> bool:
+    """Move a live case whose workflow runs under an old type (`LEGACY_TYPES`) to `CaseWorkflow`:
+    terminate the old run, with the reason in its history, and start `CaseWorkflow` from the case as
+    stored (its deadlines and timers come from the store, so nothing is lost). True if it moved."""
+    handle = client.get_workflow_handle(state.reference)
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if described.status != WorkflowExecutionStatus.RUNNING or described.workflow_type not in LEGACY_TYPES:
+        return False
+    await handle.terminate(reason=f"moved to CaseWorkflow (was {described.workflow_type}): concordat resume --migrate")
+    await ensure_workflow(client, settings, state)
+    return True
+
+
+async def send_update(client: Client, settings: Settings, app: CaseService, reference: str, arg: ActInput,
+                      command_id: str) -> CaseState:
+    """A person's command to the case's workflow, as an Update whose id is the command id. The
+    workflow is started in the same call if it is not running (update-with-start), so a case whose
+    workflow was lost still takes commands."""
     current = app.state(reference)  # raises CaseNotFoundError for an unknown reference
-    if update is None:
-        workflow = WORKFLOWS[reference[:3]]
-        if workflow is ProposalWorkflow:
-            raise CommandRefusedError(f"{reference} is a proposal; use `concordat decide` or `concordat withdraw`")
-        update = workflow.act
-    elif not isinstance(current, ProposalState):
-        raise CommandRefusedError(f"{reference} is not a proposal; use its own commands (see `concordat --help`)")
     if not is_live(current):
         # The domain's own words, and the command id's first answer if this is a repeat.
         earlier = app.result_of(reference, command_id)
         if earlier is not None:
             return case_state(earlier)
-        raise CaseClosedError(closed_text(reference, current.status, getattr(current, "last_decision", None)))
-    await ensure_workflow(client, settings, current)
-    handle = client.get_workflow_handle(reference)
+        raise CaseClosedError(closed_text(reference, current.status, current.last_decision))
     try:
-        return await handle.execute_update(update, arg, id=command_id, result_type=CaseState)
+        return await client.execute_update_with_start_workflow(
+            CaseWorkflow.act, arg, id=command_id, start_workflow_operation=_start_operation(settings, current),
+            result_type=CaseState,
+        )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):
@@ -110,13 +108,11 @@ async def send_update(
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             latest = app.state(reference)
-            raise CaseClosedError(
-                closed_text(reference, latest.status, getattr(latest, "last_decision", None))
-            ) from None
+            raise CaseClosedError(closed_text(reference, latest.status, latest.last_decision)) from None
         raise
 
 
-def state_dict(state: ProposalState | CaseState) -> dict[str, Any]:
+def state_dict(state: CaseView | CaseState) -> dict[str, Any]:
     return state.model_dump(mode="json") if isinstance(state, CaseState) else _jsonable(asdict(state))
 
 

@@ -18,7 +18,7 @@ from domain.application import CaseService, HistoryEntry
 from domain.audit import Break, Head
 from domain.case import CaseView
 from domain.policy import Policy
-from domain.proposal import ProposalState
+from domain.routes import Route
 from projections.tables import ViewTables
 from workflows.contracts import CaseState
 
@@ -43,34 +43,34 @@ def when(value: datetime | str | None) -> str:
     return instant.astimezone(LONDON).strftime("%a %d %b %Y %H:%M")
 
 
-def after_command(c: Console, state: CaseState) -> None:
-    if state.status != "open":
-        c.print(f"{state.reference} {state.status}")
-        return
-    waiting = state.escalated_to and f"{state.stage}, escalated to {state.escalated_to}" or state.stage
-    c.print(f"{state.reference} at {waiting}; deadline {when(state.deadline)}")
-
-
-def after_act(c: Console, state: CaseState) -> None:
+def after_act(c: Console, state: CaseState | CaseView) -> None:
+    """One line after a command: where the case is now, its nearest deadline, and who acts next."""
     if not state.actions:
         upcoming = min(state.timers, key=lambda t: t.at) if state.timers else None
         then = f"; {upcoming.name} at {when(upcoming.at)}" if upcoming else ""
         c.print(f"{state.reference} {state.status}{then}")
         return
-    waiting = "; ".join(f"{a.name}: {', '.join(a.roles)}" for a in state.actions)
-    c.print(f"{state.reference} {state.status} at {state.stage or '—'}; deadline {when(state.deadline)}; next: {waiting}")
+    nxt = "; ".join(f"{a.name}{' at ' + a.stage if a.stage else ''}: {', '.join(a.roles)}"
+                    for a in state.actions if a.name != "withdraw")
+    stages = state.stage.replace(",", ", ") or "—"
+    c.print(f"{state.reference} {state.status} at {stages}; deadline {when(state.deadline)}; next: {nxt}")
 
 
 def case_view(c: Console, s: CaseView, policy: Policy) -> None:
     c.print(f"{s.reference}  {s.title}")
     rows: list[tuple[str, str]] = [("kind", s.kind), ("status", s.status)]
-    if s.stage:
+    if s.stage and not s.awaiting:
         rows.append(("stage", s.stage))
-    if s.deadline:
+    for a in s.awaiting:
+        extra = f"; escalated to {a['escalated_to']}" if a["escalated_to"] else ""
+        missed = " (missed)" if a["overdue_recorded"] else ""
+        rows.append(("awaiting", f"{a['stage']} ({a['title']}), deadline {when(a['deadline'])}{missed}"
+                                 f"{'; reminder ' + when(a['reminder_at']) if a['reminder_at'] else ''}{extra}"))
+    if s.deadline and not s.awaiting:
         rows.append(("deadline" if s.kind != "termination" else "takes effect", when(s.deadline)))
     decisions = s.details.get("decisions") or []
     for key, value in s.details.items():
-        if value in (None, "", [], {}) or key == "decisions":
+        if value in (None, "", [], {}) or key in ("decisions", "escalated_to"):
             continue
         if key.endswith("_pence") and isinstance(value, int):
             key, value = key.removesuffix("_pence"), format_pence(value)
@@ -86,17 +86,74 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
             value = ", ".join(map(str, value))
         rows.append((key.replace("_", " "), str(value)))
     for action in s.actions:
-        rows.append(("who acts", f"{action.name}: {', '.join(action.roles)}"))
+        if action.stage:
+            extra = f" (in the stage's place: {', '.join(action.stage_outcomes)})" if action.stage_outcomes else ""
+            rows.append(("who acts", f"{', '.join(action.roles)} at {action.stage}: {', '.join(action.outcomes)}{extra}"))
+        else:
+            rows.append(("who acts", f"{action.name}: {', '.join(action.roles)}"))
     for timer in s.timers:
         rows.append(("timer", f"{timer.name} at {when(timer.at)}"))
+    if s.route:
+        rows.append(("route", route_line(s.route)))
     _rows(c, rows + _provenance(s, policy))
     if decisions:
         c.print("decisions:")
         for d in decisions:
-            c.print(f"  {when(d['at'])}  {d['stage']}: {d['outcome']} by {d['by']}{_minutes(d)}")
+            c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['by']}{_minutes(d)}")
 
 
-def _provenance(s: CaseView | ProposalState, policy: Policy) -> list[tuple[str, str]]:
+def route_line(steps: list[dict[str, Any]]) -> str:
+    """The route in a line: ✓ done, ● awaited now, ○ still to come."""
+    mark = {"done": "✓", "current": "●", "to_come": "○"}
+    return "  ".join(f"{mark[s['state']]} {s['stage']}" for s in steps)
+
+
+def policy_route(c: Console, kind: str, policy: Policy) -> None:
+    """One route, readably: each stage with its forum, who decides, deadline and outcomes."""
+    route: Route = policy.routes[kind]
+    c.print(f"[bold]{kind}[/bold]: starts at {route.start}; started by {', '.join(route.started_by)}"
+            + (f"; withdrawn by {', '.join(route.withdrawn_by)}" if route.withdrawn_by else ""))
+    for name, stage in route.stages.items():
+        deadline = (f"{stage.deadline.working_days} working days" if stage.deadline.working_days
+                    else f"next {stage.deadline.next_meeting} meeting")
+        only = f"; only when {', '.join(stage.when)}" if stage.when else ""
+        needs = f"; requires {', '.join(stage.requires)}" if stage.requires else ""
+        escalates = "" if stage.escalates else "; does not escalate"
+        c.print(f"  {name} ({stage.title or stage.forum}): {policy.decider_of(stage.forum)} decides; "
+                f"{deadline}{only}{needs}{escalates}")
+        for outcome, rule in stage.outcomes.items():
+            c.print(f"    {outcome} → {_leads(rule)}")
+    for name, join in route.joins.items():
+        c.print(f"  join {name}: when every branch has approved → {join.then}; a refusal → {join.on_rejected}")
+    if route.escalation is not None:
+        esc = route.escalation
+        in_place = f"; decides in place at {', '.join(esc.decides_in_place)}" if esc.decides_in_place else ""
+        c.print(f"  escalation: to {esc.forum} ({policy.decider_of(esc.forum)}), who may {', '.join(esc.may)}{in_place}")
+    c.print(f"  ends: {', '.join(route.ends)}")
+    for name, cond in route.conditions.items():
+        tests = cond.model_dump(exclude_defaults=True, exclude={"explain"})
+        c.print(f"  condition {name}: " + ", ".join(f"{k}={v}" for k, v in tests.items()))
+
+
+def _leads(rule: Any) -> str:
+    def target(t: Any) -> str:
+        return "[" + " ∥ ".join(t) + "]" if isinstance(t, list) else str(t)
+
+    if rule.stays:
+        text = "stays (to the forum's next meeting)"
+    else:
+        alts = [f"{target(a.to)} if {' and '.join(a.when) or 'always'}"
+                + (f" unless {' or '.join(a.unless)}" if a.unless else "") for a in rule.routes]
+        text = "; ".join([*alts, ("otherwise " if alts else "") + target(rule.to)] if rule.to is not None else alts)
+    if rule.result:
+        text += f" ({rule.result})"
+    conds = (f"; offered when {' and '.join(rule.when)}" if rule.when else "") + (
+        f"; offered unless {' or '.join(rule.unless)}" if rule.unless else "")
+    times = f"; at most {rule.times}×" if rule.times else ""
+    return text + conds + times
+
+
+def _provenance(s: CaseView, policy: Policy) -> list[tuple[str, str]]:
     """Who started the case, its version, and the policy it runs under."""
     in_force = "" if s.policy_hash == policy.content_hash else " (not the policy in force)"
     return [
@@ -124,32 +181,6 @@ def partnership(c: Console, view: dict[str, Any]) -> None:
     for n in view["pending_notices"]:
         mutual = f"; mutual termination agreed for {n['mutual_termination_on']}" if n["mutual_termination_on"] else ""
         c.print(f"notice    {n['reference']}: {n['party']} served {n['served_on']}, effective {n['effective']}{mutual}")
-
-
-def case(c: Console, s: ProposalState, policy: Policy) -> None:
-    c.print(f"{s.reference}  {s.title}")
-    rows = [
-        ("kind", s.kind),
-        ("value", f"{format_pence(s.value_pence)} a year"),
-        ("parties", ", ".join(s.parties)),
-        ("public health", "yes (sign-off " + ("given" if s.public_health_signed_off else "needed") + ")" if s.public_health else "no"),
-        ("status", s.status),
-    ]
-    if s.status == "open":
-        stage = s.stage + (f" — escalated to {s.escalated_to}" if s.escalated_to else "")
-        rows += [
-            ("stage", stage),
-            ("deadline", when(s.deadline) + (" (missed)" if s.deadline_missed else "")),
-            ("reminder", when(s.reminder_at) + (" (sent)" if s.reminder_sent else "")),
-        ]
-        for action in s.allowed_actions:
-            extra = f" (in the stage's place: {', '.join(action.stage_outcomes)})" if action.stage_outcomes else ""
-            rows.append(("who acts", f"{action.role} at {action.stage}: {', '.join(action.outcomes)}{extra}"))
-    _rows(c, rows + _provenance(s, policy))
-    if s.decisions:
-        c.print("decisions:")
-        for d in s.decisions:
-            c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['actor_role']}:{d['actor_id']}{_minutes(d)}")
 
 
 def _outcome(d: dict[str, Any]) -> str:

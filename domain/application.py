@@ -12,12 +12,10 @@ rules are checked against what was actually recorded, never a stale copy.
 
 from __future__ import annotations
 
-import inspect
 import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import sleep
@@ -35,9 +33,10 @@ from domain.dispute import Dispute, RaiseDispute
 from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.policy import Policy, PolicyVersion
-from domain.proposal import Proposal, ProposalState
+from domain.proposal import Proposal
 from domain.recorded import event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
+from domain.staged import StagedCase
 from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.variation import StartVariation, Variation
 
@@ -115,14 +114,14 @@ class CaseService(Application):
         # loads from its latest snapshot and the events after it.
         if snapshot_interval:
             self.is_snapshotting_enabled = True
-            self.snapshotting_intervals = {Proposal: snapshot_interval}
+            self.snapshotting_intervals = {Proposal: snapshot_interval, Variation: snapshot_interval,
+                                           FundingChange: snapshot_interval}
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self._policy = policy
         self._clock = clock
         self._policies: dict[str, Rules] = {}
         self._start_lock = threading.Lock()
-        self._case_rules: ContextVar[Rules | None] = ContextVar("case_rules", default=None)
 
     @property
     def policy(self) -> Policy:
@@ -132,11 +131,8 @@ class CaseService(Application):
 
     @property
     def rules(self) -> Rules:
-        """The rules in force: those of the case a command is running on (a case keeps the policy it
-        started under), otherwise the current policy's."""
-        in_hand = self._case_rules.get()
-        if in_hand is not None:
-            return in_hand
+        """The rules of the current policy: those a new case starts under. (A command on an existing
+        case runs under `rules_for(case)`, the policy it started under.)"""
         rules = getattr(self, "_rules", None)
         if rules is None or rules.policy is not self.policy:
             rules = self._rules = Rules.from_policy(self.policy)
@@ -147,7 +143,7 @@ class CaseService(Application):
         (`PolicyVersion`), so a running case keeps its rules when the policy file changes."""
         digest = getattr(case, "policy_hash", "")
         if not digest or digest == self.policy.content_hash:
-            return self.rules if self._case_rules.get() is None else Rules.from_policy(self.policy)
+            return self.rules
         cached = self._policies.get(digest)
         if cached is None:
             try:
@@ -172,7 +168,7 @@ class CaseService(Application):
         public_health: bool,
         command_id: str,
         at: datetime | None = None,
-    ) -> ProposalState:
+    ) -> CaseView:
         """Open a proposal with the next reference of its year (`PRO-2026-0001`)."""
 
         def build(reference: str, when: datetime) -> Proposal:
@@ -262,14 +258,15 @@ class CaseService(Application):
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no fund is named {name!r}; open it with `concordat fund open`") from None
 
-    def _collaborators(self, case: Any, method: Any) -> dict[str, Any]:
-        """Other aggregates a command changes with its case, saved in the same transaction."""
-        wanted = inspect.signature(method).parameters
+    def _collaborators(self, case: Any) -> dict[str, Any]:
+        """Other aggregates a command changes with its case, saved in the same transaction: each kind
+        names them (`COLLABORATORS`), and every command and timer of that kind receives them."""
         found: dict[str, Any] = {}
-        if "partnership" in wanted:
-            found["partnership"] = self.partnership()
-        if "fund" in wanted and isinstance(case, FundingChange):
-            found["fund"] = self._fund(case.fund)
+        for name in getattr(type(case), "COLLABORATORS", ()):
+            if name == "partnership":
+                found["partnership"] = self.partnership()
+            elif name == "fund":
+                found["fund"] = self._fund(case.fund)
         return found
 
     def act(self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str,
@@ -286,10 +283,9 @@ class CaseService(Application):
         model, method = actions[action]
         command = _parse(model, fields)
 
-        def run(case: Any, when: datetime) -> list[Any]:
-            bound = getattr(case, method)
-            others = self._collaborators(case, bound)
-            bound(self.rules, actor=actor, command=command, command_id=command_id, at=when, **others)
+        def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
+            others = self._collaborators(case)
+            getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return list(others.values())
 
         state = self._apply(actor, reference, command_id, at, run)
@@ -299,77 +295,27 @@ class CaseService(Application):
     def fire_timer(self, reference: str, *, timer: str, command_id: str, at: datetime | None = None) -> Any:
         """What a case's clock asks for at one of its timers: a reminder, an escalation, maturity."""
 
-        def run(case: Any, when: datetime) -> list[Any]:
-            others = self._collaborators(case, case.fire)
-            case.fire(self.rules, timer=timer, command_id=command_id, at=when, **others)
+        def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
+            others = self._collaborators(case)
+            case.fire(rules, timer=timer, command_id=command_id, at=when, **others)
             return list(others.values())
 
         state = self._apply(SYSTEM_ACTOR, reference, command_id, at, run)
         log.info("case.timer_fired", case=reference, timer=timer)
         return state
 
-    def decide(
-        self,
-        reference: str,
-        *,
-        actor: Actor,
-        stage: str,
-        outcome: str,
-        minutes_ref: str = "",
-        note: str = "",
-        command_id: str,
-        at: datetime | None = None,
-        stage_outcome: str | None = None,
-        new_deadline: date | None = None,
-    ) -> ProposalState:
-        """Record a forum's decision (see `Proposal.decide` for the rules)."""
-        self._check_actor(actor)
+    def decide(self, reference: str, *, actor: Actor, stage: str, outcome: str, minutes_ref: str = "",
+               note: str = "", command_id: str, at: datetime | None = None, stage_outcome: str | None = None,
+               new_deadline: date | None = None) -> CaseView:
+        """A forum's decision on a case of any routed kind (the `decide` action, spelled out)."""
+        fields = {"stage": stage, "outcome": outcome, "minutes_ref": minutes_ref, "note": note,
+                  "stage_outcome": stage_outcome, "new_deadline": new_deadline}
+        return self.act(reference, actor=actor, action="decide", fields=fields, command_id=command_id, at=at)
 
-        def command(p: Proposal, when: datetime) -> None:
-            p.decide(
-                self.rules,
-                actor=actor,
-                stage=stage,
-                outcome=outcome,
-                minutes_ref=minutes_ref,
-                note=note,
-                command_id=command_id,
-                at=when,
-                stage_outcome=stage_outcome,
-                new_deadline=new_deadline,
-            )
-
-        state = self._apply(actor, reference, command_id, at, command)
-        log.info("proposal.decided", case=reference, actor=str(actor), stage=stage, outcome=outcome)
-        return state
-
-    def withdraw(
-        self, reference: str, *, actor: Actor, note: str = "", command_id: str, at: datetime | None = None
-    ) -> ProposalState:
-        self._check_actor(actor)
-        state = self._apply(actor, 
-            reference,
-            command_id,
-            at,
-            lambda p, when: p.withdraw(self.rules, actor=actor, note=note, command_id=command_id, at=when),
-        )
-        log.info("proposal.withdrawn", case=reference, actor=str(actor))
-        return state
-
-    def remind(self, reference: str, *, command_id: str, at: datetime | None = None) -> ProposalState:
-        """The reminder before a proposal stage's deadline (the proposal workflow's own timer)."""
-        state = self._apply(SYSTEM_ACTOR, 
-            reference, command_id, at, lambda p, when: p.remind(self.rules, command_id=command_id, at=when)
-        )
-        log.info("proposal.reminded", case=reference, stage=state.stage)
-        return state
-
-    def escalate(self, reference: str, *, command_id: str, at: datetime | None = None) -> ProposalState:
-        state = self._apply(SYSTEM_ACTOR, 
-            reference, command_id, at, lambda p, when: p.escalate(self.rules, command_id=command_id, at=when)
-        )
-        log.info("proposal.escalated", case=reference, stage=state.stage, to=state.escalated_to)
-        return state
+    def withdraw(self, reference: str, *, actor: Actor, note: str = "", command_id: str,
+                 at: datetime | None = None) -> CaseView:
+        return self.act(reference, actor=actor, action="withdraw", fields={"note": note}, command_id=command_id,
+                        at=at)
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -377,16 +323,16 @@ class CaseService(Application):
         """Every known role may read every case (the auditor reads everything, changes nothing)."""
         self._check_actor(actor)
 
-    def get(self, reference: str, *, actor: Actor, version: int | None = None) -> ProposalState:
+    def get(self, reference: str, *, actor: Actor, version: int | None = None) -> CaseView:
         """The case as it stands (or stood at `version`). Every known role may read."""
         self._check_actor(actor)
         return self.state(reference, version=version)
 
-    def state(self, reference: str, *, version: int | None = None) -> Any:
-        """A case as plain data: `ProposalState` for a proposal, `CaseView` for the other kinds."""
+    def state(self, reference: str, *, version: int | None = None) -> CaseView:
+        """A case of any kind as plain data."""
         return self._view(self._load(reference, version))
 
-    def result_of(self, reference: str, command_id: str) -> ProposalState | None:
+    def result_of(self, reference: str, command_id: str) -> CaseView | None:
         """The case right after `command_id` was applied, or None if it never was."""
         applied = self._load(reference).command_versions.get(command_id)
         return None if applied is None else self.state(reference, version=applied)
@@ -437,11 +383,13 @@ class CaseService(Application):
     # --- internals --------------------------------------------------------------------------
 
     @contextmanager
-    def _stamp(self, reference: str, command_id: str, actor: Actor) -> Iterator[None]:
-        """What the events made inside record beside their own fields (domain/recorded.py)."""
+    def _stamp(self, reference: str, command_id: str, actor: Actor, policy_hash: str | None = None) -> Iterator[None]:
+        """What the events made inside record beside their own fields (domain/recorded.py): who, which
+        command, which case and workflow, and the policy the case runs under (the current one unless
+        the case's own is given)."""
         token = meta_cvar.set({
             "actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "reference": reference,
-            "workflow_id": workflow_id_cvar.get(), "policy_hash": self.rules.policy.content_hash,
+            "workflow_id": workflow_id_cvar.get(), "policy_hash": policy_hash or self.rules.policy.content_hash,
         })
         try:
             yield
@@ -462,7 +410,7 @@ class CaseService(Application):
         reference: str,
         command_id: str,
         at: datetime | None,
-        command: Callable[[Any, datetime], Any],
+        command: Callable[[Any, Rules, datetime], Any],
     ) -> Any:
         """Load → command → save, idempotent by command id, retried on a concurrent write. The
         command may return other aggregates it changed (the partnership), saved atomically with it."""
@@ -475,12 +423,9 @@ class CaseService(Application):
             if applied is not None:
                 # Already applied (a retry): the same answer as the first time, nothing stored.
                 return self.state(reference, version=applied)
-            rules_token = self._case_rules.set(self.rules_for(case))
-            try:
-                with self._stamp(reference, command_id, actor):
-                    others = command(case, when) or []
-            finally:
-                self._case_rules.reset(rules_token)
+            rules = self.rules_for(case)
+            with self._stamp(reference, command_id, actor, rules.policy.content_hash):
+                others = command(case, rules, when) or []
             try:
                 self.save(case, *others)
             except RecordConflictError:
@@ -531,18 +476,15 @@ class CaseService(Application):
             return None
         return PolicyVersion(content_hash=self.policy.content_hash, text=self.policy.source_text)
 
-    def _view(self, case: Any) -> Any:
-        rules = self.rules_for(case)
-        if isinstance(case, Proposal):
-            return ProposalState.of(case, rules.policy)
-        return case.view(rules)
+    def _view(self, case: Any) -> CaseView:
+        return case.view(self.rules_for(case))
 
     def _load(self, reference: str, version: int | None = None) -> Any:
         try:
             case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
-        if not isinstance(case, Proposal | Dispute | TerminationNotice | Variation | FundingChange):
+        if not isinstance(case, StagedCase | Dispute | TerminationNotice):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 

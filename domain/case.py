@@ -44,10 +44,15 @@ class Command(BaseModel):
 
 @dataclass(frozen=True)
 class CaseAction:
-    """A command someone may give now: its name and the roles that may give it."""
+    """A command someone may give now: its name and the roles that may give it. A decision names
+    its stage and the outcomes allowed there (for an escalation's `decide`, `stage_outcomes` are what
+    the escalation forum may decide in the stage's place)."""
 
     name: str
     roles: list[str]
+    stage: str = ""
+    outcomes: list[str] = field(default_factory=list)
+    stage_outcomes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class Timer:
 
 @dataclass(frozen=True)
 class CaseView:
-    """A dispute or termination notice as plain data: what `show` prints and the workflow waits on."""
+    """A case of any kind as plain data: what `show` prints, the API returns and the workflow waits on.
+    `stage` names the stages the case awaits (several, comma-separated, while parallel branches are
+    open); `awaiting` has one entry per open stage; `route` the stages done, current and to come."""
 
     reference: str
     kind: str
@@ -77,6 +84,9 @@ class CaseView:
     timers: list[Timer]
     details: dict[str, Any] = field(default_factory=dict)
     stage_seq: int = 0
+    awaiting: list[dict[str, Any]] = field(default_factory=list)
+    route: list[dict[str, Any]] = field(default_factory=list)
+    last_decision: str | None = None
 
 
 class Case(Recorded):

@@ -68,8 +68,12 @@ class NotAPartyError(NotAllowedError):
     """The actor's party is not a party to this case, or not a member of the partnership."""
 
 
-class ChiefExecutiveNotInformedError(ConcordatError):
-    """A contractual lever would be executed before the Chief Executive was informed (MOU)."""
+class RequirementNotMetError(ConcordatError):
+    """A case would enter a stage whose route requires something not yet done (e.g. a contractual
+    lever executed before the provider's Chief Executive was informed: MOU, Contract Management)."""
+
+
+ChiefExecutiveNotInformedError = RequirementNotMetError
 
 
 class FundWouldOverspendError(ConcordatError):

@@ -5,11 +5,13 @@ contributions, and the ledger of changes applied to it. Aligned and pooled funds
 a change that would take the balance below zero is refused, naming the fund, its balance and the
 shortfall, and nothing is written.
 
-A `FundingChange` is an in-year financial variation (ToR 4.1): the board considers it and proposes
-action; the Programme Board decides — for public-health services, the Director of Public Health and
-Health Committee instead. Where ring-fenced public-health money is involved, Public Health must be
-consulted before the decision (Cabinet report 4.5.1): a mandatory `consultation` stage. An approved
-change is applied to its fund in the same transaction as the decision. Ring-fenced contributions are
+A `FundingChange` is an in-year financial variation (ToR 4.1) on the policy's `[routes.funding]`:
+the board considers it and proposes action; the Programme Board agrees it and each party's own body
+whose budget changes approves it — for public-health services the Directors of Public Health decide
+instead (Cambridgeshire's with the Health Committee, Peterborough's with the Cabinet portfolio
+holder). Where ring-fenced public-health money is involved, Public Health is consulted first
+(Cabinet report 4.5.1). An approved change is applied to its fund in the same transaction as the
+decision that approves it. Ring-fenced contributions are
 identified separately, by UK financial year and quarter (Q1 = April–June), so they can be reported
 quarterly.
 """
@@ -24,10 +26,11 @@ from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
-from domain.case import CASE_NAMESPACE, CaseAction, CaseView, Command, Rules
+from domain.case import CASE_NAMESPACE, Command, Rules
 from domain.errors import FundWouldOverspendError, InvalidInputError, NotAllowedError
 from domain.recorded import Recorded
-from domain.staged import OPEN, Decide, StagedCase, Withdraw
+from domain.routes import Facts
+from domain.staged import Decide, StagedCase
 from domain.timing import stage_times
 
 
@@ -113,24 +116,23 @@ class StartFundingChange(Command):
 
 
 class FundingChange(StagedCase):
-    kind: ClassVar[str] = "funding"
-    RULES: ClassVar[str] = "funding"
-    WITHDRAWN_BY: ClassVar[str] = "starts_funding_changes"
+    ROUTE: ClassVar[str] = "funding"
+    COLLABORATORS: ClassVar[tuple[str, ...]] = ("fund",)
 
     @classmethod
     def start(cls, rules: Rules, *, reference: str, actor: Actor, command: StartFundingChange, fund: Fund,
               members: list[str], command_id: str, at: datetime) -> FundingChange:
         policy = rules.policy
-        if actor.role not in policy.roles.starts_funding_changes:
+        route = policy.route(cls.ROUTE)
+        if actor.role not in route.started_by:
             raise NotAllowedError(f"role {actor.role} may not start a funding change; allowed: "
-                                  + ", ".join(policy.roles.starts_funding_changes))
+                                  + ", ".join(route.started_by))
         strangers = [p for p in command.changes if p not in members]
         if strangers:
             raise InvalidInputError(f"--change {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}")
         if not any(command.changes.values()):
             raise InvalidInputError("the change moves no money: give at least one non-zero --change PARTY=POUNDS")
-        f = policy.funding
-        times = stage_times(rules, f.stages["board"].deadline, at, f.reminder_working_days)
+        times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"In-year change to {fund.name} ({money(sum(command.changes.values()))})"
         order = policy.partnership.parties
         return cls._create(
@@ -138,7 +140,7 @@ class FundingChange(StagedCase):
             changes={p: command.changes[p] for p in sorted(command.changes, key=order.index)},
             public_health=command.public_health, public_health_service=command.public_health_service,
             policy_hash=policy.content_hash, actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at,
-            stage="board", deadline=times.deadline, reminder_at=times.reminder_at,
+            stage=route.start, deadline=times.deadline, reminder_at=times.reminder_at,
         )
 
     class Started(StagedCase.Created):
@@ -171,49 +173,23 @@ class FundingChange(StagedCase):
                     actor_role=actor_role, command_id=command_id, at=at, stage=stage, deadline=deadline,
                     reminder_at=reminder_at)
 
-    ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
-        "decide": (Decide, "decide"),
-        "withdraw": (Withdraw, "withdraw"),
-    }
+    def facts(self) -> Facts:
+        flags = {f for f, on in (("public_health", self.public_health),
+                                 ("public_health_service", self.public_health_service)) if on}
+        return Facts(kind="funding", value_pence=sum(self.changes.values()), parties=tuple(self.changes),
+                     flags=frozenset(flags))
 
-    def deciding_forum(self) -> str:
-        return "health_committee" if self.public_health_service else "programme_board"
-
-    def outcomes(self, rules: Rules, stage: str) -> list[str]:
-        if stage == "board":
-            return ["propose", "reject"]
-        if stage == "consultation":
-            return ["support", "object"]
-        return ["approve", "reject"]
-
-    def route(self, rules: Rules, stage: str, outcome: str) -> tuple[str, str]:
-        if outcome == "reject":
-            return "", "rejected"
-        if outcome == "approve":
-            return "", "approved"
-        if stage == "board" and self.public_health:
-            return "consultation", OPEN  # Cabinet report 4.5.1: consulted on any change to ring-fenced money
-        return self.deciding_forum(), OPEN
+    def details(self) -> dict[str, Any]:
+        return {"fund": self.fund, "fund_type": self.fund_type, "changes": dict(self.changes),
+                "parties": list(self.changes), "public_health": self.public_health,
+                "public_health_service": self.public_health_service}
 
     def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime,
-               fund: Fund) -> None:
-        """As any staged decision; an approval is applied to the fund, saved in the same transaction,
-        and refused whole (nothing written) if it would overspend the fund."""
+               fund: Fund | None = None, **_: Any) -> None:
+        """As any staged decision; the decision that approves the change applies it to the fund, saved
+        in the same transaction, and is refused whole (nothing written) if it would overspend."""
         super().decide(rules, actor=actor, command=command, command_id=command_id, at=at)
         if self.status == "approved":
+            assert fund is not None  # the application passes the fund with every decision
             fund.apply_change(rules, reference=self.reference, changes=self.changes, public_health=self.public_health,
                               command_id=command_id, at=at)
-
-    def actions(self, rules: Rules) -> list[CaseAction]:
-        return self.stage_actions(rules)
-
-    def view(self, rules: Rules) -> CaseView:
-        return CaseView(
-            reference=self.reference, kind=self.kind, title=self.title, status=self.status,
-            stage=self.stage if self.status == OPEN else "", deadline=self.deadline, version=self.version,
-            policy_hash=self.policy_hash, started_at=self.started_at, started_by=dict(self.started_by),
-            actions=self.actions(rules), timers=self.timers(), stage_seq=self.stage_seq,
-            details={"fund": self.fund, "fund_type": self.fund_type, "changes": dict(self.changes),
-                     "public_health": self.public_health, "public_health_service": self.public_health_service,
-                     **self.stage_details()},
-        )

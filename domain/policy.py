@@ -9,6 +9,7 @@ Its SHA-256 (`Policy.content_hash`) is recorded on every case when it starts.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from datetime import date, datetime, time
 from importlib import resources
@@ -22,24 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from domain.errors import PolicyError
 from domain.recorded import Recorded
+from domain.routes import Deadline, Route
+
+# The case kinds whose way through the forums is a route in the policy file.
+ROUTED_KINDS = ("proposal", "variation", "funding")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Deadline(_Model):
-    """Either a count of working days from the day a stage opens, or the forum's next meeting."""
-
-    working_days: int | None = Field(default=None, ge=1)
-    next_meeting: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Deadline:
-        if (self.working_days is None) == (self.next_meeting is None):
-            msg = "a stage deadline needs exactly one of working_days or next_meeting"
-            raise ValueError(msg)
-        return self
 
 
 class StageRule(_Model):
@@ -49,13 +40,16 @@ class StageRule(_Model):
 
 
 class ProposalRules(_Model):
-    delegated_authority_pence: int = Field(ge=0)
+    """A proposal's own vocabulary. (The other keys are those of policy files written before routes
+    were data: they are read so such a file still loads, and mean nothing now; see `legacy_routes`.)"""
+
     kinds: list[str]
-    kinds_decided_above_board: list[str]
-    board_deferrals_allowed: int = Field(ge=0)
-    reminder_working_days: int = Field(ge=0)
-    escalation_forum: str
-    stages: dict[str, StageRule]
+    delegated_authority_pence: int | None = None
+    kinds_decided_above_board: list[str] = []
+    board_deferrals_allowed: int | None = None
+    reminder_working_days: int | None = None
+    escalation_forum: str | None = None
+    stages: dict[str, StageRule] = {}
 
 
 class MeetingPattern(_Model):
@@ -125,19 +119,23 @@ class TerminationRules(_Model):
 
 
 class VariationRules(_Model):
+    """A variation's own vocabulary (legacy keys as for `ProposalRules`)."""
+
     reasons: list[str]
     levers: list[str]
-    threshold_pence: int = Field(ge=0)
-    reminder_working_days: int = Field(ge=0)
-    escalation_forum: str
     informs_chief_executive: list[str]
-    stages: dict[str, StageRule]
+    threshold_pence: int | None = None
+    reminder_working_days: int | None = None
+    escalation_forum: str | None = None
+    stages: dict[str, StageRule] = {}
 
 
 class FundingRules(_Model):
-    reminder_working_days: int = Field(ge=0)
-    escalation_forum: str
-    stages: dict[str, StageRule]
+    """Legacy keys only: a funding change's route is `[routes.funding]`."""
+
+    reminder_working_days: int | None = None
+    escalation_forum: str | None = None
+    stages: dict[str, StageRule] = {}
 
 
 class Reporting(_Model):
@@ -163,11 +161,13 @@ class Partnership(_Model):
 class Roles(_Model):
     plain: list[str]
     prefixed: dict[str, Literal["forum", "party"]]
-    starts_proposals: list[str]
-    starts_variations: list[str]
-    starts_funding_changes: list[str]
     manages_funds: list[str]
-    withdraws_proposals: list[str]
+    # Before routes were data, who starts and withdraws each kind was listed here; now each route
+    # says (`started_by`, `withdrawn_by`). Read so an old policy file still loads.
+    starts_proposals: list[str] = []
+    starts_variations: list[str] = []
+    starts_funding_changes: list[str] = []
+    withdraws_proposals: list[str] = []
 
 
 class Policy(_Model):
@@ -176,54 +176,69 @@ class Policy(_Model):
     dispute: DisputeRules
     termination: TerminationRules
     variation: VariationRules
-    funding: FundingRules
+    funding: FundingRules = FundingRules()
     reporting: Reporting
     forums: dict[str, Forum]
     roles: Roles
     meetings: dict[str, MeetingPattern]
+    routes: dict[str, Route] = {}
     content_hash: str = ""
     source_text: str = ""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Policy:
-        for name, stage in self.proposal.stages.items():
-            if stage.forum not in self.forums:
-                msg = f"stage {name!r} names unknown forum {stage.forum!r}"
-                raise ValueError(msg)
-            meeting = stage.deadline.next_meeting
-            if meeting is not None and meeting not in self.meetings:
-                msg = f"stage {name!r} waits for meetings of {meeting!r}, which has no dates"
-                raise ValueError(msg)
-        for kind, stages in (("variation", self.variation.stages), ("funding", self.funding.stages)):
-            for name, stage in stages.items():
-                if stage.forum not in self.forums:
-                    msg = f"[{kind}.stages.{name}] names unknown forum {stage.forum!r}"
-                    raise ValueError(msg)
+    def problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """Everything wrong with the policy beyond its shape: (where, what)."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        if self.partnership.ccg_party not in self.partnership.parties:
+            found.append((("partnership", "ccg_party"), f"ccg_party {self.partnership.ccg_party!r} is not a party"))
         for stage in ("director", "mediator_selection", "mediation"):
             if stage not in self.dispute.stages:
-                msg = f"[dispute.stages.{stage}] is missing"
-                raise ValueError(msg)
-        if self.proposal.escalation_forum not in self.forums:
-            msg = f"escalation forum {self.proposal.escalation_forum!r} is not a forum"
-            raise ValueError(msg)
-        if self.partnership.ccg_party not in self.partnership.parties:
-            msg = f"ccg_party {self.partnership.ccg_party!r} is not a party"
-            raise ValueError(msg)
-        return self
+                found.append((("dispute", "stages"), f"[dispute.stages.{stage}] is missing"))
+        for kind in ROUTED_KINDS:
+            if kind not in self.routes:
+                found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        deciders = {name: f.decided_by for name, f in self.forums.items()}
+        for kind, route in self.routes.items():
+            for loc, msg in route.problems(deciders, self.is_known_role):
+                found.append((("routes", kind, *loc), msg))
+            deadlines = [(("stages", n, "deadline"), s.deadline) for n, s in route.stages.items()]
+            if route.escalation is not None:
+                deadlines.append((("escalation", "deadline"), route.escalation.deadline))
+            for loc, deadline in deadlines:
+                meeting = deadline.next_meeting
+                if meeting is not None and meeting not in self.meetings:
+                    found.append((("routes", kind, *loc), f"waits for meetings of {meeting!r}, which has no dates "
+                                                          f"(add [meetings.{meeting}])"))
+        return found
+
+    @classmethod
+    def check_bytes(cls, raw: bytes, source: str = "policy") -> tuple[Policy | None, list[str]]:
+        """The policy in `raw` and every problem with it, each as `SOURCE:LINE: FIELD: what is wrong`."""
+        try:
+            text = raw.decode("utf-8")
+            data = tomllib.loads(text)
+        except UnicodeDecodeError:
+            return None, [f"{source}: is not UTF-8 text"]
+        except tomllib.TOMLDecodeError as exc:
+            return None, [f"{source}: {str(exc).splitlines()[0]}"]
+        if "routes" not in data:
+            # A policy written before routes were data: the routes the engine ran then, as data.
+            data["routes"] = tomllib.loads(resources.files("domain").joinpath("legacy_routes.toml").read_text("utf-8"))
+        data["content_hash"] = hashlib.sha256(raw).hexdigest()
+        data["source_text"] = text
+        try:
+            policy = cls.model_validate(data)
+        except ValidationError as exc:
+            return None, [_where(source, text, tuple(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        return policy, [_where(source, text, loc, msg) for loc, msg in policy.problems()]
 
     @classmethod
     def from_bytes(cls, raw: bytes, source: str = "policy") -> Policy:
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-            data["content_hash"] = hashlib.sha256(raw).hexdigest()
-            data["source_text"] = raw.decode("utf-8")
-            return cls.model_validate(data)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValidationError) as exc:
-            first = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else (
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            )
-            msg = f"governance policy {source} is not valid: {first}"
-            raise PolicyError(msg) from None
+        policy, problems = cls.check_bytes(raw, source)
+        if policy is None or problems:
+            more = f" (and {len(problems) - 1} more: run `concordat policy check`)" if len(problems) > 1 else ""
+            msg = f"governance policy is not valid: {problems[0]}{more}"
+            raise PolicyError(msg)
+        return policy
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
@@ -243,11 +258,11 @@ class Policy(_Model):
     def decider_of(self, forum: str) -> str:
         return self.forums[forum].decided_by
 
-    def stage(self, name: str) -> StageRule:
+    def route(self, kind: str) -> Route:
         try:
-            return self.proposal.stages[name]
+            return self.routes[kind]
         except KeyError:
-            msg = f"the policy has no deadline rule for stage {name!r}"
+            msg = f"the policy has no route for {kind!r}"
             raise PolicyError(msg) from None
 
     def is_known_role(self, role: str) -> bool:
@@ -261,19 +276,46 @@ class Policy(_Model):
 
     def roles_that_start(self, kind: str) -> list[str]:
         """The roles that may open a case of `kind` (a `party_rep` of any party for disputes and notices)."""
-        return {
-            "proposal": self.roles.starts_proposals,
-            "variation": self.roles.starts_variations,
-            "funding": self.roles.starts_funding_changes,
-            "fund": self.roles.manages_funds,
-            "dispute": ["party_rep"],
-            "termination": ["party_rep"],
-        }[kind]
+        if kind in self.routes:
+            return list(self.routes[kind].started_by)
+        return {"fund": self.roles.manages_funds, "dispute": ["party_rep"], "termination": ["party_rep"]}[kind]
 
     @property
     def known_roles_text(self) -> str:
         prefixed = [f"{p}:<{k}>" for p, k in self.roles.prefixed.items()]
         return ", ".join([*self.roles.plain, *prefixed])
+
+
+def _where(source: str, text: str, loc: tuple[str, ...], msg: str) -> str:
+    line = locate(text, loc)
+    field = ".".join(p for p in loc if not p.isdigit() and p not in ("str", "list[str]"))
+    return f"{source}:{line}: {field}: {msg}" if line else f"{source}: {field}: {msg}"
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\" ]+?)\s*=")
+
+
+def locate(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line of a TOML file that holds `loc` (a table header or key), or its nearest enclosing
+    table: the longest prefix of `loc` that a line names. tomllib keeps no positions; a policy file
+    is small and written in the plain style this reads."""
+    best, best_len = None, 0
+    header: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if (m := _HEADER.match(line)) is not None:
+            header = [p.strip().strip('"') for p in m.group(1).split(".")]
+            path = header
+        elif (m := _KEY.match(line)) is not None:
+            path = [*header, *(p.strip().strip('"') for p in m.group(1).split("."))]
+        else:
+            continue
+        n = 0
+        while n < len(path) and n < len(loc) and path[n] == loc[n]:
+            n += 1
+        if n == len(path) and n > best_len:
+            best, best_len = number, n
+    return best
 
 
 class PolicyVersion(Recorded):

@@ -1,36 +1,59 @@
-"""Cases that move through forums stage by stage, with a deadline, a reminder and escalation at
-each: the shared machinery of contract variations and funding changes.
+"""Cases that travel a route of the policy: proposals, contract variations and funding changes.
 
-A subclass names its policy section (`RULES`), the outcomes each stage allows (`outcomes`) and where
-each outcome leads (`route`); this class records decisions, withdrawals, reminders and escalations.
-A missed deadline is escalated: recorded, with the escalation forum named, and the stage stays open
-for its own forum (the seeds give the escalation forum no power to decide in its place for these
-kinds; proposals, whose escalation the governance doc spells out, run their own richer rules).
+`StagedCase` interprets the case kind's route (`[routes.<kind>]`, see `domain/routes.py`): the
+stages open now (several at once while parallel branches are open, one per party's own body), who
+decides at each and with which outcomes, where each outcome leads, the joins that wait for every
+branch, and each open stage's clock — a deadline, a reminder before it, and escalation at it. Stage
+bookkeeping lives here once; a kind adds only its own facts (what the route's conditions test), its
+own details, and any command of its own.
+
+Escalation: a stage with no decision by its deadline is escalated to the route's escalation forum,
+which then has its own deadline and may do what the route allows: `extend` the deadline (to a date it
+names, or by the stage's own rule), `send_back` to the stage before (within the same branch), or
+`decide` in the stage's place where the route lists the stage in `decides_in_place`. The stage's own
+forum may still decide late. A stage that does not escalate, or an escalation whose own deadline
+passes, records the miss and the case waits, overdue.
+
+Events: `Decided` records the decision and its consequences as data — the stages it closed and
+opened (with their deadlines), a fork (the join and its branches), a branch's arrival at a join, the
+status after — so that applying it never consults the policy. Version 1 of `Decided` and
+`Escalated` (one stage at a time) are upcast on load.
+
+Invariants: a closed case takes no command; a decision is recorded only at an open stage, only by
+that stage's decider (or the escalation forum's, for the escalation's outcomes), only with an
+outcome the route offers the case now; every command id is applied at most once.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
-from domain.case import SYSTEM_ACTOR, Case, CaseAction, Command, Rules, Timer
+from domain.case import SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
 from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
+    InvalidInputError,
     NotAllowedError,
     NotYourForumError,
     OutcomeNotAllowedError,
+    PolicyError,
+    RequirementNotMetError,
     WrongStageError,
+    closed_text,
 )
-from domain.policy import FundingRules, StageRule, VariationRules
-from domain.timing import StageTimes, stage_times
+from domain.recorded import upcast_adding
+from domain.routes import Facts, Route
+from domain.timing import StageTimes, stage_times, with_reminder
 
 OPEN = "open"
+WITHDRAWN = "withdrawn"
+ESCALATION_OUTCOMES = ("extend", "send_back", "decide")
 
 
 class Decide(Command):
@@ -38,28 +61,71 @@ class Decide(Command):
     outcome: str = Field(min_length=1)
     minutes_ref: str = ""
     note: str = ""
+    stage_outcome: str | None = None
+    new_deadline: date | None = None
 
 
 class Withdraw(Command):
     note: str = ""
 
 
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+def _instant(text: str | datetime | None) -> datetime | None:
+    if text is None or isinstance(text, datetime):
+        return text
+    return datetime.fromisoformat(text)
+
+
+@dataclass
+class Move:
+    """What a decision does to a case: computed once by the command, recorded in `Decided`."""
+
+    status: str = OPEN
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    forked: dict[str, Any] | None = None
+    joined: dict[str, Any] | None = None
+
+
 class StagedCase(Case):
-    RULES: ClassVar[str]  # "variation" or "funding": the policy section with stages and deadlines
-    WITHDRAWN_BY: ClassVar[str] = "starts_variations"
+    ROUTE: ClassVar[str]  # the case kind: its route is `[routes.<ROUTE>]`
+    # The commands a person may give, by name: (the command's model, the method that runs it).
+    ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
+        "decide": (Decide, "decide"),
+        "withdraw": (Withdraw, "withdraw"),
+    }
 
-    # --- what a subclass says -----------------------------------------------------------------
+    # --- what a kind says ---------------------------------------------------------------------
 
-    @abstractmethod
-    def outcomes(self, rules: Rules, stage: str) -> list[str]:
-        """The outcomes `stage` allows for this case."""
+    def facts(self) -> Facts:
+        """What the route's conditions test (the kind's sub-kind, value, parties, flags)."""
+        return Facts()
 
-    @abstractmethod
-    def route(self, rules: Rules, stage: str, outcome: str) -> tuple[str, str]:
-        """(next stage or "", status) after `outcome` at `stage`."""
+    def details(self) -> dict[str, Any]:
+        """The kind's own fields, for the view."""
+        return {}
 
-    def check_route(self, rules: Rules, stage: str, outcome: str, next_stage: str) -> None:
-        """A subclass may refuse a move the route allows (e.g. a lever not yet notified)."""
+    def extra_actions(self, rules: Rules) -> list[CaseAction]:
+        return []
+
+    def extra_timers(self) -> list[Timer]:
+        return []
+
+    # --- the route ----------------------------------------------------------------------------
+
+    def route(self, rules: Rules) -> Route:
+        return rules.policy.route(self.ROUTE)
+
+    def times(self, rules: Rules, stage: str, at: datetime, *, after: date | None = None) -> StageTimes:
+        route = self.route(rules)
+        return stage_times(rules, route.stages[stage].deadline, at, route.reminder_working_days, after=after)
+
+    def _opening(self, stage: str, branch: str, back: str, times: StageTimes) -> dict[str, Any]:
+        return {"stage": stage, "branch": branch, "back": back, "deadline": _iso(times.deadline),
+                "reminder_at": _iso(times.reminder_at)}
 
     # --- shared state -------------------------------------------------------------------------
 
@@ -71,139 +137,486 @@ class StagedCase(Case):
         self.started_by = {"id": actor_id, "role": actor_role}
         self.started_at = at
         self.status = OPEN
-        self.stage = ""
         self.stage_seq = 0
-        self.deadline: datetime | None = None
-        self.reminder_at: datetime | None = None
-        self.reminder_sent = False
-        self.escalated_to: str | None = None
+        self.open_stages: dict[str, dict[str, Any]] = {}
+        self.joins: dict[str, dict[str, Any]] = {}
+        self.counts: dict[str, int] = {}
+        self.backs: dict[str, str] = {}
         self.decisions: list[dict[str, Any]] = []
         self.command_versions: dict[str, int] = {command_id: 1}
-        self._open_stage(stage, deadline, reminder_at)
+        self._open({"stage": stage, "branch": "", "back": "", "deadline": deadline, "reminder_at": reminder_at})
 
-    def section(self, rules: Rules) -> VariationRules | FundingRules:
-        return getattr(rules.policy, self.RULES)
+    @property
+    def stage(self) -> str:
+        """The stages the case awaits, comma-separated (empty once it has ended)."""
+        return ",".join(self.open_stages)
 
-    def stage_rule(self, rules: Rules, stage: str) -> StageRule:
-        return self.section(rules).stages[stage]
+    @property
+    def deadline(self) -> datetime | None:
+        """The earliest deadline of an open stage."""
+        pending = [e["deadline"] for e in self.open_stages.values() if e["deadline"] is not None]
+        return min(pending) if pending else None
 
-    def times(self, rules: Rules, stage: str, at: datetime) -> StageTimes:
-        section = self.section(rules)
-        return stage_times(rules, section.stages[stage].deadline, at, section.reminder_working_days)
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
 
-    def stage_actions(self, rules: Rules) -> list[CaseAction]:
+    def last_decision_text(self) -> str | None:
+        """The latest decision in a line, to tell a person who was beaten to it what was recorded."""
+        if not self.decisions:
+            return None
+        d = self.decisions[-1]
+        outcome = f"{d['outcome']} {d['stage_outcome']}" if d.get("stage_outcome") else d["outcome"]
+        return f"{d['stage']}: {outcome} by {d['by']} at {d['at']}"
+
+    # --- what may be done now -----------------------------------------------------------------
+
+    def actions(self, rules: Rules) -> list[CaseAction]:
         if self.status != OPEN:
             return []
-        decider = rules.policy.decider_of(self.stage_rule(rules, self.stage).forum)
-        withdrawers = getattr(rules.policy.roles, self.WITHDRAWN_BY)
-        return [CaseAction("decide", [decider]), CaseAction("withdraw", list(withdrawers))]
+        policy, route, facts = rules.policy, self.route(rules), self.facts()
+        found: list[CaseAction] = []
+        for stage, entry in self.open_stages.items():
+            sdef = route.stages[stage]
+            found.append(CaseAction("decide", [policy.decider_of(sdef.forum)], stage=stage,
+                                    outcomes=route.offered(stage, facts, self.counts)))
+            if entry["escalated_to"] and route.escalation is not None:
+                esc = self._escalation_outcomes(route, stage, entry)
+                if esc:
+                    found.append(CaseAction(
+                        "decide", [policy.decider_of(entry["escalated_to"])], stage=stage, outcomes=esc,
+                        stage_outcomes=[o for o in route.offered(stage, facts, self.counts)
+                                        if not route.stages[stage].outcomes[o].stays] if "decide" in esc else [],
+                    ))
+        if route.withdrawn_by:
+            found.append(CaseAction("withdraw", list(route.withdrawn_by)))
+        return found + self.extra_actions(rules)
+
+    @staticmethod
+    def _escalation_outcomes(route: Route, stage: str, entry: dict[str, Any]) -> list[str]:
+        esc = route.escalation
+        if esc is None:
+            return []
+        return [o for o in esc.may
+                if (o != "send_back" or entry["back"]) and (o != "decide" or stage in esc.decides_in_place)]
 
     def timers(self) -> list[Timer]:
-        if self.status != OPEN or self.deadline is None:
-            return []
-        timers = []
-        if self.reminder_at and not self.reminder_sent:
-            timers.append(Timer(f"remind:{self.stage_seq}", self.reminder_at))
-        if not self.escalated_to:
-            timers.append(Timer(f"escalate:{self.stage_seq}", self.deadline))
-        return timers
+        if self.status != OPEN:
+            return self.extra_timers()
+        found: list[Timer] = []
+        for entry in self.open_stages.values():
+            if entry["reminder_at"] is not None and not entry["reminder_sent"]:
+                found.append(Timer(f"remind:{entry['seq']}", entry["reminder_at"]))
+            if entry["deadline"] is not None and not entry["missed"]:
+                found.append(Timer(f"escalate:{entry['seq']}", entry["deadline"]))
+        return found + self.extra_timers()
 
-    def stage_details(self) -> dict[str, Any]:
-        return {"escalated_to": self.escalated_to, "decisions": [dict(d) for d in self.decisions]}
+    def view(self, rules: Rules) -> CaseView:
+        policy = rules.policy
+        route = self.route(rules)
+        awaiting = [
+            {"stage": stage, "title": route.stages[stage].title or stage, "forum": route.stages[stage].forum,
+             "decided_by": policy.decider_of(route.stages[stage].forum), "branch": e["branch"],
+             "deadline": e["deadline"], "reminder_at": e["reminder_at"], "escalated_to": e["escalated_to"],
+             "overdue_recorded": e["missed"]}
+            for stage, e in self.open_stages.items()
+        ]
+        return CaseView(
+            reference=self.reference, kind=self.ROUTE, title=self.title, status=self.status,
+            stage=self.stage, deadline=self.deadline, version=self.version, policy_hash=self.policy_hash,
+            started_at=self.started_at, started_by=dict(self.started_by), actions=self.actions(rules),
+            timers=self.timers(), stage_seq=self.stage_seq,
+            details={**self.details(), "escalated_to": next((a["escalated_to"] for a in awaiting
+                                                             if a["escalated_to"]), None),
+                     "decisions": [dict(d) for d in self.decisions]},
+            awaiting=awaiting, route=self.plan(route), last_decision=self.last_decision_text(),
+        )
+
+    def plan(self, route: Route) -> list[dict[str, Any]]:
+        """The route as this case sees it: stages done, open now, and likely still to come (the way
+        the first outcome that moves the case forward leads, given its facts)."""
+        facts = self.facts()
+        done = [d["stage"] for d in self.decisions if d["stage"] in route.stages]
+        steps: list[dict[str, Any]] = []
+        seen: set[str] = set()
+
+        def add(stage: str, state: str) -> None:
+            if stage not in seen:
+                seen.add(stage)
+                steps.append({"stage": stage, "title": route.stages[stage].title or stage, "state": state})
+
+        for stage in done:
+            if stage not in self.open_stages:
+                add(stage, "done")
+        if self.status != OPEN:
+            return steps
+        todo = list(self.open_stages)
+        for stage in todo:
+            add(stage, "current")
+        success = next(iter(route.ends))
+        while todo:
+            stage = todo.pop(0)
+            for name in route.offered(stage, facts, {}):
+                rule = route.stages[stage].outcomes[name]
+                target = route.target(stage, name, facts)
+                if rule.stays or target is None or (isinstance(target, str) and route.kind_of(target) == "end"
+                                                    and target != success):
+                    continue
+                if rule.result == "rejected":
+                    continue
+                nxt: list[str] = []
+                if isinstance(target, list):
+                    nxt = [s for s in target if route.holds(route.stages[s].when, [], facts)]
+                elif route.kind_of(target) == "stage":
+                    nxt = [target]
+                elif route.kind_of(target) == "join":
+                    then = route.joins[target].then
+                    nxt = [then] if route.kind_of(then) == "stage" else []
+                for s in nxt:
+                    if s not in seen:
+                        add(s, "to_come")
+                        todo.append(s)
+                break
+        return steps
 
     # --- commands -----------------------------------------------------------------------------
 
-    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime) -> None:
-        """Record a forum's decision at the current stage and move the case on."""
+    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime,
+               **_: Any) -> None:
+        """Record a decision at an open stage and move the case on as its route says."""
         self._check_open()
-        if command.stage != self.stage:
-            last = self.decisions[-1] if self.decisions else None
-            already = f"; decision already recorded: {last['stage']}: {last['outcome']} by {last['by']}" if last else ""
-            raise WrongStageError(f"{self.reference} is awaiting {self.stage}, not {command.stage}{already}")
-        forum = self.stage_rule(rules, self.stage).forum
-        decider = rules.policy.decider_of(forum)
-        if actor.role != decider:
+        policy, route, facts = rules.policy, self.route(rules), self.facts()
+        stage = command.stage
+        if stage not in self.open_stages:
+            # Named by the escalation forum instead (as the CLI once asked): the one stage escalated to it.
+            escalated = [s for s, e in self.open_stages.items() if e["escalated_to"] == stage]
+            if len(escalated) == 1:
+                stage = escalated[0]
+        if stage not in self.open_stages:
+            last = self.last_decision_text()
+            already = f"; decision already recorded: {last}" if last else ""
+            raise WrongStageError(f"{self.reference} is awaiting {', '.join(self.open_stages)}, not {stage}{already}")
+        entry = self.open_stages[stage]
+        sdef = route.stages[stage]
+        decider = policy.decider_of(sdef.forum)
+        esc_forum = entry["escalated_to"]
+        esc_role = policy.decider_of(esc_forum) if esc_forum else None
+        esc_outcomes = self._escalation_outcomes(route, stage, entry) if esc_forum else []
+        as_escalation = actor.role == esc_role and (actor.role != decider or command.outcome in esc_outcomes)
+        if actor.role != decider and not as_escalation:
+            deciders = " or ".join([decider] + ([esc_role] if esc_role and esc_outcomes else []))
             error = NotYourForumError if actor.role.startswith("secretary:") else NotAllowedError
-            raise error(f"role {actor.role} may not decide at {self.stage} for {self.reference}; {decider} decides there")
-        allowed = self.outcomes(rules, self.stage)
-        if command.outcome not in allowed:
-            raise OutcomeNotAllowedError(
-                f"outcome {command.outcome!r} is not allowed at {self.stage} for {self.reference}; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        next_stage, status = self.route(rules, self.stage, command.outcome)
-        self.check_route(rules, self.stage, command.outcome, next_stage)
-        times = self.times(rules, next_stage, at) if status == OPEN else None
-        self._decide(stage=self.stage, forum=forum, outcome=command.outcome, minutes_ref=command.minutes_ref,
-                     note=command.note, next_stage=next_stage, status=status,
-                     deadline=times.deadline if times else None, reminder_at=times.reminder_at if times else None,
+            raise error(f"role {actor.role} may not decide at {stage} for {self.reference}; {deciders} decides there")
+        offered = route.offered(stage, facts, self.counts)
+        if command.new_deadline is not None and not (as_escalation and command.outcome == "extend"):
+            raise InvalidInputError("--deadline goes only with the escalation outcome 'extend'")
+        if command.stage_outcome and not (as_escalation and command.outcome == "decide"):
+            raise InvalidInputError("--stage-outcome goes only with an escalation's 'decide'")
+        if as_escalation:
+            if command.outcome not in esc_outcomes:
+                raise OutcomeNotAllowedError(
+                    f"outcome {command.outcome!r} is not allowed at {stage} for {self.reference}; "
+                    f"allowed: {', '.join(esc_outcomes)}")
+            move, effective = self._escalation_move(rules, route, facts, stage, command, offered, at)
+            forum = esc_forum
+        else:
+            if command.outcome not in offered:
+                raise OutcomeNotAllowedError(
+                    f"outcome {command.outcome!r} is not allowed at {stage} for {self.reference}; "
+                    f"allowed: {', '.join(offered)}")
+            move, effective = self._move(rules, route, facts, stage, command.outcome, at), command.outcome
+            forum = sdef.forum
+        self._record_move(stage=stage, forum=forum, outcome=command.outcome, effective=effective,
+                          stage_outcome=command.stage_outcome, minutes_ref=command.minutes_ref,
+                          note=command.note, move=move, actor=actor, command_id=command_id, at=at)
+
+    def _escalation_move(self, rules: Rules, route: Route, facts: Facts, stage: str, command: Decide,
+                         offered: list[str], at: datetime) -> tuple[Move, str]:
+        entry = self.open_stages[stage]
+        if command.outcome == "extend":
+            if command.new_deadline is not None:
+                if command.new_deadline <= rules.calendar.local_date(at):
+                    raise InvalidInputError(f"new deadline {command.new_deadline.isoformat()} is not after today")
+                deadline = rules.calendar.close_of_business_on(command.new_deadline)
+                times = with_reminder(rules, deadline, at, route.reminder_working_days)
+            else:
+                times = self.times(rules, stage, at)
+            return Move(closed=[stage], opened=[self._opening(stage, entry["branch"], entry["back"], times)]), "extend"
+        if command.outcome == "send_back":
+            back = entry["back"]
+            opening = self._opening(back, entry["branch"], self.backs.get(back, ""), self.times(rules, back, at))
+            return Move(closed=[stage], opened=[opening]), "send_back"
+        allowed = [o for o in offered if not route.stages[stage].outcomes[o].stays]
+        if command.stage_outcome not in allowed:
+            raise OutcomeNotAllowedError(f"decide in place of {stage} needs --stage-outcome, one of: "
+                                         + ", ".join(allowed))
+        assert command.stage_outcome is not None
+        return self._move(rules, route, facts, stage, command.stage_outcome, at), command.stage_outcome
+
+    def _move(self, rules: Rules, route: Route, facts: Facts, stage: str, outcome: str, at: datetime) -> Move:
+        entry = self.open_stages[stage]
+        rule = route.stages[stage].outcomes[outcome]
+        if rule.stays:
+            after = rules.calendar.local_date(entry["deadline"] or at)
+            times = self.times(rules, stage, at, after=after)
+            return Move(closed=[stage], opened=[self._opening(stage, entry["branch"], entry["back"], times)])
+        target = route.target(stage, outcome, facts)
+        assert target is not None  # only `stays` outcomes have none (checked by the policy's model)
+        move = Move(closed=[stage])
+        self._go(rules, route, facts, target, move, branch=entry["branch"], came_from=stage, result=rule.result,
+                 at=at)
+        return move
+
+    def _go(self, rules: Rules, route: Route, facts: Facts, target: str | list[str], move: Move, *, branch: str,
+            came_from: str, result: str | None, at: datetime) -> None:
+        if isinstance(target, list):
+            branches = [s for s in target if route.holds(route.stages[s].when, [], facts)]
+            if not branches:
+                raise PolicyError(f"no branch of [{', '.join(target)}] applies to {self.reference} "
+                                  f"(parties: {', '.join(facts.parties) or 'none'}); the route must name one")
+            for s in branches:
+                self._require(route, facts, s)
+            move.forked = {"join": route.join_after(target), "branches": branches}
+            move.opened.extend(self._opening(s, s, "", self.times(rules, s, at)) for s in branches)
+            return
+        kind = route.kind_of(target)
+        if kind == "end":
+            move.status = target
+            return
+        if kind == "join":
+            join = route.joins[target]
+            move.joined = {"join": target, "branch": branch, "result": result or "approved"}
+            state = self.joins.get(target, {"branches": [branch], "arrived": {}})
+            if result == "rejected" and join.on_rejected != "continue":
+                move.status = join.on_rejected
+                return
+            arrived = {**state["arrived"], branch: result}
+            if set(state["branches"]) <= set(arrived):
+                self._go(rules, route, facts, join.then, move, branch="", came_from="", result=None, at=at)
+            return
+        self._require(route, facts, target)
+        back = came_from if target != came_from else self.open_stages.get(target, {}).get("back", "")
+        move.opened.append(self._opening(target, branch, back, self.times(rules, target, at)))
+
+    def _require(self, route: Route, facts: Facts, stage: str) -> None:
+        for name in route.stages[stage].requires:
+            cond = route.conditions[name]
+            if not cond.holds(facts):
+                raise RequirementNotMetError(
+                    f"{self.reference} cannot go to {stage} yet: {cond.explain or f'{name} does not hold'}")
+
+    def _record_move(self, *, stage: str, forum: str, outcome: str, effective: str, stage_outcome: str | None,
+                     minutes_ref: str, note: str, move: Move, actor: Actor, command_id: str, at: datetime) -> None:
+        closed = list(self.open_stages) if move.status != OPEN else move.closed
+        opened = [] if move.status != OPEN else move.opened
+        awaiting = [s for s in self.open_stages if s not in closed] + [o["stage"] for o in opened]
+        deadlines = [e["deadline"] for s, e in self.open_stages.items() if s not in closed and e["deadline"]]
+        deadlines += [_instant(o["deadline"]) for o in opened if o["deadline"]]
+        self._decide(stage=stage, forum=forum, outcome=outcome, effective_outcome=effective,
+                     stage_outcome=stage_outcome, minutes_ref=minutes_ref.strip(), note=note.strip(),
+                     opened=opened, closed=closed, forked=move.forked if move.status == OPEN else None,
+                     joined=move.joined, status=move.status, awaiting=awaiting,
+                     next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
                      **self._who(actor, command_id, at))
 
-    @event("Decided")
-    def _decide(self, *, stage: str, forum: str, outcome: str, minutes_ref: str, note: str, next_stage: str,
-                status: str, deadline: datetime | None, reminder_at: datetime | None, actor_id: str,
-                actor_role: str, command_id: str, at: datetime) -> None:
-        self.decisions.append({"stage": stage, "forum": forum, "outcome": outcome, "minutes_ref": minutes_ref,
-                               "note": note, "by": f"{actor_role}:{actor_id}", "at": at.isoformat()})
+    class Decided(Case.Event):
+        """A decision and what it did to the case. Version 1 (one stage at a time: `next_stage`,
+        `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored."""
+
+        class_version = 2
+        stage: str
+        forum: str
+        outcome: str
+        effective_outcome: str
+        stage_outcome: str | None
+        minutes_ref: str
+        note: str
+        opened: list[dict[str, Any]]
+        closed: list[str]
+        forked: dict[str, Any] | None
+        joined: dict[str, Any] | None
+        status: str
+        awaiting: list[str]
+        next_deadline: str | None
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, **decided_v1_as_v2(state))
+
+    @event(Decided)
+    def _decide(self, *, stage: str, forum: str, outcome: str, effective_outcome: str, stage_outcome: str | None,
+                minutes_ref: str, note: str, opened: list[dict[str, Any]], closed: list[str],
+                forked: dict[str, Any] | None, joined: dict[str, Any] | None, status: str, awaiting: list[str],
+                next_deadline: str | None, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self._apply_decision(stage=stage, forum=forum, outcome=outcome, effective_outcome=effective_outcome,
+                             stage_outcome=stage_outcome, minutes_ref=minutes_ref, note=note, opened=opened,
+                             closed=closed, forked=forked, joined=joined, status=status, actor_id=actor_id,
+                             actor_role=actor_role, at=at)
         self._done(command_id)
+
+    def _apply_decision(self, *, stage: str, forum: str, outcome: str, effective_outcome: str,
+                        stage_outcome: str | None, minutes_ref: str, note: str, opened: list[dict[str, Any]],
+                        closed: list[str], forked: dict[str, Any] | None, joined: dict[str, Any] | None,
+                        status: str, actor_id: str, actor_role: str, at: datetime) -> None:
+        self.decisions.append({"stage": stage, "forum": forum, "outcome": outcome, "stage_outcome": stage_outcome,
+                               "minutes_ref": minutes_ref, "note": note, "by": f"{actor_role}:{actor_id}",
+                               "actor_id": actor_id, "actor_role": actor_role, "at": at.isoformat()})
+        key = f"{stage}:{effective_outcome}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+        for s in closed:
+            self.open_stages.pop(s, None)
+        if joined:
+            state = self.joins.setdefault(joined["join"], {"branches": [joined["branch"]], "arrived": {}})
+            state["arrived"][joined["branch"]] = joined["result"]
+        if forked:
+            self.joins[forked["join"]] = {"branches": list(forked["branches"]), "arrived": {}}
+        for o in opened:
+            self._open(o)
         self.status = status
-        self.escalated_to = None
         if status != OPEN:
-            self.deadline = self.reminder_at = None
-        elif deadline is not None:
-            self._open_stage(next_stage, deadline, reminder_at)
+            self.open_stages.clear()
 
-    def withdraw(self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime) -> None:
+    def withdraw(self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime,
+                 **_: Any) -> None:
         self._check_open()
-        allowed = getattr(rules.policy.roles, self.WITHDRAWN_BY)
+        allowed = self.route(rules).withdrawn_by
         if actor.role not in allowed:
-            raise NotAllowedError(f"role {actor.role} may not withdraw {self.reference}; allowed: {', '.join(allowed)}")
-        self._withdraw(note=command.note, **self._who(actor, command_id, at))
+            raise NotAllowedError(f"role {actor.role} may not withdraw {self.reference}; allowed: "
+                                  + (", ".join(allowed) or "nobody"))
+        self._withdraw(note=command.note.strip(), from_stage=self.stage, **self._who(actor, command_id, at))
 
-    @event("Withdrawn")
-    def _withdraw(self, *, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
-        self.status = "withdrawn"
-        self.deadline = self.reminder_at = None
+    class Withdrawn(Case.Event):
+        """Version 2 records the stages the case was withdrawn from; version 1 loads with it empty."""
+
+        class_version = 2
+        note: str
+        from_stage: str
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, from_stage="")
+
+    @event(Withdrawn)
+    def _withdraw(self, *, note: str, from_stage: str, actor_id: str, actor_role: str, command_id: str,
+                  at: datetime) -> None:
+        self._apply_withdrawal()
         self._done(command_id)
 
-    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime) -> None:
+    def _apply_withdrawal(self) -> None:
+        self.status = WITHDRAWN
+        self.open_stages.clear()
+
+    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime, **_: Any) -> None:
+        """A reminder before an open stage's deadline, or what its missed deadline brings."""
         self._check_open()
         due = {t.name: t.at for t in self.timers()}
         if timer not in due:
             raise DeadlineNotReachedError(f"{self.reference} has no timer {timer!r} pending")
         if at < due[timer]:
             raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
+        seq = int(timer.partition(":")[2])
+        stage, entry = next((s, e) for s, e in self.open_stages.items() if e["seq"] == seq)
+        policy, route = rules.policy, self.route(rules)
+        forum = entry["escalated_to"] or route.stages[stage].forum
         who = self._who(SYSTEM_ACTOR, command_id, at)
-        forum = self.stage_rule(rules, self.stage).forum
         if timer.startswith("remind:"):
-            self._remind(stage=self.stage, forum=forum, recipient_role=rules.policy.decider_of(forum),
-                         deadline=self.deadline, **who)
+            self._remind(stage=stage, forum=forum, recipient_role=policy.decider_of(forum),
+                         deadline=entry["deadline"], **who)
+        elif not entry["escalated_to"] and route.stages[stage].escalates and route.escalation is not None:
+            esc = route.escalation
+            times = stage_times(rules, esc.deadline, at, route.reminder_working_days)
+            others = [e["deadline"] for s, e in self.open_stages.items() if s != stage and e["deadline"]]
+            self._escalate(stage=stage, missed_deadline=entry["deadline"], to_forum=esc.forum,
+                           deadline=_iso(times.deadline), reminder_at=_iso(times.reminder_at),
+                           next_deadline=_iso(min([times.deadline, *others])), **who)
         else:
-            self._escalate(stage=self.stage, missed_deadline=self.deadline,
-                           to_forum=self.section(rules).escalation_forum, **who)
+            self._miss_deadline(stage=stage, forum=forum, missed_deadline=entry["deadline"], **who)
 
     @event("ReminderSent")
     def _remind(self, *, stage: str, forum: str, recipient_role: str, deadline: datetime | None, actor_id: str,
                 actor_role: str, command_id: str, at: datetime) -> None:
-        self.reminder_sent = True
+        if stage in self.open_stages:
+            self.open_stages[stage]["reminder_sent"] = True
         self._done(command_id)
 
-    @event("Escalated")
-    def _escalate(self, *, stage: str, missed_deadline: datetime | None, to_forum: str, actor_id: str,
-                  actor_role: str, command_id: str, at: datetime) -> None:
-        self.escalated_to = to_forum
+    class Escalated(Case.Event):
+        """Version 2 gives the escalation forum its own deadline; version 1 (none) loads with none."""
+
+        class_version = 2
+        stage: str
+        missed_deadline: datetime | None
+        to_forum: str
+        deadline: str | None
+        reminder_at: str | None
+        next_deadline: str | None
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, deadline=None, reminder_at=None, next_deadline=None)
+
+    @event(Escalated)
+    def _escalate(self, *, stage: str, missed_deadline: datetime | None, to_forum: str, deadline: str | None,
+                  reminder_at: str | None, next_deadline: str | None, actor_id: str, actor_role: str,
+                  command_id: str, at: datetime) -> None:
+        self._apply_escalation(stage, to_forum, deadline, reminder_at)
+        self._done(command_id)
+
+    def _apply_escalation(self, stage: str, to_forum: str, deadline: str | datetime | None,
+                          reminder_at: str | datetime | None) -> None:
+        entry = self.open_stages.get(stage)
+        if entry is None:
+            return
+        self.stage_seq += 1
+        entry.update(seq=self.stage_seq, escalated_to=to_forum, deadline=_instant(deadline),
+                     reminder_at=_instant(reminder_at), reminder_sent=False, missed=deadline is None)
+
+    @event("DeadlineMissed")
+    def _miss_deadline(self, *, stage: str, forum: str, missed_deadline: datetime | None, actor_id: str,
+                       actor_role: str, command_id: str, at: datetime) -> None:
+        if stage in self.open_stages:
+            self.open_stages[stage]["missed"] = True
         self._done(command_id)
 
     # --- internals ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self.status != OPEN:
-            raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+            raise CaseClosedError(closed_text(self.reference, self.status, self.last_decision_text()))
 
-    def _open_stage(self, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
-        self.stage = stage
+    def _open(self, opening: dict[str, Any]) -> None:
         self.stage_seq += 1
-        self.deadline = deadline
-        self.reminder_at = reminder_at
-        self.reminder_sent = False
-        self.escalated_to = None
+        stage = opening["stage"]
+        back = opening.get("back")
+        if back is None:  # recorded one stage at a time (v1): a stage seen before keeps its way back
+            back = self.backs[stage] if stage in self.backs else opening.get("from", "")
+        self.backs[stage] = back
+        self.open_stages[stage] = {
+            "branch": opening.get("branch", ""), "back": back, "seq": self.stage_seq,
+            "deadline": _instant(opening["deadline"]), "reminder_at": _instant(opening.get("reminder_at")),
+            "reminder_sent": False, "escalated_to": None, "missed": False,
+        }
+
+
+def decided_v1_as_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """The fields a version-1 decision (one stage at a time) lacks, derived from what it recorded."""
+    stage, nxt = state["stage"], state.get("next_stage") or ""
+    is_open = state.get("status") == OPEN and state.get("deadline") is not None
+    opened = [{"stage": nxt, "branch": "", "back": None, "from": stage,
+               "deadline": _iso(_instant(state.get("deadline"))), "reminder_at": _iso(_instant(state.get("reminder_at")))}
+              ] if is_open else []
+    effective = state.get("stage_outcome") or state["outcome"]
+    return {"effective_outcome": effective, "stage_outcome": state.get("stage_outcome"), "opened": opened,
+            "closed": [stage], "forked": None, "joined": None, "awaiting": [nxt] if is_open else [],
+            "next_deadline": opened[0]["deadline"] if opened else None}

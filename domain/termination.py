@@ -107,6 +107,7 @@ class Partnership(Recorded):
 
 
 class TerminationNotice(Case):
+    COLLABORATORS: ClassVar[tuple[str, ...]] = ("partnership",)
     kind: ClassVar[str] = "termination"
 
     @classmethod

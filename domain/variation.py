@@ -1,35 +1,30 @@
 """A contract variation: a change to a provider's contract, from the JCU's draft to the provider.
 
-Lifecycle (ToR 2.9; MOU, Contract Management; governance.md, "Contract variation"):
+Its route is the policy's `[routes.variation]` (ToR 2.9; MOU, Contract Management; governance.md,
+"Contract variation"): the JCU drafts it, the board recommends it (it does not approve it), the JCU
+decides within its delegated authority or the Programme Board recommends it to each party's own body
+in parallel, Public Health signs off where public-health money is in the contract, and the provider
+accepts or rejects it; once agreed, a timer waits for the date it takes effect.
 
-    jcu ──refer──▶ board ──approve──▶ [cmet ──▶ governing_body]  (over the threshold, CCG a party)
-                                      [public_health sign-off]   (public-health money in the contract)
-                                      provider ──accepted──▶ agreed ──(its date)──▶ effective
-
-Any forum may reject; the provider may reject (the variation ends `provider_rejected`); a JCU lead
-may withdraw it while open. Where the variation uses a contractual lever of the NHS standard contract
-(a Contract Performance Notice; Managing Activity and Referrals), the Lead Director must record that
-the Chief Executive was informed before the lever is executed: the engine refuses to send the
-variation to the provider until that is recorded (MOU, Contract Management).
+Where the variation uses a contractual lever of the NHS standard contract (a Contract Performance
+Notice; Managing Activity and Referrals), the Lead Director must record that the provider's Chief
+Executive was informed before the lever is executed: the route's provider stage `requires` it, and
+this kind supplies the fact (`lever_not_notified`) and the command that records it.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
-from domain.case import SYSTEM_ACTOR, CaseAction, CaseView, Command, Rules, Timer
-from domain.errors import (
-    ChiefExecutiveNotInformedError,
-    DeadlineNotReachedError,
-    InvalidInputError,
-    NotAllowedError,
-)
-from domain.staged import OPEN, Decide, StagedCase, Withdraw
+from domain.case import SYSTEM_ACTOR, CaseAction, Command, Rules, Timer
+from domain.errors import DeadlineNotReachedError, InvalidInputError, NotAllowedError
+from domain.routes import Facts
+from domain.staged import StagedCase
 from domain.timing import stage_times
 
 
@@ -49,17 +44,16 @@ class InformChiefExecutive(Command):
 
 
 class Variation(StagedCase):
-    kind: ClassVar[str] = "variation"
-    RULES: ClassVar[str] = "variation"
-    WITHDRAWN_BY: ClassVar[str] = "starts_variations"
+    ROUTE: ClassVar[str] = "variation"
 
     @classmethod
     def start(cls, rules: Rules, *, reference: str, actor: Actor, command: StartVariation, command_id: str,
               at: datetime) -> Variation:
         policy = rules.policy
-        if actor.role not in policy.roles.starts_variations:
+        route = policy.route(cls.ROUTE)
+        if actor.role not in route.started_by:
             raise NotAllowedError(
-                f"role {actor.role} may not start a contract variation; allowed: {', '.join(policy.roles.starts_variations)}"
+                f"role {actor.role} may not start a contract variation; allowed: {', '.join(route.started_by)}"
             )
         if command.reason not in policy.variation.reasons:
             raise InvalidInputError(f"reason {command.reason!r} is not known; allowed: {', '.join(policy.variation.reasons)}")
@@ -68,8 +62,7 @@ class Variation(StagedCase):
             raise InvalidInputError(f"parties {','.join(unknown)} not known; allowed: {','.join(policy.partnership.parties)}")
         if command.effective_on <= rules.calendar.local_date(at):
             raise InvalidInputError(f"--effective {command.effective_on.isoformat()} must be after today")
-        v = policy.variation
-        times = stage_times(rules, v.stages["jcu"].deadline, at, v.reminder_working_days)
+        times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"{command.provider} {command.contract_ref}: {command.reason.replace('_', ' ')}"
         return cls._create(
             cls.Started, reference=reference, title=title, provider=command.provider, contract_ref=command.contract_ref,
@@ -79,7 +72,7 @@ class Variation(StagedCase):
             public_health=command.public_health, effective_on=command.effective_on.isoformat(),
             takes_effect_at=rules.calendar.at(command.effective_on, time(0, 0)),
             policy_hash=policy.content_hash, actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at,
-            stage="jcu", deadline=times.deadline, reminder_at=times.reminder_at,
+            stage=route.start, deadline=times.deadline, reminder_at=times.reminder_at,
         )
 
     class Started(StagedCase.Created):
@@ -118,83 +111,37 @@ class Variation(StagedCase):
         self.effective_on = effective_on
         self.takes_effect_at = takes_effect_at
         self.chief_executive_informed: dict[str, str] | None = None
-        self.public_health_signed_off = False
         self._begin(reference=reference, title=title, policy_hash=policy_hash, actor_id=actor_id,
                     actor_role=actor_role, command_id=command_id, at=at, stage=stage, deadline=deadline,
                     reminder_at=reminder_at)
 
     ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
-        "decide": (Decide, "decide"),
-        "withdraw": (Withdraw, "withdraw"),
+        **StagedCase.ACTIONS,
         "inform_chief_executive": (InformChiefExecutive, "inform_chief_executive"),
     }
 
-    # --- the route ------------------------------------------------------------------------------
+    def facts(self) -> Facts:
+        flags = {"public_health"} if self.public_health else set()
+        if self.lever and not self.chief_executive_informed:
+            flags.add("lever_not_notified")
+        return Facts(kind=self.reason, value_pence=self.value_change_pence, parties=tuple(self.parties),
+                     flags=frozenset(flags))
 
-    def goes_to_ccg(self, rules: Rules) -> bool:
-        return (abs(self.value_change_pence) > rules.policy.variation.threshold_pence
-                and rules.policy.partnership.ccg_party in self.parties)
-
-    def outcomes(self, rules: Rules, stage: str) -> list[str]:
+    def details(self) -> dict[str, Any]:
         return {
-            "jcu": ["refer", "reject"],
-            "board": ["approve", "reject"],
-            "cmet": ["recommend_approval", "recommend_rejection"],
-            "governing_body": ["approve", "reject"],
-            "public_health": ["sign_off", "refuse"],
-            "provider": ["accepted", "rejected"],
-        }.get(stage, [])
+            "provider": self.provider, "contract_ref": self.contract_ref, "reason": self.reason,
+            "contractual_lever": self.lever, "value_change_pence": self.value_change_pence,
+            "parties": list(self.parties), "public_health": self.public_health,
+            "effective_on": self.effective_on, "chief_executive_informed": self.chief_executive_informed,
+        }
 
-    def route(self, rules: Rules, stage: str, outcome: str) -> tuple[str, str]:
-        if outcome in ("reject", "refuse"):
-            return "", "rejected"
-        if outcome == "rejected":
-            return "", "provider_rejected"
-        if outcome == "accepted":
-            return "", "agreed"
-        if stage == "jcu":
-            return "board", OPEN
-        if stage == "board" and self.goes_to_ccg(rules):
-            return "cmet", OPEN
-        if stage == "cmet":
-            return "governing_body", OPEN
-        if self.public_health and stage != "public_health":
-            return "public_health", OPEN
-        return "provider", OPEN
+    def extra_actions(self, rules: Rules) -> list[CaseAction]:
+        if self.lever and not self.chief_executive_informed:
+            return [CaseAction("inform_chief_executive", list(rules.policy.variation.informs_chief_executive))]
+        return []
 
-    def check_route(self, rules: Rules, stage: str, outcome: str, next_stage: str) -> None:
-        if next_stage == "provider" and self.lever and not self.chief_executive_informed:
-            raise ChiefExecutiveNotInformedError(
-                f"{self.reference} uses a contractual lever ({self.reason.replace('_', ' ')}): the Lead Director must "
-                f"record that the Chief Executive was informed before it goes to the provider "
-                f"(`concordat variation inform-ce {self.reference}`)"
-            )
-
-    def actions(self, rules: Rules) -> list[CaseAction]:
-        actions = self.stage_actions(rules)
-        if self.status == OPEN and self.lever and not self.chief_executive_informed:
-            actions.append(CaseAction("inform_chief_executive", list(rules.policy.variation.informs_chief_executive)))
-        return actions
-
-    def all_timers(self) -> list[Timer]:
-        if self.status == "agreed":
-            return [Timer("effective", self.takes_effect_at)]
-        return self.timers()
-
-    def view(self, rules: Rules) -> CaseView:
-        return CaseView(
-            reference=self.reference, kind=self.kind, title=self.title, status=self.status, stage=self.stage
-            if self.status == OPEN else "", deadline=self.deadline, version=self.version, policy_hash=self.policy_hash,
-            started_at=self.started_at, started_by=dict(self.started_by), actions=self.actions(rules),
-            timers=self.all_timers(), stage_seq=self.stage_seq,
-            details={
-                "provider": self.provider, "contract_ref": self.contract_ref, "reason": self.reason,
-                "contractual_lever": self.lever, "value_change_pence": self.value_change_pence,
-                "parties": list(self.parties), "public_health": self.public_health,
-                "effective_on": self.effective_on, "chief_executive_informed": self.chief_executive_informed,
-                **self.stage_details(),
-            },
-        )
+    def extra_timers(self) -> list[Timer]:
+        return [Timer("effective", self.takes_effect_at)] if self.status == "agreed" else []
 
     # --- commands ---------------------------------------------------------------------------------
 
@@ -217,7 +164,7 @@ class Variation(StagedCase):
         self.chief_executive_informed = {"by": f"{actor_role}:{actor_id}", "at": at.isoformat(), "note": note}
         self._done(command_id)
 
-    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime) -> None:
+    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime, **_: Any) -> None:
         if timer != "effective":
             super().fire(rules, timer=timer, command_id=command_id, at=at)
             return

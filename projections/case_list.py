@@ -22,6 +22,10 @@ from domain.variation import Variation
 from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
 
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def iso(instant: datetime | None) -> str | None:
     """One text form for instants, so that they compare as text on every store."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if instant else None
@@ -73,8 +77,9 @@ class CaseListView(ViewTables):
             where.append("(case_kind = :kind OR kind = :kind)")
             params["kind"] = kind
         if stage:
-            where.append("(stage = :stage OR escalated_to = :stage)")
-            params["stage"] = stage
+            # `stage` lists every stage a case awaits (parallel branches), comma-separated.
+            where.append("((',' || stage || ',') LIKE :stage_in OR escalated_to = :stage)")
+            params.update(stage=stage, stage_in=f"%,{stage},%")
         if party:
             where.append("(',' || parties || ',') LIKE :party")
             params["party"] = f"%,{party},%"
@@ -155,8 +160,8 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
-        self._update(e, tracking, stage=e.next_stage or e.stage, status=e.status, deadline=iso(e.deadline),
-                     escalated_to=None)
+        self._update(e, tracking, stage=",".join(e.awaiting) or e.stage, status=e.status,
+                     deadline=iso(_instant(e.next_deadline)), escalated_to=None)
 
     @process_event.register
     def _(self, e: StagedCase.Withdrawn, tracking: Tracking) -> None:
@@ -164,7 +169,10 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: StagedCase.Escalated, tracking: Tracking) -> None:
-        self._update(e, tracking, escalated_to=e.to_forum)
+        if e.next_deadline:
+            self._update(e, tracking, escalated_to=e.to_forum, deadline=iso(_instant(e.next_deadline)))
+        else:
+            self._update(e, tracking, escalated_to=e.to_forum)
 
     @process_event.register
     def _(self, e: Variation.TookEffect, tracking: Tracking) -> None:

@@ -73,7 +73,8 @@ class DecisionsProjection(Projection[DecisionsView]):
     @process_event.register
     def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
         self._record(e, tracking, stage=e.stage, forum=e.forum, outcome=e.outcome, note=e.note,
-                     next_stage=e.next_stage, status=e.status, minutes_ref=e.minutes_ref)
+                     next_stage=",".join(e.awaiting), status=e.status, stage_outcome=e.stage_outcome,
+                     minutes_ref=e.minutes_ref)
 
     @process_event.register
     def _(self, e: Dispute.Raised, tracking: Tracking) -> None:

@@ -21,31 +21,23 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import ConcordatError
-from domain.proposal import ProposalState
 from domain.recorded import workflow_id_cvar
 from workflows.contracts import (
     ACT_ON_CASE,
-    DECIDE_CASE,
-    ESCALATE_CASE,
     FIRE_TIMER,
     LOAD_CASE,
-    REMIND_CASE,
-    WITHDRAW_CASE,
     ActOnCaseInput,
     ActorRef,
     CaseState,
-    DecideCaseInput,
     FireTimerInput,
     LoadCaseInput,
-    TimerCommandInput,
-    WithdrawCaseInput,
 )
 
 log = structlog.get_logger("concordat.activities")
 T = TypeVar("T")
 
 
-def case_state(state: ProposalState | CaseView) -> CaseState:
+def case_state(state: CaseView) -> CaseState:
     """The domain's answer in the workflow's vocabulary."""
     return CaseState.model_validate(asdict(state))
 
@@ -60,7 +52,7 @@ class CaseActivities:
         # Fault injection for the fault tests (settings.fault_pause_after_commit); zero otherwise.
         self.pause_after_commit = pause_after_commit
 
-    def _run(self, reference: str, call: Callable[[], ProposalState | CaseView], *, writes: bool = True,
+    def _run(self, reference: str, call: Callable[[], CaseView], *, writes: bool = True,
              **context: object) -> CaseState:
         workflow_id = _workflow_id()
         with structlog.contextvars.bound_contextvars(case=reference, workflow_id=workflow_id, **context):
@@ -80,51 +72,6 @@ class CaseActivities:
     def load_case(self, input: LoadCaseInput) -> CaseState:
         return self._run(input.reference, lambda: self.app.state(input.reference), writes=False)
 
-    @activity.defn(name=DECIDE_CASE)
-    def decide_case(self, input: DecideCaseInput) -> CaseState:
-        d = input.decision
-        return self._run(
-            input.reference,
-            lambda: self.app.decide(
-                input.reference,
-                actor=_actor(d.actor),
-                stage=d.stage,
-                outcome=d.outcome,
-                minutes_ref=d.minutes_ref,
-                note=d.note,
-                command_id=input.command_id,
-                at=input.at,
-                stage_outcome=d.stage_outcome,
-                new_deadline=d.new_deadline,
-            ),
-            actor=str(d.actor),
-        )
-
-    @activity.defn(name=WITHDRAW_CASE)
-    def withdraw_case(self, input: WithdrawCaseInput) -> CaseState:
-        w = input.withdrawal
-        return self._run(
-            input.reference,
-            lambda: self.app.withdraw(
-                input.reference, actor=_actor(w.actor), note=w.note, command_id=input.command_id, at=input.at
-            ),
-            actor=str(w.actor),
-        )
-
-    @activity.defn(name=REMIND_CASE)
-    def remind_case(self, input: TimerCommandInput) -> CaseState:
-        return self._run(
-            input.reference,
-            lambda: self.app.remind(input.reference, command_id=input.command_id, at=input.at),
-        )
-
-    @activity.defn(name=ESCALATE_CASE)
-    def escalate_case(self, input: TimerCommandInput) -> CaseState:
-        return self._run(
-            input.reference,
-            lambda: self.app.escalate(input.reference, command_id=input.command_id, at=input.at),
-        )
-
     @activity.defn(name=ACT_ON_CASE)
     def act_on_case(self, input: ActOnCaseInput) -> CaseState:
         a = input.act
@@ -143,8 +90,7 @@ class CaseActivities:
         )
 
     def all(self) -> list[Callable[..., CaseState]]:
-        return [self.load_case, self.decide_case, self.withdraw_case, self.remind_case, self.escalate_case,
-                self.act_on_case, self.fire_timer]
+        return [self.load_case, self.act_on_case, self.fire_timer]
 
 
 def _workflow_id() -> str | None:

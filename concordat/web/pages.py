@@ -37,7 +37,6 @@ from concordat.money import format_pence
 from concordat.web.problems import EXPECTED, problem_for
 from domain.audit import Auditor
 from domain.identity import AuthenticationError, Identity, role_fits
-from domain.proposal import ProposalState
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -320,7 +319,7 @@ async def _case_page(request: Request, ref: str, status: int = 200, errors: dict
     others = [{**a, "name": ACTION_NAMES.get(a["action"], a["action"]),
                "fields": ACTION_FIELDS.get(ACTION_NAMES.get(a["action"], a["action"]), [])}
               for a in actions if a["action"] not in ("decide", "withdraw")]
-    return page(request, "case.html", status, case=state_dict(state), is_proposal=isinstance(state, ProposalState),
+    return page(request, "case.html", status, case=state_dict(state),
                 history=[state_dict(h) for h in history], working_days=days, decide=decide,
                 withdraw=[a for a in actions if a["action"] == "withdraw"], others=others,
                 errors=errors or {}, values=values or {}, form=form, command_id=secrets.token_hex(16),

@@ -41,3 +41,34 @@ def start(app: CaseService, **fields: object):
 
 def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str, **kw: object):
     return app.decide(ref, actor=actor, stage=stage, outcome=outcome, command_id=cid(), **kw)
+
+
+# Secretaries of each party's own body (the councils' and the CCG's decisions, MOU Schedule 1).
+PCC_SEC = Actor.parse("secretary:pcc_decision:pia")
+CCC_SEC = Actor.parse("secretary:ccc_decision:cal")
+
+
+def fire(app: CaseService, ref: str, prefix: str, at: datetime | None = None):
+    """Fire the case's earliest pending timer named `prefix…` (a reminder or a deadline), at its
+    instant unless `at` is given: what the workflow's clock does."""
+    timers = [t for t in app.state(ref).timers if t.name.startswith(prefix)]
+    timer = min(timers, key=lambda t: t.at)
+    return app.fire_timer(ref, timer=timer.name, command_id=cid(), at=at or timer.at)
+
+
+def escalate(app: CaseService, ref: str, at: datetime | None = None):
+    return fire(app, ref, "escalate:", at)
+
+
+def remind(app: CaseService, ref: str, at: datetime | None = None):
+    return fire(app, ref, "remind:", at)
+
+
+def outcomes(state, stage: str, role: str | None = None) -> list[str]:
+    """The outcomes offered at `stage` (to `role`, when given)."""
+    return [o for a in state.actions if a.name == "decide" and a.stage == stage and (role is None or role in a.roles)
+            for o in a.outcomes]
+
+
+def deciders(state, stage: str) -> list[str]:
+    return [r for a in state.actions if a.name == "decide" and a.stage == stage for r in a.roles]

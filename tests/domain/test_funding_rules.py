@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.case import Rules
-from domain.errors import CaseNotFoundError, FundWouldOverspendError, InvalidInputError
+from domain.errors import CaseNotFoundError, FundWouldOverspendError, InvalidInputError, OutcomeNotAllowedError
 from domain.funding import financial_quarter
 from domain.policy import Policy
-from tests.domain.support import LEAD, PAT, PHIL, SAM, T0, cid
+from tests.domain.support import CAT, CCC_SEC, GUS, LEAD, PAT, PCC_SEC, PHIL, SAM, T0, cid
 
 HC = Actor.parse("secretary:health_committee:hal")
+DPH = Actor.parse("secretary:peterborough_dph:pip")
 
 
 def open_fund(app: CaseService, name: str = "Children's pooled fund", balance: int = 10_000_000) -> None:
@@ -33,12 +34,31 @@ def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str):
     return app.act(ref, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome}, command_id=cid())
 
 
-def test_the_board_proposes_and_the_programme_board_decides(app: CaseService) -> None:
+BODIES = {"pcc_decision": (PCC_SEC, "approve"), "ccc_decision": (CCC_SEC, "approve"),
+          "cmet": (CAT, "recommend_approval"), "governing_body": (GUS, "approve")}
+
+
+def agreed_by_every_party(app: CaseService, ref: str):
+    """The Programme Board agrees; then each party whose budget changes approves through its own body."""
+    s = decide(app, ref, PAT, "programme_board", "agree")
+    while s.status == "open":
+        stage = s.stage.split(",")[0]
+        actor, outcome = BODIES[stage]
+        s = decide(app, ref, actor, stage, outcome)
+    return s
+
+
+def test_the_board_proposes_the_programme_board_agrees_and_each_partys_body_approves(app: CaseService) -> None:
     open_fund(app)
     f = start(app)
     assert (f.reference, f.stage) == ("FUN-2026-0001", "board")
     assert decide(app, f.reference, SAM, "board", "propose").stage == "programme_board"
-    done = decide(app, f.reference, PAT, "programme_board", "approve")
+    with pytest.raises(OutcomeNotAllowedError, match="allowed: agree, refuse, send_back"):
+        decide(app, f.reference, PAT, "programme_board", "approve")  # it agrees; the parties approve
+    assert decide(app, f.reference, PAT, "programme_board", "agree").stage == "pcc_decision,ccc_decision"
+    decide(app, f.reference, PCC_SEC, "pcc_decision", "approve")
+    assert app.fund_view("Childrens pooled fund", actor=LEAD)["balance_pence"] == 10_000_000  # not yet
+    done = decide(app, f.reference, CCC_SEC, "ccc_decision", "approve")
     assert done.status == "approved"
     assert app.fund_view("Childrens pooled fund", actor=LEAD)["balance_pence"] == 10_000_000 - 1_500_000
 
@@ -47,21 +67,21 @@ def test_ring_fenced_money_needs_a_public_health_consultation_first(app: CaseSer
     open_fund(app)
     f = start(app, public_health=True, public_health_service=True)
     assert decide(app, f.reference, SAM, "board", "propose").stage == "consultation"
-    assert decide(app, f.reference, PHIL, "consultation", "support").stage == "health_committee"
-    assert decide(app, f.reference, HC, "health_committee", "approve").status == "approved"
+    # A public-health service: each council's Director of Public Health decides for its council.
+    assert decide(app, f.reference, PHIL, "consultation", "support").stage == "health_committee,peterborough_dph"
+    assert decide(app, f.reference, HC, "health_committee", "approve").status == "open"
+    assert decide(app, f.reference, DPH, "peterborough_dph", "approve").status == "approved"
 
 
 def test_an_overspend_is_refused_naming_fund_balance_and_shortfall_and_nothing_is_written(app: CaseService) -> None:
     open_fund(app, balance=1_000_000)
     f = start(app)
     decide(app, f.reference, SAM, "board", "propose")
-    before = app.max_notification_id()
     with pytest.raises(FundWouldOverspendError,
                        match=r"fund Childrens pooled fund \(pooled\) has a balance of £10,000.00; the change of "
                              r"-£15,000.00 in FUN-2026-0001 would overspend it by £5,000.00"):
-        decide(app, f.reference, PAT, "programme_board", "approve")
-    assert app.max_notification_id() == before
-    assert app.state(f.reference).stage == "programme_board"
+        agreed_by_every_party(app, f.reference)
+    assert app.state(f.reference).stage == "ccc_decision"  # the approval that would overspend is refused whole
 
 
 def test_a_change_to_an_unknown_fund_or_party_is_refused(app: CaseService) -> None:
@@ -97,7 +117,7 @@ def test_a_funds_balance_is_never_negative_after_any_accepted_sequence(balance: 
         f = start(app, changes=change)
         decide(app, f.reference, SAM, "board", "propose")
         try:
-            decide(app, f.reference, PAT, "programme_board", "approve")
+            agreed_by_every_party(app, f.reference)
         except FundWouldOverspendError:
             assert expected + sum(change.values()) < 0
             continue

@@ -15,16 +15,19 @@ SHIPPED = resources.files("domain").joinpath("governance.toml").read_bytes()
 def test_the_shipped_policy_loads_and_its_hash_is_the_sha256_of_its_bytes() -> None:
     policy = Policy.load()
     assert policy.content_hash == hashlib.sha256(SHIPPED).hexdigest()
-    assert policy.proposal.delegated_authority_pence == 25_000_000
-    assert policy.proposal.escalation_forum == "programme_board"
+    within = policy.routes["proposal"].conditions["within_delegated_authority"]
+    assert within.value_at_most == 25_000_000
+    assert policy.routes["proposal"].escalation is not None
+    assert policy.routes["proposal"].escalation.forum == "programme_board"
 
 
 def test_a_changed_policy_has_a_different_hash(tmp_path: Path) -> None:
-    changed = SHIPPED.replace(b"delegated_authority_pence = 25_000_000", b"delegated_authority_pence = 30_000_000")
+    changed = SHIPPED.replace(b"within_delegated_authority = { value_at_most = 25_000_000",
+                              b"within_delegated_authority = { value_at_most = 30_000_000")
     path = tmp_path / "policy.toml"
     path.write_bytes(changed)
     policy = Policy.load(path)
-    assert policy.proposal.delegated_authority_pence == 30_000_000
+    assert policy.routes["proposal"].conditions["within_delegated_authority"].value_at_most == 30_000_000
     assert policy.content_hash != Policy.load().content_hash
 
 

@@ -1,0 +1,230 @@
+"""`CaseWorkflow`: the clock and the inbox of one case, whatever its kind. Workflow id = case reference.
+
+It decides nothing. Every rule is the domain's: each activity returns the case as the domain left it
+(`CaseState`): what may be done now (`actions`, each with the roles that may, and for a decision its
+stage and outcomes) and when to wake (`timers`). The workflow waits on those.
+
+Update `act(ActInput) -> CaseState`: a person's command by name (`decide`, `withdraw`, `nominate`,
+…); the validator refuses, before anything is written, a command that is not among the actions, a
+decision at a stage the case is not awaiting, a role that may not give it, or an outcome not offered
+there. The update id is the command id: a repeat gets the first answer from Temporal, and an
+activity retried after its commit gets it from the store.
+Query `state() -> CaseState`.
+Waits: until the earliest timer (then `fire_timer` with the timer's name, which names the command),
+cut short by any change to the case; the workflow ends when the case has neither actions nor timers,
+after every update handler has finished.
+
+`DisputeWorkflow`, `TerminationWorkflow`, `VariationWorkflow` and `FundingWorkflow` are this workflow
+under the names cases were started with before one workflow ran every kind: registered so that those
+still running carry on (their recorded histories replay); `concordat resume --migrate` moves them to
+`CaseWorkflow`. `ProposalWorkflow` is gone: see the runbook, "Moving running cases to CaseWorkflow".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        ACT_ON_CASE,
+        FIRE_TIMER,
+        LOAD_CASE,
+        STALE_TYPES,
+        ActInput,
+        ActOnCaseInput,
+        CaseInput,
+        CaseState,
+        FireTimerInput,
+        LoadCaseInput,
+        TimerRef,
+    )
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+UPDATE_ACTIVITY_DEADLINE = timedelta(minutes=2)
+TIMER_MARGIN = timedelta(seconds=1)
+
+
+def check_act(state: CaseState, act: ActInput) -> tuple[str, str] | None:
+    """Why `act` cannot be taken now, from the actions the domain returned, or None: (the domain
+    error's name, the message — in the domain's own words)."""
+    already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
+    names = list(dict.fromkeys(a.name for a in state.actions))
+    if not names:
+        return "CaseClosedError", f"{state.reference} is {state.status}; it takes no more commands{already}"
+    if act.action not in names:
+        return "WrongStageError", f"{state.reference} cannot take {act.action!r} now; it can take: {', '.join(names)}"
+    actions = [a for a in state.actions if a.name == act.action]
+    if act.action == "decide":
+        asked = str(act.fields.get("stage") or "")
+        actions = [a for a in actions if a.stage == asked]
+        if not actions:
+            waiting = ", ".join(dict.fromkeys(a.stage for a in state.actions if a.name == "decide"))
+            return "WrongStageError", f"{state.reference} is awaiting {waiting}, not {asked}{already}"
+    mine = [a for a in actions if act.actor.role in a.roles]
+    if not mine:
+        roles = " or ".join(dict.fromkeys(r for a in actions for r in a.roles))
+        if act.action == "decide":
+            kind = "NotYourForumError" if act.actor.role.startswith("secretary:") else "NotAllowedError"
+            return kind, f"role {act.actor.role} may not decide at {actions[0].stage} for {state.reference}; {roles} decides there"
+        return "NotAllowedError", f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: {roles}"
+    outcome = act.fields.get("outcome")
+    offered = [o for a in mine for o in a.outcomes]
+    if act.action == "decide" and offered and outcome not in offered:
+        return "OutcomeNotAllowedError", (f"outcome {outcome!r} is not allowed at {mine[0].stage} for "
+                                          f"{state.reference}; allowed: {', '.join(offered)}")
+    return None
+
+
+class CaseTimeline:
+    """The body of `CaseWorkflow` (and of the legacy names): the subclasses carry the Temporal
+    definitions, because Temporal wants `@workflow.run` and the handlers on each defined class."""
+
+    def _setup(self, input: CaseInput) -> None:
+        self._state = input.state
+        self._lock = asyncio.Lock()
+        self._stuck: set[str] = set()
+
+    def _live(self) -> bool:
+        return bool(self._state.actions or self._state.timers)
+
+    def _next_timer(self) -> TimerRef | None:
+        pending = [t for t in self._state.timers if t.name not in self._stuck]
+        return min(pending, key=lambda t: t.at) if pending else None
+
+    async def _run_timeline(self, input: CaseInput) -> CaseState:
+        async with self._lock:
+            self._state = await self._call(LOAD_CASE, LoadCaseInput(reference=input.reference))
+        while self._live():
+            version = self._state.version
+            timer = self._next_timer()
+            changed = lambda version=version: self._state.version != version  # noqa: E731
+            if timer is None:
+                await workflow.wait_condition(changed)
+                continue
+            wait = (timer.at - workflow.now()) + TIMER_MARGIN
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(changed, timeout=wait)
+                    continue  # the case changed: its timers may have too
+                except TimeoutError:
+                    pass
+            async with self._lock:
+                if changed():
+                    continue
+                self._state = await self._fire(timer.name)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _act(self, act: ActInput) -> CaseState:
+        async with self._lock:
+            info = workflow.current_update_info()
+            command = ActOnCaseInput(
+                reference=self._state.reference,
+                command_id=info.id if info is not None else str(workflow.uuid4()),
+                at=workflow.now(),
+                act=act,
+            )
+            try:
+                self._state = await self._call(ACT_ON_CASE, command, schedule_to_close_timeout=UPDATE_ACTIVITY_DEADLINE)
+            except ActivityError as err:
+                cause = err.cause
+                self._state = await self._call(LOAD_CASE, LoadCaseInput(reference=self._state.reference))
+                if isinstance(cause, ApplicationError):
+                    raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+                raise ApplicationError(
+                    "the store did not answer in time; the command may or may not be recorded: repeat it "
+                    "with the same command id to be sure (it will not be recorded twice)",
+                    type="StoreUnavailable", non_retryable=True,
+                ) from None
+        return self._state
+
+    def _validate(self, act: ActInput) -> None:
+        problem = check_act(self._state, act)
+        if problem:
+            raise ApplicationError(problem[1], type=problem[0], non_retryable=True)
+
+    async def _fire(self, name: str) -> CaseState:
+        arg = FireTimerInput(reference=self._state.reference, command_id=f"{self._state.reference}:{name}",
+                             at=workflow.now(), timer=name)
+        try:
+            return await self._call(FIRE_TIMER, arg)
+        except ActivityError as err:
+            cause = err.cause
+            if not isinstance(cause, ApplicationError):
+                raise
+            if cause.type not in STALE_TYPES:
+                workflow.logger.warning("timer %s refused: %s", name, cause.message)
+                self._stuck.add(name)
+            return await self._call(LOAD_CASE, LoadCaseInput(reference=self._state.reference))
+
+    async def _call(self, activity: str, arg: object, **options: object) -> CaseState:
+        return await workflow.execute_activity(
+            activity, arg, result_type=CaseState, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY, **options,
+        )
+
+
+@workflow.defn
+class CaseWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
+
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
+
+
+def _legacy(name: str) -> type[CaseTimeline]:
+    """`CaseWorkflow` under an old workflow type name (Temporal wants the run method and handlers on
+    each defined class, so each is a class of its own)."""
+
+    class Legacy(CaseTimeline):
+        @workflow.init
+        def __init__(self, input: CaseInput) -> None:
+            self._setup(input)
+
+        @workflow.run
+        async def run(self, input: CaseInput) -> CaseState:
+            return await self._run_timeline(input)
+
+        @workflow.query
+        def state(self) -> CaseState:
+            return self._state
+
+        @workflow.update
+        async def act(self, act: ActInput) -> CaseState:
+            return await self._act(act)
+
+        @act.validator
+        def _validate_act(self, act: ActInput) -> None:
+            self._validate(act)
+
+    Legacy.__name__ = Legacy.__qualname__ = name
+    return workflow.defn(name=name)(Legacy)
+
+
+# Cases started before one workflow ran every kind: the same workflow under their old type names.
+LEGACY_WORKFLOWS = [_legacy(n) for n in ("DisputeWorkflow", "TerminationWorkflow", "VariationWorkflow",
+                                          "FundingWorkflow")]
+ALL_WORKFLOWS: list[type] = [CaseWorkflow, *LEGACY_WORKFLOWS]
+# Workflow types `concordat resume --migrate` moves to `CaseWorkflow` (ProposalWorkflow's code is gone).
+LEGACY_TYPES = ("ProposalWorkflow", *(w.__name__ for w in LEGACY_WORKFLOWS))
