@@ -193,38 +193,101 @@ class CaseWorkflow(CaseTimeline):
         self._validate(act)
 
 
-def _legacy(name: str) -> type[CaseTimeline]:
-    """`CaseWorkflow` under an old workflow type name (Temporal wants the run method and handlers on
-    each defined class, so each is a class of its own)."""
+# Cases started before one workflow ran every kind: the same workflow under their old type names
+# (Temporal wants the run method and handlers defined on each workflow class, at module level).
+@workflow.defn
+class DisputeWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
 
-    class Legacy(CaseTimeline):
-        @workflow.init
-        def __init__(self, input: CaseInput) -> None:
-            self._setup(input)
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
 
-        @workflow.run
-        async def run(self, input: CaseInput) -> CaseState:
-            return await self._run_timeline(input)
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
 
-        @workflow.query
-        def state(self) -> CaseState:
-            return self._state
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
 
-        @workflow.update
-        async def act(self, act: ActInput) -> CaseState:
-            return await self._act(act)
-
-        @act.validator
-        def _validate_act(self, act: ActInput) -> None:
-            self._validate(act)
-
-    Legacy.__name__ = Legacy.__qualname__ = name
-    return workflow.defn(name=name)(Legacy)
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
 
 
-# Cases started before one workflow ran every kind: the same workflow under their old type names.
-LEGACY_WORKFLOWS = [_legacy(n) for n in ("DisputeWorkflow", "TerminationWorkflow", "VariationWorkflow",
-                                          "FundingWorkflow")]
+@workflow.defn
+class TerminationWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
+
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
+
+
+@workflow.defn
+class VariationWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
+
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
+
+
+@workflow.defn
+class FundingWorkflow(CaseTimeline):
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._setup(input)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseState:
+        return await self._run_timeline(input)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def act(self, act: ActInput) -> CaseState:
+        return await self._act(act)
+
+    @act.validator
+    def _validate_act(self, act: ActInput) -> None:
+        self._validate(act)
+
+
+LEGACY_WORKFLOWS: list[type] = [DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow]
 ALL_WORKFLOWS: list[type] = [CaseWorkflow, *LEGACY_WORKFLOWS]
 # Workflow types `concordat resume --migrate` moves to `CaseWorkflow` (ProposalWorkflow's code is gone).
 LEGACY_TYPES = ("ProposalWorkflow", *(w.__name__ for w in LEGACY_WORKFLOWS))

@@ -1,4 +1,5 @@
-"""Recorded histories of ProposalWorkflow replay on today's code.
+"""Recorded histories replay on today's code: CaseWorkflow's, and those of the old workflow type names
+still registered for cases started under them (`legacy_*`).
 
 Cases run for months; a change to the workflow that would take a different path through a recorded
 history breaks every case already running. These fixtures were recorded from real runs (see
@@ -14,11 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.dispute import DisputeWorkflow
-from workflows.funding import FundingWorkflow
-from workflows.proposal import ProposalWorkflow
-from workflows.termination import TerminationWorkflow
-from workflows.variation import VariationWorkflow
+from workflows.case import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -27,7 +24,7 @@ HISTORIES = Path(__file__).parent / "histories"
 async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow],
+        workflows=ALL_WORKFLOWS,
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)

@@ -1,5 +1,6 @@
-"""DisputeWorkflow and TerminationWorkflow on Temporal's time-skipping test server, with the real
-worker, activities and application on a fresh SQLite store. Six months pass in about a second."""
+"""CaseWorkflow running disputes, notices, variations and funding changes on Temporal's time-skipping
+test server, with the real worker, activities and application on a fresh SQLite store. Six months
+pass in about a second."""
 
 from __future__ import annotations
 
@@ -21,10 +22,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from workers.activities import case_state
 from workflows.contracts import ActInput, ActorRef, CaseInput
-from workflows.dispute import DisputeWorkflow
-from workflows.funding import FundingWorkflow
-from workflows.termination import TerminationWorkflow
-from workflows.variation import VariationWorkflow
+from workflows.case import CaseWorkflow
 
 AUDITOR = Actor.parse("auditor:audrey")
 HISTORIES = Path(__file__).parent / "histories"
@@ -53,7 +51,7 @@ class Timeline:
         state = self.app.serve_notice(actor=Actor.parse("party_rep:CCC:cy"), command_id=str(uuid.uuid4()),
                                       fields={"letter_ref": "CCC/2026/17", **fields},
                                       at=await self.env.get_current_time())
-        return await self.start(TerminationWorkflow, state)
+        return await self.start(CaseWorkflow, state)
 
     async def sleep_until(self, when: Any) -> None:
         await self.env.sleep(when - await self.env.get_current_time())
@@ -90,7 +88,7 @@ async def test_a_notice_matures_six_months_on_and_not_a_day_before(timeline: Tim
     effective = date.fromisoformat(view.details["effective"])
     mature_at = view.timers[-1].at
     await timeline.sleep_until(mature_at - timedelta(days=1))
-    assert (await handle.query(TerminationWorkflow.state)).status == "pending"
+    assert (await handle.query(CaseWorkflow.state)).status == "pending"
     assert timeline.members() == ["PCC", "CCC", "CPCCG"]
     assert timeline.events(handle.id) == ["Served", "RemindersSent", "RemindersSent"]
     result = await handle.result()
@@ -123,7 +121,7 @@ async def test_a_notice_served_on_31_august_matures_on_the_last_day_of_february(
 
 async def test_a_withdrawn_notice_never_matures(timeline: Timeline) -> None:
     handle = await timeline.serve()
-    state = await handle.execute_update(TerminationWorkflow.act, ActInput(actor=ref("party_rep:CCC:cy"), action="withdraw"))
+    state = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref("party_rep:CCC:cy"), action="withdraw"))
     assert state.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
     await timeline.env.sleep(timedelta(days=400))
@@ -136,7 +134,7 @@ async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timel
     today = (await timeline.today()).isoformat()
     for who in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"):
         state = await handle.execute_update(
-            TerminationWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
+            CaseWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
     assert state.status == "ended_by_consent"
     assert (await handle.result()).status == "ended_by_consent"
     assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is not None
@@ -145,7 +143,7 @@ async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timel
 async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timeline: Timeline) -> None:
     handle = await timeline.serve()
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(TerminationWorkflow.act, ActInput(actor=ref("party_rep:PCC:pat"), action="withdraw"))
+        await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref("party_rep:PCC:pat"), action="withdraw"))
     assert "allowed: party_rep:CCC" in str(caught.value.cause)
     assert timeline.events(handle.id) == ["Served"]
 
@@ -154,7 +152,7 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
     state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
                                        fields={"against": ["CCC"], "subject": "Overspend share"},
                                        at=await timeline.env.get_current_time())
-    handle = await timeline.start(DisputeWorkflow, state)
+    handle = await timeline.start(CaseWorkflow, state)
     steps = [
         ("lead_director:dan", "resolve", {"outcome": "mediation"}),
         ("lead_director:dan", "nominate", {"mediator": "mo"}),
@@ -164,7 +162,7 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
         ("mediator:mo", "findings", {"findings": "Split 50/50", "cost_pence": 120_001}),
     ]
     for who, action, fields in steps:
-        s = await handle.execute_update(DisputeWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+        s = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
     assert s.status == "findings_recorded"
     assert (await handle.result()).status == "findings_recorded"
     assert timeline.app.state(handle.id).details["cost_shares"] == {"PCC": 60_001, "CCC": 60_000}
@@ -175,10 +173,10 @@ async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline
     state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
                                        fields={"against": ["CCC"], "subject": "Overspend share"},
                                        at=await timeline.env.get_current_time())
-    handle = await timeline.start(DisputeWorkflow, state)
+    handle = await timeline.start(CaseWorkflow, state)
     await timeline.sleep_until(state.deadline + timedelta(hours=1))
     assert timeline.events(handle.id) == ["Raised", "ReminderSent", "Escalated"]
-    assert (await handle.query(DisputeWorkflow.state)).actions[0].name == "resolve"
+    assert (await handle.query(CaseWorkflow.state)).actions[0].name == "resolve"
 
 
 async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) -> None:
@@ -188,15 +186,16 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
         actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
         fields={"provider": "Hinchingbrooke", "contract_ref": "C-1", "reason": "contract_performance_notice",
                 "value_change_pence": -100, "parties": ["PCC"], "effective_on": effective.isoformat()})
-    handle = await timeline.start(VariationWorkflow, state)
+    handle = await timeline.start(CaseWorkflow, state)
     steps = [
         ("lead_director:dan", "decide", {"stage": "jcu", "outcome": "refer"}),
         ("lead_director:dan", "inform_chief_executive", {"note": "briefed"}),
-        ("secretary:board:sam", "decide", {"stage": "board", "outcome": "approve"}),
+        ("secretary:board:sam", "decide", {"stage": "board", "outcome": "recommend"}),
+        ("lead_director:dan", "decide", {"stage": "jcu_decision", "outcome": "approve"}),
         ("jcu_lead:jo", "decide", {"stage": "provider", "outcome": "accepted"}),
     ]
     for who, action, fields in steps:
-        s = await handle.execute_update(VariationWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+        s = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
     assert s.status == "agreed"
     assert (await handle.result()).status == "effective"
     assert await timeline.env.get_current_time() >= timeline.app.rules.calendar.at(effective, time(0, 0))
@@ -209,14 +208,15 @@ async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timelin
                            fields={"name": "PH", "type": "pooled", "balance_pence": 1_000_000})
     state = timeline.app.start_funding_change(actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
                                               fields={"fund": "PH", "changes": {"PCC": -300_000}, "public_health": True})
-    handle = await timeline.start(FundingWorkflow, state)
+    handle = await timeline.start(CaseWorkflow, state)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(FundingWorkflow.act, ActInput(
+        await handle.execute_update(CaseWorkflow.act, ActInput(
             actor=ref("secretary:board:sam"), action="decide", fields={"stage": "programme_board", "outcome": "approve"}))
     assert "awaiting board, not programme_board" in str(caught.value.cause)
     for who, stage, outcome in [("secretary:board:sam", "board", "propose"), ("public_health:phil", "consultation", "object"),
-                                ("secretary:programme_board:pat", "programme_board", "approve")]:
-        s = await handle.execute_update(FundingWorkflow.act, ActInput(
+                                ("secretary:programme_board:pat", "programme_board", "agree"),
+                                ("secretary:pcc_decision:pia", "pcc_decision", "approve")]:
+        s = await handle.execute_update(CaseWorkflow.act, ActInput(
             actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome}))
     assert s.status == "approved"
     assert (await handle.result()).status == "approved"

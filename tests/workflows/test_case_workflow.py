@@ -1,5 +1,5 @@
-"""ProposalWorkflow on Temporal's time-skipping test server, with the real worker, activities and
-application on a fresh SQLite store. A month of deadlines passes in well under a second."""
+"""Proposals under CaseWorkflow on Temporal's time-skipping test server, with the real worker,
+activities and application on a fresh SQLite store. A month of deadlines passes in well under a second."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from workers.activities import case_state
-from workflows.contracts import ActorRef, DecideInput, ProposalInput, WithdrawInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef, CaseInput
 
 HISTORIES = Path(__file__).parent / "histories"
 LEAD = Actor.parse("jcu_lead:jo")
 DAN = ActorRef(id="dan", role="lead_director")
 SAM = ActorRef(id="sam", role="secretary:board")
+PAT = ActorRef(id="pat", role="secretary:programme_board")
 
 
 @dataclass
@@ -50,8 +51,8 @@ class Running:
         now = await self.env.get_current_time()
         state = self.app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), at=now, **values)
         return await self.client.start_workflow(
-            ProposalWorkflow.run,
-            ProposalInput(reference=state.reference, state=case_state(state)),
+            CaseWorkflow.run,
+            CaseInput(reference=state.reference, state=case_state(state)),
             id=state.reference,
             task_queue=self.task_queue,
         )
@@ -76,68 +77,88 @@ async def running(time_skipping_env: WorkflowEnvironment, sqlite_settings: Setti
     parts.executor.shutdown()
 
 
+def decision(actor: ActorRef, stage: str, outcome: str, **fields: str) -> ActInput:
+    return ActInput(actor=actor, action="decide", fields={"stage": stage, "outcome": outcome, **fields})
+
+
 async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -> None:
     handle = await running.start(value_pence=10_000_000)
-    state = await handle.execute_update(
-        ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="approve", minutes_ref="JCU-1")
-    )
+    state = await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "approve", minutes_ref="JCU-1"))
     assert state.status == "approved"
     result = await handle.result()
     assert result.status == "approved"
     assert running.events(handle.id) == ["Started", "Decided"]
-    await running.keep(handle, "approved_at_the_jcu")
+    await running.keep(handle, "proposal_approved_at_the_jcu")
 
 
 async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_reminder(running: Running) -> None:
     handle = await running.start()
-    state = await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="refer"))
+    state = await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "refer"))
     assert state.stage == "board"
     board_deadline = state.deadline
+    assert board_deadline is not None
     # Let the board meeting pass with no decision: time skips while we wait for the escalation.
     await running.env.sleep(board_deadline - await running.env.get_current_time() + timedelta(minutes=1))
-    now_state = await handle.query(ProposalWorkflow.state)
-    assert now_state.escalated_to == "programme_board"
+    now_state = await handle.query(CaseWorkflow.state)
+    assert ["secretary:programme_board"] in [a.roles for a in now_state.actions if a.stage == "board"]
     assert running.events(handle.id) == ["Started", "Decided", "ReminderSent", "Escalated"]
     reminder = running.app.history(handle.id, actor=Actor("audrey", "auditor"))[2]
     assert reminder.at < board_deadline
     assert reminder.changes["recipient_role"] == "secretary:board"
-    await running.keep(handle, "escalated_after_a_reminder")
+    # The Programme Board extends the deadline: the workflow waits on the new one.
+    state = await handle.execute_update(CaseWorkflow.act, decision(PAT, "board", "extend"))
+    assert state.deadline is not None and state.deadline > board_deadline
+    await running.keep(handle, "proposal_escalated_after_a_reminder_then_extended")
 
 
 async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(running: Running) -> None:
-    handle = await running.start()
+    handle = await running.start(value_pence=30_000_000)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=SAM, stage="jcu", outcome="refer"))
+        await handle.execute_update(CaseWorkflow.act, decision(SAM, "jcu", "refer"))
     assert "lead_director decides there" in str(caught.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "approve"))  # beyond its authority
+    assert "outcome 'approve' is not allowed at jcu" in str(caught.value.cause)
     assert running.events(handle.id) == ["Started"]
-    await running.keep(handle, "update_refused_by_validator")
+    await running.keep(handle, "proposal_update_refused_by_validator")
 
 
 async def test_a_withdrawn_proposal_ends_its_workflow(running: Running) -> None:
     handle = await running.start()
-    await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=DAN, stage="jcu", outcome="refer"))
-    state = await handle.execute_update(ProposalWorkflow.withdraw, WithdrawInput(actor=ActorRef(id="jo", role="jcu_lead")))
+    await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "refer"))
+    state = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ActorRef(id="jo", role="jcu_lead"),
+                                                                   action="withdraw"))
     assert state.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
-    await running.keep(handle, "withdrawn_at_the_board")
+    await running.keep(handle, "proposal_withdrawn_at_the_board")
 
 
-async def test_the_ccg_route_runs_through_cmet_and_the_governing_body(running: Running) -> None:
-    handle = await running.start(parties=["PCC", "CPCCG"], value_pence=40_000_000)
+async def test_beyond_authority_the_parties_bodies_decide_in_parallel_and_the_workflow_waits_for_all(
+    running: Running,
+) -> None:
+    handle = await running.start(parties=["PCC", "CCC", "CPCCG"], value_pence=90_000_000,
+                                 kind="service_commissioning")
     steps = [
         (DAN, "jcu", "refer"),
         (SAM, "board", "recommend"),
+        (PAT, "programme_board", "recommend"),
+        (ActorRef(id="pia", role="secretary:pcc_decision"), "pcc_decision", "approve"),
         (ActorRef(id="cat", role="secretary:cmet"), "cmet", "recommend_approval"),
         (ActorRef(id="gus", role="secretary:governing_body"), "governing_body", "approve"),
     ]
     for actor, stage, outcome in steps:
-        state = await handle.execute_update(ProposalWorkflow.decide, DecideInput(actor=actor, stage=stage, outcome=outcome))
+        state = await handle.execute_update(CaseWorkflow.act, decision(actor, stage, outcome))
+    assert (state.status, state.stage) == ("open", "ccc_decision")
+    # Every open branch has its own clock: the workflow keeps timers for each.
+    assert {t.name.split(":")[0] for t in state.timers} == {"remind", "escalate"}
+    state = await handle.execute_update(
+        CaseWorkflow.act, decision(ActorRef(id="cal", role="secretary:ccc_decision"), "ccc_decision", "approve"))
     assert state.status == "approved"
     assert (await handle.result()).status == "approved"
-    await running.keep(handle, "approved_by_the_governing_body")
+    await running.keep(handle, "proposal_approved_by_every_partys_body")
 
 
 async def test_the_workflow_answers_a_query_with_the_stage_and_deadline(running: Running) -> None:
     handle = await running.start()
-    state = await handle.query(ProposalWorkflow.state)
+    state = await handle.query(CaseWorkflow.state)
     assert (state.stage, state.deadline) == ("jcu", running.app.state(handle.id).deadline)
