@@ -93,9 +93,10 @@ def long_case(app: CaseService, events: int) -> str:
     while app.state(ref).version < events:
         state = app.state(ref)
         now = state.deadline + timedelta(seconds=1)
-        app.escalate(ref, command_id=f"e-{uuid.uuid4()}", at=now)
+        deadline = next(t.name for t in state.timers if t.name.startswith("escalate:"))
+        app.fire_timer(ref, timer=deadline, command_id=f"e-{uuid.uuid4()}", at=now)
         now += timedelta(minutes=1)
-        app.decide(ref, actor=PB, stage="programme_board", outcome="extend", command_id=f"x-{uuid.uuid4()}",
+        app.decide(ref, actor=PB, stage="jcu", outcome="extend", command_id=f"x-{uuid.uuid4()}",
                    at=now, new_deadline=(now + timedelta(days=7)).date())
     return ref
 

@@ -27,8 +27,8 @@ from bench.common import header, met, store, table
 from concordat import binaries, bootstrap, logs
 from concordat.engine import ensure_workflow
 from domain.actor import Actor
-from workflows.contracts import ActorRef, DecideInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef
 
 JO = Actor.parse("jcu_lead:jo")
 
@@ -65,9 +65,9 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
                                            parties=["PCC"], public_health=False, command_id=f"s-{uuid.uuid4()}")
                 await ensure_workflow(client, settings, state)
                 refs.append(state.reference)
-            decision = DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer")
+            decision = ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide", fields={"stage": "jcu", "outcome": "refer"})
             ours = await _bounded([
-                lambda r=r: client.get_workflow_handle(r).execute_update(ProposalWorkflow.decide, decision, id=f"d-{r}-{uuid.uuid4()}")
+                lambda r=r: client.get_workflow_handle(r).execute_update(CaseWorkflow.act, decision, id=f"d-{r}-{uuid.uuid4()}")
                 for r in refs], in_flight)
             handles = [await client.start_workflow(Bare.run, id=f"bare-{uuid.uuid4()}", task_queue=bare_queue)
                        for _ in range(n)]

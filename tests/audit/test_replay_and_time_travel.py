@@ -45,8 +45,8 @@ def test_replay_rebuilds_every_view_to_the_same_rows(settings: Settings) -> None
     assert summary.events == app.max_notification_id()
     assert views(settings) == before
     # The runner carries on from the rebuilt views' positions: nothing repeated, nothing skipped.
-    app.decide(before[0][0]["reference"], actor=Actor.parse("secretary:cmet:cat"), stage="cmet",
-               outcome="recommend_approval", command_id="late", at=T0 + timedelta(days=60))
+    app.decide(before[0][0]["reference"], actor=Actor.parse("secretary:programme_board:pat"), stage="programme_board",
+               outcome="recommend", command_id="late", at=T0 + timedelta(days=60))
     follow(settings, app)
     assert len(views(settings)[1]) == len(before[1]) + 1
 
@@ -74,7 +74,7 @@ def test_time_travel_shows_the_case_as_it_stood(settings: Settings) -> None:
     history = app.history(ref, actor=AUDREY)
     at_second = history[1].recorded_at
     then = app.get(ref, actor=AUDREY, version=app.version_at(ref, at_second))
-    assert (then.version, then.stage, then.escalated_to) == (2, "board", None)
+    assert (then.version, then.stage, then.details["escalated_to"]) == (2, "board", None)
     assert app.version_at(ref, datetime.now(UTC)) == len(history)
     with pytest.raises(CaseNotFoundError, match="did not exist yet"):
         app.version_at(ref, history[0].recorded_at - timedelta(seconds=1))

@@ -16,6 +16,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.audit import Auditor, Head
 from domain.case import case_id
+from tests.domain.support import escalate
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
@@ -28,7 +29,7 @@ def a_case_with_history(app: CaseService) -> str:
                              kind="pathway_change", value_pence=40_000_000, parties=["PCC", "CPCCG"],
                              public_health=False, at=T0).reference
     b = app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1", at=T0)
-    app.escalate(ref, command_id="e1", at=b.deadline)
+    escalate(app, ref, command_id="e1", at=b.deadline)
     app.decide(ref, actor=PAT, stage="programme_board", outcome="extend", command_id="x1", at=b.deadline)
     app.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id="r1", at=b.deadline)
     return ref

@@ -11,6 +11,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from tests.domain.support import escalate, remind
 
 LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
 PAT, CY = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
@@ -38,6 +39,9 @@ class Partnership:
         return [self.referred, self.rejected, self.escalated, self.waiting, self.dispute, self.notice, self.funding]
 
 
+PCC_SEC = Actor.parse("secretary:pcc_decision:pia")
+
+
 def proposal(app: CaseService, title: str) -> str:
     return app.start_proposal(actor=LEAD, command_id=cid(), title=title, kind="pathway_change",
                               value_pence=30_000_000, parties=["PCC", "CPCCG"], public_health=False, at=T0).reference
@@ -49,8 +53,8 @@ def make_partnership(app: CaseService) -> Partnership:
     app.decide(referred, actor=DAN, stage="jcu", outcome="refer", minutes_ref="JCU-1", command_id=cid(), at=T0)
     app.decide(rejected, actor=DAN, stage="jcu", outcome="reject", note="out of scope", command_id=cid(),
                at=T0 + timedelta(hours=1))
-    app.escalate(escalated, command_id=cid(), at=app.state(escalated).deadline)
-    app.remind(waiting, command_id=cid(), at=app.state(waiting).reminder_at)
+    escalate(app, escalated, command_id=cid(), at=app.state(escalated).deadline)
+    remind(app, waiting, command_id=cid(), at=None)
     dispute = app.raise_dispute(actor=PAT, fields={"against": ["CCC"], "subject": "Overspend share"},
                                 command_id=cid(), at=T0).reference
     app.act(dispute, actor=DAN, action="resolve", fields={"outcome": "mediation", "note": "independent view"},
@@ -63,7 +67,7 @@ def make_partnership(app: CaseService) -> Partnership:
                                                            "public_health": True},
                                        command_id=cid(), at=T0).reference
     for actor, stage, outcome in [(SAM, "board", "propose"), (PHIL, "consultation", "support"),
-                                  (PB, "programme_board", "approve")]:
+                                  (PB, "programme_board", "agree"), (PCC_SEC, "pcc_decision", "approve")]:
         app.act(funding, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome},
                 command_id=cid(), at=T0)
     return Partnership(referred, rejected, escalated, waiting, dispute, notice, funding)

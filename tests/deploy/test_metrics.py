@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from concordat import bootstrap, metrics
 from concordat.settings import Settings
 from tests.deploy.cases import DAN, PB, T0, cid, make_partnership, run_views
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -60,7 +60,7 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
     }
     assert by(found, "concordat_decisions_recorded_total", "forum", "outcome") == {
         ("jcu", "refer"): 1, ("jcu", "reject"): 1, ("director", "mediation"): 1, ("board", "propose"): 1,
-        ("public_health", "support"): 1, ("programme_board", "approve"): 1,
+        ("public_health", "support"): 1, ("programme_board", "agree"): 1, ("pcc_decision", "approve"): 1,
     }
     newest = app.max_notification_id()
     assert found[("concordat_store_notifications", frozenset())] == newest
@@ -70,8 +70,7 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
 
     # Two more decisions that no runner has processed yet: the lag shows them, the counts do not.
     app.decide(p.waiting, actor=DAN, stage="jcu", outcome="refer", command_id=cid(), at=T0 + timedelta(days=1))
-    app.decide(p.escalated, actor=PB, stage="programme_board", outcome="decide", stage_outcome="reject",
-               command_id=cid(), at=T0 + timedelta(days=1))
+    app.decide(p.escalated, actor=PB, stage="jcu", outcome="extend", command_id=cid(), at=T0 + timedelta(days=1))
     behind = scrape(settings, just_late)
     lag = app.max_notification_id() - newest
     assert lag >= 2
@@ -83,7 +82,7 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
     caught_up = scrape(settings, just_late)
     assert set(by(caught_up, "concordat_projection_lag_events", "view").values()) == {0}
     recorded = by(caught_up, "concordat_decisions_recorded_total", "forum", "outcome")
-    assert (recorded[("jcu", "refer")], recorded[("programme_board", "decide")]) == (2, 1)
+    assert (recorded[("jcu", "refer")], recorded[("programme_board", "extend")]) == (2, 1)
     assert by(caught_up, "concordat_cases_escalated", "case_kind", "forum") == {}
     assert by(caught_up, "concordat_cases_open", "case_kind", "kind", "stage")[("proposal", "pathway_change", "board")] == 2
 
@@ -134,7 +133,7 @@ async def test_temporals_sdk_metrics_are_served_on_the_workers_address(
     runtime = metrics.temporal_runtime(f"127.0.0.1:{port}")  # binds now: a taken port fails here, not later
     target = time_skipping_env.client.service_client.config.target_host
     client = await Client.connect(target, runtime=runtime, namespace=time_skipping_env.client.namespace)
-    worker = Worker(client, task_queue="metrics-test", workflows=[ProposalWorkflow])
+    worker = Worker(client, task_queue="metrics-test", workflows=[CaseWorkflow])
     async with worker:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:  # noqa: S310
             text = answer.read().decode()

@@ -48,20 +48,21 @@ PCC_SEC = Actor.parse("secretary:pcc_decision:pia")
 CCC_SEC = Actor.parse("secretary:ccc_decision:cal")
 
 
-def fire(app: CaseService, ref: str, prefix: str, at: datetime | None = None):
+def fire(app: CaseService, ref: str, prefix: str, at: datetime | None = None, command_id: str | None = None):
     """Fire the case's earliest pending timer named `prefix…` (a reminder or a deadline), at its
     instant unless `at` is given: what the workflow's clock does."""
     timers = [t for t in app.state(ref).timers if t.name.startswith(prefix)]
     timer = min(timers, key=lambda t: t.at)
-    return app.fire_timer(ref, timer=timer.name, command_id=cid(), at=at or timer.at)
+    return app.fire_timer(ref, timer=timer.name, command_id=command_id or cid(), at=at or timer.at)
 
 
-def escalate(app: CaseService, ref: str, at: datetime | None = None):
-    return fire(app, ref, "escalate:", at)
+def escalate(app: CaseService, ref: str, at: datetime | None = None, command_id: str | None = None):
+    """What the clock does at the earliest open stage's deadline: escalate it (or record the miss)."""
+    return fire(app, ref, "escalate:", at, command_id)
 
 
-def remind(app: CaseService, ref: str, at: datetime | None = None):
-    return fire(app, ref, "remind:", at)
+def remind(app: CaseService, ref: str, at: datetime | None = None, command_id: str | None = None):
+    return fire(app, ref, "remind:", at, command_id)
 
 
 def outcomes(state, stage: str, role: str | None = None) -> list[str]:
@@ -72,3 +73,21 @@ def outcomes(state, stage: str, role: str | None = None) -> list[str]:
 
 def deciders(state, stage: str) -> list[str]:
     return [r for a in state.actions if a.name == "decide" and a.stage == stage for r in a.roles]
+
+
+YES = ("approve", "recommend_approval", "agree", "propose", "support", "sign_off", "recommend", "refer",
+       "accepted", "completed")
+
+
+def approve_through(app: CaseService, ref: str, at: datetime | None = None, stop_at: str | None = None):
+    """Take a case along its route with a yes at every stage, as each stage's decider, until it ends
+    (or reaches `stop_at`)."""
+    state = app.state(ref)
+    while state.status == "open":
+        action = next(a for a in state.actions if a.name == "decide" and a.outcomes)
+        if action.stage == stop_at:
+            return state
+        outcome = next(o for o in YES if o in action.outcomes)
+        state = app.decide(ref, actor=Actor(id="someone", role=action.roles[0]), stage=action.stage,
+                           outcome=outcome, command_id=cid(), at=at)
+    return state

@@ -21,8 +21,8 @@ from domain.actor import Actor
 from domain.directory import Directory
 from tests.faults.conftest import RestartablePostgres
 from tests.faults.processes import env_for, free_port, start, until_async
-from workflows.contracts import ActorRef, DecideInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef
 
 AUDREY = Actor.parse("auditor:audrey")
 OPS = Actor(id="ops", role="operator")
@@ -72,8 +72,8 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
 
         decisions = [
             asyncio.create_task(client.get_workflow_handle(ref).execute_update(
-                ProposalWorkflow.decide,
-                DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer"),
+                CaseWorkflow.act,
+                ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide", fields={"stage": "jcu", "outcome": "refer"}),
                 id=f"decide-{ref}"))
             for ref in refs
         ]

@@ -18,8 +18,8 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from tests.faults.processes import env_for, start, until_async
 from tests.faults.test_projection_runners import views
-from workflows.contracts import ActorRef, DecideInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef
 
 CASES = 200
 AUDREY = Actor.parse("auditor:audrey")
@@ -41,8 +41,7 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(temporal: str, p
                 kind="procurement", value_pence=1_000 * (i + 1), parties=["PCC"], public_health=False)
             await ensure_workflow(client, settings, state)
             handle = client.get_workflow_handle(state.reference)
-            await handle.execute_update(ProposalWorkflow.decide, DecideInput(
-                actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="approve"), id=f"d{i}")
+            await handle.execute_update(CaseWorkflow.act, ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide", fields={"stage": "jcu", "outcome": "approve"}), id=f"d{i}")
             return state.reference
 
     try:

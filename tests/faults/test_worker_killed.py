@@ -16,8 +16,8 @@ from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
 from tests.faults.processes import env_for, start, until_async
-from workflows.contracts import ActorRef, DecideInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef
 
 AUDREY = Actor.parse("auditor:audrey")
 
@@ -37,8 +37,7 @@ async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
         ref = state.reference
         await ensure_workflow(client, settings, state)
         update = asyncio.create_task(client.get_workflow_handle(ref).execute_update(
-            ProposalWorkflow.decide, DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu",
-                                                 outcome="refer"), id="decide-once"))
+            CaseWorkflow.act, ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide", fields={"stage": "jcu", "outcome": "refer"}), id="decide-once"))
         await until_async(lambda: len(app.history(ref, actor=AUDREY)) == 2, 60, "the decision to commit")
         slow.kill9()  # the activity has committed and is paused: it never reports completion
         fresh = start("worker-b", ["worker"], env, tmp_path)

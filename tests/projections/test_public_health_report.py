@@ -16,6 +16,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import FundWouldOverspendError
+from tests.domain.support import approve_through
 
 LEAD, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("secretary:board:sam")
 PHIL, HAL = Actor.parse("public_health:phil"), Actor.parse("secretary:health_committee:hal")
@@ -34,14 +35,10 @@ def change(app: CaseService, at: datetime, changes: dict[str, int], public_healt
     """Take one funding change through its route; True if approved."""
     f = app.start_funding_change(actor=LEAD, fields={"fund": "PH pooled", "changes": changes,
                                                      "public_health": public_health}, command_id=str(uuid.uuid4()), at=at)
-    steps = [(SAM, "board", "propose")] + ([(PHIL, "consultation", "support")] if public_health else [])
-    for actor, stage, outcome in [*steps, (PAT, "programme_board", "approve")]:
-        try:
-            app.act(f.reference, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome},
-                    command_id=str(uuid.uuid4()), at=at)
-        except FundWouldOverspendError:
-            return False
-    return True
+    try:
+        return approve_through(app, f.reference, at=at).status == "approved"
+    except FundWouldOverspendError:
+        return False
 
 
 def report(settings: Settings, year: int) -> list[dict]:

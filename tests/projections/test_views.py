@@ -11,6 +11,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from tests.domain.support import remind
 
 LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -26,7 +27,7 @@ def some_cases(app: CaseService) -> list[str]:
                at=T0 + timedelta(hours=1))
     app.decide(refs[1], actor=DAN, stage="jcu", outcome="reject", note="out of scope", command_id="c",
                at=T0 + timedelta(hours=2))
-    app.remind(refs[2], command_id="r", at=app.state(refs[2]).reminder_at)
+    remind(app, refs[2], command_id="r", at=None)
     return refs
 
 
@@ -49,7 +50,7 @@ def test_the_views_show_every_case_and_every_decision_newest_first(settings: Set
     run_views(settings, app)
     cases, decisions = snapshot(settings)
     assert [(c["reference"], c["stage"], c["status"]) for c in cases] == [
-        (refs[0], "cmet", "open"), (refs[1], "jcu", "rejected"), (refs[2], "jcu", "open"),
+        (refs[0], "programme_board", "open"), (refs[1], "jcu", "rejected"), (refs[2], "jcu", "open"),
     ]
     assert [(d["reference"], d["outcome"], d["actor_role"]) for d in decisions] == [
         (refs[1], "reject", "lead_director"), (refs[0], "recommend", "secretary:board"), (refs[0], "refer", "lead_director"),

@@ -21,7 +21,7 @@ def start(app, command_id: str) -> str:  # noqa: ANN001
                               value_pence=40_000_000, parties=["PCC", "CPCCG"], public_health=False, at=T0).reference
 
 
-def to_cmet(app, ref: str) -> datetime:  # noqa: ANN001
+def to_programme_board(app, ref: str) -> datetime:  # noqa: ANN001
     app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id=f"{ref}-r", at=T0)
     return app.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id=f"{ref}-b", at=T0).deadline
 
@@ -31,14 +31,15 @@ def test_running_cases_keep_their_policy_and_new_cases_take_the_new_one(settings
     running = start(old_app, "old")
     shipped = resources.files("domain").joinpath("governance.toml").read_text()
     changed = tmp_path / "policy.toml"
-    changed.write_text(shipped.replace('[proposal.stages.cmet]\nforum = "cmet"\ndeadline = { working_days = 15 }',
-                                       '[proposal.stages.cmet]\nforum = "cmet"\ndeadline = { working_days = 5 }'))
+    old = 'forum = "programme_board"\ndeadline = { working_days = 20 }'
+    assert old in shipped
+    changed.write_text(shipped.replace(old, 'forum = "programme_board"\ndeadline = { working_days = 5 }'))
     new_app = bootstrap.open_cases(settings.model_copy(update={"policy_file": changed}))
     assert new_app.policy.content_hash != old_app.policy.content_hash
     fresh = start(new_app, "new")
     # Both cases move on under the new file; each by its own policy.
-    assert to_cmet(new_app, running) == datetime(2026, 12, 15, 17, 0, tzinfo=UTC)  # 15 working days
-    assert to_cmet(new_app, fresh) == datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 5 working days
+    assert to_programme_board(new_app, running) == datetime(2026, 12, 22, 17, 0, tzinfo=UTC)  # 20 working days
+    assert to_programme_board(new_app, fresh) == datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 5 working days
     old_hashes = {h.policy_hash for h in new_app.history(running, actor=AUDREY)}
     new_hashes = {h.policy_hash for h in new_app.history(fresh, actor=AUDREY)}
     assert old_hashes == {old_app.policy.content_hash}

@@ -15,6 +15,8 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import WrongStageError
 from domain.proposal import Proposal
+from domain.staged import Decide
+from tests.domain.support import escalate
 
 LEAD = Actor.parse("jcu_lead:jo")
 DAN = Actor.parse("lead_director:dan")
@@ -35,7 +37,7 @@ def test_a_case_survives_a_new_process(settings: Settings) -> None:
     ref = start(bootstrap.open_cases(settings))
     bootstrap.open_cases(settings).decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1", at=T0)
     again = bootstrap.open_cases(settings).get(ref, actor=AUDREY)
-    assert (again.stage, again.version, again.public_health) == ("board", 2, True)
+    assert (again.stage, again.version, again.details["public_health"]) == ("board", 2, True)
     assert again.deadline == datetime(2027, 1, 12, 17, 0, tzinfo=UTC)
 
 
@@ -73,13 +75,13 @@ def test_two_writers_of_one_case_never_lose_a_decision(settings: Settings) -> No
     a, b = bootstrap.open_cases(settings), bootstrap.open_cases(settings)
     stale = b.repository.get(Proposal.create_id(ref))  # b's copy, loaded before a decides
     a.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id="a1", at=T0)
-    stale.decide(b.rules, actor=SAM, stage="board", outcome="reject", minutes_ref="", note="", command_id="b1", at=T0)
+    stale.decide(b.rules, actor=SAM, command=Decide(stage="board", outcome="reject"), command_id="b1", at=T0)
     with pytest.raises(IntegrityError):
         b.save(stale)
     # Through the service, the loser's command is re-run on what was recorded and refused.
     with pytest.raises(WrongStageError, match="decision already recorded: board: recommend by secretary:board:sam"):
         b.decide(ref, actor=SAM, stage="board", outcome="reject", command_id="b1", at=T0)
-    assert [d["outcome"] for d in a.get(ref, actor=AUDREY).decisions] == ["refer", "recommend"]
+    assert [d["outcome"] for d in a.get(ref, actor=AUDREY).details["decisions"]] == ["refer", "recommend"]
 
 
 def test_snapshots_let_a_long_case_load_from_its_latest_snapshot(settings: Settings) -> None:
@@ -89,8 +91,8 @@ def test_snapshots_let_a_long_case_load_from_its_latest_snapshot(settings: Setti
     for n in range(12):
         # An extension at every escalation keeps the case going: Escalated + Decided each round.
         state = app.state(ref)
-        app.escalate(ref, command_id=f"e{n}", at=state.deadline)
-        app.decide(ref, actor=Actor("pat", "secretary:programme_board"), stage="programme_board",
+        escalate(app, ref, command_id=f"e{n}", at=state.deadline)
+        app.decide(ref, actor=Actor("pat", "secretary:programme_board"), stage="jcu",
                    outcome="extend", command_id=f"x{n}", at=state.deadline)
     snapshots = list(app.snapshots.get(case_id, desc=True, limit=1))
     assert snapshots and snapshots[0].originator_version == 25

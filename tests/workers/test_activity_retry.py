@@ -14,8 +14,8 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from workers.activities import CaseActivities, case_state
-from workflows.contracts import DECIDE_CASE, ActorRef, CaseState, DecideCaseInput, DecideInput, ProposalInput
-from workflows.proposal import ProposalWorkflow
+from workflows.case import CaseWorkflow
+from workflows.contracts import ACT_ON_CASE, ActInput, ActOnCaseInput, ActorRef, CaseInput, CaseState
 
 
 class CrashAfterCommit(CaseActivities):
@@ -23,9 +23,9 @@ class CrashAfterCommit(CaseActivities):
 
     attempts: list[int]
 
-    @activity.defn(name=DECIDE_CASE)
-    def decide_case(self, input: DecideCaseInput) -> CaseState:
-        state = super().decide_case(input)
+    @activity.defn(name=ACT_ON_CASE)
+    def act_on_case(self, input: ActOnCaseInput) -> CaseState:
+        state = super().act_on_case(input)
         self.attempts.append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise ConnectionError("worker lost its connection after the commit")
@@ -43,14 +43,15 @@ async def test_an_activity_retried_after_its_commit_stores_one_event(
                                at=await time_skipping_env.get_current_time())
     queue = f"tq-{uuid.uuid4()}"
     with ThreadPoolExecutor(4) as pool:
-        async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ProposalWorkflow],
+        async with Worker(time_skipping_env.client, task_queue=queue, workflows=[CaseWorkflow],
                           activities=acts.all(), activity_executor=pool):
             handle = await time_skipping_env.client.start_workflow(
-                ProposalWorkflow.run, ProposalInput(reference=state.reference, state=case_state(state)),
+                CaseWorkflow.run, CaseInput(reference=state.reference, state=case_state(state)),
                 id=state.reference, task_queue=queue)
             result = await handle.execute_update(
-                ProposalWorkflow.decide,
-                DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="approve"),
+                CaseWorkflow.act,
+                ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide",
+                         fields={"stage": "jcu", "outcome": "approve"}),
             )
     assert acts.attempts == [1, 2]  # it really was retried
     assert result.status == "approved"

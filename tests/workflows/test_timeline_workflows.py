@@ -21,8 +21,8 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from workers.activities import case_state
-from workflows.contracts import ActInput, ActorRef, CaseInput
 from workflows.case import CaseWorkflow
+from workflows.contracts import ActInput, ActorRef, CaseInput
 
 AUDITOR = Actor.parse("auditor:audrey")
 HISTORIES = Path(__file__).parent / "histories"
