@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import click
@@ -32,6 +32,7 @@ from concordat import bootstrap, processes, render
 from concordat import up as supervisor
 from concordat.commands import Commands
 from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live, migrate_workflow, state_dict
+from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.money import parse_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
@@ -121,6 +122,49 @@ def _command_id(given: str | None) -> str:
     if given is not None and not given.strip():
         raise InvalidInputError("--command-id is empty")
     return given or str(uuid.uuid4())
+
+
+def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A start command's options, made from the fields its kind declares (concordat.fields): one
+    `--kebab-name` per field, with the field's description as its help."""
+
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        for name, info in reversed(list(model.model_fields.items())):
+            flag, kinds = "--" + name.replace("_", "-"), {info.annotation, *get_args(info.annotation)}
+            if info.annotation is bool:
+                f = click.option(flag, name, is_flag=True, help=info.description)(f)
+            elif get_origin(info.annotation) is dict:
+                f = click.option(flag, name, multiple=True, required=info.is_required(), metavar="PARTY=POUNDS",
+                                 help=info.description)(f)
+            else:
+                f = click.option(flag, name, required=info.is_required(), default=None,
+                                 metavar="YYYY-MM-DD" if date in kinds else None, help=info.description)(f)
+        return f
+
+    return add
+
+
+def _given(model: type[Fields], options: dict[str, Any]) -> dict[str, Any]:
+    """The start command's options as the kind's fields: dates checked, PARTY=POUNDS pairs collected."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        value = options.get(name)
+        if value is None or value == ():
+            continue
+        if get_origin(info.annotation) is dict:
+            pairs: dict[str, str] = {}
+            for item in value:
+                party, sep, amount = item.partition("=")
+                if not sep or not party.strip():
+                    raise InvalidInputError(f"--{name} {item!r} is not PARTY=POUNDS (e.g. PCC=-20000)")
+                if party.strip() in pairs:
+                    raise InvalidInputError(f"--{name} names {party.strip()} twice")
+                pairs[party.strip()] = amount
+            value = pairs
+        elif date in get_args(info.annotation) or info.annotation is date:
+            value = _date(value, "--" + name.replace("_", "-"))
+        fields[name] = value
+    return fields
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -388,18 +432,11 @@ def projections() -> None:
 
 
 @proposal_app.command("start")
-@click.option("--title", required=True, help="What the proposal is, in a line.")
-@click.option("--kind", required=True,
-              help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.")
-@click.option("--value", required=True, help="Annual value in pounds, e.g. 180000 or £180,000.50.")
-@click.option("--parties", required=True, help="Parties it concerns, comma-separated: PCC,CCC,CPCCG.")
-@click.option("--public-health", is_flag=True, help="Public-health ring-fenced money is involved.")
+@_start_options(ProposalIn)
 @_command_opts
-def proposal_start(title: str, kind: str, value: str, parties: str, public_health: bool,
-                   as_: str | None, as_json: bool, command_id: str | None) -> None:
+def proposal_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Start a proposal at its route's first stage (the JCU); prints its reference."""
-    fields = {"title": title, "kind": kind, "value": value, "parties": parties, "public_health": public_health}
-    state = _start_case(_settings(), as_, command_id, "proposal", fields)
+    state = _start_case(_settings(), as_, command_id, "proposal", _given(ProposalIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference, highlight=False))
 
 
@@ -474,17 +511,11 @@ def _act(settings: Settings, as_: str | None, command_id: str | None, reference:
 
 
 @dispute_app.command("raise")
-@click.option("--against", required=True, help="The parties the concern is against, comma-separated, e.g. CCC.")
-@click.option("--subject", required=True, help="What the dispute is about, in a line.")
-@click.option("--description", default="", help="The concern in full.")
-@click.option("--case", "linked_case", default=None, metavar="REFERENCE", help="A case it concerns, e.g. PRO-2026-0001.")
+@_start_options(DisputeIn)
 @_command_opts
-def dispute_raise(against: str, subject: str, description: str, linked_case: str | None, as_: str | None,
-                  as_json: bool, command_id: str | None) -> None:
+def dispute_raise(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Raise a dispute for your party (--as party_rep:PARTY:ID); prints its reference."""
-    settings = _settings()
-    fields = {"against": against, "subject": subject, "description": description, "case": linked_case}
-    state = _start_case(settings, as_, command_id, "dispute", fields)
+    state = _start_case(_settings(), as_, command_id, "dispute", _given(DisputeIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -549,22 +580,11 @@ def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, 
 
 
 @termination_app.command("serve")
-@click.option("--letter-ref", required=True, help="Reference of the notice letter (notice is given in writing).")
-@click.option("--served-on", default=None, metavar="YYYY-MM-DD", help="When it was served (default today; not in the future).")
-@click.option("--effective", default=None, metavar="YYYY-MM-DD", help="When it takes effect (six months after service at least).")
-@click.option("--year-end", is_flag=True, help="Take effect on the first 31 March at least six months on.")
+@_start_options(TerminationIn)
 @_command_opts
-def termination_serve(letter_ref: str, served_on: str | None, effective: str | None, year_end: bool,
-                      as_: str | None, as_json: bool, command_id: str | None) -> None:
+def termination_serve(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Serve your party's notice to leave the partnership (--as party_rep:PARTY:ID)."""
-    settings = _settings()
-    fields = {
-        "letter_ref": letter_ref,
-        "served_on": _date(served_on, "--served-on") if served_on else None,
-        "effective": _date(effective, "--effective") if effective else None,
-        "year_end": year_end,
-    }
-    state = _start_case(settings, as_, command_id, "termination", fields)
+    state = _start_case(_settings(), as_, command_id, "termination", _given(TerminationIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(f"{state.reference} effective {state.details['effective']}"))
 
 
@@ -593,24 +613,11 @@ def variation_app() -> None:
 
 
 @variation_app.command("start")
-@click.option("--provider", required=True, help="The provider whose contract varies.")
-@click.option("--contract-ref", required=True, help="The contract's reference.")
-@click.option("--reason", required=True, help="performance_review, contract_performance_notice, "
-              "managing_activity_and_referrals or other.")
-@click.option("--value-change", required=True, help="Change in annual value in pounds; negative for a reduction.")
-@click.option("--parties", required=True, help="Parties to the contract, comma-separated: PCC,CCC,CPCCG.")
-@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="When it takes effect once agreed.")
-@click.option("--public-health", is_flag=True, help="Public-health money is in the contract (sign-off needed).")
-@click.option("--title", default="", help="A title (default: provider, contract and reason).")
+@_start_options(VariationIn)
 @_command_opts
-def variation_start(provider: str, contract_ref: str, reason: str, value_change: str, parties: str, effective: str,
-                    public_health: bool, title: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Start a contract variation at the JCU stage; prints its reference."""
-    settings = _settings()
-    fields = {"provider": provider, "contract_ref": contract_ref, "reason": reason, "value_change": value_change,
-              "parties": parties, "effective": _date(effective, "--effective"), "public_health": public_health,
-              "title": title}
-    state = _start_case(settings, as_, command_id, "variation", fields)
+def variation_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
+    """Start a contract variation at its route's first stage (the JCU); prints its reference."""
+    state = _start_case(_settings(), as_, command_id, "variation", _given(VariationIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -629,28 +636,11 @@ def funding_app() -> None:
 
 
 @funding_app.command("start")
-@click.option("--fund", required=True, help="The fund's name.")
-@click.option("--change", "changes", multiple=True, required=True, metavar="PARTY=POUNDS",
-              help="A party's change in contribution, e.g. PCC=-20000; repeat for each party.")
-@click.option("--public-health", is_flag=True, help="Ring-fenced public-health money is involved (consultation needed).")
-@click.option("--public-health-service", is_flag=True, help="A public-health service: the Health Committee decides.")
-@click.option("--title", default="", help="A title (default: the fund and the net change).")
+@_start_options(FundingIn)
 @_command_opts
-def funding_start(fund: str, changes: tuple[str, ...], public_health: bool, public_health_service: bool, title: str,
-                  as_: str | None, as_json: bool, command_id: str | None) -> None:
+def funding_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Start an in-year funding change at the board; prints its reference."""
-    settings = _settings()
-    parsed: dict[str, int] = {}
-    for item in changes:
-        party, sep, amount = item.partition("=")
-        if not sep or not party.strip():
-            raise InvalidInputError(f"--change {item!r} is not PARTY=POUNDS (e.g. PCC=-20000)")
-        if party.strip() in parsed:
-            raise InvalidInputError(f"--change names {party.strip()} twice")
-        parsed[party.strip()] = amount
-    fields = {"fund": fund, "change": parsed, "public_health": public_health,
-              "public_health_service": public_health_service, "title": title}
-    state = _start_case(settings, as_, command_id, "funding", fields)
+    state = _start_case(_settings(), as_, command_id, "funding", _given(FundingIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 

@@ -111,7 +111,11 @@ def route_line(steps: list[dict[str, Any]]) -> str:
 def policy_route(c: Console, kind: str, policy: Policy) -> None:
     """One route, readably: each stage with its forum, who decides, deadline and outcomes."""
     route: Route = policy.routes[kind]
-    c.print(f"[bold]{kind}[/bold]: starts at {route.start}; started by {', '.join(route.started_by)}"
+
+    def say(text: str) -> None:
+        c.print(text, markup=False, highlight=False)  # policy text is text, never markup
+
+    say(f"{kind}: starts at {route.start}; started by {', '.join(route.started_by)}"
             + (f"; withdrawn by {', '.join(route.withdrawn_by)}" if route.withdrawn_by else ""))
     for name, stage in route.stages.items():
         deadline = (f"{stage.deadline.working_days} working days" if stage.deadline.working_days
@@ -119,20 +123,20 @@ def policy_route(c: Console, kind: str, policy: Policy) -> None:
         only = f"; only when {', '.join(stage.when)}" if stage.when else ""
         needs = f"; requires {', '.join(stage.requires)}" if stage.requires else ""
         escalates = "" if stage.escalates else "; does not escalate"
-        c.print(f"  {name} ({stage.title or stage.forum}): {policy.decider_of(stage.forum)} decides; "
+        say(f"  {name} ({stage.title or stage.forum}): {policy.decider_of(stage.forum)} decides; "
                 f"{deadline}{only}{needs}{escalates}")
         for outcome, rule in stage.outcomes.items():
-            c.print(f"    {outcome} → {_leads(rule)}")
+            say(f"    {outcome} → {_leads(rule)}")
     for name, join in route.joins.items():
-        c.print(f"  join {name}: when every branch has approved → {join.then}; a refusal → {join.on_rejected}")
+        say(f"  join {name}: when every branch has approved → {join.then}; a refusal → {join.on_rejected}")
     if route.escalation is not None:
         esc = route.escalation
         in_place = f"; decides in place at {', '.join(esc.decides_in_place)}" if esc.decides_in_place else ""
-        c.print(f"  escalation: to {esc.forum} ({policy.decider_of(esc.forum)}), who may {', '.join(esc.may)}{in_place}")
-    c.print(f"  ends: {', '.join(route.ends)}")
+        say(f"  escalation: to {esc.forum} ({policy.decider_of(esc.forum)}), who may {', '.join(esc.may)}{in_place}")
+    say(f"  ends: {', '.join(route.ends)}")
     for name, cond in route.conditions.items():
         tests = cond.model_dump(exclude_defaults=True, exclude={"explain"})
-        c.print(f"  condition {name}: " + ", ".join(f"{k}={v}" for k, v in tests.items()))
+        say(f"  condition {name}: " + ", ".join(f"{k}={v}" for k, v in tests.items()))
 
 
 def _leads(rule: Any) -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from concordat import render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
+from concordat.fields import DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
 from domain.actor import Actor
 from domain.audit import Auditor
 from domain.errors import InvalidInputError
@@ -106,16 +107,6 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-Pounds = Annotated[str | int | float, Field(description="Pounds, e.g. 180000 or \"£180,000.50\".")]
-SignedPounds = Annotated[str | int | float, Field(description="Pounds, negative for a reduction, e.g. -20000.")]
-
-
-class ProposalIn(Body):
-    title: str = Field(min_length=1, max_length=300)
-    kind: str = Field(description="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement")
-    value: Pounds
-    parties: list[str] | str = Field(description="PCC, CCC, CPCCG: a list or comma-separated")
-    public_health: bool = False
 
 
 class DecisionIn(Body):
@@ -129,45 +120,6 @@ class DecisionIn(Body):
 
 class WithdrawIn(Body):
     note: str = ""
-
-
-class DisputeIn(Body):
-    against: list[str] | str
-    subject: str = Field(min_length=1, max_length=300)
-    description: str = ""
-    case: str | None = Field(None, description="A case it concerns, e.g. PRO-2026-0001")
-
-
-class TerminationIn(Body):
-    letter_ref: str = Field(min_length=1)
-    served_on: date | None = None
-    effective: date | None = None
-    year_end: bool = False
-
-
-class VariationIn(Body):
-    provider: str = Field(min_length=1)
-    contract_ref: str = Field(min_length=1)
-    reason: str = Field(description="performance_review, contract_performance_notice, managing_activity_and_referrals or other")
-    value_change: SignedPounds
-    parties: list[str] | str
-    effective: date
-    public_health: bool = False
-    title: str = ""
-
-
-class FundingIn(Body):
-    fund: str = Field(min_length=1)
-    change: dict[str, SignedPounds] = Field(description="Each party's change in pounds, e.g. {\"PCC\": -20000}")
-    public_health: bool = False
-    public_health_service: bool = False
-    title: str = ""
-
-
-class FundIn(Body):
-    name: str = Field(min_length=1)
-    type: Literal["aligned", "pooled"]
-    balance: Pounds
 
 
 class ResolveIn(Body):

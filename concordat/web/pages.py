@@ -33,6 +33,7 @@ from fastapi.templating import Jinja2Templates
 from concordat import render
 from concordat.commands import CASE_ACTIONS, actions_for
 from concordat.engine import state_dict
+from concordat.fields import START_MODELS, form_fields
 from concordat.money import format_pence
 from concordat.web.problems import EXPECTED, problem_for
 from domain.audit import Auditor
@@ -434,41 +435,14 @@ async def start_proposal(request: Request) -> Response:
 
 # --- starting the other kinds of case ----------------------------------------------------------
 
-# Each kind's form: (field, label, input type, hint). Field names are the CLI's options; the
+# Each kind's form, made from the fields it declares once (concordat.fields): (heading, [(field, label,
+# input type, hint)]), and which fields may be left empty. Field names are the CLI's options; the
 # domain checks every value (the page only says which boxes are empty).
 START_FORMS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
-    "dispute": ("Raise a dispute", [
-        ("against", "Parties the concern is against", "parties", ""),
-        ("subject", "What the dispute is about", "text", "In a line."),
-        ("description", "The concern in full", "textarea", ""),
-        ("case", "A case it concerns (optional)", "text", "For example, PRO-2026-0001."),
-    ]),
-    "termination": ("Serve notice to leave the partnership", [
-        ("letter_ref", "Reference of the notice letter", "text", "Notice is given in writing."),
-        ("served_on", "Served on (optional)", "text", "YYYY-MM-DD; today if empty."),
-        ("effective", "Takes effect on (optional)", "text", "YYYY-MM-DD; six calendar months after service at the earliest."),
-        ("year_end", "Take effect on the first 31 March at least six months on", "checkbox", ""),
-    ]),
-    "variation": ("Start a contract variation", [
-        ("provider", "Provider", "text", ""),
-        ("contract_ref", "Contract reference", "text", ""),
-        ("reason", "Reason", "reason", ""),
-        ("value_change", "Change in annual value, in pounds", "text", "Negative for a reduction, e.g. -40000."),
-        ("parties", "Parties to the contract", "parties", ""),
-        ("effective", "Takes effect on", "text", "YYYY-MM-DD, once agreed."),
-        ("public_health", "Public-health money is in the contract", "checkbox", ""),
-        ("title", "Title (optional)", "text", ""),
-    ]),
-    "funding": ("Start an in-year funding change", [
-        ("fund", "Fund", "text", "Its name, as opened."),
-        ("change", "Each party's change in contribution, in pounds", "changes", "Negative for a reduction; leave a party empty for no change."),
-        ("public_health", "Ring-fenced public-health money is involved", "checkbox", ""),
-        ("public_health_service", "A public-health service (the Health Committee decides)", "checkbox", ""),
-        ("title", "Title (optional)", "text", ""),
-    ]),
+    kind: ((model.__doc__ or kind).strip(), [(n, label, kind_of, hint) for n, label, kind_of, hint, _ in form_fields(model)])
+    for kind, model in START_MODELS.items() if kind != "proposal"
 }
-OPTIONAL = {"description", "case", "served_on", "effective", "title", "year_end", "public_health",
-            "public_health_service"}
+OPTIONAL = {kind: {n for n, *_, required in form_fields(model) if not required} for kind, model in START_MODELS.items()}
 
 
 @router.get("/start")
@@ -531,7 +505,7 @@ async def start_case(request: Request, kind: str) -> Response:
             fields[name] = form.get(name) == "yes"
         else:
             fields[name] = form.get(name, "").strip()
-            if not fields[name] and name not in OPTIONAL:
+            if not fields[name] and name not in OPTIONAL[kind]:
                 errors[name] = f"Enter the {label.lower()}"
     if errors:
         return _start_page(request, kind, values, errors, 422)

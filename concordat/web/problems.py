@@ -35,7 +35,7 @@ UNPROCESSABLE = (InvalidInputError, OutcomeNotAllowedError, NoticeTooShortError,
 KIND_STATUS = {
     "NotAllowedError": 403, "NotYourForumError": 403, "NotAPartyError": 403,
     "InvalidInputError": 422, "OutcomeNotAllowedError": 422, "NoticeTooShortError": 422,
-    "FundWouldOverspendError": 422, "StoreUnavailable": 503,
+    "FundWouldOverspendError": 422, "PolicyError": 422, "StoreUnavailable": 503,
 }
 
 

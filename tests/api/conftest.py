@@ -14,7 +14,8 @@ from tests.e2e.conftest import Engine, running_engine
 
 PEOPLE = {
     "jo": ["jcu_lead"], "dan": ["lead_director"], "sam": ["secretary:board"], "cara": ["secretary:cmet"],
-    "gwen": ["secretary:governing_body"], "prue": ["secretary:programme_board"], "pat": ["party_rep:PCC"],
+    "gwen": ["secretary:governing_body"], "prue": ["secretary:programme_board"],
+    "pia": ["secretary:pcc_decision"], "cal": ["secretary:ccc_decision"], "pat": ["party_rep:PCC"],
     "cy": ["party_rep:CCC"], "gil": ["party_rep:CPCCG"], "audrey": ["auditor"], "mo": ["mediator"],
     "phil": ["public_health"], "multi": ["jcu_lead", "auditor"],
 }

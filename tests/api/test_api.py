@@ -174,11 +174,13 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     assert "reason 'whim' is not known" in problem(api.as_("jo").post("/variations", json={**variation, "reason": "whim"}), 422)
     var = api.as_("jo").post("/variations", json=variation).json()["reference"]
     api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
+    problem(api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}), 422)
+    api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "recommend"}).raise_for_status()
     assert "Chief Executive was informed" in problem(
-        api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}), 409)
+        api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}), 409)
     problem(api.as_("jo").post(f"/cases/{var}/inform-ce", json={"note": "x"}), 403)
     api.as_("dan").post(f"/cases/{var}/inform-ce", json={"note": "briefed"}).raise_for_status()
-    api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}).raise_for_status()
+    api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}).raise_for_status()
 
     problem(api.as_("sam").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"}), 403)
     problem(api.as_("jo").post("/funds", json={"name": "PH", "type": "shared", "balance": "100000"}), 422)
@@ -190,12 +192,16 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     fun = api.as_("jo").post("/funding-changes", json=change).json()["reference"]
     api.as_("sam").post(f"/cases/{fun}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
     api.as_("phil").post(f"/cases/{fun}/decisions", json={"stage": "consultation", "outcome": "support"}).raise_for_status()
-    api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}).raise_for_status()
+    problem(api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422)
+    api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "agree"}).raise_for_status()
+    api.as_("pia").post(f"/cases/{fun}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}).raise_for_status()
+    api.as_("cal").post(f"/cases/{fun}/decisions", json={"stage": "ccc_decision", "outcome": "approve"}).raise_for_status()
     assert api.as_("audrey").get("/funds/PH").json()["balance_pence"] == 7_500_000
     big = api.as_("jo").post("/funding-changes", json={"fund": "PH", "change": {"PCC": "-99999"}}).json()["reference"]
     api.as_("sam").post(f"/cases/{big}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
+    api.as_("prue").post(f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "agree"}).raise_for_status()
     assert "would overspend it by £24,999.00" in problem(
-        api.as_("prue").post(f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422)
+        api.as_("pia").post(f"/cases/{big}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}), 422)
 
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1

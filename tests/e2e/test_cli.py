@@ -25,6 +25,14 @@ def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine)
     assert "at board" in engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", "--minutes-ref", "JCU-1",
                                    who="lead_director:dan")
     engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+    assert "approve" not in engine.refused(  # the Programme Board never approves
+        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
+    ).split("allowed:")[1]
+    parallel = engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "recommend",
+                         who="secretary:programme_board:pat")
+    assert "at pcc_decision, ccc_decision, cmet" in parallel
+    engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
+    engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", who="secretary:ccc_decision:cal")
     engine.ok("decide", ref, "--stage", "cmet", "--outcome", "recommend_approval", who="secretary:cmet:cat")
     out = engine.ok("decide", ref, "--stage", "governing_body", "--outcome", "approve", "--minutes-ref", "GB-2",
                     "--note", "Approved in full", "--json", who="secretary:governing_body:gus")
@@ -32,16 +40,19 @@ def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine)
 
     shown = json.loads(engine.ok("show", ref, "--json", who="auditor:audrey"))
     assert shown["status"] == "approved"
-    assert [d["actor_role"] for d in shown["decisions"]] == [
-        "lead_director", "secretary:board", "secretary:cmet", "secretary:governing_body"]
+    assert [d["actor_role"] for d in shown["details"]["decisions"]] == [
+        "lead_director", "secretary:board", "secretary:programme_board", "secretary:pcc_decision",
+        "secretary:ccc_decision", "secretary:cmet", "secretary:governing_body"]
+    assert json.loads(out) == shown  # the command's --json and `show --json`: one document
     history = json.loads(engine.ok("history", ref, "--json", who="auditor:audrey"))
-    assert [h["event"] for h in history] == ["Started", "Decided", "Decided", "Decided", "Decided"]
+    assert [h["event"] for h in history] == ["Started"] + ["Decided"] * 7
     assert "Approved in full" in engine.ok("history", ref, who="auditor:audrey")
 
     listed = json.loads(engine.ok("list", "--json", who="auditor:audrey"))
     assert {"reference": ref, "status": "approved"}.items() <= next(r for r in listed if r["reference"] == ref).items()
     register = json.loads(engine.ok("decisions", "--json", "--case", ref, who="auditor:audrey"))
-    assert [d["outcome"] for d in register] == ["approve", "recommend_approval", "recommend", "refer"]
+    assert [d["outcome"] for d in register] == [
+        "approve", "recommend_approval", "approve", "approve", "recommend", "recommend", "refer"]
 
 
 def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engine) -> None:
@@ -132,10 +143,11 @@ def test_a_variation_with_a_lever_waits_for_the_chief_executive(engine: Engine) 
         "variation", "start", "--provider", "P", "--contract-ref", "C", "--reason", "whim", "--value-change", "1",
         "--parties", "PCC", "--effective", "2099-04-01", who="jcu_lead:jo")
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+    engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
     assert "Chief Executive was informed" in engine.refused(
-        "decide", ref, "--stage", "board", "--outcome", "approve", who="secretary:board:sam")
+        "decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan")
     engine.ok("variation", "inform-ce", ref, "--note", "briefed", who="lead_director:dan")
-    engine.ok("decide", ref, "--stage", "board", "--outcome", "approve", who="secretary:board:sam")
+    engine.ok("decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan")
     assert "agreed; effective at" in engine.ok("decide", ref, "--stage", "provider", "--outcome", "accepted",
                                                who="jcu_lead:jo")
 
@@ -150,12 +162,15 @@ def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> 
     assert "awaiting consultation, not programme_board" in engine.refused(
         "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
     engine.ok("decide", ref, "--stage", "consultation", "--outcome", "support", who="public_health:phil")
-    engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+    engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
+    engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
+    engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", who="secretary:ccc_decision:cal")
     assert json.loads(engine.ok("fund", "show", "PH pooled", "--json", who="auditor:a"))["balance_pence"] == 7_500_000
     big = engine.ok("funding", "start", "--fund", "PH pooled", "--change", "PCC=-99999", who="jcu_lead:jo").strip()
     engine.ok("decide", big, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
+    engine.ok("decide", big, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
     assert "would overspend it by £24,999.00" in engine.refused(
-        "decide", big, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+        "decide", big, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1
     quarter = (today.month - 4) % 12 // 3 + 1

@@ -57,3 +57,35 @@ def test_resume_gives_each_live_case_its_workflow_once(engine: Engine) -> None:
     assert "approved" in out
 
 
+
+
+async def _start_legacy(address: str, workflow_type: str, reference: str, task_queue: str) -> None:
+    client = await Client.connect(address)
+    await client.start_workflow(workflow_type, {"reference": reference}, id=reference, task_queue=task_queue)
+
+
+async def _type_of(address: str, reference: str) -> tuple[str, WorkflowExecutionStatus | None]:
+    described = await (await Client.connect(address)).get_workflow_handle(reference).describe()
+    return described.workflow_type, described.status
+
+
+def test_resume_migrate_moves_cases_running_under_old_workflow_types_to_case_workflow(engine: Engine) -> None:
+    settings = Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"]))
+    address = engine.env["CONCORDAT_TEMPORAL_ADDRESS"]
+    cases = bootstrap.open_cases(settings)
+    proposal = cases.start_proposal(actor=JO, title="Started last month", kind="procurement", value_pence=100_000,
+                                    parties=["PCC"], public_health=False, command_id="m1").reference
+    dispute = cases.raise_dispute(actor=PAT, fields={"against": ["CCC"], "subject": "Older still"},
+                                  command_id="m2").reference
+    # As a previous release left them: a ProposalWorkflow (whose code is gone) and a DisputeWorkflow.
+    asyncio.run(_start_legacy(address, "ProposalWorkflow", proposal, settings.task_queue))
+    asyncio.run(_start_legacy(address, "DisputeWorkflow", dispute, settings.task_queue))
+    assert asyncio.run(_type_of(address, proposal)) == ("ProposalWorkflow", WorkflowExecutionStatus.RUNNING)
+
+    moved = json.loads(engine.ok("resume", "--migrate", "--json"))
+    assert moved["migrated"] >= 2
+    for ref in (proposal, dispute):
+        assert asyncio.run(_type_of(address, ref)) == ("CaseWorkflow", WorkflowExecutionStatus.RUNNING)
+    assert json.loads(engine.ok("resume", "--migrate", "--json"))["migrated"] == 0  # once only
+    out = engine.ok("decide", proposal, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
+    assert "approved" in out
