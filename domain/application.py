@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import sleep
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -28,13 +28,13 @@ from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ValidationError
 
 from domain.actor import Actor
-from domain.case import SYSTEM_ACTOR, CaseView, Rules, case_id
+from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal
-from domain.recorded import event_hash, meta_cvar, workflow_id_cvar
+from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
 from domain.staged import StagedCase
 from domain.termination import Partnership, ServeNotice, TerminationNotice
@@ -114,8 +114,9 @@ class CaseService(Application):
         # loads from its latest snapshot and the events after it.
         if snapshot_interval:
             self.is_snapshotting_enabled = True
-            self.snapshotting_intervals = {Proposal: snapshot_interval, Variation: snapshot_interval,
-                                           FundingChange: snapshot_interval}
+            # Per instance (each store's settings say how often): eventsourcing reads it from `self`.
+            self.snapshotting_intervals = {  # type: ignore[misc]
+                Proposal: snapshot_interval, Variation: snapshot_interval, FundingChange: snapshot_interval}
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self._policy = policy
@@ -147,7 +148,7 @@ class CaseService(Application):
         cached = self._policies.get(digest)
         if cached is None:
             try:
-                stored = self.repository.get(PolicyVersion.create_id(digest))
+                stored: PolicyVersion = self.repository.get(PolicyVersion.create_id(digest))
             except AggregateNotFoundError:
                 log.warning("policy.not_stored", policy_hash=digest, using=self.policy.content_hash)
                 return Rules.from_policy(self.policy)
@@ -349,7 +350,7 @@ class CaseService(Application):
                 HistoryEntry(
                     version=ev.originator_version,
                     event=type(ev).__name__,
-                    recorded_at=ev.timestamp,
+                    recorded_at=cast(Recorded.Event, ev).timestamp,
                     at=getattr(ev, "at", None),
                     actor_id=getattr(ev, "actor_id", "") or meta.get("actor_id", ""),
                     actor_role=getattr(ev, "actor_role", "") or meta.get("actor_role", ""),
@@ -368,7 +369,8 @@ class CaseService(Application):
     def version_at(self, reference: str, instant: datetime) -> int:
         """The case's version as it stood at `instant` (the last event recorded at or before it)."""
         self._load(reference)
-        versions = [e.originator_version for e in self.events.get(case_id(reference)) if e.timestamp <= instant]
+        versions = [e.originator_version for e in self.events.get(case_id(reference))
+                    if cast(Recorded.Event, e).timestamp <= instant]
         if not versions:
             raise CaseNotFoundError(f"{reference} did not exist yet at {instant.isoformat()}")
         return versions[-1]
@@ -481,7 +483,7 @@ class CaseService(Application):
 
     def _load(self, reference: str, version: int | None = None) -> Any:
         try:
-            case = self.repository.get(case_id(reference), version=version)
+            case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
         if not isinstance(case, StagedCase | Dispute | TerminationNotice):
@@ -523,7 +525,7 @@ class CaseService(Application):
         for prefix in prefixes:
             for year in range(self.policy.partnership.started_on.year, last_year + 1):
                 try:
-                    sequence = self.repository.get(ReferenceSequence.create_id(prefix, year))
+                    sequence: ReferenceSequence = self.repository.get(ReferenceSequence.create_id(prefix, year))
                 except AggregateNotFoundError:
                     continue
                 for n in range(1, sequence.last + 1):
@@ -531,12 +533,13 @@ class CaseService(Application):
 
     def _pending_notices(self) -> list[TerminationNotice]:
         """Notices not yet concluded, found through the reference sequences (there are few)."""
-        notices = (self.repository.get(case_id(reference)) for reference in self.references(("TRM",)))
+        notices: Iterator[TerminationNotice] = (self.repository.get(case_id(reference))
+                                                for reference in self.references(("TRM",)))
         return [n for n in notices if n.status == "pending"]
 
     def _receipt(self, command_id: str) -> str | None:
         try:
-            receipt = self.repository.get(CommandReceipt.create_id(command_id))
+            receipt: CommandReceipt = self.repository.get(CommandReceipt.create_id(command_id))
         except AggregateNotFoundError:
             return None
         return receipt.reference

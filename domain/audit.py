@@ -67,7 +67,7 @@ class Auditor:
         while True:
             section = self.app.recorder.select_notifications(start=start, limit=SECTION)
             for n in section:
-                seen.setdefault(n.originator_id, None)
+                seen.setdefault(UUID(str(n.originator_id)), None)
             if len(section) < SECTION:
                 return list(seen)
             start = section[-1].id + 1

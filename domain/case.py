@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict
@@ -92,6 +92,9 @@ class CaseView:
 class Case(Recorded):
     """Base of the case aggregates: an id from the reference, and the command-id ledger that makes
     every command idempotent (`command_versions`: command id → the version it produced)."""
+
+    if TYPE_CHECKING:  # set by each kind's creation event; an annotation at run time would be an event field
+        command_versions: dict[str, int]
 
     @staticmethod
     def create_id(reference: str) -> UUID:

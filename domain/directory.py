@@ -166,7 +166,7 @@ class Directory:
 
     def _find(self, user_id: str) -> User | None:
         try:
-            user = self.app.repository.get(User.create_id(user_id))
+            user: User = self.app.repository.get(User.create_id(user_id))
         except AggregateNotFoundError:
             return None
         return user if isinstance(user, User) else None
@@ -179,7 +179,7 @@ class Directory:
 
     def _token_owner(self, token_id: str) -> User | None:
         try:
-            index = self.app.repository.get(TokenIndex.create_id(token_id))
+            index: TokenIndex = self.app.repository.get(TokenIndex.create_id(token_id))
         except AggregateNotFoundError:
             return None
         user = self._find(index.user_id)

@@ -200,7 +200,9 @@ class Policy(_Model):
         for kind, route in self.routes.items():
             for loc, msg in route.problems(deciders, self.is_known_role):
                 found.append((("routes", kind, *loc), msg))
-            deadlines = [(("stages", n, "deadline"), s.deadline) for n, s in route.stages.items()]
+            deadlines: list[tuple[tuple[str, ...], Deadline]] = [
+                (("stages", n, "deadline"), s.deadline) for n, s in route.stages.items()
+            ]
             if route.escalation is not None:
                 deadlines.append((("escalation", "deadline"), route.escalation.deadline))
             for loc, deadline in deadlines:

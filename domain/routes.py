@@ -234,9 +234,9 @@ class Route(_Model):
             elif not is_role(forums[stage.forum]):
                 found.append(((*where, "forum"), f"no role may act at stage {name!r}: forum {stage.forum!r} is "
                                                   f"decided by {forums[stage.forum]!r}, which is not a known role"))
-            for cond in [*stage.when, *stage.requires]:
-                if cond not in self.conditions:
-                    found.append(((*where, "when"), f"stage {name!r} names unknown condition {cond!r}"))
+            for cname in [*stage.when, *stage.requires]:
+                if cname not in self.conditions:
+                    found.append(((*where, "when"), f"stage {name!r} names unknown condition {cname!r}"))
             for oname, outcome in stage.outcomes.items():
                 found.extend(self._outcome_problems((*where, "outcomes", oname), outcome))
         for jname, join in self.joins.items():

@@ -163,11 +163,12 @@ class CaseTimeline:
                 self._stuck.add(name)
             return await self._call(LOAD_CASE, LoadCaseInput(reference=self._state.reference))
 
-    async def _call(self, activity: str, arg: object, **options: object) -> CaseState:
-        return await workflow.execute_activity(
+    async def _call(self, activity: str, arg: object, schedule_to_close_timeout: timedelta | None = None) -> CaseState:
+        state: CaseState = await workflow.execute_activity(
             activity, arg, result_type=CaseState, start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY, **options,
+            schedule_to_close_timeout=schedule_to_close_timeout, retry_policy=RETRY,
         )
+        return state
 
 
 @workflow.defn
