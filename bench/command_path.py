@@ -28,9 +28,18 @@ DAN = Actor.parse("lead_director:dan")
 
 
 def _cases(app: CaseService, n: int) -> list[str]:
-    return [app.start_proposal(actor=JO, title=f"Bench {i}", kind="procurement", value_pence=100_000,
-                               parties=["PCC"], public_health=False, command_id=f"start-{uuid.uuid4()}").reference
-            for i in range(n)]
+    return [
+        app.start_proposal(
+            actor=JO,
+            title=f"Bench {i}",
+            kind="procurement",
+            value_pence=100_000,
+            parties=["PCC"],
+            public_health=False,
+            command_id=f"start-{uuid.uuid4()}",
+        ).reference
+        for i in range(n)
+    ]
 
 
 def _decide(app: CaseService, refs: list[str]) -> None:
@@ -45,15 +54,19 @@ def _id(ref: str) -> uuid.UUID:
 def raw_postgres(url: str, n: int, size: int) -> float:
     payload = os.urandom(size)
     with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE raw_events (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
-                     " topic text, state bytea, notification_id bigserial,"
-                     " PRIMARY KEY (originator_id, originator_version))")
+        conn.execute(
+            "CREATE TABLE raw_events (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+            " topic text, state bytea, notification_id bigserial,"
+            " PRIMARY KEY (originator_id, originator_version))"
+        )
         conn.commit()
 
         def go() -> None:
             for _ in range(n):
-                conn.execute("INSERT INTO raw_events (originator_id, originator_version, topic, state)"
-                             " VALUES (%s, %s, %s, %s)", (uuid.uuid4(), 1, "domain.proposal:Proposal.Decided", payload))
+                conn.execute(
+                    "INSERT INTO raw_events (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+                    (uuid.uuid4(), 1, "domain.proposal:Proposal.Decided", payload),
+                )
                 conn.commit()
 
         return timed(go)
@@ -64,14 +77,18 @@ def raw_sqlite(n: int, size: int) -> float:
     path = Path(tempfile.mkdtemp(prefix="concordat-bench-raw-")) / "raw.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB,"
-                 " PRIMARY KEY (originator_id, originator_version))")
+    conn.execute(
+        "CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB,"
+        " PRIMARY KEY (originator_id, originator_version))"
+    )
 
     def go() -> None:
         for _ in range(n):
             conn.execute("BEGIN")
-            conn.execute("INSERT INTO raw_events VALUES (?, ?, ?, ?)",
-                         (str(uuid.uuid4()), 1, "domain.proposal:Proposal.Decided", payload))
+            conn.execute(
+                "INSERT INTO raw_events VALUES (?, ?, ?, ?)",
+                (str(uuid.uuid4()), 1, "domain.proposal:Proposal.Decided", payload),
+            )
             conn.execute("COMMIT")
 
     try:
@@ -90,19 +107,31 @@ def run(backend: str, n: int, writers: int) -> list[dict[str, str]]:
         base = raw_postgres(settings.database_url, n, size) if backend == "postgres" else raw_sqlite(n, size)
         per_writer = n // writers
         parallel = refs[n:]
-        chunks = [parallel[i * per_writer:(i + 1) * per_writer] for i in range(writers)]
+        chunks = [parallel[i * per_writer : (i + 1) * per_writer] for i in range(writers)]
         apps = [bootstrap.open_cases(settings) for _ in range(writers)]
         with ThreadPoolExecutor(writers) as pool:
             concurrent = timed(lambda: list(pool.map(_decide, apps, chunks)))
         seq_rate, raw_rate = n / ours, n / base
         par_rate = per_writer * writers / concurrent
         return [
-            {"backend": what, "what": f"decisions/s, sequential (n={n})", "ours": f"{seq_rate:,.0f}",
-             "baseline": f"{raw_rate:,.0f} raw INSERT+COMMIT", "ratio": f"{seq_rate / raw_rate:.0%}",
-             "goal": "≥ 50% of raw", "met": met(seq_rate >= 0.5 * raw_rate)},
-            {"backend": what, "what": f"decisions/s, {writers} writers on different cases", "ours": f"{par_rate:,.0f}",
-             "baseline": f"{seq_rate:,.0f} sequential", "ratio": f"{par_rate / seq_rate:.1f}×",
-             "goal": "≥ 3× sequential", "met": met(par_rate >= 3 * seq_rate)},
+            {
+                "backend": what,
+                "what": f"decisions/s, sequential (n={n})",
+                "ours": f"{seq_rate:,.0f}",
+                "baseline": f"{raw_rate:,.0f} raw INSERT+COMMIT",
+                "ratio": f"{seq_rate / raw_rate:.0%}",
+                "goal": "≥ 50% of raw",
+                "met": met(seq_rate >= 0.5 * raw_rate),
+            },
+            {
+                "backend": what,
+                "what": f"decisions/s, {writers} writers on different cases",
+                "ours": f"{par_rate:,.0f}",
+                "baseline": f"{seq_rate:,.0f} sequential",
+                "ratio": f"{par_rate / seq_rate:.1f}×",
+                "goal": "≥ 3× sequential",
+                "met": met(par_rate >= 3 * seq_rate),
+            },
         ]
 
 
@@ -115,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure("console", "warning")
     header("Command path")
     rows = []
-    for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+    for backend in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         rows += run(backend, args.n, args.writers)
     table("Decisions through the application service vs raw single-row INSERT + COMMIT", rows)
 

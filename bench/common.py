@@ -35,8 +35,11 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):
         memory = "?"
@@ -61,8 +64,11 @@ def postgres() -> Iterator[tuple[str, str]]:
     info = conninfo_to_dict(url)
     auth = f"{info.get('user') or 'postgres'}" + (f":{info['password']}" if info.get("password") else "") + "@"
     host, port = str(info.get("host") or "127.0.0.1"), info.get("port") or "5432"
-    db_url = (f"postgresql://{auth}/{name}?host={host}&port={port}" if host.startswith("/")
-              else f"postgresql://{auth}{host}:{port}/{name}")
+    db_url = (
+        f"postgresql://{auth}/{name}?host={host}&port={port}"
+        if host.startswith("/")
+        else f"postgresql://{auth}{host}:{port}/{name}"
+    )
     try:
         yield db_url, version
     finally:
@@ -81,8 +87,10 @@ def store(backend: str, snapshot_interval: int = 50) -> Iterator[tuple[Settings,
             yield Settings(data_dir=data, database_url="", snapshot_interval=snapshot_interval), "SQLite (file)"
         else:
             with postgres() as (url, version):
-                yield (Settings(data_dir=data, database_url=url, snapshot_interval=snapshot_interval),
-                       f"PostgreSQL {version}")
+                yield (
+                    Settings(data_dir=data, database_url=url, snapshot_interval=snapshot_interval),
+                    f"PostgreSQL {version}",
+                )
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -99,8 +107,15 @@ def table(title: str, rows: list[dict[str, Any]]) -> None:
     for column in ("backend", "what", "ours", "baseline", "ratio", "goal", "met"):
         t.add_column(column, justify="right" if column in ("ours", "baseline", "ratio") else "left")
     for r in rows:
-        t.add_row(r["backend"], r["what"], r["ours"], r.get("baseline", ""), r.get("ratio", ""), r.get("goal", ""),
-                  r.get("met", ""))
+        t.add_row(
+            r["backend"],
+            r["what"],
+            r["ours"],
+            r.get("baseline", ""),
+            r.get("ratio", ""),
+            r.get("goal", ""),
+            r.get("met", ""),
+        )
     console.print(t)
 
 

@@ -34,8 +34,15 @@ def _free_port() -> int:
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True,
-                          input=stdin, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "concordat", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
     if done.returncode:
         raise SystemExit(f"concordat {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
@@ -52,7 +59,9 @@ def _load(call, n: int, concurrency: int) -> list[float]:  # noqa: ANN001
         response = call(i)
         elapsed = time.perf_counter() - start
         if response.status_code >= 400:
-            raise SystemExit(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+            raise SystemExit(
+                f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+            )
         return elapsed
 
     with ThreadPoolExecutor(concurrency) as pool:
@@ -69,13 +78,20 @@ def main(argv: list[str] | None = None) -> None:
     data = Path(tempfile.mkdtemp(prefix="concordat-bench-latency-"))
     http = f"127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
-    env.update(CONCORDAT_DATA_DIR=str(data), CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
-               CONCORDAT_TEMPORAL_UI_PORT=str(_free_port()), CONCORDAT_HTTP_ADDRESS=http)
-    up = subprocess.Popen([sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    env.update(
+        CONCORDAT_DATA_DIR=str(data),
+        CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
+        CONCORDAT_TEMPORAL_UI_PORT=str(_free_port()),
+        CONCORDAT_HTTP_ADDRESS=http,
+    )
+    up = subprocess.Popen(
+        [sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     ready = threading.Event()
-    threading.Thread(target=lambda: [ready.set() for line in up.stdout if line.startswith("ready")],  # type: ignore[union-attr]
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [ready.set() for line in up.stdout if line.startswith("ready")],  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
     try:
         if not ready.wait(120):
             raise SystemExit("concordat up did not become ready")
@@ -86,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
         base = f"http://{http}/api/v1"
         body = {"title": "Latency", "kind": "procurement", "value": "1000", "parties": ["PCC"]}
         with httpx.Client(base_url=base, timeout=60) as client:
-            refs = [client.post("/proposals", json=body, headers={"Authorization": f"Bearer {jo}"}).json()["reference"]
-                    for _ in range(args.n)]
+            refs = [
+                client.post("/proposals", json=body, headers={"Authorization": f"Bearer {jo}"}).json()["reference"]
+                for _ in range(args.n)
+            ]
 
             def show() -> float:
                 start = time.perf_counter()
@@ -101,19 +119,42 @@ def main(argv: list[str] | None = None) -> None:
 
             show_s = statistics.median([show() for _ in range(args.runs)])
             bare_s = statistics.median([bare() for _ in range(args.runs)])
-            reads = _load(lambda i: client.get(f"/cases/{refs[i % len(refs)]}", headers={"Authorization": f"Bearer {dan}"}),
-                          args.n, args.concurrency)
-            decisions = _load(lambda i: client.post(f"/cases/{refs[i]}/decisions", json={"stage": "jcu", "outcome": "approve"},
-                                                    headers={"Authorization": f"Bearer {dan}"}), args.n, args.concurrency)
+            reads = _load(
+                lambda i: client.get(f"/cases/{refs[i % len(refs)]}", headers={"Authorization": f"Bearer {dan}"}),
+                args.n,
+                args.concurrency,
+            )
+            decisions = _load(
+                lambda i: client.post(
+                    f"/cases/{refs[i]}/decisions",
+                    json={"stage": "jcu", "outcome": "approve"},
+                    headers={"Authorization": f"Bearer {dan}"},
+                ),
+                args.n,
+                args.concurrency,
+            )
         r50, r99 = _percentiles(reads)
         d50, d99 = _percentiles(decisions)
         rows = [
-            {"backend": "SQLite (file)", "what": "`concordat show` wall time (median)", "ours": f"{show_s * 1000:.0f} ms",
-             "baseline": f"{bare_s * 1000:.0f} ms `import concordat`", "ratio": f"{show_s / bare_s:.1f}×"},
-            {"backend": "SQLite (file)", "what": f"GET /cases/{{ref}} p50 / p99 ({args.concurrency} in flight)",
-             "ours": f"{r50 * 1000:.1f} / {r99 * 1000:.1f} ms", "goal": "p99 < 50 ms", "met": met(r99 < 0.05)},
-            {"backend": "SQLite (file)", "what": f"POST decision p50 / p99 ({args.concurrency} in flight)",
-             "ours": f"{d50 * 1000:.1f} / {d99 * 1000:.1f} ms"},
+            {
+                "backend": "SQLite (file)",
+                "what": "`concordat show` wall time (median)",
+                "ours": f"{show_s * 1000:.0f} ms",
+                "baseline": f"{bare_s * 1000:.0f} ms `import concordat`",
+                "ratio": f"{show_s / bare_s:.1f}×",
+            },
+            {
+                "backend": "SQLite (file)",
+                "what": f"GET /cases/{{ref}} p50 / p99 ({args.concurrency} in flight)",
+                "ours": f"{r50 * 1000:.1f} / {r99 * 1000:.1f} ms",
+                "goal": "p99 < 50 ms",
+                "met": met(r99 < 0.05),
+            },
+            {
+                "backend": "SQLite (file)",
+                "what": f"POST decision p50 / p99 ({args.concurrency} in flight)",
+                "ours": f"{d50 * 1000:.1f} / {d99 * 1000:.1f} ms",
+            },
         ]
         table("What a person waits for", rows)
     finally:

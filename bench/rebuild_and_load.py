@@ -33,8 +33,15 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 def fill(app: CaseService, cases: int) -> None:
     for i in range(cases):
-        ref = app.start_proposal(actor=JO, title=f"Bench {i}", kind="procurement", value_pence=30_000_000,
-                                 parties=["PCC", "CPCCG"], public_health=False, command_id=f"s-{uuid.uuid4()}").reference
+        ref = app.start_proposal(
+            actor=JO,
+            title=f"Bench {i}",
+            kind="procurement",
+            value_pence=30_000_000,
+            parties=["PCC", "CPCCG"],
+            public_health=False,
+            command_id=f"s-{uuid.uuid4()}",
+        ).reference
         app.decide(ref, actor=DAN, stage="jcu", outcome="refer", minutes_ref="J/1", command_id=f"d-{ref}")
 
 
@@ -55,14 +62,22 @@ def raw_read(settings: Settings, app: CaseService) -> tuple[int, float]:
     def go() -> int:
         if settings.uses_postgres:
             with psycopg.connect(settings.database_url) as conn:
-                return sections(lambda last: conn.execute(
-                    f"SELECT notification_id, state FROM {table_name} "  # noqa: S608 - ours
-                    "WHERE notification_id > %s ORDER BY notification_id LIMIT 1000", (last,)).fetchall())
+                return sections(
+                    lambda last: conn.execute(
+                        f"SELECT notification_id, state FROM {table_name} "  # noqa: S608 - ours
+                        "WHERE notification_id > %s ORDER BY notification_id LIMIT 1000",
+                        (last,),
+                    ).fetchall()
+                )
         conn = sqlite3.connect(settings.data_dir / "events.sqlite")
         try:
-            return sections(lambda last: conn.execute(
-                f"SELECT rowid, state FROM {table_name} WHERE rowid > ? "  # noqa: S608 - ours
-                "ORDER BY rowid LIMIT 1000", (last,)).fetchall())
+            return sections(
+                lambda last: conn.execute(
+                    f"SELECT rowid, state FROM {table_name} WHERE rowid > ? "  # noqa: S608 - ours
+                    "ORDER BY rowid LIMIT 1000",
+                    (last,),
+                ).fetchall()
+            )
         finally:
             conn.close()
 
@@ -80,15 +95,31 @@ def rebuild(backend: str, cases: int) -> list[dict[str, str]]:
         summary = replay(settings, console=None)
         events, raw_seconds = raw_read(settings, app)
         ours, raw = summary.events / summary.seconds, events / raw_seconds
-        return [{"backend": what, "what": f"views rebuilt, events/s ({summary.events:,} events, 3 views)",
-                 "ours": f"{ours:,.0f}", "baseline": f"{raw:,.0f} raw SELECT+JSON", "ratio": f"{ours / raw:.0%}",
-                 "goal": "≥ 25% of raw", "met": met(ours >= 0.25 * raw)}]
+        return [
+            {
+                "backend": what,
+                "what": f"views rebuilt, events/s ({summary.events:,} events, 3 views)",
+                "ours": f"{ours:,.0f}",
+                "baseline": f"{raw:,.0f} raw SELECT+JSON",
+                "ratio": f"{ours / raw:.0%}",
+                "goal": "≥ 25% of raw",
+                "met": met(ours >= 0.25 * raw),
+            }
+        ]
 
 
 def long_case(app: CaseService, events: int) -> str:
     """A case with about `events` events: escalated at each deadline and extended by the Programme Board."""
-    ref = app.start_proposal(actor=JO, title="Long", kind="procurement", value_pence=100_000, parties=["PCC"],
-                             public_health=False, command_id=f"s-{uuid.uuid4()}", at=T0).reference
+    ref = app.start_proposal(
+        actor=JO,
+        title="Long",
+        kind="procurement",
+        value_pence=100_000,
+        parties=["PCC"],
+        public_health=False,
+        command_id=f"s-{uuid.uuid4()}",
+        at=T0,
+    ).reference
     now = T0
     while app.state(ref).version < events:
         state = app.state(ref)
@@ -96,8 +127,15 @@ def long_case(app: CaseService, events: int) -> str:
         deadline = next(t.name for t in state.timers if t.name.startswith("escalate:"))
         app.fire_timer(ref, timer=deadline, command_id=f"e-{uuid.uuid4()}", at=now)
         now += timedelta(minutes=1)
-        app.decide(ref, actor=PB, stage="jcu", outcome="extend", command_id=f"x-{uuid.uuid4()}",
-                   at=now, new_deadline=(now + timedelta(days=7)).date())
+        app.decide(
+            ref,
+            actor=PB,
+            stage="jcu",
+            outcome="extend",
+            command_id=f"x-{uuid.uuid4()}",
+            at=now,
+            new_deadline=(now + timedelta(days=7)).date(),
+        )
     return ref
 
 
@@ -114,11 +152,17 @@ def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:
         smallest, largest = min(sizes), max(sizes)
         for size in sizes:
             ratio = seconds[size] / seconds[smallest]
-            rows.append({"backend": what, "what": f"load a case of {fresh.state(refs[size]).version:,} events",
-                         "ours": f"{seconds[size] * 1000:.2f} ms", "baseline": f"{seconds[smallest] * 1000:.2f} ms "
-                         f"({smallest} events)", "ratio": f"{ratio:.1f}×",
-                         "goal": "≤ 2× with snapshots" if size == largest else "",
-                         "met": met(ratio <= 2) if size == largest else ""})
+            rows.append(
+                {
+                    "backend": what,
+                    "what": f"load a case of {fresh.state(refs[size]).version:,} events",
+                    "ours": f"{seconds[size] * 1000:.2f} ms",
+                    "baseline": f"{seconds[smallest] * 1000:.2f} ms ({smallest} events)",
+                    "ratio": f"{ratio:.1f}×",
+                    "goal": "≤ 2× with snapshots" if size == largest else "",
+                    "met": met(ratio <= 2) if size == largest else "",
+                }
+            )
     return rows
 
 

@@ -48,18 +48,25 @@ LONDON = ZoneInfo("Europe/London")
 log = structlog.get_logger("concordat.cli")
 
 
-
 def _as_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--as ROLE:ID` and `--json`, on every command that acts for a person."""
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(f)
-    return click.option("--as", "as_", metavar="ROLE:ID", default=None,
-                        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.")(f)
+    return click.option(
+        "--as",
+        "as_",
+        metavar="ROLE:ID",
+        default=None,
+        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.",
+    )(f)
 
 
 def _command_opts(f: Callable[..., Any]) -> Callable[..., Any]:
     """What `_as_option` adds, and `--command-id` for commands that write."""
-    f = click.option("--command-id", default=None,
-                     help="Idempotency key: repeating a command with the same id records it once and answers the same.")(f)
+    f = click.option(
+        "--command-id",
+        default=None,
+        help="Idempotency key: repeating a command with the same id records it once and answers the same.",
+    )(f)
     return _as_option(f)
 
 
@@ -134,11 +141,23 @@ def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callab
             if info.annotation is bool:
                 f = click.option(flag, name, is_flag=True, help=info.description)(f)
             elif get_origin(info.annotation) is dict:
-                f = click.option(flag, name, multiple=True, required=info.is_required(), metavar="PARTY=POUNDS",
-                                 help=info.description)(f)
+                f = click.option(
+                    flag,
+                    name,
+                    multiple=True,
+                    required=info.is_required(),
+                    metavar="PARTY=POUNDS",
+                    help=info.description,
+                )(f)
             else:
-                f = click.option(flag, name, required=info.is_required(), default=None,
-                                 metavar="YYYY-MM-DD" if date in kinds else None, help=info.description)(f)
+                f = click.option(
+                    flag,
+                    name,
+                    required=info.is_required(),
+                    default=None,
+                    metavar="YYYY-MM-DD" if date in kinds else None,
+                    help=info.description,
+                )(f)
         return f
 
     return add
@@ -181,10 +200,16 @@ def proposal_app() -> None:
 
 
 @app.command()
-@click.option("--temporal", metavar="HOST:PORT", default=None,
-              help="Use this existing Temporal server instead of starting one.")
-@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="How many worker processes share the task queue.")
+@click.option(
+    "--temporal", metavar="HOST:PORT", default=None, help="Use this existing Temporal server instead of starting one."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="How many worker processes share the task queue.",
+)
 @click.option("--no-web", is_flag=True, help="Do not serve the web pages and API.")
 def up(temporal: str | None, workers: int, no_web: bool) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
@@ -193,8 +218,12 @@ def up(temporal: str | None, workers: int, no_web: bool) -> None:
 
 
 @app.command()
-@click.option("--address", metavar="HOST:PORT", default=None,
-              help="Where to listen (default: $CONCORDAT_HTTP_ADDRESS, 127.0.0.1:8000).")
+@click.option(
+    "--address",
+    metavar="HOST:PORT",
+    default=None,
+    help="Where to listen (default: $CONCORDAT_HTTP_ADDRESS, 127.0.0.1:8000).",
+)
 @click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (serve behind HTTPS).")
 def serve(address: str | None, secure_cookies: bool) -> None:
     """Serve the web pages and the JSON API alone, against a running Temporal and store."""
@@ -235,16 +264,30 @@ def _password(from_stdin: bool) -> str | None:
 
 @user_app.command("add")
 @click.argument("user_id", metavar="ID")
-@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
-              help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.")
-@click.option("--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    metavar="ROLE",
+    help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input."
+)
 @_command_opts
-def user_add(user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool,
-             command_id: str | None) -> None:
+def user_add(
+    user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Add a person who may sign in, with their roles."""
     settings = _settings()
-    view = _directory(settings).add_user(user_id, list(roles), by=_operator(settings, as_),
-                                         command_id=_command_id(command_id), password=_password(password_stdin))
+    view = _directory(settings).add_user(
+        user_id,
+        list(roles),
+        by=_operator(settings, as_),
+        command_id=_command_id(command_id),
+        password=_password(password_stdin),
+    )
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -259,15 +302,18 @@ def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: b
 
 @user_app.command("revoke")
 @click.argument("user_id", metavar="ID")
-@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to revoke; repeat for more.")
+@click.option(
+    "--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to revoke; repeat for more."
+)
 @_command_opts
 def user_revoke(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Revoke roles from a person (their sessions and tokens lose them at once)."""
     _each_role("revoke", user_id, roles, as_, as_json, command_id)
 
 
-def _each_role(change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool,
-               command_id: str | None) -> None:
+def _each_role(
+    change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Grant or revoke each role in turn, each its own idempotent command (`ID:0`, `ID:1`, …)."""
     settings = _settings()
     people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
@@ -284,8 +330,9 @@ def _each_role(change: str, user_id: str, roles: tuple[str, ...], as_: str | Non
 def user_password(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Set a person's password, read from standard input (12 characters at least)."""
     settings = _settings()
-    view = _directory(settings).set_password(user_id, _password(True) or "", by=_operator(settings, as_),
-                                             command_id=_command_id(command_id))
+    view = _directory(settings).set_password(
+        user_id, _password(True) or "", by=_operator(settings, as_), command_id=_command_id(command_id)
+    )
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -317,8 +364,10 @@ def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str |
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
         return
     sys.stdout.write(issued.token + "\n")
-    sys.stderr.write(f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
-                     f"`concordat token revoke {issued.token_id}`\n")
+    sys.stderr.write(
+        f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
+        f"`concordat token revoke {issued.token_id}`\n"
+    )
 
 
 @token_app.command("revoke")
@@ -332,9 +381,12 @@ def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str 
 
 
 @app.command()
-@click.option("--migrate", is_flag=True,
-              help="Also move cases whose workflow runs under an old type (ProposalWorkflow, DisputeWorkflow, …) "
-                   "to CaseWorkflow.")
+@click.option(
+    "--migrate",
+    is_flag=True,
+    help="Also move cases whose workflow runs under an old type (ProposalWorkflow, DisputeWorkflow, …) "
+    "to CaseWorkflow.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def resume(migrate: bool, as_json: bool) -> None:
     """Make sure every live case has its workflow running (after Temporal lost its state, or a restore).
@@ -364,9 +416,15 @@ def resume(migrate: bool, as_json: bool) -> None:
         return seen, live, moved
 
     seen, live, moved = _run(go())
-    _out(as_json, {"cases": seen, "live": live, "migrated": moved},
-         lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running"
-                           + (f"; {moved} moved to CaseWorkflow" if migrate else ""), highlight=False))
+    _out(
+        as_json,
+        {"cases": seen, "live": live, "migrated": moved},
+        lambda c: c.print(
+            f"{live} live of {seen} cases: each has its workflow running"
+            + (f"; {moved} moved to CaseWorkflow" if migrate else ""),
+            highlight=False,
+        ),
+    )
 
 
 @app.group("policy")
@@ -386,23 +444,37 @@ def policy_check(path: Path, as_json: bool) -> None:
         raise Failure(f"cannot read {path}: {exc.strerror}", 2) from None
     policy, problems = Policy.check_bytes(raw, str(path))
     if as_json:
-        _out(True, {"valid": not problems, "problems": problems,
-                    "content_hash": policy.content_hash if policy and not problems else None}, lambda c: None)
+        _out(
+            True,
+            {
+                "valid": not problems,
+                "problems": problems,
+                "content_hash": policy.content_hash if policy and not problems else None,
+            },
+            lambda c: None,
+        )
     elif problems:
         for line in problems:
             sys.stderr.write(line + "\n")
     else:
         assert policy is not None
-        render.console().print(f"{path}: valid; routes: {', '.join(sorted(policy.routes))}; "
-                               f"hash {policy.content_hash[:12]}", highlight=False)
+        render.console().print(
+            f"{path}: valid; routes: {', '.join(sorted(policy.routes))}; hash {policy.content_hash[:12]}",
+            highlight=False,
+        )
     if problems:
         raise SystemExit(1)
 
 
 @policy_app.command("show")
 @click.option("--kind", default=None, help="One kind's route only: proposal, variation or funding.")
-@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A policy file (default: the one in force: $CONCORDAT_POLICY_FILE, or the shipped one).")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A policy file (default: the one in force: $CONCORDAT_POLICY_FILE, or the shipped one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
     """Print each route readably: its stages, who decides, deadlines, outcomes and where each leads."""
@@ -410,7 +482,9 @@ def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
     kinds = [kind] if kind else sorted(policy.routes)
     for k in kinds:
         if k not in policy.routes:
-            raise InvalidInputError(f"--kind {k!r}: the policy has no such route; routes: {', '.join(sorted(policy.routes))}")
+            raise InvalidInputError(
+                f"--kind {k!r}: the policy has no such route; routes: {', '.join(sorted(policy.routes))}"
+            )
     if as_json:
         _out(True, {k: policy.routes[k].model_dump(mode="json", exclude_defaults=True) for k in kinds}, lambda c: None)
         return
@@ -443,21 +517,44 @@ def proposal_start(as_: str | None, as_json: bool, command_id: str | None, **opt
 @app.command()
 @click.argument("reference")
 @click.option("--stage", required=True, help="The stage deciding, e.g. board (one of those the case awaits).")
-@click.option("--outcome", required=True,
-              help="The decision, e.g. approve, refer, recommend, reject, defer; at an escalation: extend, send_back, decide.")
+@click.option(
+    "--outcome",
+    required=True,
+    help="The decision, e.g. approve, refer, recommend, reject, defer; at an escalation: extend, send_back, decide.",
+)
 @click.option("--minutes-ref", default="", help="Reference of the minutes recording it.")
 @click.option("--note", default="", help="A note for the record.")
 @click.option("--stage-outcome", default=None, help="With --outcome decide at an escalation: the stage's own outcome.")
-@click.option("--deadline", default=None, metavar="YYYY-MM-DD",
-              help="With --outcome extend: the new deadline (close of business, Europe/London).")
+@click.option(
+    "--deadline",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="With --outcome extend: the new deadline (close of business, Europe/London).",
+)
 @_command_opts
-def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str, stage_outcome: str | None,
-           deadline: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+def decide(
+    reference: str,
+    stage: str,
+    outcome: str,
+    minutes_ref: str,
+    note: str,
+    stage_outcome: str | None,
+    deadline: str | None,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at a stage it awaits."""
     if deadline:
         _date(deadline, "--deadline")
-    fields = {"stage": stage, "outcome": outcome, "minutes_ref": minutes_ref, "note": note,
-              "stage_outcome": stage_outcome, "deadline": deadline}
+    fields = {
+        "stage": stage,
+        "outcome": outcome,
+        "minutes_ref": minutes_ref,
+        "note": note,
+        "stage_outcome": stage_outcome,
+        "deadline": deadline,
+    }
     _act(_settings(), as_, command_id, reference, "decide", fields, as_json)
 
 
@@ -493,8 +590,15 @@ def _start_case(settings: Settings, as_: str | None, command_id: str | None, kin
     return _run(Commands.open(settings).start(kind, who, fields, cid, role))
 
 
-def _act(settings: Settings, as_: str | None, command_id: str | None, reference: str, action: str,
-         fields: dict[str, Any], as_json: bool) -> None:
+def _act(
+    settings: Settings,
+    as_: str | None,
+    command_id: str | None,
+    reference: str,
+    action: str,
+    fields: dict[str, Any],
+    as_json: bool,
+) -> None:
     """A command on a case by its CLI name (`decide`, `withdraw`, `nominate`, `inform-ce`, …), through
     the case's workflow, on the one command path (concordat.commands)."""
     who, role = _who(settings, as_)
@@ -521,23 +625,31 @@ def dispute_raise(as_: str | None, as_json: bool, command_id: str | None, **opti
 
 @dispute_app.command("resolve")
 @click.argument("reference")
-@click.option("--outcome", required=True, type=click.Choice(["resolved", "mediation", "no_mediation"]),
-              help="resolved; mediation (is required); no_mediation (is not required).")
+@click.option(
+    "--outcome",
+    required=True,
+    type=click.Choice(["resolved", "mediation", "no_mediation"]),
+    help="resolved; mediation (is required); no_mediation (is not required).",
+)
 @click.option("--note", default="", help="The resolution or the reasons, for the record.")
 @_command_opts
-def dispute_resolve(reference: str, outcome: str, note: str, as_: str | None, as_json: bool,
-                    command_id: str | None) -> None:
+def dispute_resolve(
+    reference: str, outcome: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """The Lead Director resolves the concern, or decides whether mediation is required."""
     _act(_settings(), as_, command_id, reference, "resolve", {"outcome": outcome, "note": note}, as_json)
 
 
 @dispute_app.command("nominate")
 @click.argument("reference")
-@click.option("--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID).")
+@click.option(
+    "--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID)."
+)
 @click.option("--note", default="")
 @_command_opts
-def dispute_nominate(reference: str, mediator: str, note: str, as_: str | None, as_json: bool,
-                     command_id: str | None) -> None:
+def dispute_nominate(
+    reference: str, mediator: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Nominate a mediator; every party to the dispute must then agree."""
     _act(_settings(), as_, command_id, reference, "nominate", {"mediator": mediator, "note": note}, as_json)
 
@@ -573,8 +685,9 @@ def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: b
 @click.option("--findings", required=True, help="The findings, binding on the parties.")
 @click.option("--cost", required=True, help="Total cost of the mediation in pounds, shared equally.")
 @_command_opts
-def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, as_json: bool,
-                     command_id: str | None) -> None:
+def dispute_findings(
+    reference: str, findings: str, cost: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """The appointed mediator records binding findings and the cost (--as mediator:ID)."""
     _act(_settings(), as_, command_id, reference, "findings", {"findings": findings, "cost": cost}, as_json)
 
@@ -601,8 +714,7 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
 @click.argument("reference")
 @click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The agreed date (today or later).")
 @_command_opts
-def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool,
-                        command_id: str | None) -> None:
+def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
     _act(_settings(), as_, command_id, reference, "consent", {"effective": _date(effective, "--effective")}, as_json)
 
@@ -659,8 +771,10 @@ def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: boo
     settings = _settings()
     actor = _actor(settings, as_)
     view = bootstrap.open_cases(settings).open_fund(
-        actor=actor, fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
-        command_id=_command_id(command_id))
+        actor=actor,
+        fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
+        command_id=_command_id(command_id),
+    )
     _out(as_json, view, lambda c: render.fund(c, view))
 
 
@@ -680,8 +794,12 @@ def report_app() -> None:
 
 
 @report_app.command("public-health")
-@click.option("--year", required=True, type=click.IntRange(2000, 2100),
-              help="Financial year by its first calendar year: 2026 is April 2026 to March 2027.")
+@click.option(
+    "--year",
+    required=True,
+    type=click.IntRange(2000, 2100),
+    help="Financial year by its first calendar year: 2026 is April 2026 to March 2027.",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @_as_option
 def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
@@ -712,8 +830,13 @@ def _auditor(settings: Settings, as_: str | None) -> Auditor:
 
 @audit_app.command("verify")
 @click.argument("reference", required=False)
-@click.option("--heads", "heads_file", type=click.Path(dir_okay=False), default=None,
-              help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.")
+@click.option(
+    "--heads",
+    "heads_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.",
+)
 @_as_option
 def audit_verify(reference: str | None, heads_file: str | None, as_: str | None, as_json: bool) -> None:
     """Walk the hash chains of every case (or one) and report each break; exit 1 if any."""
@@ -754,11 +877,20 @@ def audit_replay(as_: str | None, as_json: bool) -> None:
     settings = _settings()
     bootstrap.open_cases(settings).authorize_read(_actor(settings, as_))
     summary = replay(settings, console=None if as_json else Console(stderr=True))
-    data = {"events": summary.events, "views": summary.views, "seconds": round(summary.seconds, 3),
-            "events_per_second": round(summary.rate, 1)}
-    _out(as_json, data, lambda c: c.print(
-        f"replayed {summary.events} events into {', '.join(summary.views)} in {summary.seconds:.1f} s "
-        f"({summary.rate:,.0f} events/s); the rebuilt views are in place"))
+    data = {
+        "events": summary.events,
+        "views": summary.views,
+        "seconds": round(summary.seconds, 3),
+        "events_per_second": round(summary.rate, 1),
+    }
+    _out(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"replayed {summary.events} events into {', '.join(summary.views)} in {summary.seconds:.1f} s "
+            f"({summary.rate:,.0f} events/s); the rebuilt views are in place"
+        ),
+    )
 
 
 def _read_heads(path: str) -> list[Head]:
@@ -766,7 +898,9 @@ def _read_heads(path: str) -> list[Head]:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return [Head(**item) for item in raw]
     except (OSError, ValueError, TypeError) as err:
-        raise InvalidInputError(f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})") from None
+        raise InvalidInputError(
+            f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})"
+        ) from None
 
 
 @app.command()
@@ -786,8 +920,13 @@ def _list(text: str) -> list[str]:
 @app.command()
 @click.argument("reference")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Show the case as it stood at this version.")
-@click.option("--as-of", "as_of", default=None, metavar="WHEN",
-              help="Show the case as it stood then, e.g. 2026-06-30T17:00 (Europe/London unless it has an offset).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="WHEN",
+    help="Show the case as it stood then, e.g. 2026-06-30T17:00 (Europe/London unless it has an offset).",
+)
 @_as_option
 def show(reference: str, version: int | None, as_of: str | None, as_: str | None, as_json: bool) -> None:
     """A case's state now, or as it stood at a version or an instant: rebuilt from its events."""
@@ -911,8 +1050,11 @@ def _main(argv: list[str] | None) -> None:
     except TemporalUnavailableError as err:
         _fail(str(err), 69)
     except MapperDeserialisationError:
-        _fail("cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
-              "(`concordat audit verify` names each event it cannot read)", 1)
+        _fail(
+            "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
+            "(`concordat audit verify` names each event it cannot read)",
+            1,
+        )
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
         _fail(f"store unavailable, try again ({str(err).splitlines()[0] if str(err) else type(err).__name__})", 75)
     except KeyboardInterrupt:

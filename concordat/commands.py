@@ -66,8 +66,9 @@ class Commands:
 
     # --- starting cases ---------------------------------------------------------------------------
 
-    async def start(self, kind: str, who: Identity, fields: dict[str, Any], command_id: str,
-                    role: str | None = None) -> Any:
+    async def start(
+        self, kind: str, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None
+    ) -> Any:
         """Open a case of `kind` from request fields named as the CLI's options; start its workflow."""
         actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
         start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
@@ -82,43 +83,70 @@ class Commands:
         if kind == "proposal":
             pence, parties = parse_pounds(str(f.get("value", ""))), _parties(f.get("parties"))
             return lambda actor, cid: app.start_proposal(
-                actor=actor, title=f.get("title", ""), kind=f.get("kind", ""), value_pence=pence, parties=parties,
-                public_health=bool(f.get("public_health")), command_id=cid)
+                actor=actor,
+                title=f.get("title", ""),
+                kind=f.get("kind", ""),
+                value_pence=pence,
+                parties=parties,
+                public_health=bool(f.get("public_health")),
+                command_id=cid,
+            )
         if kind == "dispute":
-            fields = {"against": _parties(f.get("against")), "subject": f.get("subject", ""),
-                      "description": f.get("description", ""), "linked_case": f.get("case") or None}
+            fields = {
+                "against": _parties(f.get("against")),
+                "subject": f.get("subject", ""),
+                "description": f.get("description", ""),
+                "linked_case": f.get("case") or None,
+            }
             return lambda actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid)
         if kind == "termination":
-            fields = {"letter_ref": f.get("letter_ref", ""), "served_on": _day(f.get("served_on"), "served_on"),
-                      "effective": _day(f.get("effective"), "effective"), "year_end": bool(f.get("year_end"))}
+            fields = {
+                "letter_ref": f.get("letter_ref", ""),
+                "served_on": _day(f.get("served_on"), "served_on"),
+                "effective": _day(f.get("effective"), "effective"),
+                "year_end": bool(f.get("year_end")),
+            }
             return lambda actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
         if kind == "variation":
-            fields = {"provider": f.get("provider", ""), "contract_ref": f.get("contract_ref", ""),
-                      "reason": f.get("reason", ""),
-                      "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
-                      "parties": _parties(f.get("parties")), "effective_on": _day(f.get("effective"), "effective"),
-                      "public_health": bool(f.get("public_health")), "title": f.get("title", "")}
+            fields = {
+                "provider": f.get("provider", ""),
+                "contract_ref": f.get("contract_ref", ""),
+                "reason": f.get("reason", ""),
+                "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
+                "parties": _parties(f.get("parties")),
+                "effective_on": _day(f.get("effective"), "effective"),
+                "public_health": bool(f.get("public_health")),
+                "title": f.get("title", ""),
+            }
             return lambda actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid)
         if kind == "funding":
             changes = f.get("change") or {}
             if not isinstance(changes, dict) or not changes:
-                raise InvalidInputError("change: give each party's change in pounds, e.g. {\"PCC\": \"-20000\"}")
-            fields = {"fund": f.get("fund", ""), "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
-                      "public_health": bool(f.get("public_health")),
-                      "public_health_service": bool(f.get("public_health_service")), "title": f.get("title", "")}
+                raise InvalidInputError('change: give each party\'s change in pounds, e.g. {"PCC": "-20000"}')
+            fields = {
+                "fund": f.get("fund", ""),
+                "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
+                "public_health": bool(f.get("public_health")),
+                "public_health_service": bool(f.get("public_health_service")),
+                "title": f.get("title", ""),
+            }
             return lambda actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid)
         raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
 
     async def open_fund(self, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None) -> Any:
         actor = who.acting_as(self.cases.policy.roles_that_start("fund"), role)
-        domain_fields = {"name": fields.get("name", ""), "type": fields.get("type", ""),
-                         "balance_pence": parse_pounds(str(fields.get("balance", "")))}
+        domain_fields = {
+            "name": fields.get("name", ""),
+            "type": fields.get("type", ""),
+            "balance_pence": parse_pounds(str(fields.get("balance", ""))),
+        }
         return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=command_id)
 
     # --- commands on a case -----------------------------------------------------------------------
 
-    async def decide(self, who: Identity, reference: str, fields: dict[str, Any], command_id: str,
-                     role: str | None = None) -> Any:
+    async def decide(
+        self, who: Identity, reference: str, fields: dict[str, Any], command_id: str, role: str | None = None
+    ) -> Any:
         """A forum's decision at one of the stages the case awaits (or an escalation's outcome)."""
         if (earlier := await self._earlier(reference, command_id)) is not None:
             return earlier
@@ -126,10 +154,14 @@ class Commands:
         stage = str(fields.get("stage") or "").strip()
         actor = who.acting_as(allowed_roles(current, "decide", stage), role)
         deadline = fields.get("deadline")
-        act = {"stage": stage, "outcome": str(fields.get("outcome") or "").strip(),
-               "minutes_ref": fields.get("minutes_ref") or "", "note": fields.get("note") or "",
-               "stage_outcome": fields.get("stage_outcome") or None,
-               "new_deadline": _day(deadline, "deadline").isoformat() if deadline else None}  # type: ignore[union-attr]
+        act = {
+            "stage": stage,
+            "outcome": str(fields.get("outcome") or "").strip(),
+            "minutes_ref": fields.get("minutes_ref") or "",
+            "note": fields.get("note") or "",
+            "stage_outcome": fields.get("stage_outcome") or None,
+            "new_deadline": _day(deadline, "deadline").isoformat() if deadline else None,
+        }  # type: ignore[union-attr]
         return await self._act(actor, reference, "decide", act, command_id)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
@@ -139,8 +171,15 @@ class Commands:
         actor = who.acting_as(allowed_roles(current, "withdraw"), role)
         return await self._act(actor, reference, "withdraw", {"note": note or ""}, command_id)
 
-    async def act(self, who: Identity, reference: str, command: str, fields: dict[str, Any], command_id: str,
-                  role: str | None = None) -> Any:
+    async def act(
+        self,
+        who: Identity,
+        reference: str,
+        command: str,
+        fields: dict[str, Any],
+        command_id: str,
+        role: str | None = None,
+    ) -> Any:
         """A case's own command by its CLI name (`nominate`, `inform-ce`, …)."""
         action, names = CASE_ACTIONS[command]
         if (earlier := await self._earlier(reference, command_id)) is not None:
@@ -152,8 +191,9 @@ class Commands:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
         if "effective" in given:
             given["effective"] = _day(given["effective"], "effective")
-        return await self._act(actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()},
-                               command_id)
+        return await self._act(
+            actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()}, command_id
+        )
 
     async def _earlier(self, reference: str, command_id: str) -> Any:
         """The first answer to a command already applied (a repeated Idempotency-Key): the same
@@ -170,15 +210,25 @@ class Commands:
 
 def allowed_roles(state: Any, action: str, stage: str = "") -> list[str]:
     """The roles the domain says may give `action` now (for a decision: at `stage`)."""
-    return list(dict.fromkeys(r for a in state.actions if a.name == action and (not stage or a.stage == stage)
-                              for r in a.roles))
+    return list(
+        dict.fromkeys(r for a in state.actions if a.name == action and (not stage or a.stage == stage) for r in a.roles)
+    )
 
 
 def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
     """What the signed-in person may do on this case now, each with the role they would act in."""
-    return [{"action": a.name, "stage": a.stage, "role": role, "outcomes": list(a.outcomes),
-             "stage_outcomes": list(a.stage_outcomes)}
-            for a in state.actions for role in who.roles if role_fits(role, a.roles)]
+    return [
+        {
+            "action": a.name,
+            "stage": a.stage,
+            "role": role,
+            "outcomes": list(a.outcomes),
+            "stage_outcomes": list(a.stage_outcomes),
+        }
+        for a in state.actions
+        for role in who.roles
+        if role_fits(role, a.roles)
+    ]
 
 
 def _parties(value: Any) -> list[str]:
@@ -188,7 +238,7 @@ def _parties(value: Any) -> list[str]:
         return [p.strip() for p in value.split(",") if p.strip()]
     if isinstance(value, list):
         return [str(p).strip() for p in value if str(p).strip()]
-    raise InvalidInputError("parties: give a list like [\"PCC\", \"CPCCG\"] or a string like \"PCC,CPCCG\"")
+    raise InvalidInputError('parties: give a list like ["PCC", "CPCCG"] or a string like "PCC,CPCCG"')
 
 
 def _day(value: Any, name: str) -> date | None:

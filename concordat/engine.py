@@ -83,8 +83,9 @@ async def migrate_workflow(client: Client, settings: Settings, state: CaseView) 
     return True
 
 
-async def send_update(client: Client, settings: Settings, app: CaseService, reference: str, arg: ActInput,
-                      command_id: str) -> CaseState:
+async def send_update(
+    client: Client, settings: Settings, app: CaseService, reference: str, arg: ActInput, command_id: str
+) -> CaseState:
     """A person's command to the case's workflow, as an Update whose id is the command id. The
     workflow is started in the same call if it is not running (update-with-start), so a case whose
     workflow was lost still takes commands."""
@@ -97,7 +98,10 @@ async def send_update(client: Client, settings: Settings, app: CaseService, refe
         raise CaseClosedError(closed_text(reference, current.status, current.last_decision))
     try:
         return await client.execute_update_with_start_workflow(
-            CaseWorkflow.act, arg, id=command_id, start_workflow_operation=_start_operation(settings, current),
+            CaseWorkflow.act,
+            arg,
+            id=command_id,
+            start_workflow_operation=_start_operation(settings, current),
             result_type=CaseState,
         )
     except WorkflowUpdateFailedError as err:

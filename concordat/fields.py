@@ -27,7 +27,7 @@ class Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-Pounds = Annotated[str | int | float, Field(description="Pounds, e.g. 180000 or \"£180,000.50\".")]
+Pounds = Annotated[str | int | float, Field(description='Pounds, e.g. 180000 or "£180,000.50".')]
 SignedPounds = Annotated[str | int | float, Field(description="Pounds, negative for a reduction, e.g. -20000.")]
 PARTIES_HELP = "Parties it concerns: PCC, CCC, CPCCG (a list, or comma-separated)."
 
@@ -36,38 +36,72 @@ class ProposalIn(Fields):
     """Start a proposal"""
 
     title: str = _f(label="Title", help="What the proposal is, in a line.", min_length=1, max_length=300)
-    kind: str = _f(label="Kind of proposal", input="kind",
-                   help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.")
+    kind: str = _f(
+        label="Kind of proposal",
+        input="kind",
+        help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.",
+    )
     value: Pounds = _f(label="Annual value in pounds", help="Annual value in pounds, e.g. 180000 or £180,000.50.")
     parties: list[str] | str = _f(label="Parties", input="parties", help=PARTIES_HELP)
-    public_health: bool = _f(False, label="Public-health ring-fenced money is involved", input="checkbox",
-                             help="Public-health ring-fenced money is involved.")
+    public_health: bool = _f(
+        False,
+        label="Public-health ring-fenced money is involved",
+        input="checkbox",
+        help="Public-health ring-fenced money is involved.",
+    )
 
 
 class DisputeIn(Fields):
     """Raise a dispute"""
 
-    against: list[str] | str = _f(label="Parties the concern is against", input="parties",
-                                  help="The parties the concern is against, e.g. CCC (a list, or comma-separated).")
-    subject: str = _f(label="What the dispute is about", help="What the dispute is about, in a line.",
-                      hint="In a line.", min_length=1, max_length=300)
+    against: list[str] | str = _f(
+        label="Parties the concern is against",
+        input="parties",
+        help="The parties the concern is against, e.g. CCC (a list, or comma-separated).",
+    )
+    subject: str = _f(
+        label="What the dispute is about",
+        help="What the dispute is about, in a line.",
+        hint="In a line.",
+        min_length=1,
+        max_length=300,
+    )
     description: str = _f("", label="The concern in full", input="textarea", help="The concern in full.")
-    case: str | None = _f(None, label="A case it concerns (optional)", help="A case it concerns, e.g. PRO-2026-0001.",
-                          hint="For example, PRO-2026-0001.")
+    case: str | None = _f(
+        None,
+        label="A case it concerns (optional)",
+        help="A case it concerns, e.g. PRO-2026-0001.",
+        hint="For example, PRO-2026-0001.",
+    )
 
 
 class TerminationIn(Fields):
     """Serve notice to leave the partnership"""
 
-    letter_ref: str = _f(label="Reference of the notice letter", hint="Notice is given in writing.",
-                         help="Reference of the notice letter (notice is given in writing).", min_length=1)
-    served_on: date | None = _f(None, label="Served on (optional)", hint="YYYY-MM-DD; today if empty.",
-                                help="When it was served, YYYY-MM-DD (default today; not in the future).")
-    effective: date | None = _f(None, label="Takes effect on (optional)",
-                                hint="YYYY-MM-DD; six calendar months after service at the earliest.",
-                                help="When it takes effect, YYYY-MM-DD (six months after service at least).")
-    year_end: bool = _f(False, label="Take effect on the first 31 March at least six months on", input="checkbox",
-                        help="Take effect on the first 31 March at least six months on.")
+    letter_ref: str = _f(
+        label="Reference of the notice letter",
+        hint="Notice is given in writing.",
+        help="Reference of the notice letter (notice is given in writing).",
+        min_length=1,
+    )
+    served_on: date | None = _f(
+        None,
+        label="Served on (optional)",
+        hint="YYYY-MM-DD; today if empty.",
+        help="When it was served, YYYY-MM-DD (default today; not in the future).",
+    )
+    effective: date | None = _f(
+        None,
+        label="Takes effect on (optional)",
+        hint="YYYY-MM-DD; six calendar months after service at the earliest.",
+        help="When it takes effect, YYYY-MM-DD (six months after service at least).",
+    )
+    year_end: bool = _f(
+        False,
+        label="Take effect on the first 31 March at least six months on",
+        input="checkbox",
+        help="Take effect on the first 31 March at least six months on.",
+    )
 
 
 class VariationIn(Fields):
@@ -75,16 +109,30 @@ class VariationIn(Fields):
 
     provider: str = _f(label="Provider", help="The provider whose contract varies.", min_length=1)
     contract_ref: str = _f(label="Contract reference", help="The contract's reference.", min_length=1)
-    reason: str = _f(label="Reason", input="reason", help="performance_review, contract_performance_notice, "
-                     "managing_activity_and_referrals or other.")
-    value_change: SignedPounds = _f(label="Change in annual value, in pounds", hint="Negative for a reduction, e.g. -40000.",
-                                    help="Change in annual value in pounds; negative for a reduction.")
-    parties: list[str] | str = _f(label="Parties to the contract", input="parties",
-                                  help="Parties to the contract: PCC, CCC, CPCCG (a list, or comma-separated).")
-    effective: date = _f(label="Takes effect on", hint="YYYY-MM-DD, once agreed.",
-                         help="When it takes effect once agreed, YYYY-MM-DD.")
-    public_health: bool = _f(False, label="Public-health money is in the contract", input="checkbox",
-                             help="Public-health money is in the contract (sign-off needed).")
+    reason: str = _f(
+        label="Reason",
+        input="reason",
+        help="performance_review, contract_performance_notice, managing_activity_and_referrals or other.",
+    )
+    value_change: SignedPounds = _f(
+        label="Change in annual value, in pounds",
+        hint="Negative for a reduction, e.g. -40000.",
+        help="Change in annual value in pounds; negative for a reduction.",
+    )
+    parties: list[str] | str = _f(
+        label="Parties to the contract",
+        input="parties",
+        help="Parties to the contract: PCC, CCC, CPCCG (a list, or comma-separated).",
+    )
+    effective: date = _f(
+        label="Takes effect on", hint="YYYY-MM-DD, once agreed.", help="When it takes effect once agreed, YYYY-MM-DD."
+    )
+    public_health: bool = _f(
+        False,
+        label="Public-health money is in the contract",
+        input="checkbox",
+        help="Public-health money is in the contract (sign-off needed).",
+    )
     title: str = _f("", label="Title (optional)", help="A title (default: provider, contract and reason).")
 
 
@@ -92,15 +140,24 @@ class FundingIn(Fields):
     """Start an in-year funding change"""
 
     fund: str = _f(label="Fund", hint="Its name, as opened.", help="The fund's name.", min_length=1)
-    change: dict[str, SignedPounds] = _f(label="Each party's change in contribution, in pounds", input="changes",
-                                         hint="Negative for a reduction; leave a party empty for no change.",
-                                         help="Each party's change in pounds, e.g. {\"PCC\": -20000}; on the CLI "
-                                              "PARTY=POUNDS, repeated for each party.")
-    public_health: bool = _f(False, label="Ring-fenced public-health money is involved", input="checkbox",
-                             help="Ring-fenced public-health money is involved (Public Health is consulted).")
-    public_health_service: bool = _f(False, label="A public-health service (its Directors of Public Health decide)",
-                                     input="checkbox",
-                                     help="A public-health service: each council's Director of Public Health decides.")
+    change: dict[str, SignedPounds] = _f(
+        label="Each party's change in contribution, in pounds",
+        input="changes",
+        hint="Negative for a reduction; leave a party empty for no change.",
+        help='Each party\'s change in pounds, e.g. {"PCC": -20000}; on the CLI PARTY=POUNDS, repeated for each party.',
+    )
+    public_health: bool = _f(
+        False,
+        label="Ring-fenced public-health money is involved",
+        input="checkbox",
+        help="Ring-fenced public-health money is involved (Public Health is consulted).",
+    )
+    public_health_service: bool = _f(
+        False,
+        label="A public-health service (its Directors of Public Health decide)",
+        input="checkbox",
+        help="A public-health service: each council's Director of Public Health decides.",
+    )
     title: str = _f("", label="Title (optional)", help="A title (default: the fund and the net change).")
 
 
@@ -111,7 +168,10 @@ class FundIn(Fields):
 
 
 START_MODELS: dict[str, type[Fields]] = {
-    "proposal": ProposalIn, "dispute": DisputeIn, "termination": TerminationIn, "variation": VariationIn,
+    "proposal": ProposalIn,
+    "dispute": DisputeIn,
+    "termination": TerminationIn,
+    "variation": VariationIn,
     "funding": FundingIn,
 }
 
@@ -123,5 +183,7 @@ def extra(info: FieldInfo, key: str) -> str:
 
 def form_fields(model: type[Fields]) -> list[tuple[str, str, str, str, bool]]:
     """A web form's fields: (name, label, input, hint, required)."""
-    return [(name, info.title or name, extra(info, "input") or "text", extra(info, "hint"), info.is_required())
-            for name, info in model.model_fields.items()]
+    return [
+        (name, info.title or name, extra(info, "input") or "text", extra(info, "hint"), info.is_required())
+        for name, info in model.model_fields.items()
+    ]

@@ -113,8 +113,9 @@ def _web(settings: Settings, timeout: float) -> str:
         raise Unhealthy(f"GET {url} answered {err.code}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise Unhealthy(f"GET {url} failed ({_first_line(reason) if isinstance(reason, BaseException) else reason})") \
-            from None
+        raise Unhealthy(
+            f"GET {url} failed ({_first_line(reason) if isinstance(reason, BaseException) else reason})"
+        ) from None
     if status != 200:
         raise Unhealthy(f"GET {url} answered {status}")
     return url
@@ -125,8 +126,10 @@ def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None)
     if role == "worker":
         _temporal(settings, timeout)
         newest = _bounded("the store", timeout, _store, settings)
-        return (f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
-                f"store reachable ({newest} events)")
+        return (
+            f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
+            f"store reachable ({newest} events)"
+        )
     if role == "projections":
         newest = _bounded("the store", timeout, _store, settings)
         lags = _bounded("the views", timeout, _views, settings, newest)
@@ -141,10 +144,15 @@ def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None)
 
 @click.command("health")
 @click.argument("role", type=click.Choice(ROLES))
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds each check may take.")
-@click.option("--max-lag", type=click.IntRange(min=0), default=None,
-              help="projections: unhealthy when a view trails the store by more than this many events.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds each check may take."
+)
+@click.option(
+    "--max-lag",
+    type=click.IntRange(min=0),
+    default=None,
+    help="projections: unhealthy when a view trails the store by more than this many events.",
+)
 def health_command(role: str, timeout: float, max_lag: int | None) -> None:
     """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
     try:

@@ -50,8 +50,11 @@ def after_act(c: Console, state: CaseState | CaseView) -> None:
         then = f"; {upcoming.name} at {when(upcoming.at)}" if upcoming else ""
         c.print(f"{state.reference} {state.status}{then}")
         return
-    nxt = "; ".join(f"{a.name}{' at ' + a.stage if a.stage else ''}: {', '.join(a.roles)}"
-                    for a in state.actions if a.name != "withdraw")
+    nxt = "; ".join(
+        f"{a.name}{' at ' + a.stage if a.stage else ''}: {', '.join(a.roles)}"
+        for a in state.actions
+        if a.name != "withdraw"
+    )
     stages = state.stage.replace(",", ", ") or "—"
     c.print(f"{state.reference} {state.status} at {stages}; deadline {when(state.deadline)}; next: {nxt}")
 
@@ -64,8 +67,13 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
     for a in s.awaiting:
         extra = f"; escalated to {a['escalated_to']}" if a["escalated_to"] else ""
         missed = " (missed)" if a["overdue_recorded"] else ""
-        rows.append(("awaiting", f"{a['stage']} ({a['title']}), deadline {when(a['deadline'])}{missed}"
-                                 f"{'; reminder ' + when(a['reminder_at']) if a['reminder_at'] else ''}{extra}"))
+        rows.append(
+            (
+                "awaiting",
+                f"{a['stage']} ({a['title']}), deadline {when(a['deadline'])}{missed}"
+                f"{'; reminder ' + when(a['reminder_at']) if a['reminder_at'] else ''}{extra}",
+            )
+        )
     if s.deadline and not s.awaiting:
         rows.append(("deadline" if s.kind != "termination" else "takes effect", when(s.deadline)))
     decisions = s.details.get("decisions") or []
@@ -88,7 +96,9 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
     for action in s.actions:
         if action.stage:
             extra = f" (in the stage's place: {', '.join(action.stage_outcomes)})" if action.stage_outcomes else ""
-            rows.append(("who acts", f"{', '.join(action.roles)} at {action.stage}: {', '.join(action.outcomes)}{extra}"))
+            rows.append(
+                ("who acts", f"{', '.join(action.roles)} at {action.stage}: {', '.join(action.outcomes)}{extra}")
+            )
         else:
             rows.append(("who acts", f"{action.name}: {', '.join(action.roles)}"))
     for timer in s.timers:
@@ -115,16 +125,23 @@ def policy_route(c: Console, kind: str, policy: Policy) -> None:
     def say(text: str) -> None:
         c.print(text, markup=False, highlight=False)  # policy text is text, never markup
 
-    say(f"{kind}: starts at {route.start}; started by {', '.join(route.started_by)}"
-            + (f"; withdrawn by {', '.join(route.withdrawn_by)}" if route.withdrawn_by else ""))
+    say(
+        f"{kind}: starts at {route.start}; started by {', '.join(route.started_by)}"
+        + (f"; withdrawn by {', '.join(route.withdrawn_by)}" if route.withdrawn_by else "")
+    )
     for name, stage in route.stages.items():
-        deadline = (f"{stage.deadline.working_days} working days" if stage.deadline.working_days
-                    else f"next {stage.deadline.next_meeting} meeting")
+        deadline = (
+            f"{stage.deadline.working_days} working days"
+            if stage.deadline.working_days
+            else f"next {stage.deadline.next_meeting} meeting"
+        )
         only = f"; only when {', '.join(stage.when)}" if stage.when else ""
         needs = f"; requires {', '.join(stage.requires)}" if stage.requires else ""
         escalates = "" if stage.escalates else "; does not escalate"
-        say(f"  {name} ({stage.title or stage.forum}): {policy.decider_of(stage.forum)} decides; "
-                f"{deadline}{only}{needs}{escalates}")
+        say(
+            f"  {name} ({stage.title or stage.forum}): {policy.decider_of(stage.forum)} decides; "
+            f"{deadline}{only}{needs}{escalates}"
+        )
         for outcome, rule in stage.outcomes.items():
             say(f"    {outcome} → {_leads(rule)}")
     for name, join in route.joins.items():
@@ -146,13 +163,17 @@ def _leads(rule: Any) -> str:
     if rule.stays:
         text = "stays (to the forum's next meeting)"
     else:
-        alts = [f"{target(a.to)} if {' and '.join(a.when) or 'always'}"
-                + (f" unless {' or '.join(a.unless)}" if a.unless else "") for a in rule.routes]
+        alts = [
+            f"{target(a.to)} if {' and '.join(a.when) or 'always'}"
+            + (f" unless {' or '.join(a.unless)}" if a.unless else "")
+            for a in rule.routes
+        ]
         text = "; ".join([*alts, ("otherwise " if alts else "") + target(rule.to)] if rule.to is not None else alts)
     if rule.result:
         text += f" ({rule.result})"
     conds = (f"; offered when {' and '.join(rule.when)}" if rule.when else "") + (
-        f"; offered unless {' or '.join(rule.unless)}" if rule.unless else "")
+        f"; offered unless {' or '.join(rule.unless)}" if rule.unless else ""
+    )
     times = f"; at most {rule.times}×" if rule.times else ""
     return text + conds + times
 
@@ -208,8 +229,10 @@ def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
         table.add_row(str(e.version), when(e.recorded_at), e.event, actor, e.workflow_id or "—", changed)
     c.print(table)
     if entries:
-        c.print(f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
-                "(`concordat history --json` has every event's command id, policy and hashes)")
+        c.print(
+            f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
+            "(`concordat history --json` has every event's command id, policy and hashes)"
+        )
 
 
 def _short(value: Any) -> str:
@@ -246,10 +269,21 @@ def case_list(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     for col in ("reference", "title", "kind", "stage", "deadline", "overdue", "status"):
         table.add_column(col, overflow="fold", no_wrap=col != "title")
     for r in rows:
-        overdue = r["status"] == "open" and r["deadline"] and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
+        overdue = (
+            r["status"] == "open"
+            and r["deadline"]
+            and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
+        )
         stage = r["stage"] + (f" → {r['escalated_to']}" if r["escalated_to"] else "")
-        table.add_row(r["reference"], r["title"], r["kind"], stage if r["status"] == "open" else "—",
-                      when(r["deadline"]), "yes" if overdue else "", r["status"])
+        table.add_row(
+            r["reference"],
+            r["title"],
+            r["kind"],
+            stage if r["status"] == "open" else "—",
+            when(r["deadline"]),
+            "yes" if overdue else "",
+            r["status"],
+        )
     c.print(table)
 
 
@@ -262,14 +296,24 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         forum = r["forum"] if r["forum"] == r["stage"] else f"{r['forum']} (for {r['stage']})"
-        table.add_row(when(r["decided_at"]), r["reference"], forum, _outcome(r),
-                      f"{r['actor_role']}:{r['actor_id']}", r["minutes_ref"], r["note"])
+        table.add_row(
+            when(r["decided_at"]),
+            r["reference"],
+            forum,
+            _outcome(r),
+            f"{r['actor_role']}:{r['actor_id']}",
+            r["minutes_ref"],
+            r["note"],
+        )
     c.print(table)
 
 
 def fund(c: Console, view: dict[str, Any]) -> None:
-    rows = [("fund", f"{view['name']} ({view['type']})"), ("balance", format_pence(view["balance_pence"])),
-            ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}")]
+    rows = [
+        ("fund", f"{view['name']} ({view['type']})"),
+        ("balance", format_pence(view["balance_pence"])),
+        ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}"),
+    ]
     for party, pence in view["contributions"].items():
         rows.append((f"  {party}", format_pence(pence)))
     for item in view["ledger"]:
@@ -292,8 +336,10 @@ def public_health_table(rows: list[dict[str, Any]], year: int, parties: list[str
 
 def public_health(c: Console, table: dict[str, Any], lag: int) -> None:
     _lag_note(c, lag)
-    t = Table(title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} "
-              "(Q1 = April–June)", title_justify="left")
+    t = Table(
+        title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} (Q1 = April–June)",
+        title_justify="left",
+    )
     for col in ("party", "Q1", "Q2", "Q3", "Q4", "year"):
         t.add_column(col, justify="left" if col == "party" else "right", no_wrap=True)
     for line in [*table["parties"], {"party": "total", **table["total"]}]:
@@ -331,8 +377,21 @@ def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) 
             out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         return
     writer = csv.writer(out, lineterminator="\n")
-    columns = ["reference", "originator_id", "version", "event", "recorded_at", "actor_id", "actor_role", "command_id",
-               "workflow_id", "policy_hash", "prev_hash", "hash", "fields"]
+    columns = [
+        "reference",
+        "originator_id",
+        "version",
+        "event",
+        "recorded_at",
+        "actor_id",
+        "actor_role",
+        "command_id",
+        "workflow_id",
+        "policy_hash",
+        "prev_hash",
+        "hash",
+        "fields",
+    ]
     writer.writerow(columns)
     for row in rows:
         row = {**row, "fields": json.dumps(row["fields"], default=str, ensure_ascii=False, sort_keys=True)}
@@ -341,9 +400,11 @@ def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) 
 
 def user(c: Console, view: dict[str, Any]) -> None:
     tokens = [t["id"] + (" (revoked)" if t["revoked"] else "") for t in view.get("tokens", [])]
-    c.print(f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
-            f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
-            highlight=False)
+    c.print(
+        f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
+        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
+        highlight=False,
+    )
 
 
 def users(c: Console, people: list[dict[str, Any]]) -> None:

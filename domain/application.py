@@ -116,7 +116,10 @@ class CaseService(Application):
             self.is_snapshotting_enabled = True
             # Per instance (each store's settings say how often): eventsourcing reads it from `self`.
             self.snapshotting_intervals = {  # type: ignore[misc]
-                Proposal: snapshot_interval, Variation: snapshot_interval, FundingChange: snapshot_interval}
+                Proposal: snapshot_interval,
+                Variation: snapshot_interval,
+                FundingChange: snapshot_interval,
+            }
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self._policy = policy
@@ -152,8 +155,9 @@ class CaseService(Application):
             except AggregateNotFoundError:
                 log.warning("policy.not_stored", policy_hash=digest, using=self.policy.content_hash)
                 return Rules.from_policy(self.policy)
-            cached = self._policies[digest] = Rules.from_policy(Policy.from_bytes(stored.text.encode("utf-8"),
-                                                                                  f"policy {digest[:12]}"))
+            cached = self._policies[digest] = Rules.from_policy(
+                Policy.from_bytes(stored.text.encode("utf-8"), f"policy {digest[:12]}")
+            )
         return cached
 
     # --- commands ---------------------------------------------------------------------------
@@ -173,27 +177,45 @@ class CaseService(Application):
         """Open a proposal with the next reference of its year (`PRO-2026-0001`)."""
 
         def build(reference: str, when: datetime) -> Proposal:
-            return Proposal.start(self.rules, reference=reference, title=title, kind=kind, value_pence=value_pence,
-                                  parties=parties, public_health=public_health, actor=actor,
-                                  command_id=command_id, at=when)
+            return Proposal.start(
+                self.rules,
+                reference=reference,
+                title=title,
+                kind=kind,
+                value_pence=value_pence,
+                parties=parties,
+                public_health=public_health,
+                actor=actor,
+                command_id=command_id,
+                at=when,
+            )
 
         return self._start("PRO", actor, command_id, at, build)
 
-    def raise_dispute(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
-                      at: datetime | None = None) -> CaseView:
+    def raise_dispute(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
         """A party's representative raises a dispute against other parties (`DSP-2026-0001`)."""
         command = _parse(RaiseDispute, fields)
         if command.linked_case and command.linked_case not in self:
             raise CaseNotFoundError(f"no case has the reference {command.linked_case!r} (linked case)")
 
         def build(reference: str, when: datetime) -> Dispute:
-            return Dispute.raise_(self.rules, reference=reference, actor=actor, command=command,
-                                  members=self.partnership().members, command_id=command_id, at=when)
+            return Dispute.raise_(
+                self.rules,
+                reference=reference,
+                actor=actor,
+                command=command,
+                members=self.partnership().members,
+                command_id=command_id,
+                at=when,
+            )
 
         return self._start("DSP", actor, command_id, at, build)
 
-    def serve_notice(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
-                     at: datetime | None = None) -> CaseView:
+    def serve_notice(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
         """A party's representative serves notice to leave the partnership (`TRM-2026-0001`)."""
         command = _parse(ServeNotice, fields)
         partnership = self.partnership()
@@ -204,36 +226,55 @@ class CaseService(Application):
             pending = [n for n in self._pending_notices() if n.party == actor.party]
             if pending:
                 raise InvalidInputError(f"{actor.party} already has notice pending: {pending[0].reference}")
-            return TerminationNotice.serve(self.rules, reference=reference, actor=actor, command=command,
-                                           members=partnership.members, command_id=command_id, at=when)
+            return TerminationNotice.serve(
+                self.rules,
+                reference=reference,
+                actor=actor,
+                command=command,
+                members=partnership.members,
+                command_id=command_id,
+                at=when,
+            )
 
         return self._start("TRM", actor, command_id, at, build)
 
-    def start_variation(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
-                        at: datetime | None = None) -> CaseView:
+    def start_variation(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
         """A JCU lead starts a contract variation (`VAR-2026-0001`)."""
         command = _parse(StartVariation, fields)
 
         def build(reference: str, when: datetime) -> Variation:
-            return Variation.start(self.rules, reference=reference, actor=actor, command=command,
-                                   command_id=command_id, at=when)
+            return Variation.start(
+                self.rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when
+            )
 
         return self._start("VAR", actor, command_id, at, build)
 
-    def start_funding_change(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
-                             at: datetime | None = None) -> CaseView:
+    def start_funding_change(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
         """A JCU lead starts an in-year change to a fund (`FUN-2026-0001`)."""
         command = _parse(StartFundingChange, fields)
         fund = self._fund(command.fund)
 
         def build(reference: str, when: datetime) -> FundingChange:
-            return FundingChange.start(self.rules, reference=reference, actor=actor, command=command, fund=fund,
-                                       members=self.partnership().members, command_id=command_id, at=when)
+            return FundingChange.start(
+                self.rules,
+                reference=reference,
+                actor=actor,
+                command=command,
+                fund=fund,
+                members=self.partnership().members,
+                command_id=command_id,
+                at=when,
+            )
 
         return self._start("FUN", actor, command_id, at, build)
 
-    def open_fund(self, *, actor: Actor, fields: dict[str, Any], command_id: str,
-                  at: datetime | None = None) -> dict[str, Any]:
+    def open_fund(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> dict[str, Any]:
         """Open an aligned or pooled fund with its starting balance."""
         self._check_actor(actor)
         command = _parse(OpenFund, fields)
@@ -270,8 +311,16 @@ class CaseService(Application):
                 found["fund"] = self._fund(case.fund)
         return found
 
-    def act(self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str,
-            at: datetime | None = None) -> Any:
+    def act(
+        self,
+        reference: str,
+        *,
+        actor: Actor,
+        action: str,
+        fields: dict[str, Any],
+        command_id: str,
+        at: datetime | None = None,
+    ) -> Any:
         """A person's command on a dispute or termination notice, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
         self._check_actor(actor)
@@ -305,18 +354,35 @@ class CaseService(Application):
         log.info("case.timer_fired", case=reference, timer=timer)
         return state
 
-    def decide(self, reference: str, *, actor: Actor, stage: str, outcome: str, minutes_ref: str = "",
-               note: str = "", command_id: str, at: datetime | None = None, stage_outcome: str | None = None,
-               new_deadline: date | None = None) -> CaseView:
+    def decide(
+        self,
+        reference: str,
+        *,
+        actor: Actor,
+        stage: str,
+        outcome: str,
+        minutes_ref: str = "",
+        note: str = "",
+        command_id: str,
+        at: datetime | None = None,
+        stage_outcome: str | None = None,
+        new_deadline: date | None = None,
+    ) -> CaseView:
         """A forum's decision on a case of any routed kind (the `decide` action, spelled out)."""
-        fields = {"stage": stage, "outcome": outcome, "minutes_ref": minutes_ref, "note": note,
-                  "stage_outcome": stage_outcome, "new_deadline": new_deadline}
+        fields = {
+            "stage": stage,
+            "outcome": outcome,
+            "minutes_ref": minutes_ref,
+            "note": note,
+            "stage_outcome": stage_outcome,
+            "new_deadline": new_deadline,
+        }
         return self.act(reference, actor=actor, action="decide", fields=fields, command_id=command_id, at=at)
 
-    def withdraw(self, reference: str, *, actor: Actor, note: str = "", command_id: str,
-                 at: datetime | None = None) -> CaseView:
-        return self.act(reference, actor=actor, action="withdraw", fields={"note": note}, command_id=command_id,
-                        at=at)
+    def withdraw(
+        self, reference: str, *, actor: Actor, note: str = "", command_id: str, at: datetime | None = None
+    ) -> CaseView:
+        return self.act(reference, actor=actor, action="withdraw", fields={"note": note}, command_id=command_id, at=at)
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -369,8 +435,11 @@ class CaseService(Application):
     def version_at(self, reference: str, instant: datetime) -> int:
         """The case's version as it stood at `instant` (the last event recorded at or before it)."""
         self._load(reference)
-        versions = [e.originator_version for e in self.events.get(case_id(reference))
-                    if cast(Recorded.Event, e).timestamp <= instant]
+        versions = [
+            e.originator_version
+            for e in self.events.get(case_id(reference))
+            if cast(Recorded.Event, e).timestamp <= instant
+        ]
         if not versions:
             raise CaseNotFoundError(f"{reference} did not exist yet at {instant.isoformat()}")
         return versions[-1]
@@ -389,10 +458,16 @@ class CaseService(Application):
         """What the events made inside record beside their own fields (domain/recorded.py): who, which
         command, which case and workflow, and the policy the case runs under (the current one unless
         the case's own is given)."""
-        token = meta_cvar.set({
-            "actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "reference": reference,
-            "workflow_id": workflow_id_cvar.get(), "policy_hash": policy_hash or self.rules.policy.content_hash,
-        })
+        token = meta_cvar.set(
+            {
+                "actor_id": actor.id,
+                "actor_role": actor.role,
+                "command_id": command_id,
+                "reference": reference,
+                "workflow_id": workflow_id_cvar.get(),
+                "policy_hash": policy_hash or self.rules.policy.content_hash,
+            }
+        )
         try:
             yield
         finally:
@@ -402,9 +477,7 @@ class CaseService(Application):
         if actor == SYSTEM_ACTOR:
             return
         if not self.policy.is_known_role(actor.role):
-            raise NotAllowedError(
-                f"role {actor.role!r} is not known; roles: {self.policy.known_roles_text}"
-            )
+            raise NotAllowedError(f"role {actor.role!r} is not known; roles: {self.policy.known_roles_text}")
 
     def _apply(
         self,
@@ -435,8 +508,9 @@ class CaseService(Application):
             return self._view(case)
         raise RecordConflictError(f"{reference} kept changing under {CONFLICT_ATTEMPTS} attempts")
 
-    def _start(self, prefix: str, actor: Actor, command_id: str, at: datetime | None,
-               build: Callable[[str, datetime], Any]) -> Any:
+    def _start(
+        self, prefix: str, actor: Actor, command_id: str, at: datetime | None, build: Callable[[str, datetime], Any]
+    ) -> Any:
         """Number a new case in its year's sequence and save it with the sequence and a receipt for
         its command id, in one transaction (so a repeated start returns the case it opened)."""
         self._check_actor(actor)
@@ -449,8 +523,9 @@ class CaseService(Application):
         with self._start_lock:
             return self._start_numbered(prefix, actor, command_id, at, build)
 
-    def _start_numbered(self, prefix: str, actor: Actor, command_id: str, at: datetime,
-                        build: Callable[[str, datetime], Any]) -> Any:
+    def _start_numbered(
+        self, prefix: str, actor: Actor, command_id: str, at: datetime, build: Callable[[str, datetime], Any]
+    ) -> Any:
         for _ in range(START_ATTEMPTS):
             done = self._receipt(command_id)
             if done is not None:
@@ -513,8 +588,13 @@ class CaseService(Application):
             "ended_on": p.ended_on.isoformat() if p.ended_on else None,
             "departures": list(p.departures),
             "pending_notices": [
-                {"reference": n.reference, "party": n.party, "served_on": n.served_on, "effective": n.effective,
-                 "mutual_termination_on": n.agreed_on}
+                {
+                    "reference": n.reference,
+                    "party": n.party,
+                    "served_on": n.served_on,
+                    "effective": n.effective,
+                    "mutual_termination_on": n.agreed_on,
+                }
                 for n in self._pending_notices()
             ],
         }
@@ -533,8 +613,9 @@ class CaseService(Application):
 
     def _pending_notices(self) -> list[TerminationNotice]:
         """Notices not yet concluded, found through the reference sequences (there are few)."""
-        notices: Iterator[TerminationNotice] = (self.repository.get(case_id(reference))
-                                                for reference in self.references(("TRM",)))
+        notices: Iterator[TerminationNotice] = (
+            self.repository.get(case_id(reference)) for reference in self.references(("TRM",))
+        )
         return [n for n in notices if n.status == "pending"]
 
     def _receipt(self, command_id: str) -> str | None:

@@ -95,7 +95,9 @@ class Auditor:
             except Exception:  # noqa: BLE001 - any failure to decode is the finding itself
                 yield _Row(stored.originator_version, stored.topic, None, None)
                 continue
-            yield _Row(stored.originator_version, stored.topic, state, state_hash(stored.topic, stored.originator_id, state))
+            yield _Row(
+                stored.originator_version, stored.topic, state, state_hash(stored.topic, stored.originator_id, state)
+            )
 
     def label(self, originator_id: UUID, rows: list[_Row] | None = None) -> str:
         rows = rows if rows is not None else list(self._rows(originator_id))
@@ -146,11 +148,21 @@ class Auditor:
         expected = 1
         for row in rows:
             for missing in range(expected, row.version):
-                found.append(Break(ref, missing, "deleted", f"v{missing} is missing: the versions jump from "
-                                   f"v{missing - 1} to v{row.version}"))
+                found.append(
+                    Break(
+                        ref,
+                        missing,
+                        "deleted",
+                        f"v{missing} is missing: the versions jump from v{missing - 1} to v{row.version}",
+                    )
+                )
             expected = row.version + 1
             if row.state is None:
-                found.append(Break(ref, row.version, "edited", f"v{row.version} cannot be decoded: its stored bytes were altered"))
+                found.append(
+                    Break(
+                        ref, row.version, "edited", f"v{row.version} cannot be decoded: its stored bytes were altered"
+                    )
+                )
         deleted_before = {b.version + 1 for b in found if b.kind == "deleted"}
         good = [r for r in rows if r.state is not None]
         by_hash = {r.hash: r for r in good}
@@ -160,8 +172,15 @@ class Auditor:
         for prev, rs in followers.items():
             if len(rs) > 1 and prev in by_hash:
                 claimed = ", ".join(f"v{r.version}" for r in rs)
-                found.append(Break(ref, rs[-1].version, "inserted", f"{claimed} all claim to follow "
-                                   f"v{by_hash[prev].version}: an event was inserted between two others"))
+                found.append(
+                    Break(
+                        ref,
+                        rs[-1].version,
+                        "inserted",
+                        f"{claimed} all claim to follow "
+                        f"v{by_hash[prev].version}: an event was inserted between two others",
+                    )
+                )
         # Walk the chain from its start, as the hashes link it.
         chain: list[_Row] = []
         cursor, seen = "", set()
@@ -175,19 +194,34 @@ class Auditor:
         chain_order = [r.version for r in chain]
         if len(chain) == len(good) and chain_order != stored_order:
             moved = [f"v{v}" for v, c in zip(stored_order, chain_order, strict=True) if v != c]
-            found.append(Break(ref, int(moved[0][1:]), "out_of_order",
-                               f"{' and '.join(moved)} are out of order: the chain runs "
-                               + ", ".join(f"v{v}" for v in chain_order)))
+            found.append(
+                Break(
+                    ref,
+                    int(moved[0][1:]),
+                    "out_of_order",
+                    f"{' and '.join(moved)} are out of order: the chain runs "
+                    + ", ".join(f"v{v}" for v in chain_order),
+                )
+            )
         for r in good:
-            if r.version in in_chain or r.version in deleted_before or any(
-                b.kind == "inserted" and f"v{r.version}" in b.detail for b in found
+            if (
+                r.version in in_chain
+                or r.version in deleted_before
+                or any(b.kind == "inserted" and f"v{r.version}" in b.detail for b in found)
             ):
                 continue
             prev = str(r.state.get("prev_hash", ""))  # type: ignore[union-attr]
             if prev not in by_hash:
                 before = r.version - 1
-                found.append(Break(ref, before, "edited", f"v{before} was edited (v{r.version} records a different "
-                                   f"hash for the event before it), or an event after v{before} was removed"))
+                found.append(
+                    Break(
+                        ref,
+                        before,
+                        "edited",
+                        f"v{before} was edited (v{r.version} records a different "
+                        f"hash for the event before it), or an event after v{before} was removed",
+                    )
+                )
                 in_chain.add(r.version)
         return _dedupe(found)
 
@@ -205,11 +239,19 @@ class Auditor:
         rows = {r.version: r for r in self._rows(UUID(head.originator_id))}
         newest = max(rows, default=0)
         if newest < head.version:
-            return [Break(head.reference, newest + 1, "truncated", f"the kept head is v{head.version} but the store "
-                          f"ends at v{newest}: its newest events were removed")]
+            return [
+                Break(
+                    head.reference,
+                    newest + 1,
+                    "truncated",
+                    f"the kept head is v{head.version} but the store ends at v{newest}: its newest events were removed",
+                )
+            ]
         row = rows.get(head.version)
         if row is None or row.hash != head.hash:
-            return [Break(head.reference, head.version, "edited", f"v{head.version} differs from the head kept outside")]
+            return [
+                Break(head.reference, head.version, "edited", f"v{head.version} differs from the head kept outside")
+            ]
         return []
 
     # --- export -------------------------------------------------------------------------------------
@@ -225,13 +267,20 @@ class Auditor:
                 meta = state.get("meta") or {}
                 fields = {k: v for k, v in state.items() if k not in ("meta", "prev_hash", "timestamp")}
                 yield {
-                    "reference": label, "originator_id": str(originator_id), "version": s.originator_version,
-                    "event": s.topic.rsplit(".", 1)[-1], "topic": s.topic,
+                    "reference": label,
+                    "originator_id": str(originator_id),
+                    "version": s.originator_version,
+                    "event": s.topic.rsplit(".", 1)[-1],
+                    "topic": s.topic,
                     "recorded_at": _iso(state.get("timestamp")),
-                    "actor_id": meta.get("actor_id", ""), "actor_role": meta.get("actor_role", ""),
-                    "command_id": meta.get("command_id", ""), "workflow_id": meta.get("workflow_id", ""),
-                    "policy_hash": meta.get("policy_hash", ""), "prev_hash": state.get("prev_hash", ""),
-                    "hash": state_hash(s.topic, s.originator_id, state), "fields": fields,
+                    "actor_id": meta.get("actor_id", ""),
+                    "actor_role": meta.get("actor_role", ""),
+                    "command_id": meta.get("command_id", ""),
+                    "workflow_id": meta.get("workflow_id", ""),
+                    "policy_hash": meta.get("policy_hash", ""),
+                    "prev_hash": state.get("prev_hash", ""),
+                    "hash": state_hash(s.topic, s.originator_id, state),
+                    "fields": fields,
                 }
 
 

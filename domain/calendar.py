@@ -73,9 +73,6 @@ class WorkingDayCalendar:
         """The first meeting of `forum` strictly after `after`."""
         day = pattern.first_after(after)
         if day is None:
-            msg = (
-                f"the policy lists no {forum} meeting after {after.isoformat()}; "
-                f"extend [meetings.{forum}]"
-            )
+            msg = f"the policy lists no {forum} meeting after {after.isoformat()}; extend [meetings.{forum}]"
             raise PolicyError(msg)
         return day

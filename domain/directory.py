@@ -48,8 +48,9 @@ class Directory:
 
     # --- changes --------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, roles: list[str], *, by: Actor, command_id: str,
-                 password: str | None = None) -> dict[str, Any]:
+    def add_user(
+        self, user_id: str, roles: list[str], *, by: Actor, command_id: str, password: str | None = None
+    ) -> dict[str, Any]:
         user_id = check_user_id(user_id)
         if not roles:
             raise InvalidInputError("a user needs at least one role (--role ROLE)")
@@ -79,8 +80,9 @@ class Directory:
         user = self._user(user_id)
         role = (role or "").strip()
         if role not in user.roles:
-            raise InvalidInputError(f"{user.user_id} does not hold the role {role!r}; they hold: "
-                                    f"{', '.join(user.roles) or 'none'}")
+            raise InvalidInputError(
+                f"{user.user_id} does not hold the role {role!r}; they hold: {', '.join(user.roles) or 'none'}"
+            )
         with self.app.stamp(f"user:{user.user_id}", command_id, by):
             user.revoke(role)
         self.app.save(user)
@@ -110,7 +112,9 @@ class Directory:
             token_id = parts[0]
         user = self._token_owner(token_id)
         if user is None:
-            raise InvalidInputError(f"no token has the id {token_id!r} (`concordat user show ID` lists a user's tokens)")
+            raise InvalidInputError(
+                f"no token has the id {token_id!r} (`concordat user show ID` lists a user's tokens)"
+            )
         if not user.tokens[token_id]["revoked"]:
             with self.app.stamp(f"user:{user.user_id}", command_id, by):
                 user.revoke_token(token_id)
@@ -158,8 +162,10 @@ class Directory:
             "id": user.user_id,
             "roles": list(user.roles),
             "has_password": bool(user.password_hash),
-            "tokens": [{"id": t, "issued_at": v["issued_at"].isoformat(), "revoked": v["revoked"]}
-                       for t, v in user.tokens.items()],
+            "tokens": [
+                {"id": t, "issued_at": v["issued_at"].isoformat(), "revoked": v["revoked"]}
+                for t, v in user.tokens.items()
+            ],
         }
 
     # --- internals ------------------------------------------------------------------------------

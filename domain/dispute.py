@@ -95,8 +95,17 @@ class Dispute(Case):
     # --- raising ----------------------------------------------------------------------------
 
     @classmethod
-    def raise_(cls, rules: Rules, *, reference: str, actor: Actor, command: RaiseDispute,
-               members: list[str], command_id: str, at: datetime) -> Dispute:
+    def raise_(
+        cls,
+        rules: Rules,
+        *,
+        reference: str,
+        actor: Actor,
+        command: RaiseDispute,
+        members: list[str],
+        command_id: str,
+        at: datetime,
+    ) -> Dispute:
         """A party's representative raises a concern against other parties (MOU, Governance)."""
         party = actor.party
         if party is None:
@@ -106,21 +115,34 @@ class Dispute(Case):
         against = list(dict.fromkeys(command.against))
         strangers = [p for p in against if p not in members]
         if strangers:
-            raise InvalidInputError(f"--against {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}")
+            raise InvalidInputError(
+                f"--against {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}"
+            )
         if party in against:
             raise InvalidInputError(f"{party} cannot raise a dispute against itself")
         if command.linked_case and not REFERENCE.match(command.linked_case):
             raise InvalidInputError(f"linked case {command.linked_case!r} is not a reference like PRO-2026-0001")
         order = rules.policy.partnership.parties
         parties = sorted({party, *against}, key=order.index)
-        times = working_day_times(rules, rules.policy.dispute.stages["director"].deadline, at,
-                                  rules.policy.dispute.reminder_working_days)
+        times = working_day_times(
+            rules, rules.policy.dispute.stages["director"].deadline, at, rules.policy.dispute.reminder_working_days
+        )
         return cls._create(
-            cls.Raised, reference=reference, subject=command.subject, description=command.description,
-            raised_by=party, against=sorted(against, key=order.index), parties=parties,
-            linked_case=command.linked_case, policy_hash=rules.policy.content_hash,
-            actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at,
-            deadline=times.deadline, reminder_at=times.reminder_at,
+            cls.Raised,
+            reference=reference,
+            subject=command.subject,
+            description=command.description,
+            raised_by=party,
+            against=sorted(against, key=order.index),
+            parties=parties,
+            linked_case=command.linked_case,
+            policy_hash=rules.policy.content_hash,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            command_id=command_id,
+            at=at,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
         )
 
     class Raised(Case.Created):
@@ -140,9 +162,24 @@ class Dispute(Case):
         reminder_at: datetime | None
 
     @event(Raised)
-    def __init__(self, *, reference: str, subject: str, description: str, raised_by: str, against: list[str],
-                 parties: list[str], linked_case: str | None, policy_hash: str, actor_id: str, actor_role: str,
-                 command_id: str, at: datetime, deadline: datetime, reminder_at: datetime | None) -> None:
+    def __init__(
+        self,
+        *,
+        reference: str,
+        subject: str,
+        description: str,
+        raised_by: str,
+        against: list[str],
+        parties: list[str],
+        linked_case: str | None,
+        policy_hash: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+        deadline: datetime,
+        reminder_at: datetime | None,
+    ) -> None:
         self.reference = reference
         self.subject = subject
         self.description = description
@@ -209,16 +246,34 @@ class Dispute(Case):
 
     def view(self, rules: Rules) -> CaseView:
         return CaseView(
-            reference=self.reference, kind=self.kind, title=self.subject, status=self.status, stage=self.stage,
-            deadline=self.deadline, version=self.version, policy_hash=self.policy_hash,
-            started_at=self.started_at, started_by=dict(self.started_by), actions=self.actions(rules),
-            timers=self.timers(), stage_seq=self.stage_seq,
+            reference=self.reference,
+            kind=self.kind,
+            title=self.subject,
+            status=self.status,
+            stage=self.stage,
+            deadline=self.deadline,
+            version=self.version,
+            policy_hash=self.policy_hash,
+            started_at=self.started_at,
+            started_by=dict(self.started_by),
+            actions=self.actions(rules),
+            timers=self.timers(),
+            stage_seq=self.stage_seq,
             details={
-                "raised_by": self.raised_by, "against": list(self.against), "parties": list(self.parties),
-                "description": self.description, "linked_case": self.linked_case,
-                "escalated_to": self.escalated_to, "nominee": self.nominee, "agreed": list(self.agreed),
-                "mediator": self.mediator, "letter_ref": self.letter_ref, "resolution": self.resolution,
-                "findings": self.findings, "cost_pence": self.cost_pence, "cost_shares": dict(self.cost_shares),
+                "raised_by": self.raised_by,
+                "against": list(self.against),
+                "parties": list(self.parties),
+                "description": self.description,
+                "linked_case": self.linked_case,
+                "escalated_to": self.escalated_to,
+                "nominee": self.nominee,
+                "agreed": list(self.agreed),
+                "mediator": self.mediator,
+                "letter_ref": self.letter_ref,
+                "resolution": self.resolution,
+                "findings": self.findings,
+                "cost_pence": self.cost_pence,
+                "cost_shares": dict(self.cost_shares),
                 "binding": self.findings is not None,
             },
         )
@@ -230,17 +285,42 @@ class Dispute(Case):
         self._check(rules, "resolve", actor)
         if command.outcome == "mediation":
             times = self._times(rules, "mediator_selection", at)
-            self._resolve(outcome="mediation", note=command.note, next_stage="mediator_selection",
-                          status=OPEN, deadline=times.deadline, reminder_at=times.reminder_at,
-                          **self._who(actor, command_id, at))
+            self._resolve(
+                outcome="mediation",
+                note=command.note,
+                next_stage="mediator_selection",
+                status=OPEN,
+                deadline=times.deadline,
+                reminder_at=times.reminder_at,
+                **self._who(actor, command_id, at),
+            )
         else:
             status = "resolved" if command.outcome == "resolved" else "not_mediated"
-            self._resolve(outcome=command.outcome, note=command.note, next_stage="", status=status,
-                          deadline=None, reminder_at=None, **self._who(actor, command_id, at))
+            self._resolve(
+                outcome=command.outcome,
+                note=command.note,
+                next_stage="",
+                status=status,
+                deadline=None,
+                reminder_at=None,
+                **self._who(actor, command_id, at),
+            )
 
     @event("DirectorDecided")
-    def _resolve(self, *, outcome: str, note: str, next_stage: str, status: str, deadline: datetime | None,
-                 reminder_at: datetime | None, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+    def _resolve(
+        self,
+        *,
+        outcome: str,
+        note: str,
+        next_stage: str,
+        status: str,
+        deadline: datetime | None,
+        reminder_at: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.resolution = {"outcome": outcome, "note": note, "by": f"{actor_role}:{actor_id}", "at": at.isoformat()}
         self._done(command_id)
         self._move(next_stage, status, deadline, reminder_at)
@@ -250,8 +330,9 @@ class Dispute(Case):
         self._nominate(mediator=command.mediator, note=command.note, **self._who(actor, command_id, at))
 
     @event("MediatorNominated")
-    def _nominate(self, *, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str,
-                  at: datetime) -> None:
+    def _nominate(
+        self, *, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self.nominee = mediator
         self.agreed = []
         self._done(command_id)
@@ -262,20 +343,23 @@ class Dispute(Case):
         self._agree(party=actor.party or "", mediator=self.nominee or "", **self._who(actor, command_id, at))
 
     @event("MediatorAgreed")
-    def _agree(self, *, party: str, mediator: str, actor_id: str, actor_role: str, command_id: str,
-               at: datetime) -> None:
+    def _agree(
+        self, *, party: str, mediator: str, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self.agreed.append(party)
         self._done(command_id)
 
     def refuse(self, rules: Rules, *, actor: Actor, command: Refuse, command_id: str, at: datetime) -> None:
         """A party refuses the nominee: the nomination lapses and a new one is needed."""
         self._check(rules, "refuse", actor)
-        self._refuse(party=actor.party or "", mediator=self.nominee or "", note=command.note,
-                     **self._who(actor, command_id, at))
+        self._refuse(
+            party=actor.party or "", mediator=self.nominee or "", note=command.note, **self._who(actor, command_id, at)
+        )
 
     @event("MediatorRefused")
-    def _refuse(self, *, party: str, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str,
-                at: datetime) -> None:
+    def _refuse(
+        self, *, party: str, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self.nominee = None
         self.agreed = []
         self._done(command_id)
@@ -284,30 +368,59 @@ class Dispute(Case):
         """The agreed mediator is appointed in writing: the letter's reference is recorded."""
         self._check(rules, "appoint", actor)
         times = self._times(rules, "mediation", at)
-        self._appoint(mediator=self.nominee or "", letter_ref=command.letter_ref, deadline=times.deadline,
-                      reminder_at=times.reminder_at, **self._who(actor, command_id, at))
+        self._appoint(
+            mediator=self.nominee or "",
+            letter_ref=command.letter_ref,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
+            **self._who(actor, command_id, at),
+        )
 
     @event("MediatorAppointed")
-    def _appoint(self, *, mediator: str, letter_ref: str, deadline: datetime, reminder_at: datetime | None,
-                 actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+    def _appoint(
+        self,
+        *,
+        mediator: str,
+        letter_ref: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.mediator = mediator
         self.letter_ref = letter_ref
         self._done(command_id)
         self._move("mediation", OPEN, deadline, reminder_at)
 
-    def record_findings(self, rules: Rules, *, actor: Actor, command: Findings, command_id: str,
-                        at: datetime) -> None:
+    def record_findings(self, rules: Rules, *, actor: Actor, command: Findings, command_id: str, at: datetime) -> None:
         """Only the appointed mediator records findings; they bind the parties; costs are shared equally."""
         self._check(rules, "findings", actor)
         if actor.id != self.mediator:
-            raise NotAllowedError(f"only the appointed mediator ({self.mediator}) records findings for {self.reference}")
+            raise NotAllowedError(
+                f"only the appointed mediator ({self.mediator}) records findings for {self.reference}"
+            )
         shares = split_cost(command.cost_pence, self.parties, rules.policy.partnership.parties)
-        self._findings(findings=command.findings, cost_pence=command.cost_pence, cost_shares=shares,
-                       **self._who(actor, command_id, at))
+        self._findings(
+            findings=command.findings,
+            cost_pence=command.cost_pence,
+            cost_shares=shares,
+            **self._who(actor, command_id, at),
+        )
 
     @event("FindingsRecorded")
-    def _findings(self, *, findings: str, cost_pence: int, cost_shares: dict[str, int], actor_id: str,
-                  actor_role: str, command_id: str, at: datetime) -> None:
+    def _findings(
+        self,
+        *,
+        findings: str,
+        cost_pence: int,
+        cost_shares: dict[str, int],
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.findings = findings
         self.cost_pence = cost_pence
         self.cost_shares = dict(cost_shares)
@@ -330,18 +443,37 @@ class Dispute(Case):
             recipients = sorted({r for a in self.actions(rules) for r in a.roles})
             self._remind(stage=self.stage, deadline=self.deadline, recipient_roles=recipients, **who)
         else:
-            self._escalate(stage=self.stage, missed_deadline=self.deadline,
-                           to_forum=rules.policy.dispute.escalation_forum, **who)
+            self._escalate(
+                stage=self.stage, missed_deadline=self.deadline, to_forum=rules.policy.dispute.escalation_forum, **who
+            )
 
     @event("ReminderSent")
-    def _remind(self, *, stage: str, deadline: datetime | None, recipient_roles: list[str], actor_id: str,
-                actor_role: str, command_id: str, at: datetime) -> None:
+    def _remind(
+        self,
+        *,
+        stage: str,
+        deadline: datetime | None,
+        recipient_roles: list[str],
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.reminder_sent = True
         self._done(command_id)
 
     @event("Escalated")
-    def _escalate(self, *, stage: str, missed_deadline: datetime | None, to_forum: str, actor_id: str,
-                  actor_role: str, command_id: str, at: datetime) -> None:
+    def _escalate(
+        self,
+        *,
+        stage: str,
+        missed_deadline: datetime | None,
+        to_forum: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.escalated_to = to_forum
         self._done(command_id)
 
@@ -368,7 +500,6 @@ class Dispute(Case):
     def _times(self, rules: Rules, stage: str, at: datetime):  # noqa: ANN202 - StageTimes
         d = rules.policy.dispute
         return working_day_times(rules, d.stages[stage].deadline, at, d.reminder_working_days)
-
 
     def _move(self, stage: str, status: str, deadline: datetime | None, reminder_at: datetime | None) -> None:
         self.status = status

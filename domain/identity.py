@@ -210,7 +210,7 @@ def split_token(token: str) -> tuple[str, str] | None:
     """(token id, secret) of a well-formed token, else None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    token_id, sep, secret = token[len(TOKEN_PREFIX):].partition(".")
+    token_id, sep, secret = token[len(TOKEN_PREFIX) :].partition(".")
     if not sep or not re.fullmatch(r"[0-9a-f]{12}", token_id) or not secret:
         return None
     return token_id, secret

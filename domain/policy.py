@@ -208,8 +208,12 @@ class Policy(_Model):
             for loc, deadline in deadlines:
                 meeting = deadline.next_meeting
                 if meeting is not None and meeting not in self.meetings:
-                    found.append((("routes", kind, *loc), f"waits for meetings of {meeting!r}, which has no dates "
-                                                          f"(add [meetings.{meeting}])"))
+                    found.append(
+                        (
+                            ("routes", kind, *loc),
+                            f"waits for meetings of {meeting!r}, which has no dates (add [meetings.{meeting}])",
+                        )
+                    )
         return found
 
     @classmethod

@@ -35,8 +35,20 @@ class Proposal(StagedCase):
     class_version = 2
 
     @classmethod
-    def start(cls, rules: Rules, *, reference: str, title: str, kind: str, value_pence: int, parties: list[str],
-              public_health: bool, actor: Actor, command_id: str, at: datetime) -> Proposal:
+    def start(
+        cls,
+        rules: Rules,
+        *,
+        reference: str,
+        title: str,
+        kind: str,
+        value_pence: int,
+        parties: list[str],
+        public_health: bool,
+        actor: Actor,
+        command_id: str,
+        at: datetime,
+    ) -> Proposal:
         """Open a proposal at its route's first stage, by a role the route lets start one."""
         policy = rules.policy
         route = policy.route(cls.ROUTE)
@@ -58,9 +70,21 @@ class Proposal(StagedCase):
         stage = route.start
         times = stage_times(rules, route.stages[stage].deadline, at, route.reminder_working_days)
         return cls._create(
-            cls.Started, reference=reference, title=title, kind=kind, value_pence=value_pence, parties=ordered,
-            public_health=public_health, policy_hash=policy.content_hash, actor_id=actor.id, actor_role=actor.role,
-            command_id=command_id, at=at, stage=stage, deadline=times.deadline, reminder_at=times.reminder_at,
+            cls.Started,
+            reference=reference,
+            title=title,
+            kind=kind,
+            value_pence=value_pence,
+            parties=ordered,
+            public_health=public_health,
+            policy_hash=policy.content_hash,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            command_id=command_id,
+            at=at,
+            stage=stage,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
         )
 
     class Started(Case.Created):
@@ -80,24 +104,56 @@ class Proposal(StagedCase):
         reminder_at: datetime | None
 
     @event(Started)
-    def __init__(self, *, reference: str, title: str, kind: str, value_pence: int, parties: list[str],
-                 public_health: bool, policy_hash: str, actor_id: str, actor_role: str, command_id: str,
-                 at: datetime, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
+    def __init__(
+        self,
+        *,
+        reference: str,
+        title: str,
+        kind: str,
+        value_pence: int,
+        parties: list[str],
+        public_health: bool,
+        policy_hash: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+        stage: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+    ) -> None:
         self.kind = kind
         self.value_pence = value_pence
         self.parties = list(parties)
         self.public_health = public_health
-        self._begin(reference=reference, title=title, policy_hash=policy_hash, actor_id=actor_id,
-                    actor_role=actor_role, command_id=command_id, at=at, stage=stage, deadline=deadline,
-                    reminder_at=reminder_at)
+        self._begin(
+            reference=reference,
+            title=title,
+            policy_hash=policy_hash,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            command_id=command_id,
+            at=at,
+            stage=stage,
+            deadline=deadline,
+            reminder_at=reminder_at,
+        )
 
     def facts(self) -> Facts:
-        return Facts(kind=self.kind, value_pence=self.value_pence, parties=tuple(self.parties),
-                     flags=frozenset({"public_health"} if self.public_health else ()))
+        return Facts(
+            kind=self.kind,
+            value_pence=self.value_pence,
+            parties=tuple(self.parties),
+            flags=frozenset({"public_health"} if self.public_health else ()),
+        )
 
     def details(self) -> dict[str, Any]:
-        return {"proposal_kind": self.kind, "value_pence": self.value_pence, "parties": list(self.parties),
-                "public_health": self.public_health}
+        return {
+            "proposal_kind": self.kind,
+            "value_pence": self.value_pence,
+            "parties": list(self.parties),
+            "public_health": self.public_health,
+        }
 
     # --- events written before routes were data (loaded, never written) ----------------------
 
@@ -108,10 +164,22 @@ class Proposal(StagedCase):
             s = self.__dict__
             v2 = decided_v1_as_v2(s)
             aggregate._apply_decision(
-                stage=s["stage"], forum=s["forum"], outcome=s["outcome"], effective_outcome=v2["effective_outcome"],
-                stage_outcome=s.get("stage_outcome"), minutes_ref=s["minutes_ref"], note=s["note"],
-                opened=v2["opened"], closed=v2["closed"], forked=None, joined=None, status=s["status"],
-                actor_id=s["actor_id"], actor_role=s["actor_role"], at=s["at"])
+                stage=s["stage"],
+                forum=s["forum"],
+                outcome=s["outcome"],
+                effective_outcome=v2["effective_outcome"],
+                stage_outcome=s.get("stage_outcome"),
+                minutes_ref=s["minutes_ref"],
+                note=s["note"],
+                opened=v2["opened"],
+                closed=v2["closed"],
+                forked=None,
+                joined=None,
+                status=s["status"],
+                actor_id=s["actor_id"],
+                actor_role=s["actor_role"],
+                at=s["at"],
+            )
             aggregate._done(s["command_id"])
             super().apply(aggregate)
 
@@ -168,9 +236,13 @@ class Proposal(StagedCase):
         open_stages: dict[str, dict[str, Any]] = {}
         if state.get("status") == OPEN and stage:
             open_stages[stage] = {
-                "branch": "", "back": path[-2] if len(path) > 1 else "", "seq": state.get("stage_seq", 0),
-                "deadline": deadline, "reminder_at": state.pop("reminder_at", None),
-                "reminder_sent": state.pop("reminder_sent", False), "escalated_to": escalated_to,
+                "branch": "",
+                "back": path[-2] if len(path) > 1 else "",
+                "seq": state.get("stage_seq", 0),
+                "deadline": deadline,
+                "reminder_at": state.pop("reminder_at", None),
+                "reminder_sent": state.pop("reminder_sent", False),
+                "escalated_to": escalated_to,
                 "missed": state.pop("deadline_missed", False),
             }
         for key in ("reminder_at", "reminder_sent", "deadline_missed", "deadlines", "public_health_signed_off"):
@@ -182,4 +254,3 @@ class Proposal(StagedCase):
         state["backs"] = {s: (path[i - 1] if i else "") for i, s in enumerate(path)}
         for d in state.get("decisions", []):
             d.setdefault("by", f"{d.get('actor_role', '')}:{d.get('actor_id', '')}")
-

@@ -49,8 +49,11 @@ def _canonical(value: Any) -> Any:
 def state_hash(topic: str, originator_id: UUID | str, state: dict[str, Any]) -> str:
     """The hash of an event given its topic, aggregate id and recorded fields (as stored)."""
     recorded = state.get("recorded_fields")
-    fields = {k: v for k, v in state.items() if k not in _EXCLUDED and k != "originator_id"
-              and (recorded is None or k in recorded)}
+    fields = {
+        k: v
+        for k, v in state.items()
+        if k not in _EXCLUDED and k != "originator_id" and (recorded is None or k in recorded)
+    }
     body = {"topic": topic, "originator_id": str(originator_id), "state": _canonical(fields)}
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

@@ -214,8 +214,10 @@ class Route(_Model):
         """Every problem with this route: (where in the route, what is wrong). `forums` maps each
         forum to the role that decides there; `is_role` says whether a role is a known one."""
         found: list[tuple[tuple[str, ...], str]] = []
-        clash = (set(self.stages) & set(self.ends)) | (set(self.stages) & set(self.joins)) | (
-            set(self.ends) & set(self.joins)
+        clash = (
+            (set(self.stages) & set(self.ends))
+            | (set(self.stages) & set(self.joins))
+            | (set(self.ends) & set(self.joins))
         )
         for name in sorted(clash):
             found.append(((name,), f"{name!r} is used for more than one of a stage, an end and a join"))
@@ -232,8 +234,13 @@ class Route(_Model):
             if stage.forum not in forums:
                 found.append(((*where, "forum"), f"stage {name!r} names unknown forum {stage.forum!r}"))
             elif not is_role(forums[stage.forum]):
-                found.append(((*where, "forum"), f"no role may act at stage {name!r}: forum {stage.forum!r} is "
-                                                  f"decided by {forums[stage.forum]!r}, which is not a known role"))
+                found.append(
+                    (
+                        (*where, "forum"),
+                        f"no role may act at stage {name!r}: forum {stage.forum!r} is "
+                        f"decided by {forums[stage.forum]!r}, which is not a known role",
+                    )
+                )
             for cname in [*stage.when, *stage.requires]:
                 if cname not in self.conditions:
                     found.append(((*where, "when"), f"stage {name!r} names unknown condition {cname!r}"))
@@ -241,11 +248,19 @@ class Route(_Model):
                 found.extend(self._outcome_problems((*where, "outcomes", oname), outcome))
         for jname, join in self.joins.items():
             if self.kind_of(join.then) not in ("stage", "end"):
-                found.append((("joins", jname, "then"), f"join {jname!r} goes on to {join.then!r}, "
-                                                         "which is neither a stage nor an end"))
+                found.append(
+                    (
+                        ("joins", jname, "then"),
+                        f"join {jname!r} goes on to {join.then!r}, which is neither a stage nor an end",
+                    )
+                )
             if join.on_rejected != CONTINUE and join.on_rejected not in self.ends:
-                found.append((("joins", jname, "on_rejected"),
-                              f"join {jname!r}: on_rejected must be an end or {CONTINUE!r}, not {join.on_rejected!r}"))
+                found.append(
+                    (
+                        ("joins", jname, "on_rejected"),
+                        f"join {jname!r}: on_rejected must be an end or {CONTINUE!r}, not {join.on_rejected!r}",
+                    )
+                )
         if self.escalation is not None:
             esc = self.escalation
             if esc.forum not in forums:
@@ -275,8 +290,12 @@ class Route(_Model):
             if not kind:
                 found.append(((*where, "to"), f"{target!r} is not a stage, an end or a join of this route"))
             elif kind == "join" and outcome.result is None:
-                found.append(((*where, "result"), f"an outcome that goes to join {target!r} needs "
-                                                  "`result` (approved or rejected)"))
+                found.append(
+                    (
+                        (*where, "result"),
+                        f"an outcome that goes to join {target!r} needs `result` (approved or rejected)",
+                    )
+                )
         return found
 
     def _next(self, stage: str) -> list[Target]:
@@ -323,18 +342,30 @@ class Route(_Model):
                     todo.append(t)
         for name in self.stages:
             if name not in reached:
-                found.append((("stages", name), f"stage {name!r} is unreachable: no path from {self.start!r} leads to it"))
+                found.append(
+                    (("stages", name), f"stage {name!r} is unreachable: no path from {self.start!r} leads to it")
+                )
         fed: set[str] = set()
         for fork in forks:
             per_branch = {b: self._joins_reached(b) for b in fork}
             for b, joins in per_branch.items():
                 if not joins:
-                    found.append((("stages", b), f"branch {b!r} of the fork {fork} never reaches a join: "
-                                                 "the join after it can never complete"))
+                    found.append(
+                        (
+                            ("stages", b),
+                            f"branch {b!r} of the fork {fork} never reaches a join: "
+                            "the join after it can never complete",
+                        )
+                    )
             distinct = set().union(*per_branch.values())
             if len(distinct) > 1:
-                found.append((("stages", fork[0]), f"the branches of the fork {fork} reach different joins "
-                                                   f"({', '.join(sorted(distinct))}): none can complete"))
+                found.append(
+                    (
+                        ("stages", fork[0]),
+                        f"the branches of the fork {fork} reach different joins "
+                        f"({', '.join(sorted(distinct))}): none can complete",
+                    )
+                )
             fed |= distinct
         for name in self.joins:
             if name not in fed:

@@ -124,13 +124,30 @@ class StagedCase(Case):
         return stage_times(rules, route.stages[stage].deadline, at, route.reminder_working_days, after=after)
 
     def _opening(self, stage: str, branch: str, back: str, times: StageTimes) -> dict[str, Any]:
-        return {"stage": stage, "branch": branch, "back": back, "deadline": _iso(times.deadline),
-                "reminder_at": _iso(times.reminder_at)}
+        return {
+            "stage": stage,
+            "branch": branch,
+            "back": back,
+            "deadline": _iso(times.deadline),
+            "reminder_at": _iso(times.reminder_at),
+        }
 
     # --- shared state -------------------------------------------------------------------------
 
-    def _begin(self, *, reference: str, title: str, policy_hash: str, actor_id: str, actor_role: str,
-               command_id: str, at: datetime, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
+    def _begin(
+        self,
+        *,
+        reference: str,
+        title: str,
+        policy_hash: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+        stage: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+    ) -> None:
         self.reference = reference
         self.title = title
         self.policy_hash = policy_hash
@@ -178,16 +195,32 @@ class StagedCase(Case):
         found: list[CaseAction] = []
         for stage, entry in self.open_stages.items():
             sdef = route.stages[stage]
-            found.append(CaseAction("decide", [policy.decider_of(sdef.forum)], stage=stage,
-                                    outcomes=route.offered(stage, facts, self.counts)))
+            found.append(
+                CaseAction(
+                    "decide",
+                    [policy.decider_of(sdef.forum)],
+                    stage=stage,
+                    outcomes=route.offered(stage, facts, self.counts),
+                )
+            )
             if entry["escalated_to"] and route.escalation is not None:
                 esc = self._escalation_outcomes(route, stage, entry)
                 if esc:
-                    found.append(CaseAction(
-                        "decide", [policy.decider_of(entry["escalated_to"])], stage=stage, outcomes=esc,
-                        stage_outcomes=[o for o in route.offered(stage, facts, self.counts)
-                                        if not route.stages[stage].outcomes[o].stays] if "decide" in esc else [],
-                    ))
+                    found.append(
+                        CaseAction(
+                            "decide",
+                            [policy.decider_of(entry["escalated_to"])],
+                            stage=stage,
+                            outcomes=esc,
+                            stage_outcomes=[
+                                o
+                                for o in route.offered(stage, facts, self.counts)
+                                if not route.stages[stage].outcomes[o].stays
+                            ]
+                            if "decide" in esc
+                            else [],
+                        )
+                    )
         if route.withdrawn_by:
             found.append(CaseAction("withdraw", list(route.withdrawn_by)))
         return found + self.extra_actions(rules)
@@ -197,8 +230,11 @@ class StagedCase(Case):
         esc = route.escalation
         if esc is None:
             return []
-        return [o for o in esc.may
-                if (o != "send_back" or entry["back"]) and (o != "decide" or stage in esc.decides_in_place)]
+        return [
+            o
+            for o in esc.may
+            if (o != "send_back" or entry["back"]) and (o != "decide" or stage in esc.decides_in_place)
+        ]
 
     def timers(self) -> list[Timer]:
         if self.status != OPEN:
@@ -215,21 +251,41 @@ class StagedCase(Case):
         policy = rules.policy
         route = self.route(rules)
         awaiting = [
-            {"stage": stage, "title": route.stages[stage].title or stage, "forum": route.stages[stage].forum,
-             "decided_by": policy.decider_of(route.stages[stage].forum), "branch": e["branch"],
-             "deadline": e["deadline"], "reminder_at": e["reminder_at"], "escalated_to": e["escalated_to"],
-             "overdue_recorded": e["missed"]}
+            {
+                "stage": stage,
+                "title": route.stages[stage].title or stage,
+                "forum": route.stages[stage].forum,
+                "decided_by": policy.decider_of(route.stages[stage].forum),
+                "branch": e["branch"],
+                "deadline": e["deadline"],
+                "reminder_at": e["reminder_at"],
+                "escalated_to": e["escalated_to"],
+                "overdue_recorded": e["missed"],
+            }
             for stage, e in self.open_stages.items()
         ]
         return CaseView(
-            reference=self.reference, kind=self.ROUTE, title=self.title, status=self.status,
-            stage=self.stage, deadline=self.deadline, version=self.version, policy_hash=self.policy_hash,
-            started_at=self.started_at, started_by=dict(self.started_by), actions=self.actions(rules),
-            timers=self.timers(), stage_seq=self.stage_seq,
-            details={**self.details(), "escalated_to": next((a["escalated_to"] for a in awaiting
-                                                             if a["escalated_to"]), None),
-                     "decisions": [dict(d) for d in self.decisions]},
-            awaiting=awaiting, route=self.plan(route), last_decision=self.last_decision_text(),
+            reference=self.reference,
+            kind=self.ROUTE,
+            title=self.title,
+            status=self.status,
+            stage=self.stage,
+            deadline=self.deadline,
+            version=self.version,
+            policy_hash=self.policy_hash,
+            started_at=self.started_at,
+            started_by=dict(self.started_by),
+            actions=self.actions(rules),
+            timers=self.timers(),
+            stage_seq=self.stage_seq,
+            details={
+                **self.details(),
+                "escalated_to": next((a["escalated_to"] for a in awaiting if a["escalated_to"]), None),
+                "decisions": [dict(d) for d in self.decisions],
+            },
+            awaiting=awaiting,
+            route=self.plan(route),
+            last_decision=self.last_decision_text(),
         )
 
     def plan(self, route: Route) -> list[dict[str, Any]]:
@@ -259,8 +315,11 @@ class StagedCase(Case):
             for name in route.offered(stage, facts, {}):
                 rule = route.stages[stage].outcomes[name]
                 target = route.target(stage, name, facts)
-                if rule.stays or target is None or (isinstance(target, str) and route.kind_of(target) == "end"
-                                                    and target != success):
+                if (
+                    rule.stays
+                    or target is None
+                    or (isinstance(target, str) and route.kind_of(target) == "end" and target != success)
+                ):
                     continue
                 if rule.result == "rejected":
                     continue
@@ -281,8 +340,7 @@ class StagedCase(Case):
 
     # --- commands -----------------------------------------------------------------------------
 
-    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime,
-               **_: Any) -> None:
+    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime, **_: Any) -> None:
         """Record a decision at an open stage and move the case on as its route says."""
         self._check_open()
         policy, route, facts = rules.policy, self.route(rules), self.facts()
@@ -316,22 +374,35 @@ class StagedCase(Case):
             if command.outcome not in esc_outcomes:
                 raise OutcomeNotAllowedError(
                     f"outcome {command.outcome!r} is not allowed at {stage} for {self.reference}; "
-                    f"allowed: {', '.join(esc_outcomes)}")
+                    f"allowed: {', '.join(esc_outcomes)}"
+                )
             move, effective = self._escalation_move(rules, route, facts, stage, command, offered, at)
             forum = esc_forum
         else:
             if command.outcome not in offered:
                 raise OutcomeNotAllowedError(
                     f"outcome {command.outcome!r} is not allowed at {stage} for {self.reference}; "
-                    f"allowed: {', '.join(offered)}")
+                    f"allowed: {', '.join(offered)}"
+                )
             move, effective = self._move(rules, route, facts, stage, command.outcome, at), command.outcome
             forum = sdef.forum
-        self._record_move(stage=stage, forum=forum, outcome=command.outcome, effective=effective,
-                          stage_outcome=command.stage_outcome, minutes_ref=command.minutes_ref,
-                          note=command.note, move=move, actor=actor, command_id=command_id, at=at)
+        self._record_move(
+            stage=stage,
+            forum=forum,
+            outcome=command.outcome,
+            effective=effective,
+            stage_outcome=command.stage_outcome,
+            minutes_ref=command.minutes_ref,
+            note=command.note,
+            move=move,
+            actor=actor,
+            command_id=command_id,
+            at=at,
+        )
 
-    def _escalation_move(self, rules: Rules, route: Route, facts: Facts, stage: str, command: Decide,
-                         offered: list[str], at: datetime) -> tuple[Move, str]:
+    def _escalation_move(
+        self, rules: Rules, route: Route, facts: Facts, stage: str, command: Decide, offered: list[str], at: datetime
+    ) -> tuple[Move, str]:
         entry = self.open_stages[stage]
         if command.outcome == "extend":
             if command.new_deadline is not None:
@@ -348,8 +419,9 @@ class StagedCase(Case):
             return Move(closed=[stage], opened=[opening]), "send_back"
         allowed = [o for o in offered if not route.stages[stage].outcomes[o].stays]
         if command.stage_outcome not in allowed:
-            raise OutcomeNotAllowedError(f"decide in place of {stage} needs --stage-outcome, one of: "
-                                         + ", ".join(allowed))
+            raise OutcomeNotAllowedError(
+                f"decide in place of {stage} needs --stage-outcome, one of: " + ", ".join(allowed)
+            )
         assert command.stage_outcome is not None
         return self._move(rules, route, facts, stage, command.stage_outcome, at), command.stage_outcome
 
@@ -363,17 +435,29 @@ class StagedCase(Case):
         target = route.target(stage, outcome, facts)
         assert target is not None  # only `stays` outcomes have none (checked by the policy's model)
         move = Move(closed=[stage])
-        self._go(rules, route, facts, target, move, branch=entry["branch"], came_from=stage, result=rule.result,
-                 at=at)
+        self._go(rules, route, facts, target, move, branch=entry["branch"], came_from=stage, result=rule.result, at=at)
         return move
 
-    def _go(self, rules: Rules, route: Route, facts: Facts, target: str | list[str], move: Move, *, branch: str,
-            came_from: str, result: str | None, at: datetime) -> None:
+    def _go(
+        self,
+        rules: Rules,
+        route: Route,
+        facts: Facts,
+        target: str | list[str],
+        move: Move,
+        *,
+        branch: str,
+        came_from: str,
+        result: str | None,
+        at: datetime,
+    ) -> None:
         if isinstance(target, list):
             branches = [s for s in target if route.holds(route.stages[s].when, [], facts)]
             if not branches:
-                raise PolicyError(f"no branch of [{', '.join(target)}] applies to {self.reference} "
-                                  f"(parties: {', '.join(facts.parties) or 'none'}); the route must name one")
+                raise PolicyError(
+                    f"no branch of [{', '.join(target)}] applies to {self.reference} "
+                    f"(parties: {', '.join(facts.parties) or 'none'}); the route must name one"
+                )
             for s in branches:
                 self._require(route, facts, s)
             move.forked = {"join": route.join_after(target), "branches": branches}
@@ -403,21 +487,46 @@ class StagedCase(Case):
             cond = route.conditions[name]
             if not cond.holds(facts):
                 raise RequirementNotMetError(
-                    f"{self.reference} cannot go to {stage} yet: {cond.explain or f'{name} does not hold'}")
+                    f"{self.reference} cannot go to {stage} yet: {cond.explain or f'{name} does not hold'}"
+                )
 
-    def _record_move(self, *, stage: str, forum: str, outcome: str, effective: str, stage_outcome: str | None,
-                     minutes_ref: str, note: str, move: Move, actor: Actor, command_id: str, at: datetime) -> None:
+    def _record_move(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        outcome: str,
+        effective: str,
+        stage_outcome: str | None,
+        minutes_ref: str,
+        note: str,
+        move: Move,
+        actor: Actor,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         closed = list(self.open_stages) if move.status != OPEN else move.closed
         opened = [] if move.status != OPEN else move.opened
         awaiting = [s for s in self.open_stages if s not in closed] + [o["stage"] for o in opened]
         deadlines = [e["deadline"] for s, e in self.open_stages.items() if s not in closed and e["deadline"]]
         deadlines += [_instant(o["deadline"]) for o in opened if o["deadline"]]
-        self._decide(stage=stage, forum=forum, outcome=outcome, effective_outcome=effective,
-                     stage_outcome=stage_outcome, minutes_ref=minutes_ref.strip(), note=note.strip(),
-                     opened=opened, closed=closed, forked=move.forked if move.status == OPEN else None,
-                     joined=move.joined, status=move.status, awaiting=awaiting,
-                     next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
-                     **self._who(actor, command_id, at))
+        self._decide(
+            stage=stage,
+            forum=forum,
+            outcome=outcome,
+            effective_outcome=effective,
+            stage_outcome=stage_outcome,
+            minutes_ref=minutes_ref.strip(),
+            note=note.strip(),
+            opened=opened,
+            closed=closed,
+            forked=move.forked if move.status == OPEN else None,
+            joined=move.joined,
+            status=move.status,
+            awaiting=awaiting,
+            next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
+            **self._who(actor, command_id, at),
+        )
 
     class Decided(Case.Event):
         """A decision and what it did to the case. Version 1 (one stage at a time: `next_stage`,
@@ -448,23 +557,80 @@ class StagedCase(Case):
             upcast_adding(state, **decided_v1_as_v2(state))
 
     @event(Decided)
-    def _decide(self, *, stage: str, forum: str, outcome: str, effective_outcome: str, stage_outcome: str | None,
-                minutes_ref: str, note: str, opened: list[dict[str, Any]], closed: list[str],
-                forked: dict[str, Any] | None, joined: dict[str, Any] | None, status: str, awaiting: list[str],
-                next_deadline: str | None, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
-        self._apply_decision(stage=stage, forum=forum, outcome=outcome, effective_outcome=effective_outcome,
-                             stage_outcome=stage_outcome, minutes_ref=minutes_ref, note=note, opened=opened,
-                             closed=closed, forked=forked, joined=joined, status=status, actor_id=actor_id,
-                             actor_role=actor_role, at=at)
+    def _decide(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        outcome: str,
+        effective_outcome: str,
+        stage_outcome: str | None,
+        minutes_ref: str,
+        note: str,
+        opened: list[dict[str, Any]],
+        closed: list[str],
+        forked: dict[str, Any] | None,
+        joined: dict[str, Any] | None,
+        status: str,
+        awaiting: list[str],
+        next_deadline: str | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        self._apply_decision(
+            stage=stage,
+            forum=forum,
+            outcome=outcome,
+            effective_outcome=effective_outcome,
+            stage_outcome=stage_outcome,
+            minutes_ref=minutes_ref,
+            note=note,
+            opened=opened,
+            closed=closed,
+            forked=forked,
+            joined=joined,
+            status=status,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            at=at,
+        )
         self._done(command_id)
 
-    def _apply_decision(self, *, stage: str, forum: str, outcome: str, effective_outcome: str,
-                        stage_outcome: str | None, minutes_ref: str, note: str, opened: list[dict[str, Any]],
-                        closed: list[str], forked: dict[str, Any] | None, joined: dict[str, Any] | None,
-                        status: str, actor_id: str, actor_role: str, at: datetime) -> None:
-        self.decisions.append({"stage": stage, "forum": forum, "outcome": outcome, "stage_outcome": stage_outcome,
-                               "minutes_ref": minutes_ref, "note": note, "by": f"{actor_role}:{actor_id}",
-                               "actor_id": actor_id, "actor_role": actor_role, "at": at.isoformat()})
+    def _apply_decision(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        outcome: str,
+        effective_outcome: str,
+        stage_outcome: str | None,
+        minutes_ref: str,
+        note: str,
+        opened: list[dict[str, Any]],
+        closed: list[str],
+        forked: dict[str, Any] | None,
+        joined: dict[str, Any] | None,
+        status: str,
+        actor_id: str,
+        actor_role: str,
+        at: datetime,
+    ) -> None:
+        self.decisions.append(
+            {
+                "stage": stage,
+                "forum": forum,
+                "outcome": outcome,
+                "stage_outcome": stage_outcome,
+                "minutes_ref": minutes_ref,
+                "note": note,
+                "by": f"{actor_role}:{actor_id}",
+                "actor_id": actor_id,
+                "actor_role": actor_role,
+                "at": at.isoformat(),
+            }
+        )
         key = f"{stage}:{effective_outcome}"
         self.counts[key] = self.counts.get(key, 0) + 1
         for s in closed:
@@ -480,13 +646,15 @@ class StagedCase(Case):
         if status != OPEN:
             self.open_stages.clear()
 
-    def withdraw(self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime,
-                 **_: Any) -> None:
+    def withdraw(
+        self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime, **_: Any
+    ) -> None:
         self._check_open()
         allowed = self.route(rules).withdrawn_by
         if actor.role not in allowed:
-            raise NotAllowedError(f"role {actor.role} may not withdraw {self.reference}; allowed: "
-                                  + (", ".join(allowed) or "nobody"))
+            raise NotAllowedError(
+                f"role {actor.role} may not withdraw {self.reference}; allowed: " + (", ".join(allowed) or "nobody")
+            )
         self._withdraw(note=command.note.strip(), from_stage=self.stage, **self._who(actor, command_id, at))
 
     class Withdrawn(Case.Event):
@@ -505,8 +673,9 @@ class StagedCase(Case):
             upcast_adding(state, from_stage="")
 
     @event(Withdrawn)
-    def _withdraw(self, *, note: str, from_stage: str, actor_id: str, actor_role: str, command_id: str,
-                  at: datetime) -> None:
+    def _withdraw(
+        self, *, note: str, from_stage: str, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self._apply_withdrawal()
         self._done(command_id)
 
@@ -528,21 +697,38 @@ class StagedCase(Case):
         forum = entry["escalated_to"] or route.stages[stage].forum
         who = self._who(SYSTEM_ACTOR, command_id, at)
         if timer.startswith("remind:"):
-            self._remind(stage=stage, forum=forum, recipient_role=policy.decider_of(forum),
-                         deadline=entry["deadline"], **who)
+            self._remind(
+                stage=stage, forum=forum, recipient_role=policy.decider_of(forum), deadline=entry["deadline"], **who
+            )
         elif not entry["escalated_to"] and route.stages[stage].escalates and route.escalation is not None:
             esc = route.escalation
             times = stage_times(rules, esc.deadline, at, route.reminder_working_days)
             others = [e["deadline"] for s, e in self.open_stages.items() if s != stage and e["deadline"]]
-            self._escalate(stage=stage, missed_deadline=entry["deadline"], to_forum=esc.forum,
-                           deadline=_iso(times.deadline), reminder_at=_iso(times.reminder_at),
-                           next_deadline=_iso(min([times.deadline, *others])), **who)
+            self._escalate(
+                stage=stage,
+                missed_deadline=entry["deadline"],
+                to_forum=esc.forum,
+                deadline=_iso(times.deadline),
+                reminder_at=_iso(times.reminder_at),
+                next_deadline=_iso(min([times.deadline, *others])),
+                **who,
+            )
         else:
             self._miss_deadline(stage=stage, forum=forum, missed_deadline=entry["deadline"], **who)
 
     @event("ReminderSent")
-    def _remind(self, *, stage: str, forum: str, recipient_role: str, deadline: datetime | None, actor_id: str,
-                actor_role: str, command_id: str, at: datetime) -> None:
+    def _remind(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        recipient_role: str,
+        deadline: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         if stage in self.open_stages:
             self.open_stages[stage]["reminder_sent"] = True
         self._done(command_id)
@@ -567,24 +753,51 @@ class StagedCase(Case):
             upcast_adding(state, deadline=None, reminder_at=None, next_deadline=None)
 
     @event(Escalated)
-    def _escalate(self, *, stage: str, missed_deadline: datetime | None, to_forum: str, deadline: str | None,
-                  reminder_at: str | None, next_deadline: str | None, actor_id: str, actor_role: str,
-                  command_id: str, at: datetime) -> None:
+    def _escalate(
+        self,
+        *,
+        stage: str,
+        missed_deadline: datetime | None,
+        to_forum: str,
+        deadline: str | None,
+        reminder_at: str | None,
+        next_deadline: str | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self._apply_escalation(stage, to_forum, deadline, reminder_at)
         self._done(command_id)
 
-    def _apply_escalation(self, stage: str, to_forum: str, deadline: str | datetime | None,
-                          reminder_at: str | datetime | None) -> None:
+    def _apply_escalation(
+        self, stage: str, to_forum: str, deadline: str | datetime | None, reminder_at: str | datetime | None
+    ) -> None:
         entry = self.open_stages.get(stage)
         if entry is None:
             return
         self.stage_seq += 1
-        entry.update(seq=self.stage_seq, escalated_to=to_forum, deadline=_instant(deadline),
-                     reminder_at=_instant(reminder_at), reminder_sent=False, missed=deadline is None)
+        entry.update(
+            seq=self.stage_seq,
+            escalated_to=to_forum,
+            deadline=_instant(deadline),
+            reminder_at=_instant(reminder_at),
+            reminder_sent=False,
+            missed=deadline is None,
+        )
 
     @event("DeadlineMissed")
-    def _miss_deadline(self, *, stage: str, forum: str, missed_deadline: datetime | None, actor_id: str,
-                       actor_role: str, command_id: str, at: datetime) -> None:
+    def _miss_deadline(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        missed_deadline: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         if stage in self.open_stages:
             self.open_stages[stage]["missed"] = True
         self._done(command_id)
@@ -603,9 +816,14 @@ class StagedCase(Case):
             back = self.backs[stage] if stage in self.backs else opening.get("from", "")
         self.backs[stage] = back
         self.open_stages[stage] = {
-            "branch": opening.get("branch", ""), "back": back, "seq": self.stage_seq,
-            "deadline": _instant(opening["deadline"]), "reminder_at": _instant(opening.get("reminder_at")),
-            "reminder_sent": False, "escalated_to": None, "missed": False,
+            "branch": opening.get("branch", ""),
+            "back": back,
+            "seq": self.stage_seq,
+            "deadline": _instant(opening["deadline"]),
+            "reminder_at": _instant(opening.get("reminder_at")),
+            "reminder_sent": False,
+            "escalated_to": None,
+            "missed": False,
         }
 
 
@@ -613,10 +831,28 @@ def decided_v1_as_v2(state: dict[str, Any]) -> dict[str, Any]:
     """The fields a version-1 decision (one stage at a time) lacks, derived from what it recorded."""
     stage, nxt = state["stage"], state.get("next_stage") or ""
     is_open = state.get("status") == OPEN and state.get("deadline") is not None
-    opened = [{"stage": nxt, "branch": "", "back": None, "from": stage,
-               "deadline": _iso(_instant(state.get("deadline"))), "reminder_at": _iso(_instant(state.get("reminder_at")))}
-              ] if is_open else []
+    opened = (
+        [
+            {
+                "stage": nxt,
+                "branch": "",
+                "back": None,
+                "from": stage,
+                "deadline": _iso(_instant(state.get("deadline"))),
+                "reminder_at": _iso(_instant(state.get("reminder_at"))),
+            }
+        ]
+        if is_open
+        else []
+    )
     effective = state.get("stage_outcome") or state["outcome"]
-    return {"effective_outcome": effective, "stage_outcome": state.get("stage_outcome"), "opened": opened,
-            "closed": [stage], "forked": None, "joined": None, "awaiting": [nxt] if is_open else [],
-            "next_deadline": opened[0]["deadline"] if opened else None}
+    return {
+        "effective_outcome": effective,
+        "stage_outcome": state.get("stage_outcome"),
+        "opened": opened,
+        "closed": [stage],
+        "forked": None,
+        "joined": None,
+        "awaiting": [nxt] if is_open else [],
+        "next_deadline": opened[0]["deadline"] if opened else None,
+    }

@@ -111,8 +111,17 @@ class TerminationNotice(Case):
     kind: ClassVar[str] = "termination"
 
     @classmethod
-    def serve(cls, rules: Rules, *, reference: str, actor: Actor, command: ServeNotice, members: list[str],
-              command_id: str, at: datetime) -> TerminationNotice:
+    def serve(
+        cls,
+        rules: Rules,
+        *,
+        reference: str,
+        actor: Actor,
+        command: ServeNotice,
+        members: list[str],
+        command_id: str,
+        at: datetime,
+    ) -> TerminationNotice:
         party = actor.party
         if party is None:
             raise NotAllowedError(f"role {actor.role} may not serve notice; a party_rep:<party> serves it")
@@ -121,7 +130,9 @@ class TerminationNotice(Case):
         today = rules.calendar.local_date(at)
         served_on = command.served_on or today
         if served_on > today:
-            raise InvalidInputError(f"--served-on {served_on.isoformat()} is in the future; notice is served on or before today")
+            raise InvalidInputError(
+                f"--served-on {served_on.isoformat()} is in the future; notice is served on or before today"
+            )
         if command.effective and command.year_end:
             raise InvalidInputError("give --effective DATE or --year-end, not both")
         earliest = earliest_effective(rules, served_on)
@@ -133,11 +144,21 @@ class TerminationNotice(Case):
             )
         effective = first_year_end(rules, earliest) if command.year_end else (command.effective or earliest)
         return cls._create(
-            cls.Served, reference=reference, party=party, letter_ref=command.letter_ref, served_on=served_on.isoformat(),
-            effective=effective.isoformat(), earliest=earliest.isoformat(), year_end=command.year_end,
+            cls.Served,
+            reference=reference,
+            party=party,
+            letter_ref=command.letter_ref,
+            served_on=served_on.isoformat(),
+            effective=effective.isoformat(),
+            earliest=earliest.isoformat(),
+            year_end=command.year_end,
             takes_effect_at=rules.calendar.at(effective, time(0, 0)),
-            members=list(members), policy_hash=rules.policy.content_hash, actor_id=actor.id, actor_role=actor.role,
-            command_id=command_id, at=at,
+            members=list(members),
+            policy_hash=rules.policy.content_hash,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            command_id=command_id,
+            at=at,
         )
 
     class Served(Case.Created):
@@ -157,9 +178,24 @@ class TerminationNotice(Case):
         at: datetime
 
     @event(Served)
-    def __init__(self, *, reference: str, party: str, letter_ref: str, served_on: str, effective: str,
-                 earliest: str, year_end: bool, takes_effect_at: datetime, members: list[str], policy_hash: str, actor_id: str,
-                 actor_role: str, command_id: str, at: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        reference: str,
+        party: str,
+        letter_ref: str,
+        served_on: str,
+        effective: str,
+        earliest: str,
+        year_end: bool,
+        takes_effect_at: datetime,
+        members: list[str],
+        policy_hash: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.reference = reference
         self.party = party
         self.letter_ref = letter_ref
@@ -212,24 +248,45 @@ class TerminationNotice(Case):
 
     def view(self, rules: Rules) -> CaseView:
         return CaseView(
-            reference=self.reference, kind=self.kind, title=f"{self.party} gives notice to leave the partnership",
-            status=self.status, stage="notice" if self.status == PENDING else "", version=self.version,
+            reference=self.reference,
+            kind=self.kind,
+            title=f"{self.party} gives notice to leave the partnership",
+            status=self.status,
+            stage="notice" if self.status == PENDING else "",
+            version=self.version,
             deadline=self._instant(rules, date.fromisoformat(self.agreed_on or self.effective))
-            if self.status == PENDING else None,
-            policy_hash=self.policy_hash, started_at=self.started_at, started_by=dict(self.started_by),
-            actions=self.actions(rules), timers=self.timers(rules),
+            if self.status == PENDING
+            else None,
+            policy_hash=self.policy_hash,
+            started_at=self.started_at,
+            started_by=dict(self.started_by),
+            actions=self.actions(rules),
+            timers=self.timers(rules),
             details={
-                "party": self.party, "letter_ref": self.letter_ref, "served_on": self.served_on,
-                "effective": self.effective, "year_end": self.year_end, "members": list(self.members),
-                "consents": dict(self.consents), "mutual_termination_on": self.agreed_on,
+                "party": self.party,
+                "letter_ref": self.letter_ref,
+                "served_on": self.served_on,
+                "effective": self.effective,
+                "year_end": self.year_end,
+                "members": list(self.members),
+                "consents": dict(self.consents),
+                "mutual_termination_on": self.agreed_on,
                 "reminders_sent": list(self.reminders_sent),
             },
         )
 
     # --- commands ---------------------------------------------------------------------------
 
-    def withdraw(self, rules: Rules, *, actor: Actor, command: WithdrawNotice, command_id: str, at: datetime,
-                 partnership: Partnership) -> None:
+    def withdraw(
+        self,
+        rules: Rules,
+        *,
+        actor: Actor,
+        command: WithdrawNotice,
+        command_id: str,
+        at: datetime,
+        partnership: Partnership,
+    ) -> None:
         """The serving party withdraws its notice before it takes effect."""
         self._check(rules, "withdraw", actor)
         self._withdraw(note=command.note, **self._who(actor, command_id, at))
@@ -239,8 +296,9 @@ class TerminationNotice(Case):
         self.status = "withdrawn"
         self._done(command_id)
 
-    def consent(self, rules: Rules, *, actor: Actor, command: Consent, command_id: str, at: datetime,
-                partnership: Partnership) -> None:
+    def consent(
+        self, rules: Rules, *, actor: Actor, command: Consent, command_id: str, at: datetime, partnership: Partnership
+    ) -> None:
         """A member consents to mutual termination on a date; all members on one date ends the
         partnership then (today included)."""
         self._check(rules, "consent", actor)
@@ -250,15 +308,28 @@ class TerminationNotice(Case):
         consents = {**self.consents, actor.party or "": command.effective.isoformat()}
         members = [m for m in self.members if m in partnership.members]
         agreed = all(consents.get(m) == command.effective.isoformat() for m in members)
-        self._consent(party=actor.party or "", effective=command.effective.isoformat(),
-                      agreed_by_all=agreed, **self._who(actor, command_id, at))
+        self._consent(
+            party=actor.party or "",
+            effective=command.effective.isoformat(),
+            agreed_by_all=agreed,
+            **self._who(actor, command_id, at),
+        )
         if agreed and command.effective <= today:
             # One command, two events: the command id answers with the state after both.
             self._conclude(rules, "mutual", partnership, command_id=command_id, at=at)
 
     @event("ConsentRecorded")
-    def _consent(self, *, party: str, effective: str, agreed_by_all: bool, actor_id: str, actor_role: str,
-                 command_id: str, at: datetime) -> None:
+    def _consent(
+        self,
+        *,
+        party: str,
+        effective: str,
+        agreed_by_all: bool,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.consents[party] = effective
         self.agreed_on = effective if agreed_by_all else None
         self._done(command_id)
@@ -274,20 +345,36 @@ class TerminationNotice(Case):
         if at < due[timer]:
             raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
         if timer.startswith("remind:"):
-            self._remind(reminder=timer, effective=self.effective, recipients=list(partnership.members),
-                         **self._who(SYSTEM_ACTOR, command_id, at))
+            self._remind(
+                reminder=timer,
+                effective=self.effective,
+                recipients=list(partnership.members),
+                **self._who(SYSTEM_ACTOR, command_id, at),
+            )
         else:
             self._conclude(rules, timer, partnership, command_id=command_id, at=at)
 
     @event("RemindersSent")
-    def _remind(self, *, reminder: str, effective: str, recipients: list[str], actor_id: str, actor_role: str,
-                command_id: str, at: datetime) -> None:
+    def _remind(
+        self,
+        *,
+        reminder: str,
+        effective: str,
+        recipients: list[str],
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
         self.reminders_sent.append(reminder)
         self._done(command_id)
 
     def _conclude(self, rules: Rules, how: str, partnership: Partnership, *, command_id: str, at: datetime) -> None:
-        on = self._instant(rules, rules.calendar.local_date(at)) if how == "mutual" else self._instant(
-            rules, date.fromisoformat(self.effective))
+        on = (
+            self._instant(rules, rules.calendar.local_date(at))
+            if how == "mutual"
+            else self._instant(rules, date.fromisoformat(self.effective))
+        )
         if how == "mutual":
             self._terminate_by_consent(on=on, **self._who(SYSTEM_ACTOR, command_id, at))
             partnership.end_by_consent(notice_ref=self.reference, on=on)
@@ -296,13 +383,16 @@ class TerminationNotice(Case):
             partnership.leave(party=self.party, notice_ref=self.reference, on=on)
 
     @event("Matured")
-    def _mature(self, *, party: str, on: datetime, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+    def _mature(
+        self, *, party: str, on: datetime, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self.status = "matured"
         self._done(command_id)
 
     @event("MutuallyTerminated")
-    def _terminate_by_consent(self, *, on: datetime, actor_id: str, actor_role: str, command_id: str,
-                              at: datetime) -> None:
+    def _terminate_by_consent(
+        self, *, on: datetime, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
         self.status = "ended_by_consent"
         self._done(command_id)
 
@@ -318,4 +408,3 @@ class TerminationNotice(Case):
             raise NotAllowedError(
                 f"role {actor.role} may not {action} on {self.reference}; allowed: {', '.join(allowed[action])}"
             )
-

@@ -34,8 +34,9 @@ def deadline_for(rules: Rules, deadline: Deadline, opened: datetime, *, after: d
     return cal.close_of_business_on(cal.next_meeting(rules.policy.meetings[forum], start, forum))
 
 
-def stage_times(rules: Rules, deadline: Deadline, opened: datetime, lead_working_days: int,
-                *, after: date | None = None) -> StageTimes:
+def stage_times(
+    rules: Rules, deadline: Deadline, opened: datetime, lead_working_days: int, *, after: date | None = None
+) -> StageTimes:
     return with_reminder(rules, deadline_for(rules, deadline, opened, after=after), opened, lead_working_days)
 
 

@@ -47,8 +47,9 @@ class Variation(StagedCase):
     ROUTE: ClassVar[str] = "variation"
 
     @classmethod
-    def start(cls, rules: Rules, *, reference: str, actor: Actor, command: StartVariation, command_id: str,
-              at: datetime) -> Variation:
+    def start(
+        cls, rules: Rules, *, reference: str, actor: Actor, command: StartVariation, command_id: str, at: datetime
+    ) -> Variation:
         policy = rules.policy
         route = policy.route(cls.ROUTE)
         if actor.role not in route.started_by:
@@ -56,23 +57,39 @@ class Variation(StagedCase):
                 f"role {actor.role} may not start a contract variation; allowed: {', '.join(route.started_by)}"
             )
         if command.reason not in policy.variation.reasons:
-            raise InvalidInputError(f"reason {command.reason!r} is not known; allowed: {', '.join(policy.variation.reasons)}")
+            raise InvalidInputError(
+                f"reason {command.reason!r} is not known; allowed: {', '.join(policy.variation.reasons)}"
+            )
         unknown = [p for p in command.parties if p not in policy.partnership.parties]
         if unknown:
-            raise InvalidInputError(f"parties {','.join(unknown)} not known; allowed: {','.join(policy.partnership.parties)}")
+            raise InvalidInputError(
+                f"parties {','.join(unknown)} not known; allowed: {','.join(policy.partnership.parties)}"
+            )
         if command.effective_on <= rules.calendar.local_date(at):
             raise InvalidInputError(f"--effective {command.effective_on.isoformat()} must be after today")
         times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"{command.provider} {command.contract_ref}: {command.reason.replace('_', ' ')}"
         return cls._create(
-            cls.Started, reference=reference, title=title, provider=command.provider, contract_ref=command.contract_ref,
-            reason=command.reason, lever=command.reason in policy.variation.levers,
+            cls.Started,
+            reference=reference,
+            title=title,
+            provider=command.provider,
+            contract_ref=command.contract_ref,
+            reason=command.reason,
+            lever=command.reason in policy.variation.levers,
             value_change_pence=command.value_change_pence,
             parties=[p for p in policy.partnership.parties if p in command.parties],
-            public_health=command.public_health, effective_on=command.effective_on.isoformat(),
+            public_health=command.public_health,
+            effective_on=command.effective_on.isoformat(),
             takes_effect_at=rules.calendar.at(command.effective_on, time(0, 0)),
-            policy_hash=policy.content_hash, actor_id=actor.id, actor_role=actor.role, command_id=command_id, at=at,
-            stage=route.start, deadline=times.deadline, reminder_at=times.reminder_at,
+            policy_hash=policy.content_hash,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            command_id=command_id,
+            at=at,
+            stage=route.start,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
         )
 
     class Started(StagedCase.Created):
@@ -97,10 +114,29 @@ class Variation(StagedCase):
         reminder_at: datetime | None
 
     @event(Started)
-    def __init__(self, *, reference: str, title: str, provider: str, contract_ref: str, reason: str, lever: bool,
-                 value_change_pence: int, parties: list[str], public_health: bool, effective_on: str,
-                 takes_effect_at: datetime, policy_hash: str, actor_id: str, actor_role: str, command_id: str,
-                 at: datetime, stage: str, deadline: datetime, reminder_at: datetime | None) -> None:
+    def __init__(
+        self,
+        *,
+        reference: str,
+        title: str,
+        provider: str,
+        contract_ref: str,
+        reason: str,
+        lever: bool,
+        value_change_pence: int,
+        parties: list[str],
+        public_health: bool,
+        effective_on: str,
+        takes_effect_at: datetime,
+        policy_hash: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+        stage: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+    ) -> None:
         self.provider = provider
         self.contract_ref = contract_ref
         self.reason = reason
@@ -111,9 +147,18 @@ class Variation(StagedCase):
         self.effective_on = effective_on
         self.takes_effect_at = takes_effect_at
         self.chief_executive_informed: dict[str, str] | None = None
-        self._begin(reference=reference, title=title, policy_hash=policy_hash, actor_id=actor_id,
-                    actor_role=actor_role, command_id=command_id, at=at, stage=stage, deadline=deadline,
-                    reminder_at=reminder_at)
+        self._begin(
+            reference=reference,
+            title=title,
+            policy_hash=policy_hash,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            command_id=command_id,
+            at=at,
+            stage=stage,
+            deadline=deadline,
+            reminder_at=reminder_at,
+        )
 
     ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
         **StagedCase.ACTIONS,
@@ -124,15 +169,21 @@ class Variation(StagedCase):
         flags = {"public_health"} if self.public_health else set()
         if self.lever and not self.chief_executive_informed:
             flags.add("lever_not_notified")
-        return Facts(kind=self.reason, value_pence=self.value_change_pence, parties=tuple(self.parties),
-                     flags=frozenset(flags))
+        return Facts(
+            kind=self.reason, value_pence=self.value_change_pence, parties=tuple(self.parties), flags=frozenset(flags)
+        )
 
     def details(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "contract_ref": self.contract_ref, "reason": self.reason,
-            "contractual_lever": self.lever, "value_change_pence": self.value_change_pence,
-            "parties": list(self.parties), "public_health": self.public_health,
-            "effective_on": self.effective_on, "chief_executive_informed": self.chief_executive_informed,
+            "provider": self.provider,
+            "contract_ref": self.contract_ref,
+            "reason": self.reason,
+            "contractual_lever": self.lever,
+            "value_change_pence": self.value_change_pence,
+            "parties": list(self.parties),
+            "public_health": self.public_health,
+            "effective_on": self.effective_on,
+            "chief_executive_informed": self.chief_executive_informed,
         }
 
     def extra_actions(self, rules: Rules) -> list[CaseAction]:
@@ -145,14 +196,16 @@ class Variation(StagedCase):
 
     # --- commands ---------------------------------------------------------------------------------
 
-    def inform_chief_executive(self, rules: Rules, *, actor: Actor, command: InformChiefExecutive,
-                               command_id: str, at: datetime) -> None:
+    def inform_chief_executive(
+        self, rules: Rules, *, actor: Actor, command: InformChiefExecutive, command_id: str, at: datetime
+    ) -> None:
         """MOU, Contract Management: the Lead Director informs the Chief Executive before a lever is used."""
         self._check_open()
         allowed = rules.policy.variation.informs_chief_executive
         if actor.role not in allowed:
-            raise NotAllowedError(f"role {actor.role} may not record that the Chief Executive was informed; "
-                                  f"allowed: {', '.join(allowed)}")
+            raise NotAllowedError(
+                f"role {actor.role} may not record that the Chief Executive was informed; allowed: {', '.join(allowed)}"
+            )
         if not self.lever:
             raise InvalidInputError(f"{self.reference} uses no contractual lever; there is nothing to inform of")
         if self.chief_executive_informed:

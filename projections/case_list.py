@@ -42,9 +42,17 @@ class CaseListView(ViewTables):
         "CREATE INDEX IF NOT EXISTS case_list_open_deadline ON {t_case_list} (status, deadline)",
     )
 
-    def list_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None, kind: str | None = None,
-                   stage: str | None = None, party: str | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[dict[str, Any]]:
+    def list_cases(
+        self,
+        *,
+        open_only: bool = False,
+        overdue_at: datetime | None = None,
+        kind: str | None = None,
+        stage: str | None = None,
+        party: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         """Cases in reference order. `kind` is a case kind (proposal, dispute, …) or a proposal's
         kind; `party` one of the parties a case concerns; `limit`/`offset` page the result."""
         clause, params = self._where(open_only, overdue_at, kind, stage, party)
@@ -58,14 +66,22 @@ class CaseListView(ViewTables):
             params,
         )
 
-    def count_cases(self, *, open_only: bool = False, overdue_at: datetime | None = None, kind: str | None = None,
-                    stage: str | None = None, party: str | None = None) -> int:
+    def count_cases(
+        self,
+        *,
+        open_only: bool = False,
+        overdue_at: datetime | None = None,
+        kind: str | None = None,
+        stage: str | None = None,
+        party: str | None = None,
+    ) -> int:
         clause, params = self._where(open_only, overdue_at, kind, stage, party)
         return int(self.query(f"SELECT COUNT(*) AS n FROM {{t_case_list}}{clause}", params)[0]["n"])
 
     @staticmethod
-    def _where(open_only: bool, overdue_at: datetime | None, kind: str | None, stage: str | None,
-               party: str | None) -> tuple[str, dict[str, Any]]:
+    def _where(
+        open_only: bool, overdue_at: datetime | None, kind: str | None, stage: str | None, party: str | None
+    ) -> tuple[str, dict[str, Any]]:
         where: list[str] = []
         params: dict[str, Any] = {}
         if open_only or overdue_at:
@@ -105,24 +121,51 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Proposal.Started, tracking: Tracking) -> None:
-        self._insert(e, tracking, kind=e.kind, case_kind="proposal", title=e.title, stage=e.stage,
-                     deadline=e.deadline, status="open", parties=e.parties)
+        self._insert(
+            e,
+            tracking,
+            kind=e.kind,
+            case_kind="proposal",
+            title=e.title,
+            stage=e.stage,
+            deadline=e.deadline,
+            status="open",
+            parties=e.parties,
+        )
 
     @process_event.register
     def _(self, e: Dispute.Raised, tracking: Tracking) -> None:
-        self._insert(e, tracking, kind="dispute", case_kind="dispute", title=e.subject, stage="director",
-                     deadline=e.deadline, status="open", parties=e.parties)
+        self._insert(
+            e,
+            tracking,
+            kind="dispute",
+            case_kind="dispute",
+            title=e.subject,
+            stage="director",
+            deadline=e.deadline,
+            status="open",
+            parties=e.parties,
+        )
 
     @process_event.register
     def _(self, e: TerminationNotice.Served, tracking: Tracking) -> None:
-        self._insert(e, tracking, kind="termination", case_kind="termination",
-                     title=f"{e.party} gives notice to leave the partnership", stage="notice",
-                     deadline=e.takes_effect_at, status="pending", parties=[e.party])
+        self._insert(
+            e,
+            tracking,
+            kind="termination",
+            case_kind="termination",
+            title=f"{e.party} gives notice to leave the partnership",
+            stage="notice",
+            deadline=e.takes_effect_at,
+            status="pending",
+            parties=[e.party],
+        )
 
     @process_event.register
     def _(self, e: Dispute.DirectorDecided, tracking: Tracking) -> None:
-        self._update(e, tracking, stage=e.next_stage or "director", status=e.status, deadline=iso(e.deadline),
-                     escalated_to=None)
+        self._update(
+            e, tracking, stage=e.next_stage or "director", status=e.status, deadline=iso(e.deadline), escalated_to=None
+        )
 
     @process_event.register
     def _(self, e: Dispute.MediatorAppointed, tracking: Tracking) -> None:
@@ -150,18 +193,42 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Variation.Started, tracking: Tracking) -> None:
-        self._insert(e, tracking, kind="variation", case_kind="variation", title=e.title, stage=e.stage,
-                     deadline=e.deadline, status="open", parties=e.parties)
+        self._insert(
+            e,
+            tracking,
+            kind="variation",
+            case_kind="variation",
+            title=e.title,
+            stage=e.stage,
+            deadline=e.deadline,
+            status="open",
+            parties=e.parties,
+        )
 
     @process_event.register
     def _(self, e: FundingChange.Started, tracking: Tracking) -> None:
-        self._insert(e, tracking, kind="funding", case_kind="funding", title=e.title, stage=e.stage,
-                     deadline=e.deadline, status="open", parties=list(e.changes))
+        self._insert(
+            e,
+            tracking,
+            kind="funding",
+            case_kind="funding",
+            title=e.title,
+            stage=e.stage,
+            deadline=e.deadline,
+            status="open",
+            parties=list(e.changes),
+        )
 
     @process_event.register
     def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
-        self._update(e, tracking, stage=",".join(e.awaiting) or e.stage, status=e.status,
-                     deadline=iso(_instant(e.next_deadline)), escalated_to=None)
+        self._update(
+            e,
+            tracking,
+            stage=",".join(e.awaiting) or e.stage,
+            status=e.status,
+            deadline=iso(_instant(e.next_deadline)),
+            escalated_to=None,
+        )
 
     @process_event.register
     def _(self, e: StagedCase.Withdrawn, tracking: Tracking) -> None:
@@ -180,7 +247,9 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
-        self._update(e, tracking, stage=e.next_stage or e.stage, status=e.status, deadline=iso(e.deadline), escalated_to=None)
+        self._update(
+            e, tracking, stage=e.next_stage or e.stage, status=e.status, deadline=iso(e.deadline), escalated_to=None
+        )
 
     @process_event.register
     def _(self, e: Proposal.Escalated, tracking: Tracking) -> None:
@@ -190,12 +259,31 @@ class CaseListProjection(Projection[CaseListView]):
     def _(self, e: Proposal.Withdrawn, tracking: Tracking) -> None:
         self._update(e, tracking, status="withdrawn", deadline=None, escalated_to=None)
 
-    def _insert(self, e: Any, tracking: Tracking, *, kind: str, case_kind: str, title: str, stage: str,
-                deadline: datetime | None, status: str, parties: list[str]) -> None:
+    def _insert(
+        self,
+        e: Any,
+        tracking: Tracking,
+        *,
+        kind: str,
+        case_kind: str,
+        title: str,
+        stage: str,
+        deadline: datetime | None,
+        status: str,
+        parties: list[str],
+    ) -> None:
         row = {
-            "reference": e.reference, "case_id": str(e.originator_id), "kind": kind, "title": title,
-            "case_kind": case_kind, "stage": stage, "deadline": iso(deadline), "status": status,
-            "parties": ",".join(parties), "started_at": iso(e.at), "updated_at": iso(e.at),
+            "reference": e.reference,
+            "case_id": str(e.originator_id),
+            "kind": kind,
+            "title": title,
+            "case_kind": case_kind,
+            "stage": stage,
+            "deadline": iso(deadline),
+            "status": status,
+            "parties": ",".join(parties),
+            "started_at": iso(e.at),
+            "updated_at": iso(e.at),
             "version": e.originator_version,
         }
         self.view.write([(INSERT_CASE, row)], tracking)
@@ -204,11 +292,15 @@ class CaseListProjection(Projection[CaseListView]):
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         params = {**changes, "updated_at": iso(e.at), "version": e.originator_version, "id": str(e.originator_id)}
         self.view.write(
-            [(f"UPDATE {{t_case_list}} SET {sets}, updated_at = :updated_at, version = :version"
-              " WHERE case_id = :id", params)],
+            [
+                (
+                    f"UPDATE {{t_case_list}} SET {sets}, updated_at = :updated_at, version = :version"
+                    " WHERE case_id = :id",
+                    params,
+                )
+            ],
             tracking,
         )
-
 
 
 class SQLiteCaseListView(SQLiteViewTables, CaseListView):

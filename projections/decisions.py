@@ -72,9 +72,18 @@ class DecisionsProjection(Projection[DecisionsView]):
 
     @process_event.register
     def _(self, e: StagedCase.Decided, tracking: Tracking) -> None:
-        self._record(e, tracking, stage=e.stage, forum=e.forum, outcome=e.outcome, note=e.note,
-                     next_stage=",".join(e.awaiting), status=e.status, stage_outcome=e.stage_outcome,
-                     minutes_ref=e.minutes_ref)
+        self._record(
+            e,
+            tracking,
+            stage=e.stage,
+            forum=e.forum,
+            outcome=e.outcome,
+            note=e.note,
+            next_stage=",".join(e.awaiting),
+            status=e.status,
+            stage_outcome=e.stage_outcome,
+            minutes_ref=e.minutes_ref,
+        )
 
     @process_event.register
     def _(self, e: Dispute.Raised, tracking: Tracking) -> None:
@@ -82,38 +91,86 @@ class DecisionsProjection(Projection[DecisionsView]):
 
     @process_event.register
     def _(self, e: Dispute.DirectorDecided, tracking: Tracking) -> None:
-        self._record(e, tracking, stage="director", forum="director", outcome=e.outcome, note=e.note,
-                     next_stage=e.next_stage, status=e.status)
+        self._record(
+            e,
+            tracking,
+            stage="director",
+            forum="director",
+            outcome=e.outcome,
+            note=e.note,
+            next_stage=e.next_stage,
+            status=e.status,
+        )
 
     @process_event.register
     def _(self, e: Dispute.FindingsRecorded, tracking: Tracking) -> None:
-        self._record(e, tracking, stage="mediation", forum="mediation", outcome="findings", note=e.findings,
-                     next_stage="", status="findings_recorded")
+        self._record(
+            e,
+            tracking,
+            stage="mediation",
+            forum="mediation",
+            outcome="findings",
+            note=e.findings,
+            next_stage="",
+            status="findings_recorded",
+        )
 
     def _index(self, e: Any, title: str, tracking: Tracking) -> None:
         self.view.write(
-            [(
-                "INSERT INTO {t_decision_cases} (case_id, reference, title) VALUES (:case_id, :reference, :title)",
-                {"case_id": str(e.originator_id), "reference": e.reference, "title": title},
-            )],
+            [
+                (
+                    "INSERT INTO {t_decision_cases} (case_id, reference, title) VALUES (:case_id, :reference, :title)",
+                    {"case_id": str(e.originator_id), "reference": e.reference, "title": title},
+                )
+            ],
             tracking,
         )
 
-    def _record(self, e: Any, tracking: Tracking, *, stage: str, forum: str, outcome: str, note: str,
-                next_stage: str, status: str, stage_outcome: str | None = None, minutes_ref: str = "") -> None:
+    def _record(
+        self,
+        e: Any,
+        tracking: Tracking,
+        *,
+        stage: str,
+        forum: str,
+        outcome: str,
+        note: str,
+        next_stage: str,
+        status: str,
+        stage_outcome: str | None = None,
+        minutes_ref: str = "",
+    ) -> None:
         params = {
-            "case_id": str(e.originator_id), "version": e.originator_version, "stage": stage, "forum": forum,
-            "outcome": outcome, "stage_outcome": stage_outcome, "actor_id": e.actor_id, "actor_role": e.actor_role,
-            "minutes_ref": minutes_ref, "note": note, "decided_at": iso(e.at), "next_stage": next_stage,
+            "case_id": str(e.originator_id),
+            "version": e.originator_version,
+            "stage": stage,
+            "forum": forum,
+            "outcome": outcome,
+            "stage_outcome": stage_outcome,
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "minutes_ref": minutes_ref,
+            "note": note,
+            "decided_at": iso(e.at),
+            "next_stage": next_stage,
             "status": status,
         }
         self.view.write([(INSERT_DECISION, params)], tracking)
 
     @process_event.register
     def _(self, e: Proposal.Decided, tracking: Tracking) -> None:
-        self._record(e, tracking, stage=e.stage, forum=e.forum, outcome=e.outcome, note=e.note,
-                     next_stage=e.next_stage, status=e.status, stage_outcome=e.stage_outcome,
-                     minutes_ref=e.minutes_ref)
+        self._record(
+            e,
+            tracking,
+            stage=e.stage,
+            forum=e.forum,
+            outcome=e.outcome,
+            note=e.note,
+            next_stage=e.next_stage,
+            status=e.status,
+            stage_outcome=e.stage_outcome,
+            minutes_ref=e.minutes_ref,
+        )
 
 
 class SQLiteDecisionsView(SQLiteViewTables, DecisionsView):

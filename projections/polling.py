@@ -22,9 +22,7 @@ SECTION = 500
 
 
 class PollingSubscription(Subscription[SQLiteApplicationRecorder]):
-    def __init__(
-        self, recorder: SQLiteApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, recorder: SQLiteApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()) -> None:
         super().__init__(recorder=recorder, gt=gt, topics=topics)
         self._stopping = threading.Event()
         self._buffer: deque[Notification] = deque()
@@ -40,16 +38,12 @@ class PollingSubscription(Subscription[SQLiteApplicationRecorder]):
                 self._last_notification_id = notification.id
                 return notification
             start = (self._last_notification_id or 0) + 1
-            self._buffer.extend(
-                self._recorder.select_notifications(start=start, limit=SECTION, topics=self._topics)
-            )
+            self._buffer.extend(self._recorder.select_notifications(start=start, limit=SECTION, topics=self._topics))
             if not self._buffer:
                 self._stopping.wait(POLL_INTERVAL)
         raise StopIteration
 
 
 class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[SQLiteApplicationRecorder]:
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[SQLiteApplicationRecorder]:
         return PollingSubscription(self, gt=gt, topics=topics)

@@ -52,8 +52,9 @@ class CaseActivities:
         # Fault injection for the fault tests (settings.fault_pause_after_commit); zero otherwise.
         self.pause_after_commit = pause_after_commit
 
-    def _run(self, reference: str, call: Callable[[], CaseView], *, writes: bool = True,
-             **context: object) -> CaseState:
+    def _run(
+        self, reference: str, call: Callable[[], CaseView], *, writes: bool = True, **context: object
+    ) -> CaseState:
         workflow_id = _workflow_id()
         with structlog.contextvars.bound_contextvars(case=reference, workflow_id=workflow_id, **context):
             token = workflow_id_cvar.set(workflow_id or "")
@@ -77,8 +78,14 @@ class CaseActivities:
         a = input.act
         return self._run(
             input.reference,
-            lambda: self.app.act(input.reference, actor=_actor(a.actor), action=a.action, fields=a.fields,
-                                 command_id=input.command_id, at=input.at),
+            lambda: self.app.act(
+                input.reference,
+                actor=_actor(a.actor),
+                action=a.action,
+                fields=a.fields,
+                command_id=input.command_id,
+                at=input.at,
+            ),
             actor=str(a.actor),
         )
 

@@ -71,13 +71,18 @@ def check_act(state: CaseState, act: ActInput) -> tuple[str, str] | None:
         roles = " or ".join(dict.fromkeys(r for a in actions for r in a.roles))
         if act.action == "decide":
             kind = "NotYourForumError" if act.actor.role.startswith("secretary:") else "NotAllowedError"
-            return kind, f"role {act.actor.role} may not decide at {actions[0].stage} for {state.reference}; {roles} decides there"
+            return (
+                kind,
+                f"role {act.actor.role} may not decide at {actions[0].stage} for {state.reference}; {roles} decides there",
+            )
         return "NotAllowedError", f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: {roles}"
     outcome = act.fields.get("outcome")
     offered = [o for a in mine for o in a.outcomes]
     if act.action == "decide" and offered and outcome not in offered:
-        return "OutcomeNotAllowedError", (f"outcome {outcome!r} is not allowed at {mine[0].stage} for "
-                                          f"{state.reference}; allowed: {', '.join(offered)}")
+        return "OutcomeNotAllowedError", (
+            f"outcome {outcome!r} is not allowed at {mine[0].stage} for "
+            f"{state.reference}; allowed: {', '.join(offered)}"
+        )
     return None
 
 
@@ -140,7 +145,8 @@ class CaseTimeline:
                 raise ApplicationError(
                     "the store did not answer in time; the command may or may not be recorded: repeat it "
                     "with the same command id to be sure (it will not be recorded twice)",
-                    type="StoreUnavailable", non_retryable=True,
+                    type="StoreUnavailable",
+                    non_retryable=True,
                 ) from None
         return self._state
 
@@ -150,8 +156,9 @@ class CaseTimeline:
             raise ApplicationError(problem[1], type=problem[0], non_retryable=True)
 
     async def _fire(self, name: str) -> CaseState:
-        arg = FireTimerInput(reference=self._state.reference, command_id=f"{self._state.reference}:{name}",
-                             at=workflow.now(), timer=name)
+        arg = FireTimerInput(
+            reference=self._state.reference, command_id=f"{self._state.reference}:{name}", at=workflow.now(), timer=name
+        )
         try:
             return await self._call(FIRE_TIMER, arg)
         except ActivityError as err:
@@ -165,8 +172,12 @@ class CaseTimeline:
 
     async def _call(self, activity: str, arg: object, schedule_to_close_timeout: timedelta | None = None) -> CaseState:
         state: CaseState = await workflow.execute_activity(
-            activity, arg, result_type=CaseState, start_to_close_timeout=ACTIVITY_TIMEOUT,
-            schedule_to_close_timeout=schedule_to_close_timeout, retry_policy=RETRY,
+            activity,
+            arg,
+            result_type=CaseState,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            retry_policy=RETRY,
         )
         return state
 

@@ -50,10 +50,18 @@ is wrong), 503 (the store or Temporal is unavailable: try again with the same Id
 """
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    for code, text in [(401, "No valid token"), (403, "Your roles may not do this"), (404, "No such case"),
-                       (409, "The case has moved on"), (422, "The request is not valid"),
-                       (503, "Store or Temporal unavailable; try again")]
+    code: {
+        "description": text,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for code, text in [
+        (401, "No valid token"),
+        (403, "Your roles may not do this"),
+        (404, "No such case"),
+        (409, "The case has moved on"),
+        (422, "The request is not valid"),
+        (503, "Store or Temporal unavailable; try again"),
+    ]
 }
 
 
@@ -67,12 +75,12 @@ def commands(request: Request) -> Commands:
     return request.app.state.commands
 
 
-bearer = HTTPBearer(auto_error=False, scheme_name="token",
-                    description="A token from `concordat token create ID`.")
+bearer = HTTPBearer(auto_error=False, scheme_name="token", description="A token from `concordat token create ID`.")
 
 
-def identity(request: Request,
-             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
+def identity(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Identity:
     """The token's person and their roles now (a revoked token or role stops working at once)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
         raise AuthenticationError("sign in: send Authorization: Bearer <token> (from `concordat token create ID`)")
@@ -81,11 +89,16 @@ def identity(request: Request,
 
 Who = Annotated[Identity, Depends(identity)]
 Cmds = Annotated[Commands, Depends(commands)]
-RoleHeader = Annotated[str | None, Header(alias="X-Concordat-Role", description="The role to act in, if you hold several.")]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
-                                              description="Repeat a command safely: the same key, one event.")]
-Ref = Annotated[str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"],
-                          description="A case reference.")]
+RoleHeader = Annotated[
+    str | None, Header(alias="X-Concordat-Role", description="The role to act in, if you hold several.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, description="Repeat a command safely: the same key, one event."),
+]
+Ref = Annotated[
+    str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"], description="A case reference.")
+]
 
 
 def reader(who: Identity, cmds: Commands, role: str | None) -> Actor:
@@ -107,14 +120,14 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-
-
 class DecisionIn(Body):
     stage: str = Field(min_length=1, description="The stage (or escalation forum) deciding, e.g. board")
     outcome: str = Field(min_length=1, description="e.g. approve, refer, recommend, reject, defer")
     minutes_ref: str = ""
     note: str = ""
-    stage_outcome: str | None = Field(None, description="With outcome `decide` at an escalation: the stage's own outcome")
+    stage_outcome: str | None = Field(
+        None, description="With outcome `decide` at an escalation: the stage's own outcome"
+    )
     deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
 
 
@@ -168,8 +181,14 @@ def me(who: Who) -> dict[str, Any]:
 
 @router.get("/cases", tags=["cases"], summary="Cases, filtered and paged")
 def list_cases(
-    request: Request, who: Who, cmds: Cmds, role: RoleHeader = None,
-    kind: Annotated[str | None, Query(max_length=40, description="proposal, dispute, termination, variation, funding, or a proposal's kind")] = None,
+    request: Request,
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    kind: Annotated[
+        str | None,
+        Query(max_length=40, description="proposal, dispute, termination, variation, funding, or a proposal's kind"),
+    ] = None,
     stage: Annotated[str | None, Query(max_length=40)] = None,
     open: bool = False,
     overdue: bool = False,
@@ -180,16 +199,26 @@ def list_cases(
     reader(who, cmds, role)
     view = request.app.state.views["case_list"]
     lag = render.wait_for_view(view, cmds.cases)
-    filters = {"open_only": open, "overdue_at": datetime.now().astimezone() if overdue else None,
-               "kind": kind, "stage": stage, "party": party}
+    filters = {
+        "open_only": open,
+        "overdue_at": datetime.now().astimezone() if overdue else None,
+        "kind": kind,
+        "stage": stage,
+        "party": party,
+    }
     rows = view.list_cases(**filters, limit=limit, offset=offset)
     return {"items": rows, "total": view.count_cases(**filters), "limit": limit, "offset": offset, "lag_events": lag}
 
 
 @router.get("/cases/{ref}", tags=["cases"], summary="One case, now or as it stood (as_of / version)")
 def get_case(
-    ref: Ref, who: Who, cmds: Cmds, role: RoleHeader = None,
-    as_of: Annotated[datetime | None, Query(description="e.g. 2026-06-30T17:00 (Europe/London without an offset)")] = None,
+    ref: Ref,
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    as_of: Annotated[
+        datetime | None, Query(description="e.g. 2026-06-30T17:00 (Europe/London without an offset)")
+    ] = None,
     version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> dict[str, Any]:
     actor = reader(who, cmds, role)
@@ -208,9 +237,14 @@ def history(ref: Ref, who: Who, cmds: Cmds, role: RoleHeader = None) -> list[dic
 
 
 @router.get("/decisions", tags=["registers"], summary="The decisions register, newest first")
-def decisions(request: Request, who: Who, cmds: Cmds, role: RoleHeader = None,
-              case: Annotated[str | None, Query(max_length=20)] = None,
-              limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict[str, Any]:
+def decisions(
+    request: Request,
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    case: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+) -> dict[str, Any]:
     reader(who, cmds, role)
     view = request.app.state.views["decisions"]
     lag = render.wait_for_view(view, cmds.cases)
@@ -227,20 +261,27 @@ def fund(name: Annotated[str, Path(max_length=200)], who: Who, cmds: Cmds, role:
     return cmds.cases.fund_view(name, actor=reader(who, cmds, role))
 
 
-@router.get("/reports/public-health", tags=["registers"],
-            summary="Ring-fenced public-health contributions per party per financial quarter")
-def public_health(request: Request, who: Who, cmds: Cmds, year: Annotated[int, Query(ge=2000, le=2100)],
-                  role: RoleHeader = None) -> dict[str, Any]:
+@router.get(
+    "/reports/public-health",
+    tags=["registers"],
+    summary="Ring-fenced public-health contributions per party per financial quarter",
+)
+def public_health(
+    request: Request, who: Who, cmds: Cmds, year: Annotated[int, Query(ge=2000, le=2100)], role: RoleHeader = None
+) -> dict[str, Any]:
     reader(who, cmds, role)
     view = request.app.state.views["public_health"]
     lag = render.wait_for_view(view, cmds.cases)
-    return {**render.public_health_table(view.report(year), year, cmds.cases.policy.partnership.parties),
-            "lag_events": lag}
+    return {
+        **render.public_health_table(view.report(year), year, cmds.cases.policy.partnership.parties),
+        "lag_events": lag,
+    }
 
 
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
-def audit_verify(who: Who, cmds: Cmds, role: RoleHeader = None,
-                 reference: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+def audit_verify(
+    who: Who, cmds: Cmds, role: RoleHeader = None, reference: Annotated[str | None, Query(max_length=20)] = None
+) -> dict[str, Any]:
     reader(who, cmds, role)
     checked, found = Auditor(cmds.cases).verify(reference)
     return {"checked": checked, "breaks": [asdict(b) for b in found], "clean": not found}
@@ -252,68 +293,98 @@ def audit_heads(who: Who, cmds: Cmds, role: RoleHeader = None) -> list[dict[str,
     return [asdict(h) for h in Auditor(cmds.cases).heads()]
 
 
-@router.get("/audit/export", tags=["audit"], summary="The full history with metadata, as JSON lines or CSV",
-            response_class=PlainTextResponse,
-            responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
-def audit_export(who: Who, cmds: Cmds, role: RoleHeader = None,
-                 reference: Annotated[str | None, Query(max_length=20)] = None,
-                 format: Literal["jsonl", "csv"] = "jsonl") -> PlainTextResponse:
+@router.get(
+    "/audit/export",
+    tags=["audit"],
+    summary="The full history with metadata, as JSON lines or CSV",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+)
+def audit_export(
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    reference: Annotated[str | None, Query(max_length=20)] = None,
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> PlainTextResponse:
     reader(who, cmds, role)
     out = io.StringIO()
     render.export(Auditor(cmds.cases).export_rows(reference), format, out)
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"
     name = f"{reference or 'all'}-history.{format}"
-    return PlainTextResponse(out.getvalue(), media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return PlainTextResponse(
+        out.getvalue(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 # --- commands: starting cases ------------------------------------------------------------------------
 
 
-async def _created(cmds: Commands, kind: str, who: Identity, body: BaseModel, key: str | None,
-                   role: str | None) -> JSONResponse:
+async def _created(
+    cmds: Commands, kind: str, who: Identity, body: BaseModel, key: str | None, role: str | None
+) -> JSONResponse:
     state = await cmds.start(kind, who, body.model_dump(), command_id(key), role)
     data = state_dict(state)
-    return JSONResponse({"reference": state.reference, "case": data}, status_code=201,
-                        headers={"Location": f"/api/v1/cases/{state.reference}"})
+    return JSONResponse(
+        {"reference": state.reference, "case": data},
+        status_code=201,
+        headers={"Location": f"/api/v1/cases/{state.reference}"},
+    )
 
 
 @router.post("/proposals", tags=["commands"], status_code=201, response_model=Created, summary="Start a proposal")
-async def start_proposal(body: ProposalIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                         role: RoleHeader = None) -> JSONResponse:
+async def start_proposal(
+    body: ProposalIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     return await _created(cmds, "proposal", who, body, key, role)
 
 
 @router.post("/disputes", tags=["commands"], status_code=201, response_model=Created, summary="Raise a dispute")
-async def raise_dispute(body: DisputeIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                        role: RoleHeader = None) -> JSONResponse:
+async def raise_dispute(
+    body: DisputeIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     return await _created(cmds, "dispute", who, body, key, role)
 
 
-@router.post("/terminations", tags=["commands"], status_code=201, response_model=Created,
-             summary="Serve notice to leave the partnership")
-async def serve_notice(body: TerminationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                       role: RoleHeader = None) -> JSONResponse:
+@router.post(
+    "/terminations",
+    tags=["commands"],
+    status_code=201,
+    response_model=Created,
+    summary="Serve notice to leave the partnership",
+)
+async def serve_notice(
+    body: TerminationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     return await _created(cmds, "termination", who, body, key, role)
 
 
-@router.post("/variations", tags=["commands"], status_code=201, response_model=Created,
-             summary="Start a contract variation")
-async def start_variation(body: VariationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                          role: RoleHeader = None) -> JSONResponse:
+@router.post(
+    "/variations", tags=["commands"], status_code=201, response_model=Created, summary="Start a contract variation"
+)
+async def start_variation(
+    body: VariationIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     return await _created(cmds, "variation", who, body, key, role)
 
 
-@router.post("/funding-changes", tags=["commands"], status_code=201, response_model=Created,
-             summary="Start an in-year funding change")
-async def start_funding(body: FundingIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                        role: RoleHeader = None) -> JSONResponse:
+@router.post(
+    "/funding-changes",
+    tags=["commands"],
+    status_code=201,
+    response_model=Created,
+    summary="Start an in-year funding change",
+)
+async def start_funding(
+    body: FundingIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     return await _created(cmds, "funding", who, body, key, role)
 
 
 @router.post("/funds", tags=["funds"], status_code=201, summary="Open an aligned or pooled fund")
-async def open_fund(body: FundIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                    role: RoleHeader = None) -> JSONResponse:
+async def open_fund(
+    body: FundIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
     view = await cmds.open_fund(who, body.model_dump(), command_id(key), role)
     return JSONResponse(view, status_code=201)
 
@@ -322,20 +393,28 @@ async def open_fund(body: FundIn, who: Who, cmds: Cmds, key: IdempotencyKey = No
 
 
 @router.post("/cases/{ref}/decisions", tags=["commands"], summary="Record a forum's decision at the current stage")
-async def decide(ref: Ref, body: DecisionIn, who: Who, cmds: Cmds, key: IdempotencyKey = None,
-                 role: RoleHeader = None) -> dict[str, Any]:
+async def decide(
+    ref: Ref, body: DecisionIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> dict[str, Any]:
     return state_dict(await cmds.decide(who, ref, body.model_dump(), command_id(key), role))
 
 
 @router.post("/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice)")
-async def withdraw(ref: Ref, who: Who, cmds: Cmds, body: WithdrawIn | None = None, key: IdempotencyKey = None,
-                   role: RoleHeader = None) -> dict[str, Any]:
+async def withdraw(
+    ref: Ref, who: Who, cmds: Cmds, body: WithdrawIn | None = None, key: IdempotencyKey = None, role: RoleHeader = None
+) -> dict[str, Any]:
     return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
 
 
 def _case_command(name: str, model: type[Body], summary: str) -> None:
-    async def run(ref: Ref, body: model, who: Who, cmds: Cmds,  # type: ignore[valid-type]
-                  key: IdempotencyKey = None, role: RoleHeader = None) -> dict[str, Any]:
+    async def run(
+        ref: Ref,
+        body: model,
+        who: Who,
+        cmds: Cmds,  # type: ignore[valid-type]
+        key: IdempotencyKey = None,
+        role: RoleHeader = None,
+    ) -> dict[str, Any]:
         return state_dict(await cmds.act(who, ref, name, body.model_dump(), command_id(key), role))
 
     run.__name__ = f"case_{name.replace('-', '_')}"

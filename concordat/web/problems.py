@@ -33,9 +33,15 @@ PROBLEM = "application/problem+json"
 UNPROCESSABLE = (InvalidInputError, OutcomeNotAllowedError, NoticeTooShortError, FundWouldOverspendError, PolicyError)
 # The domain error names a workflow's refusal carries (engine.CommandRefusedError.kind).
 KIND_STATUS = {
-    "NotAllowedError": 403, "NotYourForumError": 403, "NotAPartyError": 403,
-    "InvalidInputError": 422, "OutcomeNotAllowedError": 422, "NoticeTooShortError": 422,
-    "FundWouldOverspendError": 422, "PolicyError": 422, "StoreUnavailable": 503,
+    "NotAllowedError": 403,
+    "NotYourForumError": 403,
+    "NotAPartyError": 403,
+    "InvalidInputError": 422,
+    "OutcomeNotAllowedError": 422,
+    "NoticeTooShortError": 422,
+    "FundWouldOverspendError": 422,
+    "PolicyError": 422,
+    "StoreUnavailable": 503,
 }
 
 
@@ -51,8 +57,13 @@ class Problem(BaseModel):
 
 # Raised by the domain, the store or Temporal in the ordinary course: answered, not logged as faults.
 EXPECTED: tuple[type[BaseException], ...] = (
-    ConcordatError, ValidationError, TemporalUnavailableError, MapperDeserialisationError,
-    OperationalError, PersistenceError, psycopg.OperationalError,
+    ConcordatError,
+    ValidationError,
+    TemporalUnavailableError,
+    MapperDeserialisationError,
+    OperationalError,
+    PersistenceError,
+    psycopg.OperationalError,
 )
 
 
@@ -82,8 +93,9 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
     return 500, f"internal error ({type(exc).__name__}); the details are in the server's log"
 
 
-def problem_response(status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int, detail: str, *, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail}
     if errors:
         body["errors"] = errors

@@ -13,11 +13,21 @@ import pytest
 from tests.e2e.conftest import Engine, running_engine
 
 PEOPLE = {
-    "jo": ["jcu_lead"], "dan": ["lead_director"], "sam": ["secretary:board"], "cara": ["secretary:cmet"],
-    "gwen": ["secretary:governing_body"], "prue": ["secretary:programme_board"],
-    "pia": ["secretary:pcc_decision"], "cal": ["secretary:ccc_decision"], "pat": ["party_rep:PCC"],
-    "cy": ["party_rep:CCC"], "gil": ["party_rep:CPCCG"], "audrey": ["auditor"], "mo": ["mediator"],
-    "phil": ["public_health"], "multi": ["jcu_lead", "auditor"],
+    "jo": ["jcu_lead"],
+    "dan": ["lead_director"],
+    "sam": ["secretary:board"],
+    "cara": ["secretary:cmet"],
+    "gwen": ["secretary:governing_body"],
+    "prue": ["secretary:programme_board"],
+    "pia": ["secretary:pcc_decision"],
+    "cal": ["secretary:ccc_decision"],
+    "pat": ["party_rep:PCC"],
+    "cy": ["party_rep:CCC"],
+    "gil": ["party_rep:CPCCG"],
+    "audrey": ["auditor"],
+    "mo": ["mediator"],
+    "phil": ["public_health"],
+    "multi": ["jcu_lead", "auditor"],
 }
 PASSWORD = "a long enough password"
 
@@ -49,8 +59,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with running_engine(tmp_path_factory.mktemp("api")) as engine:
         tokens = {}
         for who, roles in PEOPLE.items():
-            engine.ok("user", "add", who, *[a for r in roles for a in ("--role", r)], "--password-stdin",
-                      stdin=PASSWORD + "\n")
+            engine.ok(
+                "user",
+                "add",
+                who,
+                *[a for r in roles for a in ("--role", r)],
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
             tokens[who] = json.loads(engine.ok("token", "create", who, "--json"))["token"]
         api = Api(engine, tokens)
         yield api

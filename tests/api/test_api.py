@@ -12,15 +12,43 @@ import pytest
 
 from tests.api.conftest import PEOPLE, Api, problem
 
-PROPOSAL = {"title": "Speech and language therapy", "kind": "pathway_change", "value": "400000",
-            "parties": ["PCC", "CPCCG"]}
-READS = ["/me", "/cases", "/cases/PRO-2026-0001", "/cases/PRO-2026-0001/history", "/decisions", "/partnership",
-         "/funds/PH", "/reports/public-health?year=2026", "/audit/verify", "/audit/heads", "/audit/export"]
-WRITES = ["/proposals", "/disputes", "/terminations", "/variations", "/funding-changes", "/funds",
-          "/cases/PRO-2026-0001/decisions", "/cases/PRO-2026-0001/withdraw", "/cases/DSP-2026-0001/resolve",
-          "/cases/DSP-2026-0001/nominate", "/cases/DSP-2026-0001/agree", "/cases/DSP-2026-0001/refuse",
-          "/cases/DSP-2026-0001/appoint", "/cases/DSP-2026-0001/findings", "/cases/TRM-2026-0001/consent",
-          "/cases/VAR-2026-0001/inform-ce"]
+PROPOSAL = {
+    "title": "Speech and language therapy",
+    "kind": "pathway_change",
+    "value": "400000",
+    "parties": ["PCC", "CPCCG"],
+}
+READS = [
+    "/me",
+    "/cases",
+    "/cases/PRO-2026-0001",
+    "/cases/PRO-2026-0001/history",
+    "/decisions",
+    "/partnership",
+    "/funds/PH",
+    "/reports/public-health?year=2026",
+    "/audit/verify",
+    "/audit/heads",
+    "/audit/export",
+]
+WRITES = [
+    "/proposals",
+    "/disputes",
+    "/terminations",
+    "/variations",
+    "/funding-changes",
+    "/funds",
+    "/cases/PRO-2026-0001/decisions",
+    "/cases/PRO-2026-0001/withdraw",
+    "/cases/DSP-2026-0001/resolve",
+    "/cases/DSP-2026-0001/nominate",
+    "/cases/DSP-2026-0001/agree",
+    "/cases/DSP-2026-0001/refuse",
+    "/cases/DSP-2026-0001/appoint",
+    "/cases/DSP-2026-0001/findings",
+    "/cases/TRM-2026-0001/consent",
+    "/cases/VAR-2026-0001/inform-ce",
+]
 
 
 def others(*allowed: str) -> list[str]:
@@ -33,11 +61,16 @@ def test_the_openapi_document_is_served_and_names_every_route(api: Api) -> None:
     paths = doc.json()["paths"]
     for route in [*READS, *WRITES]:
         templated = route.split("?")[0].replace("PRO-2026-0001", "{ref}").replace("DSP-2026-0001", "{ref}")
-        templated = templated.replace("TRM-2026-0001", "{ref}").replace("VAR-2026-0001", "{ref}").replace("/PH", "/{name}")
+        templated = (
+            templated.replace("TRM-2026-0001", "{ref}").replace("VAR-2026-0001", "{ref}").replace("/PH", "/{name}")
+        )
         assert "/api/v1" + templated in paths, templated
     assert "Problem" in doc.json()["components"]["schemas"]
     assert doc.json()["components"]["securitySchemes"]["token"] == {
-        "type": "http", "scheme": "bearer", "description": "A token from `concordat token create ID`."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from `concordat token create ID`.",
+    }
 
 
 def test_without_a_valid_token_every_route_answers_401_and_writes_nothing(api: Api) -> None:
@@ -58,9 +91,13 @@ def test_a_proposal_through_the_api_with_403s_404s_422s_409s_and_replays(api: Ap
     before = api.events()
     for who in others("jo", "multi"):
         assert "it is for jcu_lead" in problem(api.as_(who).post("/proposals", json=PROPOSAL), 403)
-    for body, field in [({**PROPOSAL, "value": "lots"}, "value"), ({**PROPOSAL, "kind": "party"}, "kind"),
-                        ({k: v for k, v in PROPOSAL.items() if k != "title"}, "title"),
-                        ({**PROPOSAL, "actor": "dan"}, "actor"), ({**PROPOSAL, "parties": ["NHS"]}, "NHS")]:
+    for body, field in [
+        ({**PROPOSAL, "value": "lots"}, "value"),
+        ({**PROPOSAL, "kind": "party"}, "kind"),
+        ({k: v for k, v in PROPOSAL.items() if k != "title"}, "title"),
+        ({**PROPOSAL, "actor": "dan"}, "actor"),
+        ({**PROPOSAL, "parties": ["NHS"]}, "NHS"),
+    ]:
         assert field in problem(jo.post("/proposals", json=body), 422)
     assert api.events() == before
 
@@ -76,9 +113,12 @@ def test_a_proposal_through_the_api_with_403s_404s_422s_409s_and_replays(api: Ap
     decision = {"stage": "jcu", "outcome": "refer", "minutes_ref": "JCU/2026/11", "note": "to the board"}
     for who in others("dan"):
         assert "it is for lead_director" in problem(api.as_(who).post(f"/cases/{ref}/decisions", json=decision), 403)
-    assert "no case has the reference" in problem(api.as_("dan").post("/cases/PRO-2099-0009/decisions", json=decision), 404)
+    assert "no case has the reference" in problem(
+        api.as_("dan").post("/cases/PRO-2099-0009/decisions", json=decision), 404
+    )
     assert "outcome 'approve' is not allowed" in problem(
-        api.as_("dan").post(f"/cases/{ref}/decisions", json={**decision, "outcome": "approve"}), 422)
+        api.as_("dan").post(f"/cases/{ref}/decisions", json={**decision, "outcome": "approve"}), 422
+    )
     problem(api.as_("dan").post(f"/cases/{ref}/decisions", json={"stage": "jcu"}), 422)
     assert api.events() == after_start
 
@@ -92,8 +132,15 @@ def test_a_proposal_through_the_api_with_403s_404s_422s_409s_and_replays(api: Ap
     assert f"{ref} is awaiting board, not jcu; decision already recorded: jcu: refer by lead_director:dan at " in stale
 
     case = api.as_("sam").get(f"/cases/{ref}").json()
-    assert case["your_actions"] == [{"action": "decide", "stage": "board", "role": "secretary:board",
-                                     "outcomes": ["recommend", "reject", "defer"], "stage_outcomes": []}]
+    assert case["your_actions"] == [
+        {
+            "action": "decide",
+            "stage": "board",
+            "role": "secretary:board",
+            "outcomes": ["recommend", "reject", "defer"],
+            "stage_outcomes": [],
+        }
+    ]
     assert api.as_("audrey").get(f"/cases/{ref}").json()["your_actions"] == []
     history = api.as_("audrey").get(f"/cases/{ref}/history").json()
     assert [(h["event"], h["actor_id"], h["actor_role"]) for h in history][-1] == ("Decided", "dan", "lead_director")
@@ -118,9 +165,11 @@ def test_a_person_with_two_roles_acts_in_the_one_the_command_needs_or_the_one_th
     started = multi.post("/proposals", json=PROPOSAL)
     assert started.status_code == 201 and started.json()["case"]["started_by"] == {"id": "multi", "role": "jcu_lead"}
     assert "does not hold the role 'lead_director'" in problem(
-        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "lead_director"}), 403)
+        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "lead_director"}), 403
+    )
     assert "role auditor may not start a proposal; allowed: jcu_lead" in problem(
-        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "auditor"}), 403)
+        multi.post("/proposals", json=PROPOSAL, headers={"X-Concordat-Role": "auditor"}), 403
+    )
     assert multi.get("/me").json() == {"id": "multi", "roles": ["jcu_lead", "auditor"]}
 
 
@@ -128,7 +177,9 @@ def test_a_dispute_through_mediation_over_the_api(api: Api) -> None:
     body = {"against": ["CCC"], "subject": "Share of the overspend", "description": "in full", "case": None}
     for who in others("pat", "cy", "gil"):
         assert "it is for party_rep" in problem(api.as_(who).post("/disputes", json=body), 403)
-    assert "no case has the reference" in problem(api.as_("pat").post("/disputes", json={**body, "case": "PRO-2099-0001"}), 404)
+    assert "no case has the reference" in problem(
+        api.as_("pat").post("/disputes", json={**body, "case": "PRO-2099-0001"}), 404
+    )
     ref = api.as_("pat").post("/disputes", json=body).json()["reference"]
 
     for who in others("dan"):
@@ -168,19 +219,30 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     problem(api.as_("pat").post(f"/cases/{trm}/withdraw", json={}), 403)
     assert api.as_("gil").post(f"/cases/{trm}/withdraw", json={"note": "settled"}).json()["status"] == "withdrawn"
 
-    variation = {"provider": "Hinchingbrooke", "contract_ref": "C-14", "reason": "contract_performance_notice",
-                 "value_change": -40000, "parties": "PCC,CCC", "effective": "2099-04-01"}
+    variation = {
+        "provider": "Hinchingbrooke",
+        "contract_ref": "C-14",
+        "reason": "contract_performance_notice",
+        "value_change": -40000,
+        "parties": "PCC,CCC",
+        "effective": "2099-04-01",
+    }
     problem(api.as_("sam").post("/variations", json=variation), 403)
-    assert "reason 'whim' is not known" in problem(api.as_("jo").post("/variations", json={**variation, "reason": "whim"}), 422)
+    assert "reason 'whim' is not known" in problem(
+        api.as_("jo").post("/variations", json={**variation, "reason": "whim"}), 422
+    )
     var = api.as_("jo").post("/variations", json=variation).json()["reference"]
     api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
     problem(api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}), 422)
     api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "recommend"}).raise_for_status()
     assert "Chief Executive was informed" in problem(
-        api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}), 409)
+        api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}), 409
+    )
     problem(api.as_("jo").post(f"/cases/{var}/inform-ce", json={"note": "x"}), 403)
     api.as_("dan").post(f"/cases/{var}/inform-ce", json={"note": "briefed"}).raise_for_status()
-    api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}).raise_for_status()
+    api.as_("dan").post(
+        f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}
+    ).raise_for_status()
 
     problem(api.as_("sam").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"}), 403)
     problem(api.as_("jo").post("/funds", json={"name": "PH", "type": "shared", "balance": "100000"}), 422)
@@ -188,20 +250,35 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     assert opened.status_code == 201 and opened.json()["balance_pence"] == 10_000_000
     change = {"fund": "PH", "change": {"PCC": "-30000", "CCC": 5000}, "public_health": True}
     problem(api.as_("sam").post("/funding-changes", json=change), 403)
-    assert "no fund is named 'Nope'" in problem(api.as_("jo").post("/funding-changes", json={**change, "fund": "Nope"}), 404)
+    assert "no fund is named 'Nope'" in problem(
+        api.as_("jo").post("/funding-changes", json={**change, "fund": "Nope"}), 404
+    )
     fun = api.as_("jo").post("/funding-changes", json=change).json()["reference"]
     api.as_("sam").post(f"/cases/{fun}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
-    api.as_("phil").post(f"/cases/{fun}/decisions", json={"stage": "consultation", "outcome": "support"}).raise_for_status()
-    problem(api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422)
-    api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "agree"}).raise_for_status()
-    api.as_("pia").post(f"/cases/{fun}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}).raise_for_status()
-    api.as_("cal").post(f"/cases/{fun}/decisions", json={"stage": "ccc_decision", "outcome": "approve"}).raise_for_status()
+    api.as_("phil").post(
+        f"/cases/{fun}/decisions", json={"stage": "consultation", "outcome": "support"}
+    ).raise_for_status()
+    problem(
+        api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422
+    )
+    api.as_("prue").post(
+        f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "agree"}
+    ).raise_for_status()
+    api.as_("pia").post(
+        f"/cases/{fun}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}
+    ).raise_for_status()
+    api.as_("cal").post(
+        f"/cases/{fun}/decisions", json={"stage": "ccc_decision", "outcome": "approve"}
+    ).raise_for_status()
     assert api.as_("audrey").get("/funds/PH").json()["balance_pence"] == 7_500_000
     big = api.as_("jo").post("/funding-changes", json={"fund": "PH", "change": {"PCC": "-99999"}}).json()["reference"]
     api.as_("sam").post(f"/cases/{big}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
-    api.as_("prue").post(f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "agree"}).raise_for_status()
+    api.as_("prue").post(
+        f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "agree"}
+    ).raise_for_status()
     assert "would overspend it by £24,999.00" in problem(
-        api.as_("pia").post(f"/cases/{big}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}), 422)
+        api.as_("pia").post(f"/cases/{big}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}), 422
+    )
 
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1
@@ -239,7 +316,9 @@ def test_reads_filters_paging_and_the_auditors_routes(api: Api) -> None:
     assert export.headers["content-type"].startswith("text/csv")
     assert export.text.splitlines()[0].startswith("reference,originator_id,version,event")
     problem(audrey.get("/audit/export", params={"format": "xml"}), 422)
-    assert "no case has the reference" in problem(audrey.get("/audit/verify", params={"reference": "PRO-2099-0001"}), 404)
+    assert "no case has the reference" in problem(
+        audrey.get("/audit/verify", params={"reference": "PRO-2099-0001"}), 404
+    )
 
 
 @pytest.mark.parametrize("when", ["revoked role", "revoked token"])
@@ -263,9 +342,12 @@ def test_a_secretary_on_the_api_and_one_on_the_cli_decide_at_once_and_exactly_on
     api.as_("dan").post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
     before = api.events()
     with ThreadPoolExecutor(2) as pool:
-        by_api = pool.submit(api.as_("sam").post, f"/cases/{ref}/decisions", json={"stage": "board", "outcome": "recommend"})
-        by_cli = pool.submit(api.engine.run, "decide", ref, "--stage", "board", "--outcome", "reject",
-                             who="secretary:board:sue")
+        by_api = pool.submit(
+            api.as_("sam").post, f"/cases/{ref}/decisions", json={"stage": "board", "outcome": "recommend"}
+        )
+        by_cli = pool.submit(
+            api.engine.run, "decide", ref, "--stage", "board", "--outcome", "reject", who="secretary:board:sue"
+        )
         http, cli = by_api.result(), by_cli.result()
     assert (http.status_code == 200) != (cli.returncode == 0), (http.text, cli.stderr)
     loser = cli.stderr if http.status_code == 200 else problem(http, 409)

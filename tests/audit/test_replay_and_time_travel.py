@@ -45,8 +45,14 @@ def test_replay_rebuilds_every_view_to_the_same_rows(settings: Settings) -> None
     assert summary.events == app.max_notification_id()
     assert views(settings) == before
     # The runner carries on from the rebuilt views' positions: nothing repeated, nothing skipped.
-    app.decide(before[0][0]["reference"], actor=Actor.parse("secretary:programme_board:pat"), stage="programme_board",
-               outcome="recommend", command_id="late", at=T0 + timedelta(days=60))
+    app.decide(
+        before[0][0]["reference"],
+        actor=Actor.parse("secretary:programme_board:pat"),
+        stage="programme_board",
+        outcome="recommend",
+        command_id="late",
+        at=T0 + timedelta(days=60),
+    )
     follow(settings, app)
     assert len(views(settings)[1]) == len(before[1]) + 1
 
@@ -86,7 +92,12 @@ def test_history_and_export_carry_every_events_metadata(settings: Settings) -> N
     h = app.history(ref, actor=AUDREY)
     decided = h[1]
     assert (decided.actor_role, decided.actor_id, decided.command_id, decided.reference, decided.forum) == (
-        "lead_director", "dan", "d1", ref, "jcu")
+        "lead_director",
+        "dan",
+        "d1",
+        ref,
+        "jcu",
+    )
     assert decided.policy_hash == app.policy.content_hash
     assert decided.prev_hash == h[0].hash and h[0].prev_hash == ""
     assert decided.recorded_at.tzinfo is not None

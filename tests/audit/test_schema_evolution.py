@@ -21,11 +21,17 @@ AUDREY, LEAD = Actor.parse("auditor:audrey"), Actor.parse("jcu_lead:jo")
 
 def test_a_stored_v1_event_keeps_loading_and_verifying(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
-    app.recorder.insert_events([
-        StoredEvent(originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
-                    topic=e["topic"], state=e["state"].encode("utf-8"))
-        for e in FIXTURE["events"]
-    ])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(e["originator_id"]),
+                originator_version=e["originator_version"],
+                topic=e["topic"],
+                state=e["state"].encode("utf-8"),
+            )
+            for e in FIXTURE["events"]
+        ]
+    )
     assert "class_version" not in FIXTURE["events"][1]["state"]  # it really is a v1 event
     state = app.state("PRO-2026-0001")
     assert (state.status, state.title) == ("withdrawn", "School nursing pathway")
@@ -37,8 +43,9 @@ def test_a_stored_v1_event_keeps_loading_and_verifying(settings: Settings) -> No
 
 def test_a_new_withdrawal_is_stored_as_v2_with_its_stage(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
-    ref = app.start_proposal(actor=LEAD, command_id="s", title="t", kind="procurement", value_pence=1,
-                             parties=["PCC"], public_health=False).reference
+    ref = app.start_proposal(
+        actor=LEAD, command_id="s", title="t", kind="procurement", value_pence=1, parties=["PCC"], public_health=False
+    ).reference
     app.withdraw(ref, actor=LEAD, command_id="w")
     stored = list(app.recorder.select_events(case_id(ref)))[-1]
     assert json.loads(stored.state)["class_version"] == 2

@@ -25,9 +25,16 @@ SAM, PAT = Actor.parse("secretary:board:sam"), Actor.parse("secretary:programme_
 
 def a_case_with_history(app: CaseService) -> str:
     """A proposal with five events: started, referred, escalated, extended, recommended."""
-    ref = app.start_proposal(actor=LEAD, command_id="s", title="Community paediatrics pathway",
-                             kind="pathway_change", value_pence=40_000_000, parties=["PCC", "CPCCG"],
-                             public_health=False, at=T0).reference
+    ref = app.start_proposal(
+        actor=LEAD,
+        command_id="s",
+        title="Community paediatrics pathway",
+        kind="pathway_change",
+        value_pence=40_000_000,
+        parties=["PCC", "CPCCG"],
+        public_health=False,
+        at=T0,
+    ).reference
     b = app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1", at=T0)
     escalate(app, ref, command_id="e1", at=b.deadline)
     app.decide(ref, actor=PAT, stage="programme_board", outcome="extend", command_id="x1", at=b.deadline)
@@ -79,15 +86,25 @@ def test_an_untouched_store_verifies_clean(store: tuple[CaseService, Rows, str])
 
 def test_an_edited_byte_is_detected_and_named(store: tuple[CaseService, Rows, str]) -> None:
     app, rows, ref = store
-    state = rows.run("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 2", rows.id_param(ref))[0][0]
+    state = rows.run(
+        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 2", rows.id_param(ref)
+    )[0][0]
     forged = bytes(state).replace(b"lead_director", b"lead_directos", 1)
-    rows.run("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2", forged, rows.id_param(ref))
+    rows.run(
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
+        forged,
+        rows.id_param(ref),
+    )
     assert breaks(app, ref) == [(2, "edited")]
 
 
 def test_an_edit_that_breaks_the_encoding_is_named_too(store: tuple[CaseService, Rows, str]) -> None:
     app, rows, ref = store
-    rows.run("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 3", b"{\xff", rows.id_param(ref))
+    rows.run(
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 3",
+        b"{\xff",
+        rows.id_param(ref),
+    )
     assert (3, "edited") in breaks(app, ref)
 
 
@@ -110,12 +127,22 @@ def test_an_event_inserted_between_two_others_is_detected_and_named(store: tuple
     app, rows, ref = store
     oid = rows.id_param(ref)
     for v in (5, 4, 3):  # make room after v2, newest first
-        rows.run("UPDATE stored_events SET originator_version = ? WHERE originator_id = ? AND originator_version = ?",
-                 v + 1, oid, v)
+        rows.run(
+            "UPDATE stored_events SET originator_version = ? WHERE originator_id = ? AND originator_version = ?",
+            v + 1,
+            oid,
+            v,
+        )
     # A copy of v2's row (it links to v1 correctly) slipped in as v3.
-    topic, state = rows.run("SELECT topic, state FROM stored_events WHERE originator_id = ? AND originator_version = 2", oid)[0]
-    rows.run("INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?, 3, ?, ?)",
-             oid, topic, bytes(state))
+    topic, state = rows.run(
+        "SELECT topic, state FROM stored_events WHERE originator_id = ? AND originator_version = 2", oid
+    )[0]
+    rows.run(
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?, 3, ?, ?)",
+        oid,
+        topic,
+        bytes(state),
+    )
     assert (3, "inserted") in breaks(app, ref)
 
 
@@ -139,13 +166,30 @@ def test_a_head_that_no_longer_matches_is_named(store: tuple[CaseService, Rows, 
 @pytest.mark.parametrize("tamper", ["edit", "delete"])
 def test_the_whole_store_verification_finds_the_broken_case(store: tuple[CaseService, Rows, str], tamper: str) -> None:
     app, rows, ref = store
-    other = app.start_proposal(actor=LEAD, command_id="s2", title="Other", kind="procurement", value_pence=1,
-                               parties=["PCC"], public_health=False, at=T0).reference
+    other = app.start_proposal(
+        actor=LEAD,
+        command_id="s2",
+        title="Other",
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+        at=T0,
+    ).reference
     do: Callable[[], object] = (
-        (lambda: rows.run("DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2", rows.id_param(ref)))
-        if tamper == "delete" else
-        (lambda: rows.run("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
-                          b"x", rows.id_param(ref)))
+        (
+            lambda: rows.run(
+                "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2", rows.id_param(ref)
+            )
+        )
+        if tamper == "delete"
+        else (
+            lambda: rows.run(
+                "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
+                b"x",
+                rows.id_param(ref),
+            )
+        )
     )
     do()
     found = Auditor(app).verify()[1]

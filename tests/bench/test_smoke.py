@@ -9,12 +9,16 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("argv", [
-    ["bench.command_path", "--db", "both", "-n", "16", "--writers", "2"],
-    ["bench.rebuild_and_load", "--db", "both", "--cases", "5", "--sizes", "10,60"],
-    ["bench.temporal_e2e", "--db", "sqlite", "-n", "5", "--in-flight", "2"],
-    ["bench.latency", "-n", "5", "--runs", "1", "--concurrency", "2"],
-], ids=lambda argv: argv[0])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench.command_path", "--db", "both", "-n", "16", "--writers", "2"],
+        ["bench.rebuild_and_load", "--db", "both", "--cases", "5", "--sizes", "10,60"],
+        ["bench.temporal_e2e", "--db", "sqlite", "-n", "5", "--in-flight", "2"],
+        ["bench.latency", "-n", "5", "--runs", "1", "--concurrency", "2"],
+    ],
+    ids=lambda argv: argv[0],
+)
 def test_each_benchmark_runs_and_prints_its_table(argv: list[str]) -> None:
     done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

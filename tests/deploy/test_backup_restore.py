@@ -68,10 +68,14 @@ def pg(program: str, *args: str) -> None:
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
-    env.update(CONCORDAT_DATABASE_URL=settings.database_url, CONCORDAT_DATA_DIR=str(settings.data_dir),
-               CONCORDAT_CIPHER_KEY=settings.cipher_key.get_secret_value())
-    return subprocess.run([sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env.update(
+        CONCORDAT_DATABASE_URL=settings.database_url,
+        CONCORDAT_DATA_DIR=str(settings.data_dir),
+        CONCORDAT_CIPHER_KEY=settings.cipher_key.get_secret_value(),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def everything(settings: Settings, references: list[str]) -> dict[str, Any]:
@@ -96,7 +100,8 @@ def everything(settings: Settings, references: list[str]) -> dict[str, Any]:
 
 
 def test_a_dump_restored_into_a_fresh_postgresql_holds_the_same_history_and_views(
-        postgres_url: str, fresh_postgres: str, tmp_path: Path) -> None:
+    postgres_url: str, fresh_postgres: str, tmp_path: Path
+) -> None:
     key = SecretStr(AESCipher.create_key(32))  # encrypted at rest: the dump holds ciphertext, the key is kept apart
     original = Settings(data_dir=tmp_path / "original", database_url=postgres_url, cipher_key=key)
     restored = Settings(data_dir=tmp_path / "restored", database_url=fresh_postgres, cipher_key=key)
@@ -113,8 +118,15 @@ def test_a_dump_restored_into_a_fresh_postgresql_holds_the_same_history_and_view
 
     dump = tmp_path / "concordat.dump"
     pg("pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}", f"--dbname={postgres_url}")
-    pg("pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-       f"--dbname={fresh_postgres}", str(dump))
+    pg(
+        "pg_restore",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+        f"--dbname={fresh_postgres}",
+        str(dump),
+    )
 
     verified = cli(restored, "audit", "verify", "--json", "--heads", str(heads_file), "--as", "auditor:audrey")
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -129,20 +141,29 @@ def test_a_dump_restored_into_a_fresh_postgresql_holds_the_same_history_and_view
     # The restored store carries on where the original stopped: the next event follows the last one,
     # and a projection runner continues from the views' restored positions, repeating nothing.
     again = bootstrap.open_cases(restored)
-    again.decide(cases.waiting, actor=DAN, stage="jcu", outcome="refer", minutes_ref="JCU-2", command_id=cid(),
-                 at=T0 + timedelta(days=1))
+    again.decide(
+        cases.waiting,
+        actor=DAN,
+        stage="jcu",
+        outcome="refer",
+        minutes_ref="JCU-2",
+        command_id=cid(),
+        at=T0 + timedelta(days=1),
+    )
     assert again.max_notification_id() == before["newest"] + 1
     run_views(restored, again)
     carried_on = everything(restored, cases.references)
     assert len(carried_on["decisions"]) == len(before["decisions"]) + 1
-    assert {(d["reference"], d["version"]) for d in carried_on["decisions"]} >= \
-        {(d["reference"], d["version"]) for d in before["decisions"]}
+    assert {(d["reference"], d["version"]) for d in carried_on["decisions"]} >= {
+        (d["reference"], d["version"]) for d in before["decisions"]
+    }
     assert next(c for c in carried_on["case_list"] if c["reference"] == cases.waiting)["stage"] == "board"
     assert set(carried_on["positions"].values()) == {before["newest"] + 1}
 
 
 def test_a_truncated_restore_is_caught_by_the_heads_kept_before_the_backup(
-        postgres_url: str, fresh_postgres: str, tmp_path: Path) -> None:
+    postgres_url: str, fresh_postgres: str, tmp_path: Path
+) -> None:
     """The check above can fail: events lost between backup and restore show as a break."""
     original = Settings(data_dir=tmp_path / "original", database_url=postgres_url)
     restored = Settings(data_dir=tmp_path / "restored", database_url=fresh_postgres)
@@ -154,11 +175,14 @@ def test_a_truncated_restore_is_caught_by_the_heads_kept_before_the_backup(
     pg("pg_dump", "--format=custom", f"--file={dump}", f"--dbname={postgres_url}")
     pg("pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={fresh_postgres}", str(dump))
     with psycopg.connect(fresh_postgres, autocommit=True) as conn:  # the newest event of one case is lost
-        conn.execute("DELETE FROM cases_events WHERE notification_id = (SELECT max(notification_id) FROM cases_events"
-                     " WHERE originator_id = (SELECT originator_id FROM cases_events ORDER BY notification_id"
-                     " LIMIT 1 OFFSET 4))")
-    verified = cli(restored, "audit", "verify", "--json", "--heads", str(tmp_path / "heads.json"),
-                   "--as", "auditor:audrey")
+        conn.execute(
+            "DELETE FROM cases_events WHERE notification_id = (SELECT max(notification_id) FROM cases_events"
+            " WHERE originator_id = (SELECT originator_id FROM cases_events ORDER BY notification_id"
+            " LIMIT 1 OFFSET 4))"
+        )
+    verified = cli(
+        restored, "audit", "verify", "--json", "--heads", str(tmp_path / "heads.json"), "--as", "auditor:audrey"
+    )
     assert verified.returncode == 1
     assert [b["kind"] for b in json.loads(verified.stdout)["breaks"]] == ["truncated"]
     assert cases.references

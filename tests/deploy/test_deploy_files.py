@@ -125,7 +125,8 @@ def test_every_base_image_is_pinned() -> None:
 
 def test_the_image_holds_every_package_of_the_wheel_and_installs_from_the_lock() -> None:
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
-        "packages"]
+        "packages"
+    ]
     copied = {args.split()[0] for word, args in dockerfile() if word == "COPY" and not args.startswith("--")}
     assert set(packages) <= copied, f"the image misses {set(packages) - copied}"
     syncs = [args for word, args in dockerfile() if word == "RUN" and "uv sync" in args]
@@ -152,8 +153,9 @@ def test_compose_runs_every_role_beside_postgres_temporal_and_its_ui() -> None:
     for name in CONCORDAT_SERVICES:
         service = services[name]
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
-        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == \
-            (DEPLOY / "Dockerfile").resolve()
+        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == (
+            DEPLOY / "Dockerfile"
+        ).resolve()
         role = ROLES_BY_COMMAND[service["command"][0]]
         assert role == name
         assert service["healthcheck"]["test"][:4] == ["CMD", "concordat", "health", role]
@@ -224,8 +226,9 @@ def test_each_manifest_is_valid_for_kubernetes(path: str, doc: dict[str, Any]) -
 
 def test_the_kustomization_lists_every_manifest() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(p.name for p in K8S.glob("*.yaml")
-                                                        if p.name != "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
 
 
 def deployments() -> dict[str, dict[str, Any]]:
@@ -278,8 +281,18 @@ def test_the_runbook_documents_every_setting_and_each_procedure() -> None:
     runbook = (DEPLOY / "README.md").read_text()
     missing = {name for name in SETTINGS if f"`{name}`" not in runbook}
     assert not missing, f"deploy/README.md does not document {sorted(missing)}"
-    for needed in ("concordat health worker", "concordat health projections", "concordat health web",
-                   "pg_dump", "pg_restore", "concordat audit verify", "concordat audit replay",
-                   "workflow.patched", "tests/workflows/test_replay.py", "CONCORDAT_CIPHER_KEY",
-                   "concordat_projection_lag_events", "tests/deploy/test_backup_restore.py"):
+    for needed in (
+        "concordat health worker",
+        "concordat health projections",
+        "concordat health web",
+        "pg_dump",
+        "pg_restore",
+        "concordat audit verify",
+        "concordat audit replay",
+        "workflow.patched",
+        "tests/workflows/test_replay.py",
+        "CONCORDAT_CIPHER_KEY",
+        "concordat_projection_lag_events",
+        "tests/deploy/test_backup_restore.py",
+    ):
         assert needed in runbook, f"deploy/README.md does not mention {needed}"

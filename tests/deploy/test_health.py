@@ -23,8 +23,9 @@ from tests.deploy.cases import make_partnership, run_views
 def health(*args: str, **settings: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
     env.update({f"CONCORDAT_{k.upper()}": v for k, v in settings.items()})
-    done = subprocess.run([sys.executable, "-m", "concordat", "health", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "concordat", "health", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, (done.stdout, done.stderr)  # one line, never a traceback
     return done.returncode, lines[0]
@@ -37,7 +38,9 @@ def refused_port() -> socket.socket:
     return s
 
 
-def test_projections_are_healthy_when_the_store_answers_and_the_views_keep_up(postgres_url: str, tmp_path: Path) -> None:
+def test_projections_are_healthy_when_the_store_answers_and_the_views_keep_up(
+    postgres_url: str, tmp_path: Path
+) -> None:
     settings = Settings(data_dir=tmp_path, database_url=postgres_url)
     app = bootstrap.open_cases(settings)
     make_partnership(app)
@@ -49,8 +52,10 @@ def test_projections_are_healthy_when_the_store_answers_and_the_views_keep_up(po
 
     run_views(settings, app)
     code, line = health("projections", "--max-lag", "5", database_url=postgres_url, data_dir=str(tmp_path))
-    assert (code, line) == (0, f"projections ok: store reachable ({newest} events); "
-                               "case_list lag 0, decisions lag 0, public_health lag 0")
+    assert (code, line) == (
+        0,
+        f"projections ok: store reachable ({newest} events); case_list lag 0, decisions lag 0, public_health lag 0",
+    )
 
 
 def test_projections_are_unhealthy_when_the_store_does_not_answer(tmp_path: Path) -> None:
@@ -62,8 +67,9 @@ def test_projections_are_unhealthy_when_the_store_does_not_answer(tmp_path: Path
     assert "store" in line
 
 
-async def test_the_worker_is_healthy_when_temporal_and_the_store_answer(time_skipping_env: WorkflowEnvironment,
-                                                                        tmp_path: Path) -> None:
+async def test_the_worker_is_healthy_when_temporal_and_the_store_answer(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     target = time_skipping_env.client.service_client.config.target_host
     code, line = health("worker", temporal_address=target, data_dir=str(tmp_path))
     assert (code, line) == (0, f"worker ok: temporal {target} namespace default reachable; store reachable (0 events)")
@@ -123,7 +129,8 @@ def test_the_web_role_is_unhealthy_when_healthz_fails_or_nothing_listens(tmp_pat
 
 
 def test_an_unknown_role_is_a_usage_error() -> None:
-    done = subprocess.run([sys.executable, "-m", "concordat", "health", "scheduler"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "concordat", "health", "scheduler"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "scheduler" in done.stderr

@@ -23,8 +23,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def samples(text: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def scrape(settings: Settings, at: datetime) -> Samples:
@@ -45,27 +48,40 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
     found = scrape(settings, just_late)
 
     assert by(found, "concordat_cases_open", "case_kind", "kind", "stage") == {
-        ("proposal", "pathway_change", "board"): 1, ("proposal", "pathway_change", "jcu"): 2,
+        ("proposal", "pathway_change", "board"): 1,
+        ("proposal", "pathway_change", "jcu"): 2,
         ("dispute", "dispute", "mediator_selection"): 1,
     }
     assert by(found, "concordat_cases_overdue", "case_kind", "stage") == {
-        ("proposal", "board"): 0, ("proposal", "jcu"): 1, ("dispute", "mediator_selection"): 0,
+        ("proposal", "board"): 0,
+        ("proposal", "jcu"): 1,
+        ("dispute", "mediator_selection"): 0,
     }
-    assert sum(by(scrape(settings, datetime(2031, 1, 1, tzinfo=UTC)), "concordat_cases_overdue",
-                  "stage").values()) == 4
+    assert sum(by(scrape(settings, datetime(2031, 1, 1, tzinfo=UTC)), "concordat_cases_overdue", "stage").values()) == 4
     assert by(found, "concordat_cases_escalated", "case_kind", "forum") == {("proposal", "programme_board"): 1}
     assert by(found, "concordat_cases", "case_kind", "status") == {
-        ("proposal", "open"): 3, ("proposal", "rejected"): 1, ("dispute", "open"): 1,
-        ("termination", "withdrawn"): 1, ("funding", "approved"): 1,
+        ("proposal", "open"): 3,
+        ("proposal", "rejected"): 1,
+        ("dispute", "open"): 1,
+        ("termination", "withdrawn"): 1,
+        ("funding", "approved"): 1,
     }
     assert by(found, "concordat_decisions_recorded_total", "forum", "outcome") == {
-        ("jcu", "refer"): 1, ("jcu", "reject"): 1, ("director", "mediation"): 1, ("board", "propose"): 1,
-        ("public_health", "support"): 1, ("programme_board", "agree"): 1, ("pcc_decision", "approve"): 1,
+        ("jcu", "refer"): 1,
+        ("jcu", "reject"): 1,
+        ("director", "mediation"): 1,
+        ("board", "propose"): 1,
+        ("public_health", "support"): 1,
+        ("programme_board", "agree"): 1,
+        ("pcc_decision", "approve"): 1,
     }
     newest = app.max_notification_id()
     assert found[("concordat_store_notifications", frozenset())] == newest
     assert by(found, "concordat_projection_lag_events", "view") == {
-        ("case_list",): 0, ("decisions",): 0, ("public_health",): 0}
+        ("case_list",): 0,
+        ("decisions",): 0,
+        ("public_health",): 0,
+    }
     assert found[("concordat_metrics_store_up", frozenset())] == 1
 
     # Two more decisions that no runner has processed yet: the lag shows them, the counts do not.
@@ -75,7 +91,10 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
     lag = app.max_notification_id() - newest
     assert lag >= 2
     assert by(behind, "concordat_projection_lag_events", "view") == {
-        ("case_list",): lag, ("decisions",): lag, ("public_health",): lag}
+        ("case_list",): lag,
+        ("decisions",): lag,
+        ("public_health",): lag,
+    }
     assert by(behind, "concordat_decisions_recorded_total", "forum", "outcome")[("jcu", "refer")] == 1
 
     run_views(settings, app)
@@ -84,7 +103,10 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
     recorded = by(caught_up, "concordat_decisions_recorded_total", "forum", "outcome")
     assert (recorded[("jcu", "refer")], recorded[("programme_board", "extend")]) == (2, 1)
     assert by(caught_up, "concordat_cases_escalated", "case_kind", "forum") == {}
-    assert by(caught_up, "concordat_cases_open", "case_kind", "kind", "stage")[("proposal", "pathway_change", "board")] == 2
+    assert (
+        by(caught_up, "concordat_cases_open", "case_kind", "kind", "stage")[("proposal", "pathway_change", "board")]
+        == 2
+    )
 
 
 def test_a_store_that_does_not_answer_is_a_metric_not_a_failed_scrape(tmp_path) -> None:  # noqa: ANN001
@@ -125,8 +147,7 @@ async def test_the_web_app_can_mount_the_metrics_as_an_asgi_app(sqlite_settings:
     assert sum(by(found, "concordat_cases_open", "stage").values()) == 4
 
 
-async def test_temporals_sdk_metrics_are_served_on_the_workers_address(
-        time_skipping_env: WorkflowEnvironment) -> None:
+async def test_temporals_sdk_metrics_are_served_on_the_workers_address(time_skipping_env: WorkflowEnvironment) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -35,8 +35,12 @@ def free_address() -> str:
 def role(command: str, **settings: str) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
     env.update({f"CONCORDAT_{k.upper()}": v for k, v in settings.items()})
-    process = subprocess.Popen([sys.executable, "-m", "concordat", command], env=env,  # noqa: S603
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "concordat", command],
+        env=env,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         yield process
     finally:
@@ -46,8 +50,11 @@ def role(command: str, **settings: str) -> Iterator[subprocess.Popen[bytes]]:
         assert code == 0, process.stderr.read().decode() if process.stderr else code
 
 
-def scrape_until(address: str, process: subprocess.Popen[bytes],
-                 done: Callable[[dict[tuple[str, frozenset[tuple[str, str]]], float]], bool]) -> dict:
+def scrape_until(
+    address: str,
+    process: subprocess.Popen[bytes],
+    done: Callable[[dict[tuple[str, frozenset[tuple[str, str]]], float]], bool],
+) -> dict:
     """Scrape the process's metrics until `done` holds of them (the process is starting, or catching up)."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     found: dict = {}
@@ -59,8 +66,11 @@ def scrape_until(address: str, process: subprocess.Popen[bytes],
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)  # the server is not listening yet
             continue
-        found = {(s.name, frozenset(s.labels.items())): s.value
-                 for family in text_string_to_metric_families(text) for s in family.samples}
+        found = {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
         if done(found):
             return found
         time.sleep(0.2)  # the runner is still catching up
@@ -87,8 +97,13 @@ def test_the_projection_runner_serves_the_case_metrics_and_its_lag(tmp_path: Pat
 async def test_the_worker_serves_temporals_sdk_metrics(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> None:
     target = time_skipping_env.client.service_client.config.target_host
     address = free_address()
-    with role("worker", data_dir=str(tmp_path / "data"), temporal_address=target, metrics_address=address,
-              task_queue="metrics-worker") as process:
+    with role(
+        "worker",
+        data_dir=str(tmp_path / "data"),
+        temporal_address=target,
+        metrics_address=address,
+        task_queue="metrics-worker",
+    ) as process:
         found = scrape_until(address, process, lambda f: any(n == "temporal_worker_start_total" for n, _ in f))
     (labels,) = [dict(labels) for name, labels in found if name == "temporal_worker_start_total"]
     assert labels["task_queue"] == "metrics-worker" and labels["service"] == "concordat-worker"

@@ -67,16 +67,30 @@ def remind(app: CaseService, ref: str, at: datetime | None = None, command_id: s
 
 def outcomes(state, stage: str, role: str | None = None) -> list[str]:
     """The outcomes offered at `stage` (to `role`, when given)."""
-    return [o for a in state.actions if a.name == "decide" and a.stage == stage and (role is None or role in a.roles)
-            for o in a.outcomes]
+    return [
+        o
+        for a in state.actions
+        if a.name == "decide" and a.stage == stage and (role is None or role in a.roles)
+        for o in a.outcomes
+    ]
 
 
 def deciders(state, stage: str) -> list[str]:
     return [r for a in state.actions if a.name == "decide" and a.stage == stage for r in a.roles]
 
 
-YES = ("approve", "recommend_approval", "agree", "propose", "support", "sign_off", "recommend", "refer",
-       "accepted", "completed")
+YES = (
+    "approve",
+    "recommend_approval",
+    "agree",
+    "propose",
+    "support",
+    "sign_off",
+    "recommend",
+    "refer",
+    "accepted",
+    "completed",
+)
 
 
 def approve_through(app: CaseService, ref: str, at: datetime | None = None, stop_at: str | None = None):
@@ -88,6 +102,12 @@ def approve_through(app: CaseService, ref: str, at: datetime | None = None, stop
         if action.stage == stop_at:
             return state
         outcome = next(o for o in YES if o in action.outcomes)
-        state = app.decide(ref, actor=Actor(id="someone", role=action.roles[0]), stage=action.stage,
-                           outcome=outcome, command_id=cid(), at=at)
+        state = app.decide(
+            ref,
+            actor=Actor(id="someone", role=action.roles[0]),
+            stage=action.stage,
+            outcome=outcome,
+            command_id=cid(),
+            at=at,
+        )
     return state

@@ -20,8 +20,15 @@ LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
 PAT, CY = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
 
 odd_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5000)
-anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), odd_text,
-                     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    odd_text,
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
 not_a_kind = odd_text.filter(lambda t: t not in POLICY.proposal.kinds)
 not_an_outcome = odd_text.filter(lambda t: t not in {"approve", "refer", "reject"})
 
@@ -31,34 +38,70 @@ def rows(app: CaseService) -> list[tuple[str, bytes]]:
 
 
 def seeded() -> tuple[CaseService, str]:
-    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}, policy=POLICY,
-                      clock=lambda: T0)
-    ref = app.start_proposal(actor=LEAD, command_id="s", title="t", kind="procurement", value_pence=1,
-                             parties=["PCC"], public_health=False).reference
+    app = CaseService(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}, policy=POLICY, clock=lambda: T0
+    )
+    ref = app.start_proposal(
+        actor=LEAD, command_id="s", title="t", kind="procurement", value_pence=1, parties=["PCC"], public_health=False
+    ).reference
     app.open_fund(actor=LEAD, fields={"name": "F", "type": "pooled", "balance_pence": 100}, command_id="f")
     return app, ref
 
 
 commands = st.one_of(
-    st.builds(lambda kind, title, value, parties: ("start", {"title": title, "kind": kind, "value_pence": value,
-                                                           "parties": parties}),
-              not_a_kind, odd_text, st.integers(-(10**30), 10**30), st.lists(odd_text, max_size=4)),
-    st.builds(lambda value: ("start", {"title": "t", "kind": "procurement", "value_pence": value, "parties": ["PCC"]}),
-              st.integers(max_value=-1)),
-    st.builds(lambda stage, outcome, note: ("decide", {"stage": stage, "outcome": outcome, "note": note}),
-              st.sampled_from(["jcu", "board", "", "∅"]), not_an_outcome, odd_text),
-    st.builds(lambda against, subject: ("dispute", {"against": against, "subject": subject}),
-              anything.filter(lambda v: not (isinstance(v, list) and v and all(p in ("CCC", "CPCCG") for p in v))),
-              odd_text),
-    st.builds(lambda fields: ("notice", fields),
-              st.fixed_dictionaries({"letter_ref": st.one_of(st.just(""), st.just("   "), st.none(), st.integers(),
-                                                             st.lists(st.integers(), max_size=2))},
-                                    optional={"effective": st.one_of(anything, st.dates(max_value=datetime(2027, 5, 23).date()))})),
-    st.builds(lambda name, kind, balance: ("fund", {"name": name, "type": kind, "balance_pence": balance}),
-              odd_text, odd_text.filter(lambda t: t not in ("aligned", "pooled")), anything),
-    st.builds(lambda changes: ("funding", {"fund": "F", "changes": changes}),
-              st.dictionaries(odd_text.filter(lambda t: t not in ("PCC", "CCC", "CPCCG")), st.integers(), min_size=1, max_size=3)),
-    st.builds(lambda action, fields: ("act", {"action": action, "fields": fields}), odd_text, st.dictionaries(odd_text, anything, max_size=3)),
+    st.builds(
+        lambda kind, title, value, parties: (
+            "start",
+            {"title": title, "kind": kind, "value_pence": value, "parties": parties},
+        ),
+        not_a_kind,
+        odd_text,
+        st.integers(-(10**30), 10**30),
+        st.lists(odd_text, max_size=4),
+    ),
+    st.builds(
+        lambda value: ("start", {"title": "t", "kind": "procurement", "value_pence": value, "parties": ["PCC"]}),
+        st.integers(max_value=-1),
+    ),
+    st.builds(
+        lambda stage, outcome, note: ("decide", {"stage": stage, "outcome": outcome, "note": note}),
+        st.sampled_from(["jcu", "board", "", "∅"]),
+        not_an_outcome,
+        odd_text,
+    ),
+    st.builds(
+        lambda against, subject: ("dispute", {"against": against, "subject": subject}),
+        anything.filter(lambda v: not (isinstance(v, list) and v and all(p in ("CCC", "CPCCG") for p in v))),
+        odd_text,
+    ),
+    st.builds(
+        lambda fields: ("notice", fields),
+        st.fixed_dictionaries(
+            {
+                "letter_ref": st.one_of(
+                    st.just(""), st.just("   "), st.none(), st.integers(), st.lists(st.integers(), max_size=2)
+                )
+            },
+            optional={"effective": st.one_of(anything, st.dates(max_value=datetime(2027, 5, 23).date()))},
+        ),
+    ),
+    st.builds(
+        lambda name, kind, balance: ("fund", {"name": name, "type": kind, "balance_pence": balance}),
+        odd_text,
+        odd_text.filter(lambda t: t not in ("aligned", "pooled")),
+        anything,
+    ),
+    st.builds(
+        lambda changes: ("funding", {"fund": "F", "changes": changes}),
+        st.dictionaries(
+            odd_text.filter(lambda t: t not in ("PCC", "CCC", "CPCCG")), st.integers(), min_size=1, max_size=3
+        ),
+    ),
+    st.builds(
+        lambda action, fields: ("act", {"action": action, "fields": fields}),
+        odd_text,
+        st.dictionaries(odd_text, anything, max_size=3),
+    ),
 )
 
 

@@ -42,8 +42,10 @@ def test_board_meetings_recur_every_other_month_on_the_second_tuesday(policy: Po
 
 def test_a_cancelled_meeting_moves_business_to_the_next_one() -> None:
     pattern = MeetingPattern(
-        starts=date(2026, 1, 13), rule="FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU",
-        cancelled=[date(2027, 1, 12)], extra=[date(2027, 2, 2)],
+        starts=date(2026, 1, 13),
+        rule="FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU",
+        cancelled=[date(2027, 1, 12)],
+        extra=[date(2027, 2, 2)],
     )
     assert pattern.first_after(date(2026, 12, 1)) == date(2027, 2, 2)
     assert pattern.first_after(date(2027, 2, 2)) == date(2027, 3, 9)
@@ -64,7 +66,8 @@ def test_working_days_left_skip_christmas_and_count_back_when_overdue(cal: Worki
 
 
 def test_a_meeting_pattern_answers_the_same_from_memory() -> None:
-    pattern = MeetingPattern(starts=date(2026, 1, 13), rule="FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU",
-                             cancelled=[date(2026, 3, 10)])
+    pattern = MeetingPattern(
+        starts=date(2026, 1, 13), rule="FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU", cancelled=[date(2026, 3, 10)]
+    )
     first = [pattern.first_after(date(2026, 2, 1)) for _ in range(3)]
     assert first == [date(2026, 5, 12)] * 3  # March's cancelled: May, every time

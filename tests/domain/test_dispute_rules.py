@@ -152,7 +152,9 @@ def test_a_cost_split_differs_by_at_most_a_penny_and_sums_to_the_total(total: in
     assert list(shares.values()) == sorted(shares.values(), reverse=True)
 
 
-@given(total=st.integers(0, 10**9), parties=st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=12, unique=True))
+@given(
+    total=st.integers(0, 10**9), parties=st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=12, unique=True)
+)
 def test_the_split_holds_for_any_number_of_parties(total: int, parties: list[str]) -> None:
     shares = split_cost(total, parties, parties)
     assert sum(shares.values()) == total

@@ -21,8 +21,9 @@ DPH = Actor.parse("secretary:peterborough_dph:pip")
 
 
 def open_fund(app: CaseService, name: str = "Children's pooled fund", balance: int = 10_000_000) -> None:
-    app.open_fund(actor=LEAD, fields={"name": name.replace("'", ""), "type": "pooled", "balance_pence": balance},
-                  command_id=cid())
+    app.open_fund(
+        actor=LEAD, fields={"name": name.replace("'", ""), "type": "pooled", "balance_pence": balance}, command_id=cid()
+    )
 
 
 def start(app: CaseService, **fields: object):
@@ -34,8 +35,12 @@ def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str):
     return app.act(ref, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome}, command_id=cid())
 
 
-BODIES = {"pcc_decision": (PCC_SEC, "approve"), "ccc_decision": (CCC_SEC, "approve"),
-          "cmet": (CAT, "recommend_approval"), "governing_body": (GUS, "approve")}
+BODIES = {
+    "pcc_decision": (PCC_SEC, "approve"),
+    "ccc_decision": (CCC_SEC, "approve"),
+    "cmet": (CAT, "recommend_approval"),
+    "governing_body": (GUS, "approve"),
+}
 
 
 def agreed_by_every_party(app: CaseService, ref: str):
@@ -77,9 +82,11 @@ def test_an_overspend_is_refused_naming_fund_balance_and_shortfall_and_nothing_i
     open_fund(app, balance=1_000_000)
     f = start(app)
     decide(app, f.reference, SAM, "board", "propose")
-    with pytest.raises(FundWouldOverspendError,
-                       match=r"fund Childrens pooled fund \(pooled\) has a balance of £10,000.00; the change of "
-                             r"-£15,000.00 in FUN-2026-0001 would overspend it by £5,000.00"):
+    with pytest.raises(
+        FundWouldOverspendError,
+        match=r"fund Childrens pooled fund \(pooled\) has a balance of £10,000.00; the change of "
+        r"-£15,000.00 in FUN-2026-0001 would overspend it by £5,000.00",
+    ):
         agreed_by_every_party(app, f.reference)
     assert app.state(f.reference).stage == "ccc_decision"  # the approval that would overspend is refused whole
 
@@ -96,17 +103,27 @@ def test_a_change_to_an_unknown_fund_or_party_is_refused(app: CaseService) -> No
 
 @pytest.mark.parametrize(
     ("day", "expected"),
-    [(date(2026, 4, 1), (2026, 1)), (date(2026, 6, 30), (2026, 1)), (date(2026, 7, 1), (2026, 2)),
-     (date(2026, 12, 31), (2026, 3)), (date(2027, 1, 1), (2026, 4)), (date(2027, 3, 31), (2026, 4))],
+    [
+        (date(2026, 4, 1), (2026, 1)),
+        (date(2026, 6, 30), (2026, 1)),
+        (date(2026, 7, 1), (2026, 2)),
+        (date(2026, 12, 31), (2026, 3)),
+        (date(2027, 1, 1), (2026, 4)),
+        (date(2027, 3, 31), (2026, 4)),
+    ],
 )
 def test_uk_financial_quarters_start_in_april(policy: Policy, day: date, expected: tuple[int, int]) -> None:
     assert financial_quarter(Rules.from_policy(policy), day) == expected
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(balance=st.integers(0, 5_000_000),
-       changes=st.lists(st.dictionaries(st.sampled_from(["PCC", "CCC", "CPCCG"]), st.integers(-3_000_000, 3_000_000),
-                                        min_size=1), max_size=8))
+@given(
+    balance=st.integers(0, 5_000_000),
+    changes=st.lists(
+        st.dictionaries(st.sampled_from(["PCC", "CCC", "CPCCG"]), st.integers(-3_000_000, 3_000_000), min_size=1),
+        max_size=8,
+    ),
+)
 def test_a_funds_balance_is_never_negative_after_any_accepted_sequence(balance: int, changes: list) -> None:
     app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=Policy.load(), clock=lambda: T0)
     open_fund(app, balance=balance)

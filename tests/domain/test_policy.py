@@ -22,8 +22,10 @@ def test_the_shipped_policy_loads_and_its_hash_is_the_sha256_of_its_bytes() -> N
 
 
 def test_a_changed_policy_has_a_different_hash(tmp_path: Path) -> None:
-    changed = SHIPPED.replace(b"within_delegated_authority = { value_at_most = 25_000_000",
-                              b"within_delegated_authority = { value_at_most = 30_000_000")
+    changed = SHIPPED.replace(
+        b"within_delegated_authority = { value_at_most = 25_000_000",
+        b"within_delegated_authority = { value_at_most = 30_000_000",
+    )
     path = tmp_path / "policy.toml"
     path.write_bytes(changed)
     policy = Policy.load(path)

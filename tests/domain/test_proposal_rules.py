@@ -52,8 +52,14 @@ def test_references_are_numbered_per_year(app: CaseService) -> None:
     assert start(app).reference == "PRO-2026-0001"
     assert start(app).reference == "PRO-2026-0002"
     next_year = app.start_proposal(
-        actor=LEAD, command_id=cid(), title="x", kind="procurement", value_pence=1, parties=["PCC"],
-        public_health=False, at=datetime(2027, 1, 1, 0, 30, tzinfo=UTC),
+        actor=LEAD,
+        command_id=cid(),
+        title="x",
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+        at=datetime(2027, 1, 1, 0, 30, tzinfo=UTC),
     )
     assert next_year.reference == "PRO-2027-0001"
 
@@ -84,19 +90,47 @@ def test_a_malformed_start_is_refused_and_writes_nothing(app: CaseService, field
 
 def test_only_a_jcu_lead_may_start_a_proposal(app: CaseService) -> None:
     with pytest.raises(NotAllowedError, match="role lead_director may not start a proposal; allowed: jcu_lead"):
-        app.start_proposal(actor=DAN, command_id=cid(), title="t", kind="procurement", value_pence=1,
-                           parties=["PCC"], public_health=False)
+        app.start_proposal(
+            actor=DAN,
+            command_id=cid(),
+            title="t",
+            kind="procurement",
+            value_pence=1,
+            parties=["PCC"],
+            public_health=False,
+        )
     with pytest.raises(NotAllowedError, match="role 'chief' is not known"):
-        app.start_proposal(actor=Actor("x", "chief"), command_id=cid(), title="t", kind="procurement",
-                           value_pence=1, parties=["PCC"], public_health=False)
+        app.start_proposal(
+            actor=Actor("x", "chief"),
+            command_id=cid(),
+            title="t",
+            kind="procurement",
+            value_pence=1,
+            parties=["PCC"],
+            public_health=False,
+        )
     assert app.max_notification_id() == 0
 
 
 def test_repeating_a_start_with_its_command_id_opens_no_second_case(app: CaseService) -> None:
-    first = app.start_proposal(actor=LEAD, command_id="same", title="t", kind="procurement", value_pence=1,
-                               parties=["PCC"], public_health=False)
-    again = app.start_proposal(actor=LEAD, command_id="same", title="t", kind="procurement", value_pence=1,
-                               parties=["PCC"], public_health=False)
+    first = app.start_proposal(
+        actor=LEAD,
+        command_id="same",
+        title="t",
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+    )
+    again = app.start_proposal(
+        actor=LEAD,
+        command_id="same",
+        title="t",
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+    )
     assert again.reference == first.reference
     assert start(app).reference == "PRO-2026-0002"
 
@@ -112,7 +146,9 @@ def test_repeating_a_start_with_its_command_id_opens_no_second_case(app: CaseSer
         (1_000, "major_redesign", False),  # a major redesign is never within it
     ],
 )
-def test_the_jcu_approves_only_within_delegated_authority(app: CaseService, value: int, kind: str, jcu_may_approve: bool) -> None:
+def test_the_jcu_approves_only_within_delegated_authority(
+    app: CaseService, value: int, kind: str, jcu_may_approve: bool
+) -> None:
     s = start(app, value_pence=value, kind=kind)
     assert ("approve" in outcomes(s, "jcu")) is jcu_may_approve
     if jcu_may_approve:
@@ -139,7 +175,10 @@ def test_beyond_authority_every_partys_own_body_decides_in_parallel_and_all_must
     s = decide(app, ref, PAT, "programme_board", "recommend")
     assert s.stage.split(",") == ["pcc_decision", "ccc_decision", "cmet"]  # three branches open at once
     assert {a["stage"]: a["decided_by"] for a in s.awaiting} == {
-        "pcc_decision": "secretary:pcc_decision", "ccc_decision": "secretary:ccc_decision", "cmet": "secretary:cmet"}
+        "pcc_decision": "secretary:pcc_decision",
+        "ccc_decision": "secretary:ccc_decision",
+        "cmet": "secretary:cmet",
+    }
     s = decide(app, ref, PCC_SEC, "pcc_decision", "approve")
     assert (s.status, s.stage) == ("open", "ccc_decision,cmet")
     s = decide(app, ref, CAT, "cmet", "recommend_approval")
@@ -149,7 +188,14 @@ def test_beyond_authority_every_partys_own_body_decides_in_parallel_and_all_must
     s = decide(app, ref, CCC_SEC, "ccc_decision", "approve")
     assert (s.status, s.stage, s.deadline) == ("approved", "", None)
     assert [d["forum"] for d in s.details["decisions"]] == [
-        "jcu", "board", "programme_board", "pcc_decision", "cmet", "governing_body", "ccc_decision"]
+        "jcu",
+        "board",
+        "programme_board",
+        "pcc_decision",
+        "cmet",
+        "governing_body",
+        "ccc_decision",
+    ]
 
 
 def test_the_programme_board_never_approves(app: CaseService) -> None:
@@ -237,7 +283,9 @@ def test_a_secretary_records_only_their_own_forums_decision(app: CaseService) ->
     ref = start(app).reference
     decide(app, ref, DAN, "jcu", "refer")
     before = app.max_notification_id()
-    with pytest.raises(NotYourForumError, match="role secretary:cmet may not decide at board .* secretary:board decides there"):
+    with pytest.raises(
+        NotYourForumError, match="role secretary:cmet may not decide at board .* secretary:board decides there"
+    ):
         decide(app, ref, CAT, "board", "recommend")
     assert app.max_notification_id() == before
 
@@ -245,7 +293,9 @@ def test_a_secretary_records_only_their_own_forums_decision(app: CaseService) ->
 def test_a_decision_at_the_wrong_stage_names_the_decision_already_recorded(app: CaseService) -> None:
     ref = start(app).reference
     decide(app, ref, DAN, "jcu", "refer")
-    with pytest.raises(WrongStageError, match="awaiting board, not jcu; decision already recorded: jcu: refer by lead_director:dan"):
+    with pytest.raises(
+        WrongStageError, match="awaiting board, not jcu; decision already recorded: jcu: refer by lead_director:dan"
+    ):
         decide(app, ref, DAN, "jcu", "reject")
 
 

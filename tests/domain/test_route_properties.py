@@ -41,7 +41,9 @@ def routes(draw: st.DrawFn) -> dict[str, Any]:
     """A route: a line of 1-3 stages, then (perhaps) a fork of 2-3 branches of 1-2 stages each."""
     line = [f"s{i}" for i in range(draw(st.integers(1, 3)))]
     fork = draw(st.booleans())
-    branches = [[f"b{i}_{j}" for j in range(draw(st.integers(1, 2)))] for i in range(draw(st.integers(2, 3)))] if fork else []
+    branches = (
+        [[f"b{i}_{j}" for j in range(draw(st.integers(1, 2)))] for i in range(draw(st.integers(2, 3)))] if fork else []
+    )
     stages: dict[str, Any] = {}
     for i, name in enumerate(line):
         last = i == len(line) - 1
@@ -49,29 +51,43 @@ def routes(draw: st.DrawFn) -> dict[str, Any]:
         outcomes: dict[str, Any] = {"go": {"to": nxt}, "stop": {"to": "rejected"}}
         if draw(st.booleans()):
             outcomes["wait"] = {"stays": True, "times": 1}
-        stages[name] = {"forum": f"f_{name}", "deadline": {"working_days": draw(st.integers(1, 15))},
-                        "outcomes": outcomes, "escalates": draw(st.booleans())}
+        stages[name] = {
+            "forum": f"f_{name}",
+            "deadline": {"working_days": draw(st.integers(1, 15))},
+            "outcomes": outcomes,
+            "escalates": draw(st.booleans()),
+        }
     for i, branch in enumerate(branches):
         for j, name in enumerate(branch):
             nxt = branch[j + 1] if j + 1 < len(branch) else "join"
             approve = {"to": nxt} if nxt != "join" else {"to": "join", "result": "approved"}
-            stages[name] = {"forum": f"f_{name}", "deadline": {"working_days": draw(st.integers(1, 15))},
-                            "outcomes": {"approve": approve, "refuse": {"to": "join", "result": "rejected"}}}
+            stages[name] = {
+                "forum": f"f_{name}",
+                "deadline": {"working_days": draw(st.integers(1, 15))},
+                "outcomes": {"approve": approve, "refuse": {"to": "join", "result": "rejected"}},
+            }
             if j == 0:
                 stages[name]["when"] = f"has_{PARTIES[i]}"
     route: dict[str, Any] = {
-        "start": line[0], "started_by": ["jcu_lead"], "withdrawn_by": ["jcu_lead"], "reminder_working_days": 2,
-        "ends": {"approved": "", "rejected": "", "not_agreed": ""}, "stages": stages,
+        "start": line[0],
+        "started_by": ["jcu_lead"],
+        "withdrawn_by": ["jcu_lead"],
+        "reminder_working_days": 2,
+        "ends": {"approved": "", "rejected": "", "not_agreed": ""},
+        "stages": stages,
         "conditions": {f"has_{p}": {"party": p} for p in PARTIES},
     }
     if fork:
-        route["joins"] = {"join": {"then": "approved",
-                                   "on_rejected": draw(st.sampled_from(["not_agreed", "continue"]))}}
+        route["joins"] = {
+            "join": {"then": "approved", "on_rejected": draw(st.sampled_from(["not_agreed", "continue"]))}
+        }
     if draw(st.booleans()):
-        route["escalation"] = {"forum": "esc", "deadline": {"working_days": 5},
-                               "may": draw(st.lists(st.sampled_from(["extend", "send_back", "decide"]), min_size=1,
-                                                    unique=True)),
-                               "decides_in_place": draw(st.lists(st.sampled_from(line), unique=True))}
+        route["escalation"] = {
+            "forum": "esc",
+            "deadline": {"working_days": 5},
+            "may": draw(st.lists(st.sampled_from(["extend", "send_back", "decide"]), min_size=1, unique=True)),
+            "decides_in_place": draw(st.lists(st.sampled_from(line), unique=True)),
+        }
     return route
 
 
@@ -91,18 +107,28 @@ def state_of(p: Proposal) -> dict[str, Any]:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(route=routes(), parties=st.lists(st.sampled_from(PARTIES), min_size=1, max_size=3, unique=True),
-       data=st.data())
-def test_any_command_sequence_on_any_route_keeps_the_routes_promises(route: dict[str, Any], parties: list[str],
-                                                                    data: st.DataObject) -> None:
+@given(route=routes(), parties=st.lists(st.sampled_from(PARTIES), min_size=1, max_size=3, unique=True), data=st.data())
+def test_any_command_sequence_on_any_route_keeps_the_routes_promises(
+    route: dict[str, Any], parties: list[str], data: st.DataObject
+) -> None:
     policy = policy_with(route)
     rules = Rules.from_policy(policy)
     r = policy.routes["proposal"]
     roles = [f"secretary:f_{s}" for s in r.stages] + ["secretary:esc", "jcu_lead"]
     names = [*{o for s in r.stages.values() for o in s.outcomes}, "extend", "send_back", "decide"]
     app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}, policy=policy)
-    p = Proposal.start(rules, reference="PRO-2026-0001", title="t", kind="procurement", value_pence=1,
-                       parties=parties, public_health=False, actor=LEAD, command_id="c0", at=T0)
+    p = Proposal.start(
+        rules,
+        reference="PRO-2026-0001",
+        title="t",
+        kind="procurement",
+        value_pence=1,
+        parties=parties,
+        public_health=False,
+        actor=LEAD,
+        command_id="c0",
+        at=T0,
+    )
     app.save(p)
     at = T0
     for n in range(data.draw(st.integers(0, 30))):
@@ -118,15 +144,23 @@ def test_any_command_sequence_on_any_route_keeps_the_routes_promises(route: dict
                     action = data.draw(st.sampled_from(offered))
                     role, stage = action.roles[0], action.stage
                     outcome = data.draw(st.sampled_from(action.outcomes))
-                    stage_outcome = (data.draw(st.sampled_from(action.stage_outcomes)) if outcome == "decide"
-                                     and action.stage_outcomes else None)
+                    stage_outcome = (
+                        data.draw(st.sampled_from(action.stage_outcomes))
+                        if outcome == "decide" and action.stage_outcomes
+                        else None
+                    )
                 else:  # anything at all
                     role = data.draw(st.sampled_from(roles))
                     stage = data.draw(st.sampled_from(list(r.stages)))
                     outcome = data.draw(st.sampled_from(names))
                     stage_outcome = data.draw(st.none() | st.sampled_from(names)) if outcome == "decide" else None
-                p.decide(rules, actor=Actor(id="x", role=role), command=Decide(
-                    stage=stage, outcome=outcome, stage_outcome=stage_outcome), command_id=cid, at=at)
+                p.decide(
+                    rules,
+                    actor=Actor(id="x", role=role),
+                    command=Decide(stage=stage, outcome=outcome, stage_outcome=stage_outcome),
+                    command_id=cid,
+                    at=at,
+                )
             elif kind == "fire":
                 pending = sorted(t.name for t in p.timers())
                 if not pending:

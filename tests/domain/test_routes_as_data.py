@@ -27,15 +27,18 @@ def line_of(text: str, needle: str) -> int:
 
 def test_a_new_stage_and_forum_are_an_edit_of_the_policy_file_and_need_no_code() -> None:
     # The partnership adds a finance panel between the board and the Programme Board.
-    edited = SHIPPED.replace(
-        'outcomes.recommend = { to = "programme_board" }\noutcomes.reject = { to = "rejected" }\n'
-        'outcomes.defer = { times = 1, stays = true }\n\n# MOU Schedule 1 (a), (b)',
-        'outcomes.recommend = { to = "finance_review" }\noutcomes.reject = { to = "rejected" }\n'
-        'outcomes.defer = { times = 1, stays = true }\n\n'
-        '[routes.proposal.stages.finance_review]\ntitle = "Finance panel"\nforum = "finance_panel"\n'
-        'deadline = { working_days = 5 }\noutcomes.assured = { to = "programme_board" }\n'
-        'outcomes.not_assured = { to = "board" }\n\n# MOU Schedule 1 (a), (b)',
-    ) + '\n[forums.finance_panel]\nname = "Finance panel"\ndecided_by = "secretary:finance_panel"\n'
+    edited = (
+        SHIPPED.replace(
+            'outcomes.recommend = { to = "programme_board" }\noutcomes.reject = { to = "rejected" }\n'
+            "outcomes.defer = { times = 1, stays = true }\n\n# MOU Schedule 1 (a), (b)",
+            'outcomes.recommend = { to = "finance_review" }\noutcomes.reject = { to = "rejected" }\n'
+            "outcomes.defer = { times = 1, stays = true }\n\n"
+            '[routes.proposal.stages.finance_review]\ntitle = "Finance panel"\nforum = "finance_panel"\n'
+            'deadline = { working_days = 5 }\noutcomes.assured = { to = "programme_board" }\n'
+            'outcomes.not_assured = { to = "board" }\n\n# MOU Schedule 1 (a), (b)',
+        )
+        + '\n[forums.finance_panel]\nname = "Finance panel"\ndecided_by = "secretary:finance_panel"\n'
+    )
     assert edited != SHIPPED
     policy = Policy.from_bytes(edited.encode(), "edited")
     app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=policy, clock=lambda: T0)
@@ -58,26 +61,42 @@ def test_the_shipped_policy_has_no_problems() -> None:
     ("old", "new", "needle", "message"),
     [
         # A stage nothing leads to.
-        ('outcomes.refer = { routes = [{ when = "major_redesign", to = "impact_assessment" }], to = "board" }',
-         'outcomes.refer = { to = "board" }', "[routes.proposal.stages.impact_assessment]",
-         "routes.proposal.stages.impact_assessment: stage 'impact_assessment' is unreachable"),
+        (
+            'outcomes.refer = { routes = [{ when = "major_redesign", to = "impact_assessment" }], to = "board" }',
+            'outcomes.refer = { to = "board" }',
+            "[routes.proposal.stages.impact_assessment]",
+            "routes.proposal.stages.impact_assessment: stage 'impact_assessment' is unreachable",
+        ),
         # A stage no role may act at.
-        ('decided_by = "secretary:cmet"', 'decided_by = "secretary:nowhere"', "[routes.proposal.stages.cmet]",
-         "no role may act at stage 'cmet'"),
+        (
+            'decided_by = "secretary:cmet"',
+            'decided_by = "secretary:nowhere"',
+            "[routes.proposal.stages.cmet]",
+            "no role may act at stage 'cmet'",
+        ),
         # A join that can never complete: one branch never reaches it.
-        ('outcomes.approve = { to = "parties", result = "approved" }\noutcomes.reject = { to = "parties", '
-         'result = "rejected" }\n\n[routes.proposal.stages.ccc_decision]',
-         'outcomes.approve = { to = "approved" }\noutcomes.reject = { to = "rejected" }\n\n'
-         '[routes.proposal.stages.ccc_decision]', "[routes.proposal.stages.pcc_decision]",
-         "branch 'pcc_decision' of the fork"),
+        (
+            'outcomes.approve = { to = "parties", result = "approved" }\noutcomes.reject = { to = "parties", '
+            'result = "rejected" }\n\n[routes.proposal.stages.ccc_decision]',
+            'outcomes.approve = { to = "approved" }\noutcomes.reject = { to = "rejected" }\n\n'
+            "[routes.proposal.stages.ccc_decision]",
+            "[routes.proposal.stages.pcc_decision]",
+            "branch 'pcc_decision' of the fork",
+        ),
         # An outcome leading nowhere known.
-        ('outcomes.send_back = { to = "board" }\noutcomes.decline = { to = "declined" }',
-         'outcomes.send_back = { to = "bored" }\noutcomes.decline = { to = "declined" }',
-         'outcomes.send_back = { to = "bored" }', "'bored' is not a stage, an end or a join"),
+        (
+            'outcomes.send_back = { to = "board" }\noutcomes.decline = { to = "declined" }',
+            'outcomes.send_back = { to = "bored" }\noutcomes.decline = { to = "declined" }',
+            'outcomes.send_back = { to = "bored" }',
+            "'bored' is not a stage, an end or a join",
+        ),
         # A field of the wrong shape.
-        ("deadline = { working_days = 15 }\noutcomes.recommend_approval",
-         "deadline = { working_days = -15 }\noutcomes.recommend_approval", "deadline = { working_days = -15 }",
-         "routes.proposal.stages.cmet.deadline.working_days"),
+        (
+            "deadline = { working_days = 15 }\noutcomes.recommend_approval",
+            "deadline = { working_days = -15 }\noutcomes.recommend_approval",
+            "deadline = { working_days = -15 }",
+            "routes.proposal.stages.cmet.deadline.working_days",
+        ),
     ],
 )
 def test_policy_check_names_the_line_and_the_field(old: str, new: str, needle: str, message: str) -> None:

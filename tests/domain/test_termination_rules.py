@@ -50,7 +50,9 @@ def test_notice_takes_effect_six_calendar_months_after_service(app: CaseService)
 def test_six_months_on_is_the_months_last_day_where_the_day_does_not_exist(
     policy: Policy, served_on: str, effective: str
 ) -> None:
-    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=policy, clock=lambda: datetime(2027, 9, 1, tzinfo=UTC))
+    app = CaseService(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=policy, clock=lambda: datetime(2027, 9, 1, tzinfo=UTC)
+    )
     assert serve(app, served_on=served_on).details["effective"] == effective
 
 

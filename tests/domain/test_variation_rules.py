@@ -13,9 +13,15 @@ from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, PAT, PCC_SEC, PHIL
 
 
 def start(app: CaseService, **fields: object):
-    values = {"provider": "Hinchingbrooke Health Care", "contract_ref": "NHS-SC-2025-014",
-              "reason": "performance_review", "value_change_pence": -5_000_000, "parties": ["PCC", "CCC"],
-              "effective_on": "2027-04-01", **fields}
+    values = {
+        "provider": "Hinchingbrooke Health Care",
+        "contract_ref": "NHS-SC-2025-014",
+        "reason": "performance_review",
+        "value_change_pence": -5_000_000,
+        "parties": ["PCC", "CCC"],
+        "effective_on": "2027-04-01",
+        **fields,
+    }
     return app.start_variation(actor=LEAD, fields=values, command_id=cid())
 
 
@@ -68,12 +74,16 @@ def test_a_lever_cannot_reach_the_provider_before_the_chief_executive_is_informe
     decide(app, v.reference, DAN, "jcu", "refer")
     decide(app, v.reference, SAM, "board", "recommend")
     before = app.max_notification_id()
-    with pytest.raises(ChiefExecutiveNotInformedError, match="cannot go to provider yet: .*Chief Executive was informed"):
+    with pytest.raises(
+        ChiefExecutiveNotInformedError, match="cannot go to provider yet: .*Chief Executive was informed"
+    ):
         decide(app, v.reference, DAN, "jcu_decision", "approve")
     assert app.max_notification_id() == before
     with pytest.raises(NotAllowedError, match="allowed: lead_director"):
         app.act(v.reference, actor=SAM, action="inform_chief_executive", fields={}, command_id=cid())
-    app.act(v.reference, actor=DAN, action="inform_chief_executive", fields={"note": "Briefed by phone"}, command_id=cid())
+    app.act(
+        v.reference, actor=DAN, action="inform_chief_executive", fields={"note": "Briefed by phone"}, command_id=cid()
+    )
     assert decide(app, v.reference, DAN, "jcu_decision", "approve").stage == "provider"
 
 
@@ -89,8 +99,12 @@ def test_the_provider_may_reject(app: CaseService) -> None:
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"reason": "whim"}, "reason 'whim' is not known"), ({"parties": ["NHS"]}, "parties NHS not known"),
-     ({"effective_on": "2026-11-24"}, "must be after today"), ({"provider": ""}, "provider")],
+    [
+        ({"reason": "whim"}, "reason 'whim' is not known"),
+        ({"parties": ["NHS"]}, "parties NHS not known"),
+        ({"effective_on": "2026-11-24"}, "must be after today"),
+        ({"provider": ""}, "provider"),
+    ],
 )
 def test_a_malformed_variation_is_refused_and_writes_nothing(app: CaseService, fields: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
@@ -105,5 +119,7 @@ def test_a_missed_deadline_is_reminded_then_escalated(app: CaseService) -> None:
     assert e.details["escalated_to"] == "programme_board"
     assert [h.event for h in app.history(v.reference, actor=AUDREY)] == ["Started", "ReminderSent", "Escalated"]
     # Escalation is actionable for a variation too: the Programme Board extends the deadline.
-    x = app.decide(v.reference, actor=PAT, stage="jcu", outcome="extend", new_deadline=date(2027, 2, 1), command_id=cid())
+    x = app.decide(
+        v.reference, actor=PAT, stage="jcu", outcome="extend", new_deadline=date(2027, 2, 1), command_id=cid()
+    )
     assert x.details["escalated_to"] is None and x.deadline == datetime(2027, 2, 1, 17, 0, tzinfo=UTC)

@@ -68,8 +68,9 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
 def running_engine(tmp: Path) -> Iterator[Engine]:
     """`concordat up` on free ports, ready; stopped with Ctrl-C (SIGINT) afterwards."""
     env = _env(tmp, free_port())
-    process = subprocess.Popen([sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines: list[str] = []
     ready = threading.Event()
 

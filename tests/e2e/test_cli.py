@@ -19,30 +19,64 @@ from tests.e2e.conftest import Engine, _env
 
 
 def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine) -> None:
-    ref = engine.ok("proposal", "start", "--title", "Community paediatrics pathway", "--kind", "pathway_change",
-                    "--value", "180000", "--parties", "PCC,CCC,CPCCG", who="jcu_lead:jo").strip()
+    ref = engine.ok(
+        "proposal",
+        "start",
+        "--title",
+        "Community paediatrics pathway",
+        "--kind",
+        "pathway_change",
+        "--value",
+        "180000",
+        "--parties",
+        "PCC,CCC,CPCCG",
+        who="jcu_lead:jo",
+    ).strip()
     assert ref.startswith("PRO-") and len(ref) == len("PRO-2026-0001")
-    assert "at board" in engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", "--minutes-ref", "JCU-1",
-                                   who="lead_director:dan")
+    assert "at board" in engine.ok(
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", "--minutes-ref", "JCU-1", who="lead_director:dan"
+    )
     engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
-    assert "approve" not in engine.refused(  # the Programme Board never approves
-        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
-    ).split("allowed:")[1]
-    parallel = engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "recommend",
-                         who="secretary:programme_board:pat")
+    assert (
+        "approve"
+        not in engine.refused(  # the Programme Board never approves
+            "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
+        ).split("allowed:")[1]
+    )
+    parallel = engine.ok(
+        "decide", ref, "--stage", "programme_board", "--outcome", "recommend", who="secretary:programme_board:pat"
+    )
     assert "at pcc_decision, ccc_decision, cmet" in parallel
     engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
     engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", who="secretary:ccc_decision:cal")
     engine.ok("decide", ref, "--stage", "cmet", "--outcome", "recommend_approval", who="secretary:cmet:cat")
-    out = engine.ok("decide", ref, "--stage", "governing_body", "--outcome", "approve", "--minutes-ref", "GB-2",
-                    "--note", "Approved in full", "--json", who="secretary:governing_body:gus")
+    out = engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "governing_body",
+        "--outcome",
+        "approve",
+        "--minutes-ref",
+        "GB-2",
+        "--note",
+        "Approved in full",
+        "--json",
+        who="secretary:governing_body:gus",
+    )
     assert json.loads(out)["status"] == "approved"
 
     shown = json.loads(engine.ok("show", ref, "--json", who="auditor:audrey"))
     assert shown["status"] == "approved"
     assert [d["actor_role"] for d in shown["details"]["decisions"]] == [
-        "lead_director", "secretary:board", "secretary:programme_board", "secretary:pcc_decision",
-        "secretary:ccc_decision", "secretary:cmet", "secretary:governing_body"]
+        "lead_director",
+        "secretary:board",
+        "secretary:programme_board",
+        "secretary:pcc_decision",
+        "secretary:ccc_decision",
+        "secretary:cmet",
+        "secretary:governing_body",
+    ]
     assert json.loads(out) == shown  # the command's --json and `show --json`: one document
     history = json.loads(engine.ok("history", ref, "--json", who="auditor:audrey"))
     assert [h["event"] for h in history] == ["Started"] + ["Decided"] * 7
@@ -52,37 +86,84 @@ def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine)
     assert {"reference": ref, "status": "approved"}.items() <= next(r for r in listed if r["reference"] == ref).items()
     register = json.loads(engine.ok("decisions", "--json", "--case", ref, who="auditor:audrey"))
     assert [d["outcome"] for d in register] == [
-        "approve", "recommend_approval", "approve", "approve", "recommend", "recommend", "refer"]
+        "approve",
+        "recommend_approval",
+        "approve",
+        "approve",
+        "recommend",
+        "recommend",
+        "refer",
+    ]
 
 
 def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engine) -> None:
-    ref = engine.ok("proposal", "start", "--title", "Autism assessment", "--kind", "procurement",
-                    "--value", "£300,000", "--parties", "PCC,CPCCG", who="jcu_lead:jo").strip()
+    ref = engine.ok(
+        "proposal",
+        "start",
+        "--title",
+        "Autism assessment",
+        "--kind",
+        "procurement",
+        "--value",
+        "£300,000",
+        "--parties",
+        "PCC,CPCCG",
+        who="jcu_lead:jo",
+    ).strip()
     count = lambda: len(json.loads(engine.ok("history", ref, "--json", who="auditor:a")))  # noqa: E731
     assert "no case has the reference 'PRO-1999-0001'" in engine.refused(
-        "decide", "PRO-1999-0001", "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+        "decide", "PRO-1999-0001", "--stage", "jcu", "--outcome", "refer", who="lead_director:dan"
+    )
     assert "awaiting jcu, not board" in engine.refused(
-        "decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+        "decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam"
+    )
     assert "role secretary:board may not decide at jcu" in engine.refused(
-        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="secretary:board:sam")
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="secretary:board:sam"
+    )
     assert "allowed: refer, reject" in engine.refused(
-        "decide", ref, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
+        "decide", ref, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan"
+    )
     assert "not an amount in pounds" in engine.refused(
-        "proposal", "start", "--title", "x", "--kind", "procurement", "--value", "lots", "--parties", "PCC", who="jcu_lead:jo")
+        "proposal",
+        "start",
+        "--title",
+        "x",
+        "--kind",
+        "procurement",
+        "--value",
+        "lots",
+        "--parties",
+        "PCC",
+        who="jcu_lead:jo",
+    )
     assert "kind 'bridge' is not known" in engine.refused(
-        "proposal", "start", "--title", "x", "--kind", "bridge", "--value", "1", "--parties", "PCC", who="jcu_lead:jo")
+        "proposal", "start", "--title", "x", "--kind", "bridge", "--value", "1", "--parties", "PCC", who="jcu_lead:jo"
+    )
     assert "who is acting?" in engine.refused("show", ref, code=2)
     assert "No such option" in engine.refused("list", "--colour", who="auditor:a", code=2)
     assert count() == 1
     engine.ok("withdraw", ref, "--note", "re-scoped", who="jcu_lead:jo")
     assert "is withdrawn; it takes no more commands" in engine.refused(
-        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan"
+    )
     assert count() == 2
 
 
 def test_a_repeated_command_id_records_once(engine: Engine) -> None:
-    start = ("proposal", "start", "--title", "Repeat", "--kind", "procurement", "--value", "1000", "--parties", "PCC",
-             "--command-id", "start-once")
+    start = (
+        "proposal",
+        "start",
+        "--title",
+        "Repeat",
+        "--kind",
+        "procurement",
+        "--value",
+        "1000",
+        "--parties",
+        "PCC",
+        "--command-id",
+        "start-once",
+    )
     ref = engine.ok(*start, who="jcu_lead:jo").strip()
     assert engine.ok(*start, who="jcu_lead:jo").strip() == ref
     decide = ("decide", ref, "--stage", "jcu", "--outcome", "approve", "--command-id", "decide-once")
@@ -92,11 +173,13 @@ def test_a_repeated_command_id_records_once(engine: Engine) -> None:
 
 
 def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
-    ref = engine.ok("dispute", "raise", "--against", "CCC", "--subject", "Share of the therapy overspend",
-                    who="party_rep:PCC:pat").strip()
+    ref = engine.ok(
+        "dispute", "raise", "--against", "CCC", "--subject", "Share of the therapy overspend", who="party_rep:PCC:pat"
+    ).strip()
     assert ref.startswith("DSP-")
     assert "--against 'NHS': not members" in engine.refused(
-        "dispute", "raise", "--against", "NHS", "--subject", "x", who="party_rep:PCC:pat")
+        "dispute", "raise", "--against", "NHS", "--subject", "x", who="party_rep:PCC:pat"
+    )
     engine.ok("dispute", "resolve", ref, "--outcome", "mediation", who="lead_director:dan")
     engine.ok("dispute", "nominate", ref, "--mediator", "mo", who="lead_director:dan")
     assert "may not agree" in engine.refused("dispute", "agree", ref, who="party_rep:CPCCG:gil")
@@ -105,22 +188,43 @@ def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
     assert "letter-ref" in engine.refused("dispute", "appoint", ref, who="lead_director:dan", code=2)
     engine.ok("dispute", "appoint", ref, "--letter-ref", "JCU/MED/2026/01", who="lead_director:dan")
     assert "only the appointed mediator" in engine.refused(
-        "dispute", "findings", ref, "--findings", "x", "--cost", "10", who="mediator:someone")
-    done = json.loads(engine.ok("dispute", "findings", ref, "--findings", "CCC bears 60%", "--cost", "£1,200.01",
-                                "--json", who="mediator:mo"))
+        "dispute", "findings", ref, "--findings", "x", "--cost", "10", who="mediator:someone"
+    )
+    done = json.loads(
+        engine.ok(
+            "dispute",
+            "findings",
+            ref,
+            "--findings",
+            "CCC bears 60%",
+            "--cost",
+            "£1,200.01",
+            "--json",
+            who="mediator:mo",
+        )
+    )
     assert done["status"] == "findings_recorded"
     shown = json.loads(engine.ok("show", ref, "--json", who="auditor:a"))
     assert shown["details"]["cost_shares"] == {"PCC": 60001, "CCC": 60000}
     events = [h["event"] for h in json.loads(engine.ok("history", ref, "--json", who="auditor:a"))]
-    assert events == ["Raised", "DirectorDecided", "MediatorNominated", "MediatorAgreed", "MediatorAgreed",
-                      "MediatorAppointed", "FindingsRecorded"]
+    assert events == [
+        "Raised",
+        "DirectorDecided",
+        "MediatorNominated",
+        "MediatorAgreed",
+        "MediatorAgreed",
+        "MediatorAppointed",
+        "FindingsRecorded",
+    ]
 
 
 def test_a_termination_notice_is_served_withdrawn_and_listed(engine: Engine) -> None:
     assert "the earliest allowed date is" in engine.refused(
-        "termination", "serve", "--letter-ref", "CPCCG/1", "--effective", "2026-12-01", who="party_rep:CPCCG:gil")
+        "termination", "serve", "--letter-ref", "CPCCG/1", "--effective", "2026-12-01", who="party_rep:CPCCG:gil"
+    )
     assert "in the future" in engine.refused(
-        "termination", "serve", "--letter-ref", "CPCCG/1", "--served-on", "2099-01-01", who="party_rep:CPCCG:gil")
+        "termination", "serve", "--letter-ref", "CPCCG/1", "--served-on", "2099-01-01", who="party_rep:CPCCG:gil"
+    )
     out = engine.ok("termination", "serve", "--letter-ref", "CPCCG/LEGAL/9", "--year-end", who="party_rep:CPCCG:gil")
     ref, word, effective = out.split()
     assert ref.startswith("TRM-") and word == "effective" and effective.endswith("-03-31")
@@ -131,36 +235,78 @@ def test_a_termination_notice_is_served_withdrawn_and_listed(engine: Engine) -> 
     assert json.loads(engine.ok("partnership", "--json", who="auditor:a"))["pending_notices"] == []
     rows = json.loads(engine.ok("list", "--json", who="auditor:a"))
     assert {"reference": ref, "case_kind": "termination", "status": "withdrawn"}.items() <= next(
-        r for r in rows if r["reference"] == ref).items()
+        r for r in rows if r["reference"] == ref
+    ).items()
 
 
 def test_a_variation_with_a_lever_waits_for_the_chief_executive(engine: Engine) -> None:
-    ref = engine.ok("variation", "start", "--provider", "Hinchingbrooke", "--contract-ref", "C-14", "--reason",
-                    "contract_performance_notice", "--value-change=-40000", "--parties", "PCC,CCC",
-                    "--effective", "2099-04-01", who="jcu_lead:jo").strip()
+    ref = engine.ok(
+        "variation",
+        "start",
+        "--provider",
+        "Hinchingbrooke",
+        "--contract-ref",
+        "C-14",
+        "--reason",
+        "contract_performance_notice",
+        "--value-change=-40000",
+        "--parties",
+        "PCC,CCC",
+        "--effective",
+        "2099-04-01",
+        who="jcu_lead:jo",
+    ).strip()
     assert ref.startswith("VAR-")
     assert "reason 'whim' is not known" in engine.refused(
-        "variation", "start", "--provider", "P", "--contract-ref", "C", "--reason", "whim", "--value-change", "1",
-        "--parties", "PCC", "--effective", "2099-04-01", who="jcu_lead:jo")
+        "variation",
+        "start",
+        "--provider",
+        "P",
+        "--contract-ref",
+        "C",
+        "--reason",
+        "whim",
+        "--value-change",
+        "1",
+        "--parties",
+        "PCC",
+        "--effective",
+        "2099-04-01",
+        who="jcu_lead:jo",
+    )
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
     engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
     assert "Chief Executive was informed" in engine.refused(
-        "decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan")
+        "decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan"
+    )
     engine.ok("variation", "inform-ce", ref, "--note", "briefed", who="lead_director:dan")
     engine.ok("decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan")
-    assert "agreed; effective at" in engine.ok("decide", ref, "--stage", "provider", "--outcome", "accepted",
-                                               who="jcu_lead:jo")
+    assert "agreed; effective at" in engine.ok(
+        "decide", ref, "--stage", "provider", "--outcome", "accepted", who="jcu_lead:jo"
+    )
 
 
 def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> None:
     engine.ok("fund", "open", "PH pooled", "--type", "pooled", "--balance", "100000", who="jcu_lead:jo")
-    ref = engine.ok("funding", "start", "--fund", "PH pooled", "--change", "PCC=-30000", "--change", "CCC=5000",
-                    "--public-health", who="jcu_lead:jo").strip()
-    assert "is not PARTY=POUNDS" in engine.refused("funding", "start", "--fund", "PH pooled", "--change", "PCC",
-                                                   who="jcu_lead:jo")
+    ref = engine.ok(
+        "funding",
+        "start",
+        "--fund",
+        "PH pooled",
+        "--change",
+        "PCC=-30000",
+        "--change",
+        "CCC=5000",
+        "--public-health",
+        who="jcu_lead:jo",
+    ).strip()
+    assert "is not PARTY=POUNDS" in engine.refused(
+        "funding", "start", "--fund", "PH pooled", "--change", "PCC", who="jcu_lead:jo"
+    )
     engine.ok("decide", ref, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
     assert "awaiting consultation, not programme_board" in engine.refused(
-        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat")
+        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
+    )
     engine.ok("decide", ref, "--stage", "consultation", "--outcome", "support", who="public_health:phil")
     engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
     engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
@@ -170,7 +316,8 @@ def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> 
     engine.ok("decide", big, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
     engine.ok("decide", big, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
     assert "would overspend it by £24,999.00" in engine.refused(
-        "decide", big, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
+        "decide", big, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia"
+    )
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1
     quarter = (today.month - 4) % 12 // 3 + 1
@@ -182,8 +329,19 @@ def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> 
 
 
 def test_an_auditor_reads_everything_and_changes_nothing(engine: Engine, tmp_path: Path) -> None:
-    ref = engine.ok("proposal", "start", "--title", "Audited", "--kind", "procurement", "--value", "1000",
-                    "--parties", "PCC", who="jcu_lead:jo").strip()
+    ref = engine.ok(
+        "proposal",
+        "start",
+        "--title",
+        "Audited",
+        "--kind",
+        "procurement",
+        "--value",
+        "1000",
+        "--parties",
+        "PCC",
+        who="jcu_lead:jo",
+    ).strip()
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
     for refused in (
         ("proposal", "start", "--title", "x", "--kind", "procurement", "--value", "1", "--parties", "PCC"),
@@ -194,16 +352,24 @@ def test_an_auditor_reads_everything_and_changes_nothing(engine: Engine, tmp_pat
         ("fund", "open", "Audit fund", "--type", "pooled", "--balance", "1"),
     ):
         assert "auditor" in engine.refused(*refused, who="auditor:audrey")
-    for read in (("show", ref), ("history", ref), ("list",), ("decisions",), ("partnership",),
-                 ("report", "public-health", "--year", "2026"), ("audit", "heads")):
+    for read in (
+        ("show", ref),
+        ("history", ref),
+        ("list",),
+        ("decisions",),
+        ("partnership",),
+        ("report", "public-health", "--year", "2026"),
+        ("audit", "heads"),
+    ):
         engine.ok(*read, who="auditor:audrey")
     verified = json.loads(engine.ok("audit", "verify", "--json", who="auditor:audrey"))
     assert verified["breaks"] == [] and verified["checked"] > 3
     heads = tmp_path / "heads.json"
     heads.write_text(engine.ok("audit", "heads", "--json", who="auditor:audrey"))
     assert "no break" in engine.ok("audit", "verify", ref, "--heads", str(heads), who="auditor:audrey")
-    assert "not a heads file" in engine.refused("audit", "verify", "--heads", str(tmp_path / "missing.json"),
-                                                who="auditor:audrey")
+    assert "not a heads file" in engine.refused(
+        "audit", "verify", "--heads", str(tmp_path / "missing.json"), who="auditor:audrey"
+    )
     lines = engine.ok("audit", "export", ref, "--format", "jsonl", who="auditor:audrey").splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["Started", "Decided"]
     assert json.loads(lines[1])["workflow_id"] == ref  # decided through its workflow
@@ -225,7 +391,9 @@ def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         env = _env(tmp_path, taken.getsockname()[1])
-        done = subprocess.run([sys.executable, "-m", "concordat", "up"], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "concordat", "up"], env=env, capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 1
     assert "is taken" in done.stderr
 

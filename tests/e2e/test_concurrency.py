@@ -13,17 +13,33 @@ from tests.e2e.conftest import Engine
 
 
 def cli(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "concordat", *args], env=engine.env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "concordat", *args], env=engine.env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_of_two_simultaneous_decisions_on_one_stage_exactly_one_wins(engine: Engine) -> None:
-    ref = engine.ok("proposal", "start", "--title", "Race", "--kind", "pathway_change", "--value", "400000",
-                    "--parties", "PCC,CPCCG", who="jcu_lead:jo").strip()
+    ref = engine.ok(
+        "proposal",
+        "start",
+        "--title",
+        "Race",
+        "--kind",
+        "pathway_change",
+        "--value",
+        "400000",
+        "--parties",
+        "PCC,CPCCG",
+        who="jcu_lead:jo",
+    ).strip()
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
     with ThreadPoolExecutor(2) as pool:
-        a = pool.submit(cli, engine, "decide", ref, "--stage", "board", "--outcome", "recommend", "--as", "secretary:board:sam")
-        b = pool.submit(cli, engine, "decide", ref, "--stage", "board", "--outcome", "reject", "--as", "secretary:board:sue")
+        a = pool.submit(
+            cli, engine, "decide", ref, "--stage", "board", "--outcome", "recommend", "--as", "secretary:board:sam"
+        )
+        b = pool.submit(
+            cli, engine, "decide", ref, "--stage", "board", "--outcome", "reject", "--as", "secretary:board:sue"
+        )
         results = [a.result(), b.result()]
     assert sorted(r.returncode for r in results) == [0, 1], [r.stderr for r in results]
     loser = next(r for r in results if r.returncode == 1)
@@ -33,9 +49,29 @@ def test_of_two_simultaneous_decisions_on_one_stage_exactly_one_wins(engine: Eng
 
 
 def test_decisions_on_different_cases_all_land_at_once(engine: Engine) -> None:
-    refs = [engine.ok("proposal", "start", "--title", f"Parallel {i}", "--kind", "procurement", "--value", "1000",
-                      "--parties", "PCC", who="jcu_lead:jo").strip() for i in range(4)]
+    refs = [
+        engine.ok(
+            "proposal",
+            "start",
+            "--title",
+            f"Parallel {i}",
+            "--kind",
+            "procurement",
+            "--value",
+            "1000",
+            "--parties",
+            "PCC",
+            who="jcu_lead:jo",
+        ).strip()
+        for i in range(4)
+    ]
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda ref: cli(engine, "decide", ref, "--stage", "jcu", "--outcome", "approve",
-                                                "--as", "lead_director:dan"), refs))
+        results = list(
+            pool.map(
+                lambda ref: cli(
+                    engine, "decide", ref, "--stage", "jcu", "--outcome", "approve", "--as", "lead_director:dan"
+                ),
+                refs,
+            )
+        )
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]

@@ -29,14 +29,17 @@ def test_a_broken_route_is_refused_with_its_line_and_field(tmp_path: Path) -> No
     path = tmp_path / "policy.toml"
     # The board's recommendation now leads nowhere: the Programme Board and every party's body after it
     # can no longer be reached.
-    broken = SHIPPED.replace('outcomes.recommend = { to = "programme_board" }', 'outcomes.recommend = { to = "programme-board" }')
+    broken = SHIPPED.replace(
+        'outcomes.recommend = { to = "programme_board" }', 'outcomes.recommend = { to = "programme-board" }'
+    )
     path.write_text(broken)
     done = concordat("policy", "check", str(path))
     assert done.returncode == 1
     line = next(n for n, text in enumerate(broken.splitlines(), 1) if 'to = "programme-board"' in text)
     assert done.stderr.splitlines() == [
         f"{path}:{line}: routes.proposal.stages.board.outcomes.recommend.to: 'programme-board' is not a stage, "
-        "an end or a join of this route"]
+        "an end or a join of this route"
+    ]
     assert "Traceback" not in done.stderr
     missing = concordat("policy", "check", str(tmp_path / "nope.toml"))
     assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)

@@ -35,13 +35,28 @@ def status(engine: Engine, reference: str) -> tuple[WorkflowExecutionStatus | No
 def test_resume_gives_each_live_case_its_workflow_once(engine: Engine) -> None:
     # Cases written to the store with no workflow, as after Temporal's state was lost.
     cases = bootstrap.open_cases(Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"])))
-    live = cases.start_proposal(actor=JO, title="Orphaned", kind="procurement", value_pence=100_000,
-                                parties=["PCC"], public_health=False, command_id="r1").reference
-    closed = cases.start_proposal(actor=JO, title="Withdrawn", kind="procurement", value_pence=100_000,
-                                  parties=["PCC"], public_health=False, command_id="r2").reference
+    live = cases.start_proposal(
+        actor=JO,
+        title="Orphaned",
+        kind="procurement",
+        value_pence=100_000,
+        parties=["PCC"],
+        public_health=False,
+        command_id="r1",
+    ).reference
+    closed = cases.start_proposal(
+        actor=JO,
+        title="Withdrawn",
+        kind="procurement",
+        value_pence=100_000,
+        parties=["PCC"],
+        public_health=False,
+        command_id="r2",
+    ).reference
     cases.withdraw(closed, actor=JO, command_id="r3")
-    dispute = cases.raise_dispute(actor=PAT, fields={"against": ["CCC"], "subject": "Orphaned too"},
-                                  command_id="r4").reference
+    dispute = cases.raise_dispute(
+        actor=PAT, fields={"against": ["CCC"], "subject": "Orphaned too"}, command_id="r4"
+    ).reference
     assert status(engine, live) == (None, None)
 
     first = json.loads(engine.ok("resume", "--json"))
@@ -55,8 +70,6 @@ def test_resume_gives_each_live_case_its_workflow_once(engine: Engine) -> None:
     assert {ref: status(engine, ref)[1] for ref in (live, dispute)} == runs  # the same runs, not new ones
     out = engine.ok("decide", live, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
     assert "approved" in out
-
-
 
 
 async def _start_legacy(address: str, workflow_type: str, reference: str, task_queue: str) -> None:
@@ -73,10 +86,18 @@ def test_resume_migrate_moves_cases_running_under_old_workflow_types_to_case_wor
     settings = Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"]))
     address = engine.env["CONCORDAT_TEMPORAL_ADDRESS"]
     cases = bootstrap.open_cases(settings)
-    proposal = cases.start_proposal(actor=JO, title="Started last month", kind="procurement", value_pence=100_000,
-                                    parties=["PCC"], public_health=False, command_id="m1").reference
-    dispute = cases.raise_dispute(actor=PAT, fields={"against": ["CCC"], "subject": "Older still"},
-                                  command_id="m2").reference
+    proposal = cases.start_proposal(
+        actor=JO,
+        title="Started last month",
+        kind="procurement",
+        value_pence=100_000,
+        parties=["PCC"],
+        public_health=False,
+        command_id="m1",
+    ).reference
+    dispute = cases.raise_dispute(
+        actor=PAT, fields={"against": ["CCC"], "subject": "Older still"}, command_id="m2"
+    ).reference
     # As a previous release left them: a ProposalWorkflow (whose code is gone) and a DisputeWorkflow.
     asyncio.run(_start_legacy(address, "ProposalWorkflow", proposal, settings.task_queue))
     asyncio.run(_start_legacy(address, "DisputeWorkflow", dispute, settings.task_queue))

@@ -18,8 +18,14 @@ def run(tmp_path: Path):  # noqa: ANN201 - a small helper
     env["CONCORDAT_DATA_DIR"] = str(tmp_path / "data")
 
     def go(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True,
-                              input=stdin, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "concordat", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=120,
+        )
 
     return go
 
@@ -31,11 +37,25 @@ def events(run) -> int:  # noqa: ANN001
 
 
 def test_people_and_tokens_from_the_command_line(run) -> None:  # noqa: ANN001
-    added = run("user", "add", "sam", "--role", "secretary:board", "--role", "auditor", "--password-stdin", "--json",
-                stdin="a long enough password\n")
+    added = run(
+        "user",
+        "add",
+        "sam",
+        "--role",
+        "secretary:board",
+        "--role",
+        "auditor",
+        "--password-stdin",
+        "--json",
+        stdin="a long enough password\n",
+    )
     assert added.returncode == 0, added.stderr
-    assert json.loads(added.stdout) == {"id": "sam", "roles": ["secretary:board", "auditor"], "has_password": True,
-                                        "tokens": []}
+    assert json.loads(added.stdout) == {
+        "id": "sam",
+        "roles": ["secretary:board", "auditor"],
+        "has_password": True,
+        "tokens": [],
+    }
     token = json.loads(run("token", "create", "sam", "--json").stdout)
     assert token["token"].startswith(f"cdt_{token['id']}.") and token["user"] == "sam"
     plain = run("token", "create", "sam")
@@ -49,25 +69,39 @@ def test_people_and_tokens_from_the_command_line(run) -> None:  # noqa: ANN001
     # Who changed access, and when, is in the audit trail with the hash chain.
     rows = [json.loads(line) for line in run("audit", "export", "--as", "auditor:audrey").stdout.splitlines()]
     mine = [r for r in rows if r["reference"] == "user:sam"]
-    assert [r["event"] for r in mine] == ["Added", "PasswordSet", "TokenIssued", "TokenIssued", "RoleRevoked",
-                                          "TokenRevoked"]
+    assert [r["event"] for r in mine] == [
+        "Added",
+        "PasswordSet",
+        "TokenIssued",
+        "TokenIssued",
+        "RoleRevoked",
+        "TokenRevoked",
+    ]
     assert all(r["actor_role"] == "operator" for r in mine)
     assert run("audit", "verify", "--as", "auditor:audrey").returncode == 0
 
 
-@pytest.mark.parametrize(("args", "stdin", "says", "code"), [
-    (["user", "add", "Sam Smith", "--role", "auditor"], None, "user id 'Sam Smith' is not allowed", 1),
-    (["user", "add", "sam", "--role", "chair"], None, "role 'chair' is not known; roles: jcu_lead", 1),
-    (["user", "add", "sam"], None, "Missing option '--role'", 2),
-    (["user", "add", "sam", "--role", "auditor", "--password-stdin"], "short\n", "at least 12 characters", 1),
-    (["user", "add", "sam", "--role", "auditor", "--password-stdin"], "", "nothing on standard input", 1),
-    (["user", "grant", "nobody", "--role", "auditor"], None, "no user has the id 'nobody'", 1),
-    (["user", "revoke", "nobody", "--role", "auditor"], None, "no user has the id 'nobody'", 1),
-    (["token", "create", "nobody"], None, "no user has the id 'nobody'", 1),
-    (["token", "revoke", "0123456789ab"], None, "no token has the id '0123456789ab'", 1),
-])
-def test_bad_access_changes_say_what_is_wrong_and_write_nothing(run, args: list[str], stdin: str | None,  # noqa: ANN001
-                                                                 says: str, code: int) -> None:
+@pytest.mark.parametrize(
+    ("args", "stdin", "says", "code"),
+    [
+        (["user", "add", "Sam Smith", "--role", "auditor"], None, "user id 'Sam Smith' is not allowed", 1),
+        (["user", "add", "sam", "--role", "chair"], None, "role 'chair' is not known; roles: jcu_lead", 1),
+        (["user", "add", "sam"], None, "Missing option '--role'", 2),
+        (["user", "add", "sam", "--role", "auditor", "--password-stdin"], "short\n", "at least 12 characters", 1),
+        (["user", "add", "sam", "--role", "auditor", "--password-stdin"], "", "nothing on standard input", 1),
+        (["user", "grant", "nobody", "--role", "auditor"], None, "no user has the id 'nobody'", 1),
+        (["user", "revoke", "nobody", "--role", "auditor"], None, "no user has the id 'nobody'", 1),
+        (["token", "create", "nobody"], None, "no user has the id 'nobody'", 1),
+        (["token", "revoke", "0123456789ab"], None, "no token has the id '0123456789ab'", 1),
+    ],
+)
+def test_bad_access_changes_say_what_is_wrong_and_write_nothing(
+    run,
+    args: list[str],
+    stdin: str | None,  # noqa: ANN001
+    says: str,
+    code: int,
+) -> None:
     before = events(run)
     done = run(*args, stdin=stdin)
     assert done.returncode == code, (done.stdout, done.stderr)

@@ -38,7 +38,6 @@ async def temporal(tmp_path: Path) -> AsyncIterator[str]:
         server.stop()
 
 
-
 class RestartablePostgres:
     """A PostgreSQL cluster of the test's own, so the test may stop and start it."""
 

@@ -16,8 +16,15 @@ from concordat.settings import Settings
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
-    env.update({"CONCORDAT_DATA_DIR": str(settings.data_dir), "CONCORDAT_DATABASE_URL": settings.database_url,
-                "CONCORDAT_SNAPSHOT_INTERVAL": str(settings.snapshot_interval), "CONCORDAT_LOG_LEVEL": "info", **extra})
+    env.update(
+        {
+            "CONCORDAT_DATA_DIR": str(settings.data_dir),
+            "CONCORDAT_DATABASE_URL": settings.database_url,
+            "CONCORDAT_SNAPSHOT_INTERVAL": str(settings.snapshot_interval),
+            "CONCORDAT_LOG_LEVEL": "info",
+            **extra,
+        }
+    )
     return env
 
 
@@ -47,8 +54,13 @@ class Proc:
 def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> Proc:
     log = logs / f"{name}.log"
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "concordat", *args], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "concordat", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return Proc(name, process, log)
 
 
@@ -89,7 +101,22 @@ def temporal_dev(logs: Path, port: int, db_file: Path) -> Proc:
     log = logs / f"temporal-{port}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [binaries.find("temporal") or "temporal", "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-             "--headless", "--db-filename", str(db_file), "--log-level", "warn"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                binaries.find("temporal") or "temporal",
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--headless",
+                "--db-filename",
+                str(db_file),
+                "--log-level",
+                "warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return Proc("temporal", process, log)

@@ -24,9 +24,15 @@ def test_a_runner_killed_mid_stream_and_restarted_matches_a_rebuild(settings: Se
 
     def write_events() -> None:
         for i in range(40):
-            ref = app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), title=f"Case {i}",
-                                     kind="procurement", value_pence=1_000, parties=["PCC"],
-                                     public_health=False).reference
+            ref = app.start_proposal(
+                actor=LEAD,
+                command_id=str(uuid.uuid4()),
+                title=f"Case {i}",
+                kind="procurement",
+                value_pence=1_000,
+                parties=["PCC"],
+                public_health=False,
+            ).reference
             app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id=str(uuid.uuid4()))
         written.set()
 

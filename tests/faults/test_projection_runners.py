@@ -18,15 +18,24 @@ LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
 
 def some_cases(app: CaseService, n: int) -> None:
     for i in range(n):
-        ref = app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), title=f"Case {i}", kind="procurement",
-                                 value_pence=1_000, parties=["PCC"], public_health=False).reference
+        ref = app.start_proposal(
+            actor=LEAD,
+            command_id=str(uuid.uuid4()),
+            title=f"Case {i}",
+            kind="procurement",
+            value_pence=1_000,
+            parties=["PCC"],
+            public_health=False,
+        ).reference
         app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id=str(uuid.uuid4()))
 
 
 def caught_up(settings: Settings, app: CaseService) -> bool:
     newest = app.max_notification_id()
-    return all(bootstrap.open_view(settings, name).max_tracking_id(app.name) == newest
-               for name in ("case_list", "decisions", "public_health"))
+    return all(
+        bootstrap.open_view(settings, name).max_tracking_id(app.name) == newest
+        for name in ("case_list", "decisions", "public_health")
+    )
 
 
 def views(settings: Settings) -> tuple[list, list]:

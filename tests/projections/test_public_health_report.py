@@ -33,8 +33,12 @@ def run_views(settings: Settings, app: CaseService) -> None:
 
 def change(app: CaseService, at: datetime, changes: dict[str, int], public_health: bool) -> bool:
     """Take one funding change through its route; True if approved."""
-    f = app.start_funding_change(actor=LEAD, fields={"fund": "PH pooled", "changes": changes,
-                                                     "public_health": public_health}, command_id=str(uuid.uuid4()), at=at)
+    f = app.start_funding_change(
+        actor=LEAD,
+        fields={"fund": "PH pooled", "changes": changes, "public_health": public_health},
+        command_id=str(uuid.uuid4()),
+        at=at,
+    )
     try:
         return approve_through(app, f.reference, at=at).status == "approved"
     except FundWouldOverspendError:
@@ -47,28 +51,46 @@ def report(settings: Settings, year: int) -> list[dict]:
 
 def test_ring_fenced_changes_are_reported_per_party_per_quarter(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
-    app.open_fund(actor=LEAD, fields={"name": "PH pooled", "type": "pooled", "balance_pence": 50_000_000},
-                  command_id="f", at=APRIL)
-    change(app, APRIL + timedelta(days=10), {"PCC": 100_000, "CCC": 200_000}, public_health=True)   # Q1
-    change(app, APRIL + timedelta(days=100), {"PCC": -50_000}, public_health=True)                  # Q2
-    change(app, APRIL + timedelta(days=100), {"CCC": 999_999}, public_health=False)                 # not ring-fenced
-    change(app, APRIL + timedelta(days=300), {"CPCCG": 70_000}, public_health=True)                 # Q4 (Jan 2027)
+    app.open_fund(
+        actor=LEAD,
+        fields={"name": "PH pooled", "type": "pooled", "balance_pence": 50_000_000},
+        command_id="f",
+        at=APRIL,
+    )
+    change(app, APRIL + timedelta(days=10), {"PCC": 100_000, "CCC": 200_000}, public_health=True)  # Q1
+    change(app, APRIL + timedelta(days=100), {"PCC": -50_000}, public_health=True)  # Q2
+    change(app, APRIL + timedelta(days=100), {"CCC": 999_999}, public_health=False)  # not ring-fenced
+    change(app, APRIL + timedelta(days=300), {"CPCCG": 70_000}, public_health=True)  # Q4 (Jan 2027)
     run_views(settings, app)
     rows = [(r["quarter"], r["party"], r["amount_pence"]) for r in report(settings, 2026)]
     assert rows == [(1, "CCC", 200_000), (4, "CPCCG", 70_000), (1, "PCC", 100_000), (2, "PCC", -50_000)]
     assert report(settings, 2027) == []
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.integers(0, 720), st.dictionaries(st.sampled_from(["PCC", "CCC", "CPCCG"]),
-                                                                     st.integers(-400_000, 400_000), min_size=1),
-                                st.booleans()), min_size=1, max_size=8))
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 720),
+            st.dictionaries(st.sampled_from(["PCC", "CCC", "CPCCG"]), st.integers(-400_000, 400_000), min_size=1),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_the_report_equals_the_approved_ring_fenced_changes_and_rebuilds_the_same(steps: list) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Settings(data_dir=Path(tmp), database_url="", snapshot_interval=0)
         app = bootstrap.open_cases(store)
-        app.open_fund(actor=LEAD, fields={"name": "PH pooled", "type": "pooled", "balance_pence": 500_000},
-                      command_id="f", at=APRIL)
+        app.open_fund(
+            actor=LEAD,
+            fields={"name": "PH pooled", "type": "pooled", "balance_pence": 500_000},
+            command_id="f",
+            at=APRIL,
+        )
         expected: dict[tuple[int, int, str], int] = defaultdict(int)
         for days, changes, ring_fenced in steps:
             if not any(changes.values()):
@@ -79,11 +101,17 @@ def test_the_report_equals_the_approved_ring_fenced_changes_and_rebuilds_the_sam
                 for party, pence in changes.items():
                     expected[(year, quarter, party)] += pence
         run_views(store, app)
-        got = {(r["financial_year"], r["quarter"], r["party"]): r["amount_pence"]
-               for year in (2026, 2027, 2028) for r in report(store, year)}
+        got = {
+            (r["financial_year"], r["quarter"], r["party"]): r["amount_pence"]
+            for year in (2026, 2027, 2028)
+            for r in report(store, year)
+        }
         assert got == {k: v for k, v in expected.items()}
         bootstrap.open_public_health(store).clear()
         run_views(store, app)
-        again = {(r["financial_year"], r["quarter"], r["party"]): r["amount_pence"]
-                 for year in (2026, 2027, 2028) for r in report(store, year)}
+        again = {
+            (r["financial_year"], r["quarter"], r["party"]): r["amount_pence"]
+            for year in (2026, 2027, 2028)
+            for r in report(store, year)
+        }
         assert again == got

@@ -20,13 +20,37 @@ T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 def some_cases(app: CaseService) -> list[str]:
     refs = []
     for title in ("Speech therapy", "Autism pathway", "Continence service"):
-        refs.append(app.start_proposal(actor=LEAD, command_id=str(uuid.uuid4()), title=title, kind="pathway_change",
-                                       value_pence=30_000_000, parties=["PCC", "CPCCG"], public_health=False, at=T0).reference)
+        refs.append(
+            app.start_proposal(
+                actor=LEAD,
+                command_id=str(uuid.uuid4()),
+                title=title,
+                kind="pathway_change",
+                value_pence=30_000_000,
+                parties=["PCC", "CPCCG"],
+                public_health=False,
+                at=T0,
+            ).reference
+        )
     app.decide(refs[0], actor=DAN, stage="jcu", outcome="refer", minutes_ref="JCU-1", command_id="a", at=T0)
-    app.decide(refs[0], actor=SAM, stage="board", outcome="recommend", minutes_ref="B-1", command_id="b",
-               at=T0 + timedelta(hours=1))
-    app.decide(refs[1], actor=DAN, stage="jcu", outcome="reject", note="out of scope", command_id="c",
-               at=T0 + timedelta(hours=2))
+    app.decide(
+        refs[0],
+        actor=SAM,
+        stage="board",
+        outcome="recommend",
+        minutes_ref="B-1",
+        command_id="b",
+        at=T0 + timedelta(hours=1),
+    )
+    app.decide(
+        refs[1],
+        actor=DAN,
+        stage="jcu",
+        outcome="reject",
+        note="out of scope",
+        command_id="c",
+        at=T0 + timedelta(hours=2),
+    )
     remind(app, refs[2], command_id="r", at=None)
     return refs
 
@@ -40,8 +64,7 @@ def run_views(settings: Settings, app: CaseService) -> None:
 
 
 def snapshot(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return (bootstrap.open_case_list(settings).list_cases(),
-            bootstrap.open_decisions(settings).list_decisions())
+    return (bootstrap.open_case_list(settings).list_cases(), bootstrap.open_decisions(settings).list_decisions())
 
 
 def test_the_views_show_every_case_and_every_decision_newest_first(settings: Settings) -> None:
@@ -50,10 +73,14 @@ def test_the_views_show_every_case_and_every_decision_newest_first(settings: Set
     run_views(settings, app)
     cases, decisions = snapshot(settings)
     assert [(c["reference"], c["stage"], c["status"]) for c in cases] == [
-        (refs[0], "programme_board", "open"), (refs[1], "jcu", "rejected"), (refs[2], "jcu", "open"),
+        (refs[0], "programme_board", "open"),
+        (refs[1], "jcu", "rejected"),
+        (refs[2], "jcu", "open"),
     ]
     assert [(d["reference"], d["outcome"], d["actor_role"]) for d in decisions] == [
-        (refs[1], "reject", "lead_director"), (refs[0], "recommend", "secretary:board"), (refs[0], "refer", "lead_director"),
+        (refs[1], "reject", "lead_director"),
+        (refs[0], "recommend", "secretary:board"),
+        (refs[0], "refer", "lead_director"),
     ]
     assert decisions[0]["title"] == "Autism pathway"
     overdue = bootstrap.open_case_list(settings).list_cases(overdue_at=datetime(2027, 6, 1, tzinfo=UTC))
@@ -88,8 +115,14 @@ def test_disputes_and_notices_appear_in_the_list_and_the_register(settings: Sett
     app = bootstrap.open_cases(settings)
     pat, cy = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
     d = app.raise_dispute(actor=pat, fields={"against": ["CCC"], "subject": "Overspend share"}, command_id="d", at=T0)
-    app.act(d.reference, actor=DAN, action="resolve", fields={"outcome": "mediation", "note": "independent view"},
-            command_id="r", at=T0)
+    app.act(
+        d.reference,
+        actor=DAN,
+        action="resolve",
+        fields={"outcome": "mediation", "note": "independent view"},
+        command_id="r",
+        at=T0,
+    )
     n = app.serve_notice(actor=cy, fields={"letter_ref": "CCC/1"}, command_id="n", at=T0)
     app.act(n.reference, actor=cy, action="withdraw", fields={}, command_id="w", at=T0)
     run_views(settings, app)

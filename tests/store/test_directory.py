@@ -65,7 +65,10 @@ def test_bad_changes_are_refused_and_write_nothing(settings: Settings) -> None:
     people.add_user("jo", ["jcu_lead"], by=OPS, command_id="b1")
     before = app.max_notification_id()
     refusals = [
-        (lambda: people.add_user("Jo Smith", ["jcu_lead"], by=OPS, command_id="x1"), "user id 'Jo Smith' is not allowed"),
+        (
+            lambda: people.add_user("Jo Smith", ["jcu_lead"], by=OPS, command_id="x1"),
+            "user id 'Jo Smith' is not allowed",
+        ),
         (lambda: people.add_user("kim", ["chair"], by=OPS, command_id="x2"), "role 'chair' is not known"),
         (lambda: people.add_user("kim", ["secretary:bored"], by=OPS, command_id="x3"), "is not known"),
         (lambda: people.add_user("kim", [], by=OPS, command_id="x4"), "at least one role"),

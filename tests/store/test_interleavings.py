@@ -21,6 +21,8 @@ from tests.domain.support import escalate
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEAD, AUDREY = Actor.parse("jcu_lead:jo"), Actor.parse("auditor:audrey")
+
+
 class TwoWorkers(RuleBasedStateMachine):
     cases = Bundle("cases")
     applied = Bundle("applied")
@@ -42,9 +44,20 @@ class TwoWorkers(RuleBasedStateMachine):
 
     @rule(target=cases, worker=st.integers(0, 1))
     def start(self, worker: int) -> str:
-        ref = self.apps[worker].start_proposal(actor=LEAD, command_id=self._cid(), title="t", kind="pathway_change",
-                                               value_pence=40_000_000, parties=["PCC", "CPCCG"],
-                                               public_health=False, at=T0).reference
+        ref = (
+            self.apps[worker]
+            .start_proposal(
+                actor=LEAD,
+                command_id=self._cid(),
+                title="t",
+                kind="pathway_change",
+                value_pence=40_000_000,
+                parties=["PCC", "CPCCG"],
+                public_health=False,
+                at=T0,
+            )
+            .reference
+        )
         self.expected[ref] = 1
         return ref
 
@@ -64,8 +77,14 @@ class TwoWorkers(RuleBasedStateMachine):
         action = decisions(state)[0]
         outcome = action.outcomes[pick % len(action.outcomes)]
         extra = {"stage_outcome": action.stage_outcomes[0]} if outcome == "decide" else {}
-        return {"actor": Actor(id="someone", role=action.roles[0]), "stage": action.stage, "outcome": outcome,
-                "command_id": self._cid(), "at": T0 + timedelta(days=self.n), **extra}
+        return {
+            "actor": Actor(id="someone", role=action.roles[0]),
+            "stage": action.stage,
+            "outcome": outcome,
+            "command_id": self._cid(),
+            "at": T0 + timedelta(days=self.n),
+            **extra,
+        }
 
     @rule(ref=cases, worker=st.integers(0, 1))
     def escalate_if_due(self, ref: str, worker: int) -> None:
@@ -120,5 +139,6 @@ def decisions(state: object) -> list:
 
 
 TestTwoWorkers = TwoWorkers.TestCase
-TestTwoWorkers.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
-                                   suppress_health_check=[HealthCheck.too_slow])
+TestTwoWorkers.settings = settings(
+    max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

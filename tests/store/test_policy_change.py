@@ -17,8 +17,16 @@ SAM, AUDREY = Actor.parse("secretary:board:sam"), Actor.parse("auditor:audrey")
 
 
 def start(app, command_id: str) -> str:  # noqa: ANN001
-    return app.start_proposal(actor=LEAD, command_id=command_id, title="t", kind="pathway_change",
-                              value_pence=40_000_000, parties=["PCC", "CPCCG"], public_health=False, at=T0).reference
+    return app.start_proposal(
+        actor=LEAD,
+        command_id=command_id,
+        title="t",
+        kind="pathway_change",
+        value_pence=40_000_000,
+        parties=["PCC", "CPCCG"],
+        public_health=False,
+        at=T0,
+    ).reference
 
 
 def to_programme_board(app, ref: str) -> datetime:  # noqa: ANN001

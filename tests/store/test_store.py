@@ -27,9 +27,14 @@ T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 def start(app: CaseService, command_id: str | None = None) -> str:
     return app.start_proposal(
-        actor=LEAD, command_id=command_id or str(uuid.uuid4()), title="Speech and language therapy",
-        kind="service_commissioning", value_pence=40_000_000, parties=["PCC", "CCC", "CPCCG"],
-        public_health=True, at=T0,
+        actor=LEAD,
+        command_id=command_id or str(uuid.uuid4()),
+        title="Speech and language therapy",
+        kind="service_commissioning",
+        value_pence=40_000_000,
+        parties=["PCC", "CCC", "CPCCG"],
+        public_health=True,
+        at=T0,
     ).reference
 
 
@@ -45,7 +50,9 @@ def test_a_retried_command_stores_one_event(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
     ref = start(app)
     first = app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="same", at=T0)
-    second = bootstrap.open_cases(settings).decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="same", at=T0)
+    second = bootstrap.open_cases(settings).decide(
+        ref, actor=DAN, stage="jcu", outcome="refer", command_id="same", at=T0
+    )
     assert second == first
     assert [h.event for h in app.history(ref, actor=AUDREY)] == ["Started", "Decided"]
 
@@ -92,8 +99,14 @@ def test_snapshots_let_a_long_case_load_from_its_latest_snapshot(settings: Setti
         # An extension at every escalation keeps the case going: Escalated + Decided each round.
         state = app.state(ref)
         escalate(app, ref, command_id=f"e{n}", at=state.deadline)
-        app.decide(ref, actor=Actor("pat", "secretary:programme_board"), stage="jcu",
-                   outcome="extend", command_id=f"x{n}", at=state.deadline)
+        app.decide(
+            ref,
+            actor=Actor("pat", "secretary:programme_board"),
+            stage="jcu",
+            outcome="extend",
+            command_id=f"x{n}",
+            at=state.deadline,
+        )
     snapshots = list(app.snapshots.get(case_id, desc=True, limit=1))
     assert snapshots and snapshots[0].originator_version == 25
     fresh = bootstrap.open_cases(settings).get(ref, actor=AUDREY)

@@ -28,11 +28,18 @@ def site(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     for who, roles in {"sam": ["secretary:board"], "audrey": ["auditor"], "jo": ["jcu_lead"]}.items():
         people.add_user(who, roles, by=OPS, command_id=f"add-{who}", password=PASSWORD)
     cases = app.state.commands.cases
-    ref = cases.start_proposal(actor=Actor.parse("jcu_lead:jo"), title="Speech and language therapy",
-                               kind="pathway_change", value_pence=40_000_000, parties=["PCC", "CPCCG"],
-                               public_health=False, command_id="s1").reference
-    cases.decide(ref, actor=Actor.parse("lead_director:dan"), stage="jcu", outcome="refer", minutes_ref="JCU/11",
-                 command_id="d1")
+    ref = cases.start_proposal(
+        actor=Actor.parse("jcu_lead:jo"),
+        title="Speech and language therapy",
+        kind="pathway_change",
+        value_pence=40_000_000,
+        parties=["PCC", "CPCCG"],
+        public_health=False,
+        command_id="s1",
+    ).reference
+    cases.decide(
+        ref, actor=Actor.parse("lead_director:dan"), stage="jcu", outcome="refer", minutes_ref="JCU/11", command_id="d1"
+    )
     newest = cases.max_notification_id()
     for runner in bootstrap.projection_runners(settings):  # the real runners, until the views are current
         with runner:
@@ -49,8 +56,11 @@ def csrf(html: str) -> str:
 
 def sign_in(client: TestClient, who: str, password: str = PASSWORD) -> object:
     token = csrf(client.get("/sign-in").text)
-    return client.post("/sign-in", data={"csrf_token": token, "user_id": who, "password": password, "next": "/"},
-                       follow_redirects=False)
+    return client.post(
+        "/sign-in",
+        data={"csrf_token": token, "user_id": who, "password": password, "next": "/"},
+        follow_redirects=False,
+    )
 
 
 def test_pages_need_a_signed_in_person(site: tuple[TestClient, str]) -> None:
@@ -65,7 +75,9 @@ def test_sign_in_sets_a_signed_httponly_strict_cookie_and_sign_out_ends_it(site:
     answer = sign_in(client, "sam")
     assert answer.status_code == 303 and answer.headers["location"] == "/"
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert (
+        cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    )
     assert client.get("/").status_code == 200
     token = csrf(client.get("/").text)
     client.post("/sign-out", data={"csrf_token": token})
@@ -86,7 +98,9 @@ def test_a_wrong_password_or_id_gets_the_same_clear_page(site: tuple[TestClient,
 def test_a_form_without_the_sessions_csrf_token_is_refused(site: tuple[TestClient, str]) -> None:
     client, ref = site
     sign_in(client, "sam")
-    refused = client.post(f"/cases/{ref}/decide", data={"csrf_token": "forged", "stage": "board", "outcome": "recommend"})
+    refused = client.post(
+        f"/cases/{ref}/decide", data={"csrf_token": "forged", "stage": "board", "outcome": "recommend"}
+    )
     assert refused.status_code == 403 and "This form has expired" in refused.text
     refused = client.post("/proposals/new", data={"title": "x"})
     assert refused.status_code == 403
@@ -105,7 +119,7 @@ def test_the_board_secretary_sees_the_decision_form_and_the_auditor_does_not(sit
     client.cookies.clear()
     sign_in(client, "audrey")
     page = client.get(f"/cases/{ref}").text
-    assert "Record the board decision" not in page and "<form method=\"post\" action=\"/cases/" not in page
+    assert "Record the board decision" not in page and '<form method="post" action="/cases/' not in page
     assert ref not in client.get("/").text
     assert "Intact" in client.get(f"/audit?reference={ref}").text
     export = client.get(f"/audit/export?reference={ref}&format=csv")
@@ -113,12 +127,21 @@ def test_the_board_secretary_sees_the_decision_form_and_the_auditor_does_not(sit
 
 
 def test_a_form_error_is_shown_by_the_field_and_in_the_summary_keeping_what_was_typed(
-        site: tuple[TestClient, str]) -> None:
+    site: tuple[TestClient, str],
+) -> None:
     client, ref = site
     sign_in(client, "sam")
     token = csrf(client.get(f"/cases/{ref}").text)
-    answer = client.post(f"/cases/{ref}/decide", data={"csrf_token": token, "stage": "board", "role": "secretary:board",
-                                                        "minutes_ref": "BOARD/2026/12", "note": "kept"})
+    answer = client.post(
+        f"/cases/{ref}/decide",
+        data={
+            "csrf_token": token,
+            "stage": "board",
+            "role": "secretary:board",
+            "minutes_ref": "BOARD/2026/12",
+            "note": "kept",
+        },
+    )
     assert answer.status_code == 422
     assert 'class="govuk-error-summary"' in answer.text and '<a href="#outcome">Choose an outcome</a>' in answer.text
     assert 'id="outcome-error"' in answer.text
@@ -127,11 +150,13 @@ def test_a_form_error_is_shown_by_the_field_and_in_the_summary_keeping_what_was_
     client.cookies.clear()
     sign_in(client, "jo")
     token = csrf(client.get("/proposals/new").text)
-    answer = client.post("/proposals/new", data={"csrf_token": token, "title": "Respite care", "kind": "procurement",
-                                                 "value": "lots", "parties": ["PCC"]})
+    answer = client.post(
+        "/proposals/new",
+        data={"csrf_token": token, "title": "Respite care", "kind": "procurement", "value": "lots", "parties": ["PCC"]},
+    )
     assert answer.status_code == 422
     assert "value &#39;lots&#39; is not an amount in pounds" in answer.text
-    assert 'value="Respite care"' in answer.text and "value=\"procurement\" selected" in answer.text
+    assert 'value="Respite care"' in answer.text and 'value="procurement" selected' in answer.text
     assert 'value="PCC" checked' in answer.text
 
 
@@ -170,8 +195,9 @@ def test_the_start_menu_offers_the_kinds_the_persons_roles_may_start(site: tuple
     assert all(f'href="/start/{k}"' in menu for k in ("proposal", "variation", "funding"))
     assert 'href="/start/dispute"' not in menu and 'href="/start/termination"' not in menu
     token = csrf(client.get("/start/variation").text)
-    answer = client.post("/start/variation", data={"csrf_token": token, "provider": "Hinchingbrooke",
-                                                   "value_change": "-40000"})
+    answer = client.post(
+        "/start/variation", data={"csrf_token": token, "provider": "Hinchingbrooke", "value_change": "-40000"}
+    )
     assert answer.status_code == 422
     assert "Enter the contract reference" in answer.text and "Choose the parties to the contract" in answer.text
     assert 'value="Hinchingbrooke"' in answer.text and 'value="-40000"' in answer.text

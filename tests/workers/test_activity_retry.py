@@ -38,20 +38,38 @@ async def test_an_activity_retried_after_its_commit_stores_one_event(
     app = bootstrap.open_cases(sqlite_settings)
     acts = CrashAfterCommit(app)
     acts.attempts = []
-    state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), title="t",
-                               kind="procurement", value_pence=1_000, parties=["PCC"], public_health=False,
-                               at=await time_skipping_env.get_current_time())
+    state = app.start_proposal(
+        actor=Actor.parse("jcu_lead:jo"),
+        command_id=str(uuid.uuid4()),
+        title="t",
+        kind="procurement",
+        value_pence=1_000,
+        parties=["PCC"],
+        public_health=False,
+        at=await time_skipping_env.get_current_time(),
+    )
     queue = f"tq-{uuid.uuid4()}"
     with ThreadPoolExecutor(4) as pool:
-        async with Worker(time_skipping_env.client, task_queue=queue, workflows=[CaseWorkflow],
-                          activities=acts.all(), activity_executor=pool):
+        async with Worker(
+            time_skipping_env.client,
+            task_queue=queue,
+            workflows=[CaseWorkflow],
+            activities=acts.all(),
+            activity_executor=pool,
+        ):
             handle = await time_skipping_env.client.start_workflow(
-                CaseWorkflow.run, CaseInput(reference=state.reference, state=case_state(state)),
-                id=state.reference, task_queue=queue)
+                CaseWorkflow.run,
+                CaseInput(reference=state.reference, state=case_state(state)),
+                id=state.reference,
+                task_queue=queue,
+            )
             result = await handle.execute_update(
                 CaseWorkflow.act,
-                ActInput(actor=ActorRef(id="dan", role="lead_director"), action="decide",
-                         fields={"stage": "jcu", "outcome": "approve"}),
+                ActInput(
+                    actor=ActorRef(id="dan", role="lead_director"),
+                    action="decide",
+                    fields={"stage": "jcu", "outcome": "approve"},
+                ),
             )
     assert acts.attempts == [1, 2]  # it really was retried
     assert result.status == "approved"

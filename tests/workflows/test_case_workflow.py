@@ -126,8 +126,9 @@ async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(r
 async def test_a_withdrawn_proposal_ends_its_workflow(running: Running) -> None:
     handle = await running.start()
     await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "refer"))
-    state = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ActorRef(id="jo", role="jcu_lead"),
-                                                                   action="withdraw"))
+    state = await handle.execute_update(
+        CaseWorkflow.act, ActInput(actor=ActorRef(id="jo", role="jcu_lead"), action="withdraw")
+    )
     assert state.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
     await running.keep(handle, "proposal_withdrawn_at_the_board")
@@ -136,8 +137,7 @@ async def test_a_withdrawn_proposal_ends_its_workflow(running: Running) -> None:
 async def test_beyond_authority_the_parties_bodies_decide_in_parallel_and_the_workflow_waits_for_all(
     running: Running,
 ) -> None:
-    handle = await running.start(parties=["PCC", "CCC", "CPCCG"], value_pence=90_000_000,
-                                 kind="service_commissioning")
+    handle = await running.start(parties=["PCC", "CCC", "CPCCG"], value_pence=90_000_000, kind="service_commissioning")
     steps = [
         (DAN, "jcu", "refer"),
         (SAM, "board", "recommend"),
@@ -152,7 +152,8 @@ async def test_beyond_authority_the_parties_bodies_decide_in_parallel_and_the_wo
     # Every open branch has its own clock: the workflow keeps timers for each.
     assert {t.name.split(":")[0] for t in state.timers} == {"remind", "escalate"}
     state = await handle.execute_update(
-        CaseWorkflow.act, decision(ActorRef(id="cal", role="secretary:ccc_decision"), "ccc_decision", "approve"))
+        CaseWorkflow.act, decision(ActorRef(id="cal", role="secretary:ccc_decision"), "ccc_decision", "approve")
+    )
     assert state.status == "approved"
     assert (await handle.result()).status == "approved"
     await running.keep(handle, "proposal_approved_by_every_partys_body")

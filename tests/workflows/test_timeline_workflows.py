@@ -41,16 +41,22 @@ class Timeline:
 
     async def start(self, workflow: Any, state: Any) -> WorkflowHandle:
         return await self.env.client.start_workflow(
-            workflow.run, CaseInput(reference=state.reference, state=case_state(state)),
-            id=state.reference, task_queue=self.task_queue)
+            workflow.run,
+            CaseInput(reference=state.reference, state=case_state(state)),
+            id=state.reference,
+            task_queue=self.task_queue,
+        )
 
     async def today(self) -> date:
         return self.app.rules.calendar.local_date(await self.env.get_current_time())
 
     async def serve(self, **fields: Any) -> WorkflowHandle:
-        state = self.app.serve_notice(actor=Actor.parse("party_rep:CCC:cy"), command_id=str(uuid.uuid4()),
-                                      fields={"letter_ref": "CCC/2026/17", **fields},
-                                      at=await self.env.get_current_time())
+        state = self.app.serve_notice(
+            actor=Actor.parse("party_rep:CCC:cy"),
+            command_id=str(uuid.uuid4()),
+            fields={"letter_ref": "CCC/2026/17", **fields},
+            at=await self.env.get_current_time(),
+        )
         return await self.start(CaseWorkflow, state)
 
     async def sleep_until(self, when: Any) -> None:
@@ -134,7 +140,8 @@ async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timel
     today = (await timeline.today()).isoformat()
     for who in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"):
         state = await handle.execute_update(
-            CaseWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
+            CaseWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today})
+        )
     assert state.status == "ended_by_consent"
     assert (await handle.result()).status == "ended_by_consent"
     assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is not None
@@ -149,9 +156,12 @@ async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timel
 
 
 async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Timeline) -> None:
-    state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
-                                       fields={"against": ["CCC"], "subject": "Overspend share"},
-                                       at=await timeline.env.get_current_time())
+    state = timeline.app.raise_dispute(
+        actor=Actor.parse("party_rep:PCC:pat"),
+        command_id=str(uuid.uuid4()),
+        fields={"against": ["CCC"], "subject": "Overspend share"},
+        at=await timeline.env.get_current_time(),
+    )
     handle = await timeline.start(CaseWorkflow, state)
     steps = [
         ("lead_director:dan", "resolve", {"outcome": "mediation"}),
@@ -170,9 +180,12 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
 
 
 async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline: Timeline) -> None:
-    state = timeline.app.raise_dispute(actor=Actor.parse("party_rep:PCC:pat"), command_id=str(uuid.uuid4()),
-                                       fields={"against": ["CCC"], "subject": "Overspend share"},
-                                       at=await timeline.env.get_current_time())
+    state = timeline.app.raise_dispute(
+        actor=Actor.parse("party_rep:PCC:pat"),
+        command_id=str(uuid.uuid4()),
+        fields={"against": ["CCC"], "subject": "Overspend share"},
+        at=await timeline.env.get_current_time(),
+    )
     handle = await timeline.start(CaseWorkflow, state)
     await timeline.sleep_until(state.deadline + timedelta(hours=1))
     assert timeline.events(handle.id) == ["Raised", "ReminderSent", "Escalated"]
@@ -183,9 +196,18 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
     now = await timeline.env.get_current_time()
     effective = timeline.app.rules.calendar.local_date(now) + timedelta(days=120)
     state = timeline.app.start_variation(
-        actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
-        fields={"provider": "Hinchingbrooke", "contract_ref": "C-1", "reason": "contract_performance_notice",
-                "value_change_pence": -100, "parties": ["PCC"], "effective_on": effective.isoformat()})
+        actor=Actor.parse("jcu_lead:jo"),
+        command_id=str(uuid.uuid4()),
+        at=now,
+        fields={
+            "provider": "Hinchingbrooke",
+            "contract_ref": "C-1",
+            "reason": "contract_performance_notice",
+            "value_change_pence": -100,
+            "parties": ["PCC"],
+            "effective_on": effective.isoformat(),
+        },
+    )
     handle = await timeline.start(CaseWorkflow, state)
     steps = [
         ("lead_director:dan", "decide", {"stage": "jcu", "outcome": "refer"}),
@@ -204,20 +226,38 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
 
 async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timeline: Timeline) -> None:
     now = await timeline.env.get_current_time()
-    timeline.app.open_fund(actor=Actor.parse("jcu_lead:jo"), command_id="fund", at=now,
-                           fields={"name": "PH", "type": "pooled", "balance_pence": 1_000_000})
-    state = timeline.app.start_funding_change(actor=Actor.parse("jcu_lead:jo"), command_id=str(uuid.uuid4()), at=now,
-                                              fields={"fund": "PH", "changes": {"PCC": -300_000}, "public_health": True})
+    timeline.app.open_fund(
+        actor=Actor.parse("jcu_lead:jo"),
+        command_id="fund",
+        at=now,
+        fields={"name": "PH", "type": "pooled", "balance_pence": 1_000_000},
+    )
+    state = timeline.app.start_funding_change(
+        actor=Actor.parse("jcu_lead:jo"),
+        command_id=str(uuid.uuid4()),
+        at=now,
+        fields={"fund": "PH", "changes": {"PCC": -300_000}, "public_health": True},
+    )
     handle = await timeline.start(CaseWorkflow, state)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(CaseWorkflow.act, ActInput(
-            actor=ref("secretary:board:sam"), action="decide", fields={"stage": "programme_board", "outcome": "approve"}))
+        await handle.execute_update(
+            CaseWorkflow.act,
+            ActInput(
+                actor=ref("secretary:board:sam"),
+                action="decide",
+                fields={"stage": "programme_board", "outcome": "approve"},
+            ),
+        )
     assert "awaiting board, not programme_board" in str(caught.value.cause)
-    for who, stage, outcome in [("secretary:board:sam", "board", "propose"), ("public_health:phil", "consultation", "object"),
-                                ("secretary:programme_board:pat", "programme_board", "agree"),
-                                ("secretary:pcc_decision:pia", "pcc_decision", "approve")]:
-        s = await handle.execute_update(CaseWorkflow.act, ActInput(
-            actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome}))
+    for who, stage, outcome in [
+        ("secretary:board:sam", "board", "propose"),
+        ("public_health:phil", "consultation", "object"),
+        ("secretary:programme_board:pat", "programme_board", "agree"),
+        ("secretary:pcc_decision:pia", "pcc_decision", "approve"),
+    ]:
+        s = await handle.execute_update(
+            CaseWorkflow.act, ActInput(actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome})
+        )
     assert s.status == "approved"
     assert (await handle.result()).status == "approved"
     assert timeline.app.fund_view("PH", actor=AUDITOR)["balance_pence"] == 700_000
