@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
-from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 from temporalio.client import Client
@@ -32,7 +31,9 @@ from projections.public_health import (
     PublicHealthView,
     SQLitePublicHealthView,
 )
+from projections.quarantine import RetryResult, retry
 from workers.activities import CaseActivities
+from workers.projection_runner import GuardedProjectionRunner
 from workflows.dispute import DisputeWorkflow
 from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
@@ -146,12 +147,13 @@ def open_public_health(settings: Settings) -> PublicHealthView:
     return open_view(settings, "public_health")
 
 
-def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
-    """One eventsourcing runner per view, each following the cases' notification log."""
+def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
+    """One runner per view, each following the cases' notification log; an event a view cannot
+    project is quarantined in that view (`projections.quarantine`), not a stop."""
     env = store_env(settings)
     views = view_classes(settings)
     return [
-        _first_run_safe(lambda projection=projection: ProjectionRunner(
+        _first_run_safe(lambda projection=projection: GuardedProjectionRunner(
             application_class=CaseService,
             projection_class=projection,
             view_class=views[projection.name],
@@ -192,3 +194,33 @@ def data_path(settings: Settings, *parts: str) -> Path:
     path = settings.data_dir.resolve().joinpath(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def quarantined(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every view's quarantined events, oldest first (`projections.quarantine`)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for projection in PROJECTIONS:
+        view = open_view(settings, projection.name)
+        try:
+            found[projection.name] = view.quarantined(CaseService.name)
+        finally:
+            view.datastore.close()
+    return found
+
+
+def retry_quarantined(settings: Settings, names: list[str] | None = None) -> list[RetryResult]:
+    """Project each view's quarantined events again (`concordat projections retry`)."""
+    cases = open_cases(settings)
+    results = []
+    try:
+        for projection_class in PROJECTIONS:
+            if names and projection_class.name not in names:
+                continue
+            view = open_view(settings, projection_class.name)
+            try:
+                results.append(retry(projection_class(view=view), cases.recorder, cases.mapper, cases.name))
+            finally:
+                view.datastore.close()
+    finally:
+        cases.close()
+    return results
