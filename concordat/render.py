@@ -317,3 +317,31 @@ def users(c: Console, people: list[dict[str, Any]]) -> None:
         return
     for view in people:
         user(c, view)
+
+
+def quarantined(c: Console, found: dict[str, list[dict[str, Any]]]) -> None:
+    total = sum(len(rows) for rows in found.values())
+    if not total:
+        c.print(f"no event quarantined in {', '.join(found)}")
+        return
+    for name, rows in found.items():
+        if rows:
+            c.print(f"{name}: {_count(len(rows), 'event')} quarantined")
+        for r in rows:
+            c.print(f"  event {r['notification_id']} ({_topic(r['topic'])} of {r['originator_id']} "
+                    f"v{r['originator_version']}), since {when(r['quarantined_at'])}, "
+                    f"{_count(int(r['attempts']), 'attempt')}: {r['error']}")
+    c.print("once the cause is fixed, `concordat projections retry` projects them again")
+
+
+def _topic(topic: str) -> str:
+    return topic.rpartition(":")[2] or topic
+
+
+def retried(c: Console, results: list[Any]) -> None:
+    for r in results:
+        done = f"reprojected {_count(len(r.reprojected), 'event')}" + (
+            f" ({', '.join(map(str, r.reprojected))})" if r.reprojected else "")
+        c.print(f"{r.view}: {done}; {len(r.still)} still quarantined")
+        for row in r.still:
+            c.print(f"  event {row['notification_id']} ({_topic(row['topic'])} of {row['originator_id']}): {row['error']}")
