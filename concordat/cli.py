@@ -273,7 +273,7 @@ def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str |
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
         return
     sys.stdout.write(issued.token + "\n")
-    sys.stderr.write(f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
+    sys.stderr.write(f"token {issued.token_id} for {render.inert(issued.user_id)}: shown once; revoke with "
                      f"`concordat token revoke {issued.token_id}`\n")
 
 
@@ -889,7 +889,8 @@ def _date(text: str, option: str) -> date:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(f"concordat: {message}\n")
+    # A refusal may quote what was typed or stored (a reference, an option): shown inert, as all text is.
+    sys.stderr.write(f"concordat: {render.inert(message)}\n")
     raise SystemExit(code)
 
 
