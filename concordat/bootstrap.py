@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from concordat import logs
+from concordat import logs, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
@@ -101,11 +101,19 @@ def load_policy(settings: Settings) -> Policy:
 
 
 def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
-    return CaseService(
+    """The store, once it is known that this process's cipher key is the store's (`store_key`):
+    a process with no key, or another, is refused before it can write anything."""
+    app = CaseService(
         store_env(settings),
         policy=policy or load_policy(settings),
         snapshot_interval=settings.snapshot_interval or None,
     )
+    try:
+        _first_run_safe(lambda: store_key.check(app, settings.cipher_key.get_secret_value()))
+    except BaseException:
+        app.close()
+        raise
+    return app
 
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
@@ -150,6 +158,7 @@ def open_public_health(settings: Settings) -> PublicHealthView:
 def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
     """One runner per view, each following the cases' notification log; an event a view cannot
     project is quarantined in that view (`projections.quarantine`), not a stop."""
+    open_cases(settings).close()  # the runners' own stores are made by eventsourcing: check the key first
     env = store_env(settings)
     views = view_classes(settings)
     return [

@@ -186,6 +186,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
+        # The store's key checked here once (store_key): a wrong CONCORDAT_CIPHER_KEY is one line now,
+        # not a worker and a runner that each die on it.
+        bootstrap.open_cases(settings).close()
         for view in ("case_list", "decisions", "public_health"):
             bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]
