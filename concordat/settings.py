@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     metrics_address: str = Field(
         "", description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="The web app serves the case metrics at /metrics only to this bearer token (empty: not at all).",
+    )
 
     @field_validator("database_url")
     @classmethod

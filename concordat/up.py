@@ -136,7 +136,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
     settings = settings.model_copy(update={"temporal_address": address})
     env = {**os.environ, "CONCORDAT_TEMPORAL_ADDRESS": address, "CONCORDAT_DATA_DIR": str(data)}
     # One machine, one metrics address: the worker(s) and the runner would fight over it. The web
-    # app serves /metrics for the views; per-process metrics are for deployments (deploy/README.md).
+    # app serves /metrics with CONCORDAT_METRICS_TOKEN; per-process metrics are for deployments
+    # (deploy/README.md).
     env.pop("CONCORDAT_METRICS_ADDRESS", None)
     children: list[Child] = []
     stop = threading.Event()
