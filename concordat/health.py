@@ -116,27 +116,32 @@ def _web(settings: Settings, timeout: float) -> str:
         raise Unhealthy(f"GET {url} answered {err.code}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise Unhealthy(f"GET {url} failed ({_first_line(reason) if isinstance(reason, BaseException) else reason})") \
-            from None
+        raise Unhealthy(
+            f"GET {url} failed ({_first_line(reason) if isinstance(reason, BaseException) else reason})"
+        ) from None
     if status != 200:
         raise Unhealthy(f"GET {url} answered {status}")
     return url
 
 
-def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None,
-          max_quarantined: int | None = None) -> str:
+def check(
+    role: str, settings: Settings, *, timeout: float, max_lag: int | None, max_quarantined: int | None = None
+) -> str:
     """What is healthy about `role`, as one line; raises Unhealthy with the reason otherwise."""
     if role == "worker":
         _temporal(settings, timeout)
         newest = _bounded("the store", timeout, _store, settings)
-        return (f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
-                f"store reachable ({newest} events)")
+        return (
+            f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
+            f"store reachable ({newest} events)"
+        )
     if role == "projections":
         newest = _bounded("the store", timeout, _store, settings)
         views = _bounded("the views", timeout, _views, settings, newest)
         behind = {name: lag for name, (lag, _) in views.items() if max_lag is not None and lag > max_lag}
-        text = ", ".join(f"{name} lag {lag}" + (f" ({held} quarantined)" if held else "")
-                         for name, (lag, held) in views.items())
+        text = ", ".join(
+            f"{name} lag {lag}" + (f" ({held} quarantined)" if held else "") for name, (lag, held) in views.items()
+        )
         held = sum(h for _, h in views.values())
         if held:
             text += f"; {held} quarantined in all: see `concordat projections quarantined`, then retry"
@@ -151,13 +156,22 @@ def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None,
 
 @click.command("health")
 @click.argument("role", type=click.Choice(ROLES))
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds each check may take.")
-@click.option("--max-lag", type=click.IntRange(min=0), default=None,
-              help="projections: unhealthy when a view trails the store by more than this many events.")
-@click.option("--max-quarantined", type=click.IntRange(min=0), default=None,
-              help="projections: unhealthy when the views hold more than this many events in quarantine "
-                   "(by default they are reported, not a failure: a restart would not release them).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds each check may take."
+)
+@click.option(
+    "--max-lag",
+    type=click.IntRange(min=0),
+    default=None,
+    help="projections: unhealthy when a view trails the store by more than this many events.",
+)
+@click.option(
+    "--max-quarantined",
+    type=click.IntRange(min=0),
+    default=None,
+    help="projections: unhealthy when the views hold more than this many events in quarantine "
+    "(by default they are reported, not a failure: a restart would not release them).",
+)
 def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None) -> None:
     """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
     try:

@@ -94,8 +94,9 @@ class CasesCollector(Collector):
         return []  # read at scrape time only: registering must not touch the store
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("concordat_metrics_store_up",
-                               "1 if the last scrape read the store and the views, 0 if it could not.")
+        up = GaugeMetricFamily(
+            "concordat_metrics_store_up", "1 if the last scrape read the store and the views, 0 if it could not."
+        )
         with self._lock:
             try:
                 families = list(self._read())
@@ -113,10 +114,16 @@ class CasesCollector(Collector):
         cases, views = self._open()
         case_list, decisions = views["case_list"], views["decisions"]
 
-        open_cases = GaugeMetricFamily("concordat_cases_open", "Open cases by kind and the stage they are at.",
-                                       labels=["case_kind", "kind", "stage"])
-        overdue = GaugeMetricFamily("concordat_cases_overdue", "Open cases past their deadline, by kind and stage.",
-                                    labels=["case_kind", "kind", "stage"])
+        open_cases = GaugeMetricFamily(
+            "concordat_cases_open",
+            "Open cases by kind and the stage they are at.",
+            labels=["case_kind", "kind", "stage"],
+        )
+        overdue = GaugeMetricFamily(
+            "concordat_cases_overdue",
+            "Open cases past their deadline, by kind and stage.",
+            labels=["case_kind", "kind", "stage"],
+        )
         for row in case_list.query(
             "SELECT case_kind, kind, stage, count(*) AS n,"
             " sum(CASE WHEN deadline IS NOT NULL AND deadline < :now THEN 1 ELSE 0 END) AS late"
@@ -130,9 +137,11 @@ class CasesCollector(Collector):
         yield open_cases
         yield overdue
 
-        escalated = GaugeMetricFamily("concordat_cases_escalated",
-                                      "Open cases escalated now, by kind and the forum they were escalated to.",
-                                      labels=["case_kind", "forum"])
+        escalated = GaugeMetricFamily(
+            "concordat_cases_escalated",
+            "Open cases escalated now, by kind and the forum they were escalated to.",
+            labels=["case_kind", "forum"],
+        )
         for row in case_list.query(
             "SELECT case_kind, escalated_to, count(*) AS n FROM {t_case_list}"
             " WHERE status = 'open' AND escalated_to IS NOT NULL GROUP BY case_kind, escalated_to"
@@ -141,8 +150,9 @@ class CasesCollector(Collector):
             escalated.add_metric([row["case_kind"], row["escalated_to"]], row["n"])
         yield escalated
 
-        by_status = GaugeMetricFamily("concordat_cases", "Every case by kind and status.",
-                                      labels=["case_kind", "status"])
+        by_status = GaugeMetricFamily(
+            "concordat_cases", "Every case by kind and status.", labels=["case_kind", "status"]
+        )
         for row in case_list.query(
             "SELECT case_kind, status, count(*) AS n FROM {t_case_list} GROUP BY case_kind, status"
             " ORDER BY case_kind, status"
@@ -150,9 +160,11 @@ class CasesCollector(Collector):
             by_status.add_metric([row["case_kind"], row["status"]], row["n"])
         yield by_status
 
-        recorded = CounterMetricFamily("concordat_decisions_recorded",
-                                       "Decisions recorded, by forum and outcome (the decisions register).",
-                                       labels=["forum", "outcome"])
+        recorded = CounterMetricFamily(
+            "concordat_decisions_recorded",
+            "Decisions recorded, by forum and outcome (the decisions register).",
+            labels=["forum", "outcome"],
+        )
         for row in decisions.query(
             "SELECT forum, outcome, count(*) AS n FROM {t_decisions} GROUP BY forum, outcome ORDER BY forum, outcome"
         ):
@@ -160,17 +172,22 @@ class CasesCollector(Collector):
         yield recorded
 
         newest = cases.max_notification_id()
-        store = GaugeMetricFamily("concordat_store_notifications",
-                                  "The id of the newest event in the store's notification log.")
+        store = GaugeMetricFamily(
+            "concordat_store_notifications", "The id of the newest event in the store's notification log."
+        )
         store.add_metric([], newest)
         yield store
-        position = GaugeMetricFamily("concordat_projection_position",
-                                     "The id of the newest event each view has processed.", labels=["view"])
-        lag = GaugeMetricFamily("concordat_projection_lag_events",
-                                "How many events each view trails the store by.", labels=["view"])
-        quarantined = GaugeMetricFamily("concordat_projection_quarantined_events",
-                                        "Events each view could not project and holds in quarantine "
-                                        "(`concordat projections retry`).", labels=["view"])
+        position = GaugeMetricFamily(
+            "concordat_projection_position", "The id of the newest event each view has processed.", labels=["view"]
+        )
+        lag = GaugeMetricFamily(
+            "concordat_projection_lag_events", "How many events each view trails the store by.", labels=["view"]
+        )
+        quarantined = GaugeMetricFamily(
+            "concordat_projection_quarantined_events",
+            "Events each view could not project and holds in quarantine (`concordat projections retry`).",
+            labels=["view"],
+        )
         for name, view in views.items():
             at = view.max_tracking_id(cases.name) or 0
             position.add_metric([name], at)
@@ -211,10 +228,12 @@ def temporal_runtime(address: str) -> Runtime:
     """A Temporal runtime whose SDK metrics Temporal's own Prometheus exporter serves on `address`."""
     host, port = split_address(address)
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return Runtime(telemetry=TelemetryConfig(
-        metrics=PrometheusConfig(bind_address=bind, counters_total_suffix=True, durations_as_seconds=True),
-        global_tags={"service": "concordat-worker"},
-    ))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=bind, counters_total_suffix=True, durations_as_seconds=True),
+            global_tags={"service": "concordat-worker"},
+        )
+    )
 
 
 def enable_temporal_sdk_metrics(settings: Settings) -> None:

@@ -35,8 +35,10 @@ VIEW_WAIT_SECONDS = 2.0
 
 
 # A whole escape sequence (CSI, OSC, or a two-character one, ESC or 8-bit), so no tail of one is shown.
-ESCAPE_SEQUENCE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-                             r"|\x1b[@-Z\\-_]")
+ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[@-Z\\-_]"
+)
 # C0 and C1 controls but newline, and the bidi controls that reorder what a reader sees (Trojan Source).
 UNSHOWN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -91,7 +93,9 @@ def after_act(c: Console, state: CaseState) -> None:
         c.print(f"{state.reference} {state.status}{then}")
         return
     waiting = "; ".join(f"{a.name}: {', '.join(a.roles)}" for a in state.actions)
-    c.print(f"{state.reference} {state.status} at {state.stage or '—'}; deadline {when(state.deadline)}; next: {waiting}")
+    c.print(
+        f"{state.reference} {state.status} at {state.stage or '—'}; deadline {when(state.deadline)}; next: {waiting}"
+    )
 
 
 def case_view(c: Console, s: CaseView, policy: Policy) -> None:
@@ -165,7 +169,10 @@ def case(c: Console, s: ProposalState, policy: Policy) -> None:
         ("kind", s.kind),
         ("value", f"{format_pence(s.value_pence)} a year"),
         ("parties", ", ".join(s.parties)),
-        ("public health", "yes (sign-off " + ("given" if s.public_health_signed_off else "needed") + ")" if s.public_health else "no"),
+        (
+            "public health",
+            "yes (sign-off " + ("given" if s.public_health_signed_off else "needed") + ")" if s.public_health else "no",
+        ),
         ("status", s.status),
     ]
     if s.status == "open":
@@ -206,8 +213,10 @@ def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
         table.add_row(str(e.version), when(e.recorded_at), e.event, actor, e.workflow_id or "—", changed)
     c.print(table)
     if entries:
-        c.print(f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
-                "(`concordat history --json` has every event's command id, policy and hashes)")
+        c.print(
+            f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
+            "(`concordat history --json` has every event's command id, policy and hashes)"
+        )
 
 
 def _short(value: Any) -> str:
@@ -244,10 +253,21 @@ def case_list(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     for col in ("reference", "title", "kind", "stage", "deadline", "overdue", "status"):
         table.add_column(col, overflow="fold", no_wrap=col != "title")
     for r in rows:
-        overdue = r["status"] == "open" and r["deadline"] and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
+        overdue = (
+            r["status"] == "open"
+            and r["deadline"]
+            and datetime.fromisoformat(r["deadline"].replace("Z", "+00:00")) < now
+        )
         stage = r["stage"] + (f" → {r['escalated_to']}" if r["escalated_to"] else "")
-        table.add_row(r["reference"], r["title"], r["kind"], stage if r["status"] == "open" else "—",
-                      when(r["deadline"]), "yes" if overdue else "", r["status"])
+        table.add_row(
+            r["reference"],
+            r["title"],
+            r["kind"],
+            stage if r["status"] == "open" else "—",
+            when(r["deadline"]),
+            "yes" if overdue else "",
+            r["status"],
+        )
     c.print(table)
 
 
@@ -260,14 +280,24 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         forum = r["forum"] if r["forum"] == r["stage"] else f"{r['forum']} (for {r['stage']})"
-        table.add_row(when(r["decided_at"]), r["reference"], forum, _outcome(r),
-                      f"{r['actor_role']}:{r['actor_id']}", r["minutes_ref"], r["note"])
+        table.add_row(
+            when(r["decided_at"]),
+            r["reference"],
+            forum,
+            _outcome(r),
+            f"{r['actor_role']}:{r['actor_id']}",
+            r["minutes_ref"],
+            r["note"],
+        )
     c.print(table)
 
 
 def fund(c: Console, view: dict[str, Any]) -> None:
-    rows = [("fund", f"{view['name']} ({view['type']})"), ("balance", format_pence(view["balance_pence"])),
-            ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}")]
+    rows = [
+        ("fund", f"{view['name']} ({view['type']})"),
+        ("balance", format_pence(view["balance_pence"])),
+        ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}"),
+    ]
     for party, pence in view["contributions"].items():
         rows.append((f"  {party}", format_pence(pence)))
     for item in view["ledger"]:
@@ -290,8 +320,10 @@ def public_health_table(rows: list[dict[str, Any]], year: int, parties: list[str
 
 def public_health(c: Console, table: dict[str, Any], lag: int) -> None:
     _lag_note(c, lag)
-    t = Table(title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} "
-              "(Q1 = April–June)", title_justify="left")
+    t = Table(
+        title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} (Q1 = April–June)",
+        title_justify="left",
+    )
     for col in ("party", "Q1", "Q2", "Q3", "Q4", "year"):
         t.add_column(col, justify="left" if col == "party" else "right", no_wrap=True)
     for line in [*table["parties"], {"party": "total", **table["total"]}]:
@@ -354,8 +386,21 @@ def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) 
             out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         return
     writer = _CsvWriter(out)
-    columns = ["reference", "originator_id", "version", "event", "recorded_at", "actor_id", "actor_role", "command_id",
-               "workflow_id", "policy_hash", "prev_hash", "hash", "fields"]
+    columns = [
+        "reference",
+        "originator_id",
+        "version",
+        "event",
+        "recorded_at",
+        "actor_id",
+        "actor_role",
+        "command_id",
+        "workflow_id",
+        "policy_hash",
+        "prev_hash",
+        "hash",
+        "fields",
+    ]
     writer.writerow(columns)
     for row in rows:
         row = {**row, "fields": json.dumps(row["fields"], default=str, ensure_ascii=False, sort_keys=True)}
@@ -364,9 +409,11 @@ def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) 
 
 def user(c: Console, view: dict[str, Any]) -> None:
     tokens = [t["id"] + (" (revoked)" if t["revoked"] else "") for t in view.get("tokens", [])]
-    c.print(f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
-            f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
-            highlight=False)
+    c.print(
+        f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
+        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
+        highlight=False,
+    )
 
 
 def users(c: Console, people: list[dict[str, Any]]) -> None:
@@ -386,9 +433,11 @@ def quarantined(c: Console, found: dict[str, list[dict[str, Any]]]) -> None:
         if rows:
             c.print(f"{name}: {_count(len(rows), 'event')} quarantined")
         for r in rows:
-            c.print(f"  event {r['notification_id']} ({_topic(r['topic'])} of {r['originator_id']} "
-                    f"v{r['originator_version']}), since {when(r['quarantined_at'])}, "
-                    f"{_count(int(r['attempts']), 'attempt')}: {r['error']}")
+            c.print(
+                f"  event {r['notification_id']} ({_topic(r['topic'])} of {r['originator_id']} "
+                f"v{r['originator_version']}), since {when(r['quarantined_at'])}, "
+                f"{_count(int(r['attempts']), 'attempt')}: {r['error']}"
+            )
     c.print("once the cause is fixed, `concordat projections retry` projects them again")
 
 
@@ -399,7 +448,10 @@ def _topic(topic: str) -> str:
 def retried(c: Console, results: list[Any]) -> None:
     for r in results:
         done = f"reprojected {_count(len(r.reprojected), 'event')}" + (
-            f" ({', '.join(map(str, r.reprojected))})" if r.reprojected else "")
+            f" ({', '.join(map(str, r.reprojected))})" if r.reprojected else ""
+        )
         c.print(f"{r.view}: {done}; {len(r.still)} still quarantined")
         for row in r.still:
-            c.print(f"  event {row['notification_id']} ({_topic(row['topic'])} of {row['originator_id']}): {row['error']}")
+            c.print(
+                f"  event {row['notification_id']} ({_topic(row['topic'])} of {row['originator_id']}): {row['error']}"
+            )

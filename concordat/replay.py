@@ -53,8 +53,9 @@ class ReplaySummary:
         return self.events / self.seconds if self.seconds else float(self.events)
 
 
-def replay(settings: Settings, *, console: Console | None = None,
-           interrupt: Callable[[int], None] | None = None) -> ReplaySummary:
+def replay(
+    settings: Settings, *, console: Console | None = None, interrupt: Callable[[int], None] | None = None
+) -> ReplaySummary:
     """Rebuild all views and swap them in. `interrupt(n)` is called after each event (tests use it
     to stop half-way, as Ctrl-C would)."""
     app = bootstrap.open_cases(settings)
@@ -64,8 +65,13 @@ def replay(settings: Settings, *, console: Console | None = None,
     try:
         views = staging.views()
         projections = [p(view=views[p.name]) for p in bootstrap.PROJECTIONS]
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]:>8.0f} events/s"), TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8.0f} events/s"),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
             task = progress.add_task("replaying events", total=total, rate=0.0)
             guards = [Guard(projection, app.mapper, app.name) for projection in projections]
@@ -113,8 +119,7 @@ def replay(settings: Settings, *, console: Console | None = None,
         staging.swap_in()
     finally:
         staging.discard()
-    return ReplaySummary(events=done, views=[p.name for p in bootstrap.PROJECTIONS],
-                         seconds=time.monotonic() - started)
+    return ReplaySummary(events=done, views=[p.name for p in bootstrap.PROJECTIONS], seconds=time.monotonic() - started)
 
 
 class _Staging:
@@ -180,12 +185,21 @@ class _Staging:
     def _swap_postgres(self) -> None:
         target = bootstrap.store_env(self.settings).get("POSTGRES_SCHEMA", "public")
         with psycopg.connect(self.settings.database_url) as conn, conn.transaction():
-            tables = [r[0] for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,))]
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)
+                )
+            ]
             for table in tables:
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(target), sql.Identifier(table)))
-                conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
-                    sql.Identifier(self.schema), sql.Identifier(table), sql.Identifier(target)))
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(target), sql.Identifier(table))
+                )
+                conn.execute(
+                    sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
+                        sql.Identifier(self.schema), sql.Identifier(table), sql.Identifier(target)
+                    )
+                )
 
     def discard(self) -> None:
         for view in self.built.values():

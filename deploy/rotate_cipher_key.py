@@ -64,17 +64,24 @@ def _rotate_postgres(settings: Settings, recode: Callable[[Any, str], bytes], fi
     done = 0
     with psycopg.connect(settings.database_url) as conn, conn.transaction():
         _record_key(conn, store_key.statements(True, schema), fingerprint)
-        tables = [row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name = ANY(%s)",
-            (schema, ["cases_events", "cases_snapshots"]))]
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name = ANY(%s)",
+                (schema, ["cases_events", "cases_snapshots"]),
+            )
+        ]
         for table in sorted(tables):
             name = sql.Identifier(schema, table)
             conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(name))
             rows = conn.execute(sql.SQL("SELECT originator_id, originator_version, state FROM {}").format(name))
             for originator_id, version, state in rows.fetchall():
                 conn.execute(
-                    sql.SQL("UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s")
-                    .format(name), (recode(state, f"{table} {originator_id} v{version}"), originator_id, version))
+                    sql.SQL("UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s").format(
+                        name
+                    ),
+                    (recode(state, f"{table} {originator_id} v{version}"), originator_id, version),
+                )
                 done += 1
     return done
 
@@ -97,8 +104,10 @@ def _rotate_sqlite(settings: Settings, recode: Callable[[Any, str], bytes], fing
             for table in (t for t in SQLITE_TABLES if t in present):
                 rows = con.execute(f"SELECT originator_id, originator_version, state FROM {table}").fetchall()  # noqa: S608
                 for originator_id, version, state in rows:
-                    con.execute(f"UPDATE {table} SET state = ? WHERE originator_id = ? AND originator_version = ?",  # noqa: S608
-                                (recode(state, f"{table} {originator_id} v{version}"), originator_id, version))
+                    con.execute(
+                        f"UPDATE {table} SET state = ? WHERE originator_id = ? AND originator_version = ?",  # noqa: S608
+                        (recode(state, f"{table} {originator_id} v{version}"), originator_id, version),
+                    )
                     done += 1
             con.execute("COMMIT")
         except BaseException:
@@ -127,8 +136,10 @@ def main() -> int:
     except RuntimeError as err:
         sys.stderr.write(f"rotate_cipher_key: {err}; nothing was changed\n")
         return 1
-    sys.stdout.write(f"re-encrypted {done} stored events and snapshots; set CONCORDAT_CIPHER_KEY to the new key, "
-                     "then run `concordat audit verify`\n")
+    sys.stdout.write(
+        f"re-encrypted {done} stored events and snapshots; set CONCORDAT_CIPHER_KEY to the new key, "
+        "then run `concordat audit verify`\n"
+    )
     return 0
 
 

@@ -37,8 +37,10 @@ QUARANTINE_DDL = (
     " PRIMARY KEY (application_name, notification_id))",
     "CREATE INDEX IF NOT EXISTS {i_quarantine} ON {t_quarantine} (originator_id, notification_id)",
 )
-QUARANTINE_COLUMNS = ("application_name, notification_id, originator_id, originator_version, topic, error,"
-                      " held_behind, quarantined_at, attempts, last_attempt_at")
+QUARANTINE_COLUMNS = (
+    "application_name, notification_id, originator_id, originator_version, topic, error,"
+    " held_behind, quarantined_at, attempts, last_attempt_at"
+)
 
 
 class ViewTables(TrackingRecorder, ABC):
@@ -56,10 +58,15 @@ class ViewTables(TrackingRecorder, ABC):
         if self._releasing is not None:
             if self._releasing != (tracking.application_name, tracking.notification_id):
                 raise ValueError(f"releasing {self._releasing}, not {tracking}")
-            self.execute([*statements, (
-                "DELETE FROM {t_quarantine} WHERE application_name = :application_name AND notification_id = :id",
-                {"application_name": tracking.application_name, "id": tracking.notification_id},
-            )])
+            self.execute(
+                [
+                    *statements,
+                    (
+                        "DELETE FROM {t_quarantine} WHERE application_name = :application_name AND notification_id = :id",
+                        {"application_name": tracking.application_name, "id": tracking.notification_id},
+                    ),
+                ]
+            )
             return
         self.execute(statements, tracking)
 
@@ -82,38 +89,60 @@ class ViewTables(TrackingRecorder, ABC):
 
     def quarantine(self, row: dict[str, Any], tracking: Tracking) -> None:
         """Record an event this view could not project, and move its position past it, together."""
-        self.execute([(f"INSERT INTO {{t_quarantine}} ({QUARANTINE_COLUMNS}) VALUES (:application_name,"
-                       " :notification_id, :originator_id, :originator_version, :topic, :error, :held_behind,"
-                       " :quarantined_at, 1, :quarantined_at)", row)], tracking)
+        self.execute(
+            [
+                (
+                    f"INSERT INTO {{t_quarantine}} ({QUARANTINE_COLUMNS}) VALUES (:application_name,"
+                    " :notification_id, :originator_id, :originator_version, :topic, :error, :held_behind,"
+                    " :quarantined_at, 1, :quarantined_at)",
+                    row,
+                )
+            ],
+            tracking,
+        )
 
     def quarantined(self, application_name: str) -> list[dict[str, Any]]:
         """The events this view holds back, oldest first."""
-        return self.query(f"SELECT {QUARANTINE_COLUMNS} FROM {{t_quarantine}}"
-                          " WHERE application_name = :application_name ORDER BY notification_id",
-                          {"application_name": application_name})
+        return self.query(
+            f"SELECT {QUARANTINE_COLUMNS} FROM {{t_quarantine}}"
+            " WHERE application_name = :application_name ORDER BY notification_id",
+            {"application_name": application_name},
+        )
 
     def quarantined_count(self, application_name: str) -> int:
-        return int(self.query("SELECT count(*) AS n FROM {t_quarantine} WHERE application_name = :application_name",
-                              {"application_name": application_name})[0]["n"])
+        return int(
+            self.query(
+                "SELECT count(*) AS n FROM {t_quarantine} WHERE application_name = :application_name",
+                {"application_name": application_name},
+            )[0]["n"]
+        )
 
     def first_quarantined(self, application_name: str, originator_id: str) -> int | None:
         """The earliest event of this aggregate the view holds back, if any."""
-        rows = self.query("SELECT min(notification_id) AS n FROM {t_quarantine}"
-                          " WHERE application_name = :application_name AND originator_id = :originator_id",
-                          {"application_name": application_name, "originator_id": originator_id})
+        rows = self.query(
+            "SELECT min(notification_id) AS n FROM {t_quarantine}"
+            " WHERE application_name = :application_name AND originator_id = :originator_id",
+            {"application_name": application_name, "originator_id": originator_id},
+        )
         return rows[0]["n"] if rows and rows[0]["n"] is not None else None
 
     def held_originators(self, application_name: str) -> set[str]:
-        rows = self.query("SELECT DISTINCT originator_id FROM {t_quarantine} WHERE application_name = :application_name",
-                          {"application_name": application_name})
+        rows = self.query(
+            "SELECT DISTINCT originator_id FROM {t_quarantine} WHERE application_name = :application_name",
+            {"application_name": application_name},
+        )
         return {r["originator_id"] for r in rows}
 
     def retry_failed(self, application_name: str, notification_id: int, error: str, at: str) -> None:
-        self.execute([(
-            "UPDATE {t_quarantine} SET error = :error, held_behind = NULL, attempts = attempts + 1,"
-            " last_attempt_at = :at WHERE application_name = :application_name AND notification_id = :id",
-            {"error": error, "at": at, "application_name": application_name, "id": notification_id},
-        )])
+        self.execute(
+            [
+                (
+                    "UPDATE {t_quarantine} SET error = :error, held_behind = NULL, attempts = attempts + 1,"
+                    " last_attempt_at = :at WHERE application_name = :application_name AND notification_id = :id",
+                    {"error": error, "at": at, "application_name": application_name, "id": notification_id},
+                )
+            ]
+        )
 
     @contextmanager
     def releasing(self, application_name: str, notification_id: int) -> Iterator[None]:
@@ -161,8 +190,10 @@ class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
 
     def construct_create_table_statements(self) -> list[str]:
         names = {**self._names(), "i_quarantine": "quarantine_by_originator"}
-        return [*super().construct_create_table_statements(),
-                *(s.format(**names) for s in (*self.DDL, *QUARANTINE_DDL))]
+        return [
+            *super().construct_create_table_statements(),
+            *(s.format(**names) for s in (*self.DDL, *QUARANTINE_DDL)),
+        ]
 
     def execute(self, statements: Sequence[Statement], tracking: Tracking | None = None) -> None:
         names = self._names()
@@ -201,8 +232,10 @@ class PostgresViewTables(PostgresTrackingRecorder, ViewTables, ABC):
 
     def _names(self) -> dict[str, Identifier]:
         schema = self.datastore.schema
-        return {**{f"t_{t}": Identifier(schema, t) for t in self.TABLES},
-                "t_quarantine": Identifier(schema, self.quarantine_table)}
+        return {
+            **{f"t_{t}": Identifier(schema, t) for t in self.TABLES},
+            "t_quarantine": Identifier(schema, self.quarantine_table),
+        }
 
     def _sql(self, sql: str) -> Any:
         return SQL(_PARAM.sub(r"%(\1)s", sql)).format(**self._names())

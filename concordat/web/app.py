@@ -28,8 +28,10 @@ from concordat.web.problems import EXPECTED, Problem, problem_for, problem_respo
 log = structlog.get_logger("concordat.web")
 HERE = Path(__file__).parent
 SWAGGER_UI = "/static/swagger-ui-5.35.0"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 API_DOCS = f"""<!DOCTYPE html>
 <html lang="en-GB">
 <head>
@@ -104,8 +106,9 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem_response(422, detail, errors=errors)
@@ -201,8 +204,11 @@ def _mount_metrics(app: FastAPI, settings: Settings) -> None:
         given = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, value = given.partition(" ")
         if scope["type"] == "http" and not (scheme.lower() == "bearer" and hmac.compare_digest(value, token)):
-            answer = problem_response(401, "the metrics need CONCORDAT_METRICS_TOKEN as a bearer token",
-                                      headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+            answer = problem_response(
+                401,
+                "the metrics need CONCORDAT_METRICS_TOKEN as a bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
             await answer(scope, receive, send)
             return
         await inner(scope, receive, send)

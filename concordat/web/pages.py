@@ -73,8 +73,9 @@ class Throttle:
     MAX_DELAY = 8.0
     MAX_KEYS = 10_000
 
-    def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sleep = sleep
         self.clock = clock
         self.failures: dict[str, deque[float]] = defaultdict(deque)
@@ -99,7 +100,8 @@ class Throttle:
             self.failures[key].append(self.clock())
         if len(self.failures) > self.MAX_KEYS:  # many ids tried: forget the quietest, stay bounded
             for key in sorted(self.failures, key=lambda k: self.failures[k][-1] if self.failures[k] else 0.0)[
-                    : len(self.failures) - self.MAX_KEYS]:
+                : len(self.failures) - self.MAX_KEYS
+            ]:
                 del self.failures[key]
 
     def succeeded(self, key: str) -> None:
@@ -144,9 +146,17 @@ def me(request: Request) -> Identity:
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     user_id = request.session.get("user")
-    return templates.TemplateResponse(request, name, {
-        "csrf": csrf_token(request), "user": user_id, "path": request.url.path, **context,
-    }, status_code=status)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "csrf": csrf_token(request),
+            "user": user_id,
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status,
+    )
 
 
 def _when(value: Any) -> str:
@@ -167,9 +177,14 @@ def _signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awa
         except NotSignedIn:
             return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
         except CsrfError:
-            return page(request, "error.html", 403, title="This form has expired",
-                        detail="The form was not sent from this session of Concordat, or it has expired. "
-                               "Go back, reload the page and try again.")
+            return page(
+                request,
+                "error.html",
+                403,
+                title="This form has expired",
+                detail="The form was not sent from this session of Concordat, or it has expired. "
+                "Go back, reload the page and try again.",
+            )
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
@@ -178,8 +193,14 @@ def _signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awa
 
 
 async def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    title = {401: "Sign in", 403: "You cannot do that", 404: "Page not found", 409: "The case has moved on",
-             422: "There is a problem", 503: "Sorry, the service is unavailable"}.get(status, "Sorry, there is a problem")
+    title = {
+        401: "Sign in",
+        403: "You cannot do that",
+        404: "Page not found",
+        409: "The case has moved on",
+        422: "There is a problem",
+        503: "Sorry, the service is unavailable",
+    }.get(status, "Sorry, there is a problem")
     return page(request, "error.html", status, title=title, detail=detail)
 
 
@@ -196,8 +217,14 @@ async def sign_in(request: Request) -> Response:
     try:
         form = await form_of(request)
     except CsrfError:
-        return page(request, "sign_in.html", 403, next="/", values={},
-                    errors={"user_id": "The form had expired. Enter your user id and password again."})
+        return page(
+            request,
+            "sign_in.html",
+            403,
+            next="/",
+            values={},
+            errors={"user_id": "The form had expired. Enter your user id and password again."},
+        )
     user_id, password = form.get("user_id", "").strip(), form.get("password", "")
     throttle: Throttle = request.app.state.throttle
     client = request.client.host if request.client else "unknown"
@@ -219,8 +246,14 @@ async def sign_in(request: Request) -> Response:
             request.session.clear()
             request.session.update({"user": who.user_id, "csrf": secrets.token_urlsafe(32)})
             return RedirectResponse(_safe_next(form.get("next", "/")), status_code=303)
-    return page(request, "sign_in.html", 401 if "password" not in errors and "user_id" in errors and password else 422,
-                next=_safe_next(form.get("next", "/")), values={"user_id": user_id}, errors=errors)
+    return page(
+        request,
+        "sign_in.html",
+        401 if "password" not in errors and "user_id" in errors and password else 422,
+        next=_safe_next(form.get("next", "/")),
+        values={"user_id": user_id},
+        errors=errors,
+    )
 
 
 @router.post("/sign-out")
@@ -264,35 +297,61 @@ def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:
             continue
         deadline = getattr(state, "deadline", None)
         days = calendar.working_days_until(today, calendar.local_date(deadline)) if deadline else None
-        rows.append({**row, "actions": mine, "deadline": deadline, "working_days": days,
-                     "overdue": days is not None and deadline < datetime.now().astimezone()})
+        rows.append(
+            {
+                **row,
+                "actions": mine,
+                "deadline": deadline,
+                "working_days": days,
+                "overdue": days is not None and deadline < datetime.now().astimezone(),
+            }
+        )
     rows.sort(key=lambda r: (not r["overdue"], r["working_days"] if r["working_days"] is not None else 10**6))
     return rows
 
 
 @router.get("/cases")
 @_signed_in
-async def case_list(request: Request, kind: str = "", stage: str = "", party: str = "", status: str = "",
-                    page_no: int = 1) -> HTMLResponse:
+async def case_list(
+    request: Request, kind: str = "", stage: str = "", party: str = "", status: str = "", page_no: int = 1
+) -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.commands
     cmds.cases.authorize_read(who.any_role())
     view = request.app.state.views["case_list"]
     per_page = 50
     page_no = min(max(1, page_no), 10**6)
-    filters = {"kind": kind or None, "stage": stage or None, "party": party or None,
-               "open_only": status in ("open", "overdue"),
-               "overdue_at": datetime.now().astimezone() if status == "overdue" else None}
+    filters = {
+        "kind": kind or None,
+        "stage": stage or None,
+        "party": party or None,
+        "open_only": status in ("open", "overdue"),
+        "overdue_at": datetime.now().astimezone() if status == "overdue" else None,
+    }
 
     def read() -> tuple[list[dict[str, Any]], int, int]:
         lag = render.wait_for_view(view, cmds.cases)
-        return view.list_cases(**filters, limit=per_page, offset=(page_no - 1) * per_page), view.count_cases(**filters), lag
+        return (
+            view.list_cases(**filters, limit=per_page, offset=(page_no - 1) * per_page),
+            view.count_cases(**filters),
+            lag,
+        )
 
     rows, total, lag = await run_in_threadpool(read)
     query = {"kind": kind, "stage": stage, "party": party, "status": status}
-    return page(request, "cases.html", rows=rows, total=total, lag=lag, filters=query, page_no=page_no,
-                pages=max(1, -(-total // per_page)), query=urlencode({k: v for k, v in query.items() if v}),
-                parties=cmds.cases.policy.partnership.parties, now=datetime.now().astimezone())
+    return page(
+        request,
+        "cases.html",
+        rows=rows,
+        total=total,
+        lag=lag,
+        filters=query,
+        page_no=page_no,
+        pages=max(1, -(-total // per_page)),
+        query=urlencode({k: v for k, v in query.items() if v}),
+        parties=cmds.cases.policy.partnership.parties,
+        now=datetime.now().astimezone(),
+    )
 
 
 @router.get("/cases/{ref}")
@@ -301,8 +360,14 @@ async def case_page(request: Request, ref: str) -> HTMLResponse:
     return await _case_page(request, ref)
 
 
-async def _case_page(request: Request, ref: str, status: int = 200, errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None, form: str = "") -> HTMLResponse:
+async def _case_page(
+    request: Request,
+    ref: str,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    form: str = "",
+) -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.commands
 
@@ -313,18 +378,39 @@ async def _case_page(request: Request, ref: str, status: int = 200, errors: dict
     state, history = await run_in_threadpool(read)
     calendar = cmds.cases.rules.calendar
     deadline = getattr(state, "deadline", None)
-    days = calendar.working_days_until(calendar.local_date(datetime.now().astimezone()),
-                                       calendar.local_date(deadline)) if deadline else None
+    days = (
+        calendar.working_days_until(calendar.local_date(datetime.now().astimezone()), calendar.local_date(deadline))
+        if deadline
+        else None
+    )
     actions = actions_for(state, who)
     decide = [a for a in actions if a["action"] == "decide"]
-    others = [{**a, "name": ACTION_NAMES.get(a["action"], a["action"]),
-               "fields": ACTION_FIELDS.get(ACTION_NAMES.get(a["action"], a["action"]), [])}
-              for a in actions if a["action"] not in ("decide", "withdraw")]
-    return page(request, "case.html", status, case=state_dict(state), is_proposal=isinstance(state, ProposalState),
-                history=[state_dict(h) for h in history], working_days=days, decide=decide,
-                withdraw=[a for a in actions if a["action"] == "withdraw"], others=others,
-                errors=errors or {}, values=values or {}, form=form, command_id=secrets.token_hex(16),
-                recorded=request.query_params.get("recorded", ""))
+    others = [
+        {
+            **a,
+            "name": ACTION_NAMES.get(a["action"], a["action"]),
+            "fields": ACTION_FIELDS.get(ACTION_NAMES.get(a["action"], a["action"]), []),
+        }
+        for a in actions
+        if a["action"] not in ("decide", "withdraw")
+    ]
+    return page(
+        request,
+        "case.html",
+        status,
+        case=state_dict(state),
+        is_proposal=isinstance(state, ProposalState),
+        history=[state_dict(h) for h in history],
+        working_days=days,
+        decide=decide,
+        withdraw=[a for a in actions if a["action"] == "withdraw"],
+        others=others,
+        errors=errors or {},
+        values=values or {},
+        form=form,
+        command_id=secrets.token_hex(16),
+        recorded=request.query_params.get("recorded", ""),
+    )
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -351,8 +437,9 @@ async def decide(request: Request, ref: str) -> Response:
     if errors:
         return await _case_page(request, ref, 422, errors, form, "decide")
     try:
-        await request.app.state.commands.decide(who, ref, form, form.get("command_id") or secrets.token_hex(16),
-                                                form.get("role") or None)
+        await request.app.state.commands.decide(
+            who, ref, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
+        )
     except EXPECTED as err:
         status, detail = _refusal(err)
         return await _case_page(request, ref, status, {"outcome": detail}, form, "decide")
@@ -365,8 +452,9 @@ async def withdraw(request: Request, ref: str) -> Response:
     who = me(request)
     form = await form_of(request)
     try:
-        await request.app.state.commands.withdraw(who, ref, form.get("note", ""),
-                                                  form.get("command_id") or secrets.token_hex(16), form.get("role") or None)
+        await request.app.state.commands.withdraw(
+            who, ref, form.get("note", ""), form.get("command_id") or secrets.token_hex(16), form.get("role") or None
+        )
     except EXPECTED as err:
         status, detail = _refusal(err)
         return await _case_page(request, ref, status, {"note": detail}, form, "withdraw")
@@ -381,8 +469,9 @@ async def act(request: Request, ref: str, command: str) -> Response:
     if command not in CASE_ACTIONS:
         return await error_page(request, 404, f"there is no command {command!r}")
     try:
-        await request.app.state.commands.act(who, ref, command, form, form.get("command_id") or secrets.token_hex(16),
-                                             form.get("role") or None)
+        await request.app.state.commands.act(
+            who, ref, command, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
+        )
     except EXPECTED as err:
         status, detail = _refusal(err)
         field = (ACTION_FIELDS[command] or [("command", "")])[0][0]
@@ -399,8 +488,16 @@ async def new_proposal(request: Request) -> HTMLResponse:
 
 def _proposal_form(request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200) -> HTMLResponse:
     policy = request.app.state.commands.cases.policy
-    return page(request, "start_proposal.html", status, values=values, errors=errors, kinds=policy.proposal.kinds,
-                parties=policy.partnership.parties, command_id=values.get("command_id") or secrets.token_hex(16))
+    return page(
+        request,
+        "start_proposal.html",
+        status,
+        values=values,
+        errors=errors,
+        kinds=policy.proposal.kinds,
+        parties=policy.partnership.parties,
+        command_id=values.get("command_id") or secrets.token_hex(16),
+    )
 
 
 @router.post("/proposals/new")
@@ -422,10 +519,17 @@ async def start_proposal(request: Request) -> Response:
         errors["parties"] = "Choose the parties it concerns"
     if errors:
         return _proposal_form(request, values, errors, 422)
-    fields = {"title": form["title"], "kind": form["kind"], "value": form["value"], "parties": parties,
-              "public_health": form.get("public_health") == "yes"}
+    fields = {
+        "title": form["title"],
+        "kind": form["kind"],
+        "value": form["value"],
+        "parties": parties,
+        "public_health": form.get("public_health") == "yes",
+    }
     try:
-        state = await request.app.state.commands.start("proposal", who, fields, form.get("command_id") or secrets.token_hex(16))
+        state = await request.app.state.commands.start(
+            "proposal", who, fields, form.get("command_id") or secrets.token_hex(16)
+        )
     except EXPECTED as err:
         status, detail = _refusal(err)
         field = next((f for f in ("value", "kind", "parties", "title") if f in detail.lower()), "title")
@@ -438,38 +542,68 @@ async def start_proposal(request: Request) -> Response:
 # Each kind's form: (field, label, input type, hint). Field names are the CLI's options; the
 # domain checks every value (the page only says which boxes are empty).
 START_FORMS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
-    "dispute": ("Raise a dispute", [
-        ("against", "Parties the concern is against", "parties", ""),
-        ("subject", "What the dispute is about", "text", "In a line."),
-        ("description", "The concern in full", "textarea", ""),
-        ("case", "A case it concerns (optional)", "text", "For example, PRO-2026-0001."),
-    ]),
-    "termination": ("Serve notice to leave the partnership", [
-        ("letter_ref", "Reference of the notice letter", "text", "Notice is given in writing."),
-        ("served_on", "Served on (optional)", "text", "YYYY-MM-DD; today if empty."),
-        ("effective", "Takes effect on (optional)", "text", "YYYY-MM-DD; six calendar months after service at the earliest."),
-        ("year_end", "Take effect on the first 31 March at least six months on", "checkbox", ""),
-    ]),
-    "variation": ("Start a contract variation", [
-        ("provider", "Provider", "text", ""),
-        ("contract_ref", "Contract reference", "text", ""),
-        ("reason", "Reason", "reason", ""),
-        ("value_change", "Change in annual value, in pounds", "text", "Negative for a reduction, e.g. -40000."),
-        ("parties", "Parties to the contract", "parties", ""),
-        ("effective", "Takes effect on", "text", "YYYY-MM-DD, once agreed."),
-        ("public_health", "Public-health money is in the contract", "checkbox", ""),
-        ("title", "Title (optional)", "text", ""),
-    ]),
-    "funding": ("Start an in-year funding change", [
-        ("fund", "Fund", "text", "Its name, as opened."),
-        ("change", "Each party's change in contribution, in pounds", "changes", "Negative for a reduction; leave a party empty for no change."),
-        ("public_health", "Ring-fenced public-health money is involved", "checkbox", ""),
-        ("public_health_service", "A public-health service (the Health Committee decides)", "checkbox", ""),
-        ("title", "Title (optional)", "text", ""),
-    ]),
+    "dispute": (
+        "Raise a dispute",
+        [
+            ("against", "Parties the concern is against", "parties", ""),
+            ("subject", "What the dispute is about", "text", "In a line."),
+            ("description", "The concern in full", "textarea", ""),
+            ("case", "A case it concerns (optional)", "text", "For example, PRO-2026-0001."),
+        ],
+    ),
+    "termination": (
+        "Serve notice to leave the partnership",
+        [
+            ("letter_ref", "Reference of the notice letter", "text", "Notice is given in writing."),
+            ("served_on", "Served on (optional)", "text", "YYYY-MM-DD; today if empty."),
+            (
+                "effective",
+                "Takes effect on (optional)",
+                "text",
+                "YYYY-MM-DD; six calendar months after service at the earliest.",
+            ),
+            ("year_end", "Take effect on the first 31 March at least six months on", "checkbox", ""),
+        ],
+    ),
+    "variation": (
+        "Start a contract variation",
+        [
+            ("provider", "Provider", "text", ""),
+            ("contract_ref", "Contract reference", "text", ""),
+            ("reason", "Reason", "reason", ""),
+            ("value_change", "Change in annual value, in pounds", "text", "Negative for a reduction, e.g. -40000."),
+            ("parties", "Parties to the contract", "parties", ""),
+            ("effective", "Takes effect on", "text", "YYYY-MM-DD, once agreed."),
+            ("public_health", "Public-health money is in the contract", "checkbox", ""),
+            ("title", "Title (optional)", "text", ""),
+        ],
+    ),
+    "funding": (
+        "Start an in-year funding change",
+        [
+            ("fund", "Fund", "text", "Its name, as opened."),
+            (
+                "change",
+                "Each party's change in contribution, in pounds",
+                "changes",
+                "Negative for a reduction; leave a party empty for no change.",
+            ),
+            ("public_health", "Ring-fenced public-health money is involved", "checkbox", ""),
+            ("public_health_service", "A public-health service (the Health Committee decides)", "checkbox", ""),
+            ("title", "Title (optional)", "text", ""),
+        ],
+    ),
 }
-OPTIONAL = {"description", "case", "served_on", "effective", "title", "year_end", "public_health",
-            "public_health_service"}
+OPTIONAL = {
+    "description",
+    "case",
+    "served_on",
+    "effective",
+    "title",
+    "year_end",
+    "public_health",
+    "public_health_service",
+}
 
 
 @router.get("/start")
@@ -478,8 +612,11 @@ async def start_menu(request: Request) -> HTMLResponse:
     """The kinds of case this person may start (the policy says who may start what)."""
     who = me(request)
     policy = request.app.state.commands.cases.policy
-    kinds = [(kind, START_FORMS[kind][0] if kind in START_FORMS else "Start a proposal")
-             for kind in ("proposal", *START_FORMS) if any(role_fits(r, policy.roles_that_start(kind)) for r in who.roles)]
+    kinds = [
+        (kind, START_FORMS[kind][0] if kind in START_FORMS else "Start a proposal")
+        for kind in ("proposal", *START_FORMS)
+        if any(role_fits(r, policy.roles_that_start(kind)) for r in who.roles)
+    ]
     return page(request, "start_menu.html", kinds=kinds)
 
 
@@ -494,13 +631,24 @@ async def start_form(request: Request, kind: str) -> Response:
     return _start_page(request, kind, {}, {})
 
 
-def _start_page(request: Request, kind: str, values: dict[str, Any], errors: dict[str, str],
-                status: int = 200) -> HTMLResponse:
+def _start_page(
+    request: Request, kind: str, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
     policy = request.app.state.commands.cases.policy
     title, fields = START_FORMS[kind]
-    return page(request, "start_case.html", status, kind=kind, heading=title, fields=fields, values=values,
-                errors=errors, parties=policy.partnership.parties, reasons=list(policy.variation.reasons),
-                command_id=values.get("command_id") or secrets.token_hex(16))
+    return page(
+        request,
+        "start_case.html",
+        status,
+        kind=kind,
+        heading=title,
+        fields=fields,
+        values=values,
+        errors=errors,
+        parties=policy.partnership.parties,
+        reasons=list(policy.variation.reasons),
+        command_id=values.get("command_id") or secrets.token_hex(16),
+    )
 
 
 @router.post("/start/{kind}")
@@ -537,7 +685,9 @@ async def start_case(request: Request, kind: str) -> Response:
     if errors:
         return _start_page(request, kind, values, errors, 422)
     try:
-        state = await request.app.state.commands.start(kind, who, fields, form.get("command_id") or secrets.token_hex(16))
+        state = await request.app.state.commands.start(
+            kind, who, fields, form.get("command_id") or secrets.token_hex(16)
+        )
     except EXPECTED as err:
         status, detail = _refusal(err)
         return _start_page(request, kind, values, {_field_named(kind, detail, policy_parties): detail}, status)
@@ -581,8 +731,11 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
     checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
 
     def held() -> list[dict[str, Any]]:
-        return [{"view": name, **row} for name, view in request.app.state.views.items()
-                for row in view.quarantined(cmds.cases.name)]
+        return [
+            {"view": name, **row}
+            for name, view in request.app.state.views.items()
+            for row in view.quarantined(cmds.cases.name)
+        ]
 
     quarantined = await run_in_threadpool(held)
     return page(request, "audit.html", reference=ref or "", checked=checked, breaks=breaks, quarantined=quarantined)
@@ -599,5 +752,8 @@ async def audit_export(request: Request, reference: str = "", format: str = "jso
     out = io.StringIO()
     await run_in_threadpool(render.export, Auditor(cmds.cases).export_rows(reference or None), format, out)
     name = f"{reference or 'all'}-history.{format}"
-    return PlainTextResponse(out.getvalue(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv" if format == "csv" else "application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -36,8 +36,15 @@ def test_encrypted_rows_hold_no_case_text_and_the_auditor_still_reads_them(setti
     if encrypted:
         settings = settings.model_copy(update={"cipher_key": SecretStr(AESCipher.create_key(32))})
     app = bootstrap.open_cases(settings)
-    ref = app.start_proposal(actor=LEAD, command_id="s", title=SECRET_TITLE, kind="procurement", value_pence=1,
-                             parties=["PCC"], public_health=False).reference
+    ref = app.start_proposal(
+        actor=LEAD,
+        command_id="s",
+        title=SECRET_TITLE,
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+    ).reference
     app.decide(ref, actor=DAN, stage="jcu", outcome="refer", minutes_ref="JCU-CONFIDENTIAL-7", command_id="d")
     raw = raw_rows(settings)
     assert (SECRET_TITLE.encode() in raw) is not encrypted
@@ -54,8 +61,15 @@ def test_encrypted_rows_hold_no_case_text_and_the_auditor_still_reads_them(setti
 def test_the_wrong_key_cannot_read_the_store(settings: Settings) -> None:
     keyed = settings.model_copy(update={"cipher_key": SecretStr(AESCipher.create_key(32))})
     app = bootstrap.open_cases(keyed)
-    app.start_proposal(actor=LEAD, command_id="s", title=SECRET_TITLE, kind="procurement", value_pence=1,
-                       parties=["PCC"], public_health=False)
+    app.start_proposal(
+        actor=LEAD,
+        command_id="s",
+        title=SECRET_TITLE,
+        kind="procurement",
+        value_pence=1,
+        parties=["PCC"],
+        public_health=False,
+    )
     wrong = settings.model_copy(update={"cipher_key": SecretStr(AESCipher.create_key(32))})
     # Refused at open, before it reads or writes anything (tests/store/test_store_key.py has the rest).
     with pytest.raises(StoreKeyError, match="is not this store's key"):

@@ -27,8 +27,11 @@ SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rotate_cipher_key.py"
 
 def run(settings: Settings, *args: str, new_key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") and k != "NEW_CIPHER_KEY"}
-    env.update(CONCORDAT_DATABASE_URL=settings.database_url, CONCORDAT_DATA_DIR=str(settings.data_dir),
-               CONCORDAT_CIPHER_KEY=settings.cipher_key.get_secret_value())
+    env.update(
+        CONCORDAT_DATABASE_URL=settings.database_url,
+        CONCORDAT_DATA_DIR=str(settings.data_dir),
+        CONCORDAT_CIPHER_KEY=settings.cipher_key.get_secret_value(),
+    )
     if new_key is not None:
         env["NEW_CIPHER_KEY"] = new_key
     argv = [sys.executable, str(SCRIPT)] if not args else [sys.executable, "-m", "concordat", *args]
@@ -37,17 +40,20 @@ def run(settings: Settings, *args: str, new_key: str | None = None) -> subproces
 
 def read_all(settings: Settings, references: list[str]) -> dict[str, Any]:
     app = bootstrap.open_cases(settings)
-    return {"events": list(Auditor(app).export_rows()),
-            "histories": {ref: app.history(ref, actor=AUDREY) for ref in references},
-            "states": {ref: app.state(ref) for ref in references}}
+    return {
+        "events": list(Auditor(app).export_rows()),
+        "histories": {ref: app.history(ref, actor=AUDREY) for ref in references},
+        "states": {ref: app.state(ref) for ref in references},
+    }
 
 
 def keyed(settings: Settings, key: str) -> Settings:
     return settings.model_copy(update={"cipher_key": SecretStr(key), "snapshot_interval": 2})
 
 
-def test_rotation_reencrypts_every_event_and_snapshot_and_the_chains_still_verify(settings: Settings,
-                                                                                 tmp_path: Path) -> None:
+def test_rotation_reencrypts_every_event_and_snapshot_and_the_chains_still_verify(
+    settings: Settings, tmp_path: Path
+) -> None:
     old, new = AESCipher.create_key(32), AESCipher.create_key(32)
     app = bootstrap.open_cases(keyed(settings, old))
     cases = make_partnership(app)
@@ -62,8 +68,16 @@ def test_rotation_reencrypts_every_event_and_snapshot_and_the_chains_still_verif
     assert rewritten > app.max_notification_id()  # every event, and the snapshots (every 2 events) besides
 
     assert read_all(keyed(settings, new), cases.references) == before
-    verified = run(keyed(settings, new), "audit", "verify", "--json", "--heads", str(tmp_path / "heads.json"),
-                   "--as", "auditor:audrey")
+    verified = run(
+        keyed(settings, new),
+        "audit",
+        "verify",
+        "--json",
+        "--heads",
+        str(tmp_path / "heads.json"),
+        "--as",
+        "auditor:audrey",
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["breaks"] == []
     # The old key is refused now; a rotation from the wrong current key stops and changes nothing.
