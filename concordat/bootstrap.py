@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
-from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from concordat import logs
+from concordat import logs, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
@@ -32,7 +31,9 @@ from projections.public_health import (
     PublicHealthView,
     SQLitePublicHealthView,
 )
+from projections.quarantine import RetryResult, retry
 from workers.activities import CaseActivities
+from workers.projection_runner import GuardedProjectionRunner
 from workflows.case import ALL_WORKFLOWS
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
@@ -96,11 +97,19 @@ def load_policy(settings: Settings) -> Policy:
 
 
 def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
-    return CaseService(
+    """The store, once it is known that this process's cipher key is the store's (`store_key`):
+    a process with no key, or another, is refused before it can write anything."""
+    app = CaseService(
         store_env(settings),
         policy=policy or load_policy(settings),
         snapshot_interval=settings.snapshot_interval or None,
     )
+    try:
+        _first_run_safe(lambda: store_key.check(app, settings.cipher_key.get_secret_value()))
+    except BaseException:
+        app.close()
+        raise
+    return app
 
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
@@ -147,13 +156,15 @@ def open_public_health(settings: Settings) -> PublicHealthView:
     return open_view(settings, "public_health")
 
 
-def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
-    """One eventsourcing runner per view, each following the cases' notification log."""
+def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
+    """One runner per view, each following the cases' notification log; an event a view cannot
+    project is quarantined in that view (`projections.quarantine`), not a stop."""
+    open_cases(settings).close()  # the runners' own stores are made by eventsourcing: check the key first
     env = store_env(settings)
     views = view_classes(settings)
     return [
         _first_run_safe(
-            lambda projection=projection: ProjectionRunner(
+            lambda projection=projection: GuardedProjectionRunner(
                 application_class=CaseService,
                 projection_class=projection,
                 view_class=views[projection.name],
@@ -195,3 +206,33 @@ def data_path(settings: Settings, *parts: str) -> Path:
     path = settings.data_dir.resolve().joinpath(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def quarantined(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every view's quarantined events, oldest first (`projections.quarantine`)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for projection in PROJECTIONS:
+        view = open_view(settings, projection.name)
+        try:
+            found[projection.name] = view.quarantined(CaseService.name)
+        finally:
+            view.datastore.close()
+    return found
+
+
+def retry_quarantined(settings: Settings, names: list[str] | None = None) -> list[RetryResult]:
+    """Project each view's quarantined events again (`concordat projections retry`)."""
+    cases = open_cases(settings)
+    results = []
+    try:
+        for projection_class in PROJECTIONS:
+            if names and projection_class.name not in names:
+                continue
+            view = open_view(settings, projection_class.name)
+            try:
+                results.append(retry(projection_class(view=view), cases.recorder, cases.mapper, cases.name))
+            finally:
+                view.datastore.close()
+    finally:
+        cases.close()
+    return results

@@ -365,7 +365,7 @@ def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str |
         return
     sys.stdout.write(issued.token + "\n")
     sys.stderr.write(
-        f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
+        f"token {issued.token_id} for {render.inert(issued.user_id)}: shown once; revoke with "
         f"`concordat token revoke {issued.token_id}`\n"
     )
 
@@ -499,10 +499,40 @@ def worker() -> None:
     raise SystemExit(processes.run_worker(_settings()))
 
 
-@app.command(hidden=True)
-def projections() -> None:
-    """Run the projection runners (started by `concordat up`)."""
-    raise SystemExit(processes.run_projections(_settings()))
+@app.group(invoke_without_command=True)
+@click.pass_context
+def projections(ctx: click.Context) -> None:
+    """The views' projection runner: alone, run it (as `concordat up` does); or see and retry the events
+    a view could not project (quarantined, so that one bad event stops nothing)."""
+    if ctx.invoked_subcommand is None:
+        raise SystemExit(processes.run_projections(_settings()))
+
+
+@projections.command("quarantined")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def projections_quarantined(as_json: bool) -> None:
+    """The events each view holds back, with the error that stopped each."""
+    found = bootstrap.quarantined(_settings())
+    _out(as_json, found, lambda c: render.quarantined(c, found))
+
+
+@projections.command("retry")
+@click.option(
+    "--view",
+    "views",
+    multiple=True,
+    type=click.Choice([p.name for p in bootstrap.PROJECTIONS]),
+    help="Only this view; repeat for more (default: every view).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def projections_retry(views: tuple[str, ...], as_json: bool) -> None:
+    """Project the quarantined events again, oldest first (after the cause is fixed: a new release, a
+    setting); exit 1 if any is still held back. Safe while the runner runs, and to repeat."""
+    results = bootstrap.retry_quarantined(_settings(), list(views) or None)
+    data = [asdict(r) for r in results]
+    _out(as_json, data, lambda c: render.retried(c, results))
+    if any(r.still for r in results):
+        raise SystemExit(1)
 
 
 @proposal_app.command("start")
@@ -1004,7 +1034,8 @@ def _date(text: str, option: str) -> date:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(f"concordat: {message}\n")
+    # A refusal may quote what was typed or stored (a reference, an option): shown inert, as all text is.
+    sys.stderr.write(f"concordat: {render.inert(message)}\n")
     raise SystemExit(code)
 
 

@@ -5,7 +5,8 @@ settings:
 
 - worker: Temporal answers at CONCORDAT_TEMPORAL_ADDRESS (namespace included) and the store answers;
 - projections: the store answers, every view can be read, and (with --max-lag N) no view trails
-  the store by more than N events;
+  the store by more than N events; events a view quarantined are counted in the line (and, with
+  --max-quarantined N, more than N is unhealthy);
 - web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200.
 
 Every check is bounded by --timeout; a check that cannot finish in time is a failure.
@@ -66,19 +67,21 @@ def _store(settings: Settings) -> int:
         raise Unhealthy(f"store unreachable ({_first_line(err)})") from None
 
 
-def _views(settings: Settings, newest: int) -> dict[str, int]:
-    lags = {}
+def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
+    """Each view's lag behind the store and how many events it holds in quarantine."""
+    found = {}
     for projection in bootstrap.PROJECTIONS:
         try:
             view = bootstrap.open_view(settings, projection.name)
             try:
                 position = view.max_tracking_id(CaseService.name) or 0
+                held = view.quarantined_count(CaseService.name)
             finally:
                 view.datastore.close()
         except STORE_ERRORS as err:
             raise Unhealthy(f"view {projection.name} unreadable ({_first_line(err)})") from None
-        lags[projection.name] = max(newest - position, 0)
-    return lags
+        found[projection.name] = (max(newest - position, 0), held)
+    return found
 
 
 def _temporal(settings: Settings, timeout: float) -> None:
@@ -121,7 +124,9 @@ def _web(settings: Settings, timeout: float) -> str:
     return url
 
 
-def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None) -> str:
+def check(
+    role: str, settings: Settings, *, timeout: float, max_lag: int | None, max_quarantined: int | None = None
+) -> str:
     """What is healthy about `role`, as one line; raises Unhealthy with the reason otherwise."""
     if role == "worker":
         _temporal(settings, timeout)
@@ -132,11 +137,18 @@ def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None)
         )
     if role == "projections":
         newest = _bounded("the store", timeout, _store, settings)
-        lags = _bounded("the views", timeout, _views, settings, newest)
-        behind = {name: lag for name, lag in lags.items() if max_lag is not None and lag > max_lag}
-        text = ", ".join(f"{name} lag {lag}" for name, lag in lags.items())
+        views = _bounded("the views", timeout, _views, settings, newest)
+        behind = {name: lag for name, (lag, _) in views.items() if max_lag is not None and lag > max_lag}
+        text = ", ".join(
+            f"{name} lag {lag}" + (f" ({held} quarantined)" if held else "") for name, (lag, held) in views.items()
+        )
+        held = sum(h for _, h in views.values())
+        if held:
+            text += f"; {held} quarantined in all: see `concordat projections quarantined`, then retry"
         if behind:
             raise Unhealthy(f"{text}: more than {max_lag} events behind the store ({newest} events)")
+        if max_quarantined is not None and held > max_quarantined:
+            raise Unhealthy(f"{text}: more than {max_quarantined} events quarantined")
         return f"store reachable ({newest} events); {text}"
     url = _web(settings, timeout)
     return f"GET {url} answered 200"
@@ -153,7 +165,14 @@ def check(role: str, settings: Settings, *, timeout: float, max_lag: int | None)
     default=None,
     help="projections: unhealthy when a view trails the store by more than this many events.",
 )
-def health_command(role: str, timeout: float, max_lag: int | None) -> None:
+@click.option(
+    "--max-quarantined",
+    type=click.IntRange(min=0),
+    default=None,
+    help="projections: unhealthy when the views hold more than this many events in quarantine "
+    "(by default they are reported, not a failure: a restart would not release them).",
+)
+def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None) -> None:
     """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
     try:
         settings = Settings()
@@ -163,7 +182,7 @@ def health_command(role: str, timeout: float, max_lag: int | None) -> None:
         raise SystemExit(1) from None
     bootstrap.configure_logging(settings)
     try:
-        line = check(role, settings, timeout=timeout, max_lag=max_lag)
+        line = check(role, settings, timeout=timeout, max_lag=max_lag, max_quarantined=max_quarantined)
     except Unhealthy as err:
         sys.stdout.write(f"{role} unhealthy: {err}\n")
         raise SystemExit(1) from None

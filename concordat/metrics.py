@@ -17,6 +17,7 @@ CONCORDAT_METRICS_ADDRESS through Temporal's own exporter (`temporal_runtime`).
 | concordat_store_notifications | gauge | — |
 | concordat_projection_position | gauge | view |
 | concordat_projection_lag_events | gauge | view |
+| concordat_projection_quarantined_events | gauge | view |
 | concordat_metrics_store_up | gauge | — |
 
 `concordat_cases_overdue` is "open and past its deadline" at scrape time, as `concordat list
@@ -182,12 +183,19 @@ class CasesCollector(Collector):
         lag = GaugeMetricFamily(
             "concordat_projection_lag_events", "How many events each view trails the store by.", labels=["view"]
         )
+        quarantined = GaugeMetricFamily(
+            "concordat_projection_quarantined_events",
+            "Events each view could not project and holds in quarantine (`concordat projections retry`).",
+            labels=["view"],
+        )
         for name, view in views.items():
             at = view.max_tracking_id(cases.name) or 0
             position.add_metric([name], at)
             lag.add_metric([name], max(newest - at, 0))
+            quarantined.add_metric([name], view.quarantined_count(cases.name))
         yield position
         yield lag
+        yield quarantined
 
 
 def registry(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> CollectorRegistry:

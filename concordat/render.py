@@ -1,9 +1,16 @@
-"""Text output for people: dates in Europe/London, money in pounds, tables by rich."""
+"""Text output for people: dates in Europe/London, money in pounds, tables by rich.
+
+Everything printed is text, never markup: case text comes from people (titles, notes, minutes refs,
+ids), so the console shows it as written, with rich's markup and emoji codes off, and without the
+characters a terminal would act on (escape sequences, other control characters, bidi overrides).
+CSV cells that a spreadsheet would run as a formula are neutralised as OWASP recommends.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from concordat.money import format_pence
 from domain.application import CaseService, HistoryEntry
@@ -26,10 +34,37 @@ LONDON = ZoneInfo("Europe/London")
 VIEW_WAIT_SECONDS = 2.0
 
 
-def console() -> Console:
+# A whole escape sequence (CSI, OSC, or a two-character one, ESC or 8-bit), so no tail of one is shown.
+ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[@-Z\\-_]"
+)
+# C0 and C1 controls but newline, and the bidi controls that reorder what a reader sees (Trojan Source).
+UNSHOWN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: str) -> str:
+    """Text with nothing a terminal would act on: escape sequences and control and bidi characters
+    removed (a tab becomes a space; a newline stays)."""
+    return UNSHOWN.sub("", ESCAPE_SEQUENCE.sub("", text.replace("\t", " ")))
+
+
+class TextConsole(Console):
+    """A rich console for which every string is text: markup and emoji codes off, `inert` applied.
+    Tables, titles and `print` all turn strings into text here (rich's `render_str`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        kwargs.update(markup=False, emoji=False)
+        return super().render_str(inert(text), **kwargs)
+
+
+def console(*, stderr: bool = False) -> Console:
     # A pipe gets wide, uncoloured lines, so scripts and tests read the same words a person does.
-    tty = sys.stdout.isatty()
-    return Console(width=None if tty else 160, no_color=not tty, highlight=False, soft_wrap=not tty)
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return TextConsole(width=None if tty else 160, no_color=not tty, soft_wrap=not tty, stderr=stderr)
 
 
 def _count(n: int, noun: str) -> str:
@@ -257,7 +292,7 @@ def wait_for_view(view: ViewTables, cases: CaseService) -> int:
 
 def _lag_note(c: Console, lag: int) -> None:
     if lag:
-        Console(stderr=True).print(
+        console(stderr=True).print(
             f"note: this view is {lag} events behind the store; is the projection runner (`concordat up`) running?"
         )
 
@@ -347,8 +382,33 @@ def public_health(c: Console, table: dict[str, Any], lag: int) -> None:
     c.print(t)
 
 
-def csv_out(table: dict[str, Any]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: text starting with = + - @ tab or CR gets a leading single
+    quote (OWASP, "CSV Injection"); numbers stay numbers, so a negative amount is still an amount."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _CsvWriter:
+    """csv.writer with neutralised cells. Python's writer quotes a field with a newline but not one
+    with a bare CR when lines end in \\n, which readers then split; such a row is written fully quoted."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+        self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row: list[Any]) -> None:
+        cells = [csv_cell(v) for v in row]
+        carriage_return = any(isinstance(v, str) and "\r" in v for v in cells)
+        (self._quoted if carriage_return else self._writer).writerow(cells)
+
+
+def csv_out(table: dict[str, Any], out: TextIO | None = None) -> None:
+    writer = _CsvWriter(out or sys.stdout)
     writer.writerow(["financial_year", "party", "Q1_pence", "Q2_pence", "Q3_pence", "Q4_pence", "year_pence"])
     for line in [*table["parties"], {"party": "total", **table["total"]}]:
         writer.writerow([table["financial_year"], line["party"], *(line[q] for q in ("Q1", "Q2", "Q3", "Q4", "year"))])
@@ -376,7 +436,7 @@ def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) 
         for row in rows:
             out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         return
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _CsvWriter(out)
     columns = [
         "reference",
         "originator_id",
@@ -413,3 +473,36 @@ def users(c: Console, people: list[dict[str, Any]]) -> None:
         return
     for view in people:
         user(c, view)
+
+
+def quarantined(c: Console, found: dict[str, list[dict[str, Any]]]) -> None:
+    total = sum(len(rows) for rows in found.values())
+    if not total:
+        c.print(f"no event quarantined in {', '.join(found)}")
+        return
+    for name, rows in found.items():
+        if rows:
+            c.print(f"{name}: {_count(len(rows), 'event')} quarantined")
+        for r in rows:
+            c.print(
+                f"  event {r['notification_id']} ({_topic(r['topic'])} of {r['originator_id']} "
+                f"v{r['originator_version']}), since {when(r['quarantined_at'])}, "
+                f"{_count(int(r['attempts']), 'attempt')}: {r['error']}"
+            )
+    c.print("once the cause is fixed, `concordat projections retry` projects them again")
+
+
+def _topic(topic: str) -> str:
+    return topic.rpartition(":")[2] or topic
+
+
+def retried(c: Console, results: list[Any]) -> None:
+    for r in results:
+        done = f"reprojected {_count(len(r.reprojected), 'event')}" + (
+            f" ({', '.join(map(str, r.reprojected))})" if r.reprojected else ""
+        )
+        c.print(f"{r.view}: {done}; {len(r.still)} still quarantined")
+        for row in r.still:
+            c.print(
+                f"  event {row['notification_id']} ({_topic(row['topic'])} of {row['originator_id']}): {row['error']}"
+            )

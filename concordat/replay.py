@@ -5,6 +5,8 @@ schema) by the same projection code the runner uses, one notification at a time 
 position. Only when every view is complete are they swapped in, each in one transaction (SQLite:
 the rebuilt rows copied over the live ones inside the live file; PostgreSQL: the rebuilt tables moved
 into place). Interrupted half-way, the fresh places are removed and the old views are untouched.
+An event a view cannot project is quarantined in the rebuilt view, as the runner would (the section
+that holds it is redone one event at a time), and the rebuild goes on.
 
 Stop the projection runner first (Ctrl-C `concordat up`, or scale it to zero): a runner that keeps
 following the old views would not see the swap until it restarts. Restarted, it carries on from the
@@ -31,8 +33,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from concordat import bootstrap
 from concordat.settings import Settings
+from projections.quarantine import INFRASTRUCTURE, Guard
 
 SECTION = 1000
+
+
+class _EventByEvent(Exception):
+    """An aggregate of this section has an event in quarantine: its later events wait behind it."""
 
 
 @dataclass(frozen=True)
@@ -67,19 +74,42 @@ def replay(
         )
         with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
             task = progress.add_task("replaying events", total=total, rate=0.0)
+            guards = [Guard(projection, app.mapper, app.name) for projection in projections]
             done, start = 0, 1
             while start <= total:
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
                 if not section:
                     break
-                with ExitStack() as batch:  # one transaction per view per section, not per event
-                    for view in views.values():
-                        batch.enter_context(view.batched())
+                before, flushing = done, False
+                try:
+                    with ExitStack() as batch:  # one transaction per view per section, not per event
+                        for view in views.values():
+                            batch.enter_context(view.batched())
+                        for notification in section:
+                            if any(str(notification.originator_id) in guard.held for guard in guards):
+                                raise _EventByEvent
+                            try:
+                                event = app.mapper.to_domain_event(notification)
+                                tracking = Tracking(app.name, notification.id)
+                                for projection in projections:
+                                    projection.process_event(event, tracking)
+                            except INFRASTRUCTURE:
+                                raise
+                            except Exception as err:
+                                raise _EventByEvent from err
+                            done += 1
+                            if interrupt is not None:
+                                interrupt(done)
+                        flushing = True  # the batches write their held rows as the block ends
+                except Exception as err:
+                    if isinstance(err, INFRASTRUCTURE) or not (flushing or isinstance(err, _EventByEvent)):
+                        raise
+                    # An event the batch could not take: the section again, one event at a time.
+                    done = before
                     for notification in section:
-                        event = app.mapper.to_domain_event(notification)
-                        tracking = Tracking(app.name, notification.id)
-                        for projection in projections:
-                            projection.process_event(event, tracking)
+                        for guard in guards:  # a view whose batch committed already has its position
+                            if notification.id > (guard.view.max_tracking_id(app.name) or 0):
+                                guard.project(notification)  # or quarantine it, as the runner would
                         done += 1
                         if interrupt is not None:
                             interrupt(done)
@@ -140,7 +170,7 @@ class _Staging:
         try:
             con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
             con.execute("BEGIN IMMEDIATE")
-            for table in view.TABLES:
+            for table in (*view.TABLES, view.QUARANTINE_TABLE):
                 con.execute(f"DELETE FROM main.{table}")  # noqa: S608 - our own table names
                 con.execute(f"INSERT INTO main.{table} SELECT * FROM staged.{table}")  # noqa: S608
             # The position, but not the recorder's own migration marker.

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         "",
         description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="The web app serves the case metrics at /metrics only to this bearer token (empty: not at all).",
+    )
 
     @field_validator("database_url")
     @classmethod

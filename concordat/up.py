@@ -140,7 +140,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
     settings = settings.model_copy(update={"temporal_address": address})
     env = {**os.environ, "CONCORDAT_TEMPORAL_ADDRESS": address, "CONCORDAT_DATA_DIR": str(data)}
     # One machine, one metrics address: the worker(s) and the runner would fight over it. The web
-    # app serves /metrics for the views; per-process metrics are for deployments (deploy/README.md).
+    # app serves /metrics with CONCORDAT_METRICS_TOKEN; per-process metrics are for deployments
+    # (deploy/README.md).
     env.pop("CONCORDAT_METRICS_ADDRESS", None)
     children: list[Child] = []
     stop = threading.Event()
@@ -210,6 +211,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
+        # The store's key checked here once (store_key): a wrong CONCORDAT_CIPHER_KEY is one line now,
+        # not a worker and a runner that each die on it.
+        bootstrap.open_cases(settings).close()
         for view in ("case_list", "decisions", "public_health"):
             bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]

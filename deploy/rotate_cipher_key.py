@@ -4,8 +4,9 @@
 
 Reads every stored event and snapshot with the current key (CONCORDAT_CIPHER_KEY; empty: the store is
 not encrypted yet), writes it back under NEW_CIPHER_KEY (empty: store it unencrypted), and commits
-once: the store is wholly under the old key or wholly under the new one, never a mix. A row the old
-key cannot read stops it with nothing changed. The hash chains cover the decoded events, so `concordat
+once: the store is wholly under the old key or wholly under the new one, never a mix, and its record
+of which key that is (`concordat.store_key`) changes in the same transaction. A row the old key cannot
+read stops it with nothing changed. The hash chains cover the decoded events, so `concordat
 audit verify` under the new key proves that nothing but the encryption changed.
 
 Stop every worker, web process and projection runner first (anything still running with the old key
@@ -27,7 +28,7 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 from psycopg import sql
 
-from concordat import bootstrap
+from concordat import bootstrap, store_key
 from concordat.settings import Settings
 
 SQLITE_TABLES = ("stored_events", "stored_snapshots")
@@ -54,14 +55,15 @@ def rotate(settings: Settings, new_key: str) -> int:
             raise RuntimeError(f"{where} cannot be read with the current key ({type(err).__name__})") from None
 
     if settings.uses_postgres:
-        return _rotate_postgres(settings, recode)
-    return _rotate_sqlite(settings, recode)
+        return _rotate_postgres(settings, recode, store_key.fingerprint(new_key))
+    return _rotate_sqlite(settings, recode, store_key.fingerprint(new_key))
 
 
-def _rotate_postgres(settings: Settings, recode: Callable[[Any, str], bytes]) -> int:
+def _rotate_postgres(settings: Settings, recode: Callable[[Any, str], bytes], fingerprint: str) -> int:
     schema = bootstrap.store_env(settings).get("POSTGRES_SCHEMA") or "public"
     done = 0
     with psycopg.connect(settings.database_url) as conn, conn.transaction():
+        _record_key(conn, store_key.statements(True, schema), fingerprint)
         tables = [
             row[0]
             for row in conn.execute(
@@ -84,13 +86,20 @@ def _rotate_postgres(settings: Settings, recode: Callable[[Any, str], bytes]) ->
     return done
 
 
-def _rotate_sqlite(settings: Settings, recode: Callable[[Any, str], bytes]) -> int:
+def _record_key(conn: Any, sql: dict[str, str], fingerprint: str) -> None:
+    """The store's record of its key (`concordat.store_key`), in the transaction that re-encrypts it."""
+    conn.execute(sql["create"])
+    conn.execute(sql["set"], (store_key.NAME, fingerprint))
+
+
+def _rotate_sqlite(settings: Settings, recode: Callable[[Any, str], bytes], fingerprint: str) -> int:
     path = bootstrap.store_env(settings)["SQLITE_DBNAME"]
     con = sqlite3.connect(path, timeout=30, isolation_level=None)
     done = 0
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
+            _record_key(con, store_key.statements(False), fingerprint)
             present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             for table in (t for t in SQLITE_TABLES if t in present):
                 rows = con.execute(f"SELECT originator_id, originator_version, state FROM {table}").fetchall()  # noqa: S608

@@ -5,6 +5,10 @@ the event that produced them (`Tracking`) commit together, so a view never holds
 without its position, nor the position without the effect: a restarted runner neither skips nor
 repeats an event. SQL is written once, with `:name` parameters and `{table}` placeholders; each store
 class turns it into its own dialect.
+
+Every view also keeps a quarantine (`{t_quarantine}`): the events it could not project, each with its
+error, recorded with the event's tracking position so that the runner moves past it
+(`projections.quarantine`), and released again, without a position, when a retry projects it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ from psycopg.sql import SQL, Identifier
 
 Statement = tuple[str, dict[str, Any]]
 
+# One row per event this view could not project. `held_behind` names the earlier quarantined event of
+# the same aggregate that this one waits for (it was not tried: a view applies an aggregate's events
+# in order); NULL when the event itself failed.
+QUARANTINE_DDL = (
+    "CREATE TABLE IF NOT EXISTS {t_quarantine} ("
+    " application_name TEXT NOT NULL, notification_id BIGINT NOT NULL, originator_id TEXT NOT NULL,"
+    " originator_version BIGINT NOT NULL, topic TEXT NOT NULL, error TEXT NOT NULL, held_behind BIGINT,"
+    " quarantined_at TEXT NOT NULL, attempts INTEGER NOT NULL, last_attempt_at TEXT NOT NULL,"
+    " PRIMARY KEY (application_name, notification_id))",
+    "CREATE INDEX IF NOT EXISTS {i_quarantine} ON {t_quarantine} (originator_id, notification_id)",
+)
+QUARANTINE_COLUMNS = (
+    "application_name, notification_id, originator_id, originator_version, topic, error,"
+    " held_behind, quarantined_at, attempts, last_attempt_at"
+)
+
 
 class ViewTables(TrackingRecorder, ABC):
     """What a view's own code may rely on, whatever the store."""
@@ -30,9 +50,29 @@ class ViewTables(TrackingRecorder, ABC):
     TABLES: ClassVar[Sequence[str]] = ()
     DDL: ClassVar[Sequence[str]] = ()
 
-    @abstractmethod
     def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
-        """Run `statements` and record `tracking`, in one transaction."""
+        """Run `statements` and record `tracking`, in one transaction. While `releasing` an event,
+        its quarantine row is deleted instead: the position moved past it when it was quarantined."""
+        if self._hold(statements, tracking):
+            return
+        if self._releasing is not None:
+            if self._releasing != (tracking.application_name, tracking.notification_id):
+                raise ValueError(f"releasing {self._releasing}, not {tracking}")
+            self.execute(
+                [
+                    *statements,
+                    (
+                        "DELETE FROM {t_quarantine} WHERE application_name = :application_name AND notification_id = :id",
+                        {"application_name": tracking.application_name, "id": tracking.notification_id},
+                    ),
+                ]
+            )
+            return
+        self.execute(statements, tracking)
+
+    @abstractmethod
+    def execute(self, statements: Sequence[Statement], tracking: Tracking | None = None) -> None:
+        """Run `statements` (and record `tracking`, if given) in one transaction."""
 
     @abstractmethod
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -42,6 +82,76 @@ class ViewTables(TrackingRecorder, ABC):
     def clear(self) -> None:
         """Empty the view and forget its position, so that it rebuilds from event zero.
         (The recorder's own migration marker row stays.)"""
+
+    # --- the quarantine -----------------------------------------------------------------------
+
+    _releasing: tuple[str, int] | None = None
+
+    def quarantine(self, row: dict[str, Any], tracking: Tracking) -> None:
+        """Record an event this view could not project, and move its position past it, together."""
+        self.execute(
+            [
+                (
+                    f"INSERT INTO {{t_quarantine}} ({QUARANTINE_COLUMNS}) VALUES (:application_name,"
+                    " :notification_id, :originator_id, :originator_version, :topic, :error, :held_behind,"
+                    " :quarantined_at, 1, :quarantined_at)",
+                    row,
+                )
+            ],
+            tracking,
+        )
+
+    def quarantined(self, application_name: str) -> list[dict[str, Any]]:
+        """The events this view holds back, oldest first."""
+        return self.query(
+            f"SELECT {QUARANTINE_COLUMNS} FROM {{t_quarantine}}"
+            " WHERE application_name = :application_name ORDER BY notification_id",
+            {"application_name": application_name},
+        )
+
+    def quarantined_count(self, application_name: str) -> int:
+        return int(
+            self.query(
+                "SELECT count(*) AS n FROM {t_quarantine} WHERE application_name = :application_name",
+                {"application_name": application_name},
+            )[0]["n"]
+        )
+
+    def first_quarantined(self, application_name: str, originator_id: str) -> int | None:
+        """The earliest event of this aggregate the view holds back, if any."""
+        rows = self.query(
+            "SELECT min(notification_id) AS n FROM {t_quarantine}"
+            " WHERE application_name = :application_name AND originator_id = :originator_id",
+            {"application_name": application_name, "originator_id": originator_id},
+        )
+        return rows[0]["n"] if rows and rows[0]["n"] is not None else None
+
+    def held_originators(self, application_name: str) -> set[str]:
+        rows = self.query(
+            "SELECT DISTINCT originator_id FROM {t_quarantine} WHERE application_name = :application_name",
+            {"application_name": application_name},
+        )
+        return {r["originator_id"] for r in rows}
+
+    def retry_failed(self, application_name: str, notification_id: int, error: str, at: str) -> None:
+        self.execute(
+            [
+                (
+                    "UPDATE {t_quarantine} SET error = :error, held_behind = NULL, attempts = attempts + 1,"
+                    " last_attempt_at = :at WHERE application_name = :application_name AND notification_id = :id",
+                    {"error": error, "at": at, "application_name": application_name, "id": notification_id},
+                )
+            ]
+        )
+
+    @contextmanager
+    def releasing(self, application_name: str, notification_id: int) -> Iterator[None]:
+        """Inside, the projection's write of this quarantined event replaces its quarantine row."""
+        self._releasing = (application_name, notification_id)
+        try:
+            yield
+        finally:
+            self._releasing = None
 
     # --- batching, for a rebuild -------------------------------------------------------------
 
@@ -73,21 +183,25 @@ class ViewTables(TrackingRecorder, ABC):
 
 
 class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
+    QUARANTINE_TABLE = "quarantine"  # each SQLite view has a file of its own
+
     def _names(self) -> dict[str, str]:
-        return {f"t_{t}": t for t in self.TABLES}
+        return {**{f"t_{t}": t for t in self.TABLES}, "t_quarantine": self.QUARANTINE_TABLE}
 
     def construct_create_table_statements(self) -> list[str]:
-        names = self._names()
-        return [*super().construct_create_table_statements(), *(s.format(**names) for s in self.DDL)]
+        names = {**self._names(), "i_quarantine": "quarantine_by_originator"}
+        return [
+            *super().construct_create_table_statements(),
+            *(s.format(**names) for s in (*self.DDL, *QUARANTINE_DDL)),
+        ]
 
-    def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
-        if self._hold(statements, tracking):
-            return
+    def execute(self, statements: Sequence[Statement], tracking: Tracking | None = None) -> None:
         names = self._names()
         with self.datastore.transaction(commit=True) as c:
             for sql, params in statements:
                 c.execute(sql.format(**names), params)
-            self._insert_tracking(c, tracking)
+            if tracking is not None:
+                self._insert_tracking(c, tracking)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
@@ -108,23 +222,30 @@ _PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 class PostgresViewTables(PostgresTrackingRecorder, ViewTables, ABC):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = self._names()
-        self.sql_create_statements.extend(SQL(s).format(**names) for s in self.DDL)
+        names = {**self._names(), "i_quarantine": Identifier(f"{self.quarantine_table}_by_originator")}
+        self.sql_create_statements.extend(SQL(s).format(**names) for s in (*self.DDL, *QUARANTINE_DDL))
+
+    @property
+    def quarantine_table(self) -> str:
+        """`case_list_quarantine` beside `case_list_tracking`: the views share one schema."""
+        return self.tracking_table_name.removesuffix("_tracking") + "_quarantine"
 
     def _names(self) -> dict[str, Identifier]:
         schema = self.datastore.schema
-        return {f"t_{t}": Identifier(schema, t) for t in self.TABLES}
+        return {
+            **{f"t_{t}": Identifier(schema, t) for t in self.TABLES},
+            "t_quarantine": Identifier(schema, self.quarantine_table),
+        }
 
     def _sql(self, sql: str) -> Any:
         return SQL(_PARAM.sub(r"%(\1)s", sql)).format(**self._names())
 
-    def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
-        if self._hold(statements, tracking):
-            return
+    def execute(self, statements: Sequence[Statement], tracking: Tracking | None = None) -> None:
         with self.datastore.transaction(commit=True) as curs:
             for sql, params in statements:
                 curs.execute(self._sql(sql), params)
-            self._insert_tracking(curs, tracking)
+            if tracking is not None:
+                self._insert_tracking(curs, tracking)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:

@@ -7,6 +7,7 @@ validator), exactly as the CLI's do; no route decides a rule.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -26,6 +27,25 @@ from concordat.web.problems import EXPECTED, Problem, problem_for, problem_respo
 
 log = structlog.get_logger("concordat.web")
 HERE = Path(__file__).parent
+SWAGGER_UI = "/static/swagger-ui-5.35.0"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+API_DOCS = f"""<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+  <meta charset="utf-8">
+  <title>Concordat API</title>
+  <link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css">
+</head>
+<body>
+  <main id="swagger-ui"></main>
+  <script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
+  <script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
 SESSION_COOKIE = "concordat_session"
 SESSION_HOURS = 8
 
@@ -53,7 +73,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         summary="Partnership governance cases: proposals, disputes, termination notices, variations and funding.",
         description=api.DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served below from vendored assets, without an inline script
         redoc_url=None,
     )
     app.state.settings = settings
@@ -111,6 +131,17 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
             return await pages.error_page(request, status, detail)
         return problem_response(status, detail)
 
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in security_headers(request.url.path, hsts=secure_cookies).items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
         """Alive, and the store answers."""
@@ -139,14 +170,50 @@ def _document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def security_headers(path: str, *, hsts: bool) -> dict[str, str]:
+    """What every answer carries: a policy that runs only this site's own scripts and styles (no inline
+    script; GOV.UK Frontend's and Swagger UI's files are served from /static), may not be framed, is
+    not sniffed into another type, and leaks no URL (case references) to other sites. Everything but
+    the static files is `no-store`: pages and API answers hold case text for one signed-in person.
+    HSTS only behind HTTPS (`--secure-cookies`)."""
+    headers = {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",  # for browsers without frame-ancestors
+        "Referrer-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if not path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
 def _mount_metrics(app: FastAPI, settings: Settings) -> None:
-    try:
-        from concordat import metrics
-    except ImportError:  # pragma: no cover - metrics are optional until deployed
+    """The case metrics at /metrics only with CONCORDAT_METRICS_TOKEN, as a bearer token; without it
+    the web app serves none (the projection runner does, on CONCORDAT_METRICS_ADDRESS)."""
+    token = settings.metrics_token.get_secret_value()
+    if not token:
         return
-    mount = getattr(metrics, "asgi_app", None)
-    if mount is not None:
-        app.mount("/metrics", mount(settings))
+    from concordat import metrics  # the exporter only where it is served
+
+    inner = metrics.asgi_app(settings)
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        given = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, value = given.partition(" ")
+        if scope["type"] == "http" and not (scheme.lower() == "bearer" and hmac.compare_digest(value, token)):
+            answer = problem_response(
+                401,
+                "the metrics need CONCORDAT_METRICS_TOKEN as a bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+            await answer(scope, receive, send)
+            return
+        await inner(scope, receive, send)
+
+    app.mount("/metrics", guarded)
 
 
 def _wants_html(request: Request) -> bool:

@@ -675,7 +675,16 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
     cmds.cases.authorize_read(who.any_role())
     ref = reference.strip() or None
     checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
-    return page(request, "audit.html", reference=ref or "", checked=checked, breaks=breaks)
+
+    def held() -> list[dict[str, Any]]:
+        return [
+            {"view": name, **row}
+            for name, view in request.app.state.views.items()
+            for row in view.quarantined(cmds.cases.name)
+        ]
+
+    quarantined = await run_in_threadpool(held)
+    return page(request, "audit.html", reference=ref or "", checked=checked, breaks=breaks, quarantined=quarantined)
 
 
 @router.get("/audit/export")

@@ -169,3 +169,20 @@ def test_a_party_raises_a_dispute_from_the_browser(browser: Browser, site: Engin
     expect(pat.locator(".govuk-caption-l")).to_contain_text("DSP-")
     expect(pat.locator(".app-timeline")).to_contain_text("pat (party_rep:PCC)")
     accessible(pat)
+
+
+def test_the_pages_and_the_api_docs_run_under_the_content_security_policy(browser: Browser, site: Engine) -> None:
+    """The policy allows this site's own scripts and styles only: Swagger UI (vendored) still renders
+    the API's operations, and no page the browser loads reports a blocked script, style or image."""
+    page = browser.new_context(base_url=site.web).new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto("/api/v1/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("/api/v1/cases").first).to_be_visible()
+    page.goto("/sign-in")
+    expect(page).to_have_title("Sign in – Concordat")
+    assert not blocked, blocked
+    assert all(url.startswith(site.web) or url.startswith("data:") for url in requests), requests
