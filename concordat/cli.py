@@ -722,6 +722,22 @@ def dispute_findings(
     _act(_settings(), as_, command_id, reference, "findings", {"findings": findings, "cost": cost}, as_json)
 
 
+@dispute_app.command("extend")
+@click.argument("reference")
+@click.option(
+    "--deadline", default=None, metavar="YYYY-MM-DD", help="The new deadline (default: the stage's own time)."
+)
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def dispute_extend(
+    reference: str, deadline: str | None, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """The escalation forum gives an escalated dispute stage a new deadline (--as secretary:programme_board:ID)."""
+    if deadline:
+        _date(deadline, "--deadline")
+    _act(_settings(), as_, command_id, reference, "extend", {"deadline": deadline, "note": note}, as_json)
+
+
 @termination_app.command("serve")
 @_start_options(TerminationIn)
 @_command_opts

@@ -38,6 +38,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "findings": ("findings", ("findings", "cost")),
     "consent": ("consent", ("effective",)),
     "inform-ce": ("inform_chief_executive", ("note",)),
+    "extend": ("extend", ("deadline", "note")),
 }
 
 
@@ -191,8 +192,15 @@ class Commands:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
         if "effective" in given:
             given["effective"] = _day(given["effective"], "effective")
+        if "deadline" in given:
+            day = _day(given.pop("deadline"), "deadline")
+            given["new_deadline"] = day.isoformat() if day else None
         return await self._act(
-            actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()}, command_id
+            actor,
+            reference,
+            action,
+            {k: ("" if v is None and k != "new_deadline" else v) for k, v in given.items()},
+            command_id,
         )
 
     async def _earlier(self, reference: str, command_id: str) -> Any:

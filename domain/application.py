@@ -321,7 +321,7 @@ class CaseService(Application):
         command_id: str,
         at: datetime | None = None,
     ) -> Any:
-        """A person's command on a dispute or termination notice, by name (see the aggregate's
+        """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
         self._check_actor(actor)
         aggregate = self._load(reference)

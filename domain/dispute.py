@@ -26,7 +26,7 @@ CPCCG), so the shares always sum to the total and differ by at most a penny.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from eventsourcing.domain import event
@@ -42,7 +42,7 @@ from domain.errors import (
     NotAPartyError,
     WrongStageError,
 )
-from domain.timing import working_day_times
+from domain.timing import with_reminder, working_day_times
 
 OPEN = "open"
 REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM)-\d{4}-\d{4}$")
@@ -80,6 +80,13 @@ class Appoint(Command):
 class Findings(Command):
     findings: str = Field(min_length=1)
     cost_pence: int = Field(ge=0)
+
+
+class Extend(Command):
+    """The escalation forum gives an escalated stage more time: to a date, or by the stage's own rule."""
+
+    new_deadline: date | None = None
+    note: str = ""
 
 
 def split_cost(total_pence: int, parties: list[str], order: list[str]) -> dict[str, int]:
@@ -217,11 +224,18 @@ class Dispute(Case):
         "refuse": (Refuse, "refuse"),
         "appoint": (Appoint, "appoint"),
         "findings": (Findings, "record_findings"),
+        "extend": (Extend, "extend"),
     }
 
     def actions(self, rules: Rules) -> list[CaseAction]:
         if self.status != OPEN:
             return []
+        if self.escalated_to:  # the escalation forum may give the stage more time; its people still act
+            extend = CaseAction("extend", [rules.policy.decider_of(self.escalated_to)])
+            return [*self._stage_actions(rules), extend]
+        return self._stage_actions(rules)
+
+    def _stage_actions(self, rules: Rules) -> list[CaseAction]:
         d = rules.policy.dispute
         if self.stage == "director":
             return [CaseAction("resolve", list(d.resolved_by))]
@@ -428,6 +442,43 @@ class Dispute(Case):
         self._move("", "findings_recorded", None, None)
 
     # --- the clock --------------------------------------------------------------------------
+
+    def extend(self, rules: Rules, *, actor: Actor, command: Extend, command_id: str, at: datetime) -> None:
+        """An escalated stage gets a new deadline from the escalation forum (governance.md: every kind's
+        escalation is actionable); the stage and what was done in it so far stay as they are."""
+        self._check(rules, "extend", actor)
+        if command.new_deadline is not None:
+            if command.new_deadline <= rules.calendar.local_date(at):
+                raise InvalidInputError(f"new deadline {command.new_deadline.isoformat()} is not after today")
+            d = rules.policy.dispute
+            times = with_reminder(
+                rules, rules.calendar.close_of_business_on(command.new_deadline), at, d.reminder_working_days
+            )
+        else:
+            times = self._times(rules, self.stage, at)
+        self._extend(
+            stage=self.stage,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
+            note=command.note,
+            **self._who(actor, command_id, at),
+        )
+
+    @event("DeadlineExtended")
+    def _extend(
+        self,
+        *,
+        stage: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+        note: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        self._open_stage(stage, deadline, reminder_at)
+        self._done(command_id)
 
     def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime) -> None:
         """A reminder before a stage's deadline, or the escalation of a missed one."""

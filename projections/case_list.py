@@ -176,6 +176,10 @@ class CaseListProjection(Projection[CaseListView]):
         self._update(e, tracking, status="findings_recorded", deadline=None, escalated_to=None)
 
     @process_event.register
+    def _(self, e: Dispute.DeadlineExtended, tracking: Tracking) -> None:
+        self._update(e, tracking, deadline=iso(e.deadline), escalated_to=None)
+
+    @process_event.register
     def _(self, e: Dispute.Escalated, tracking: Tracking) -> None:
         self._update(e, tracking, escalated_to=e.to_forum)
 

@@ -145,6 +145,11 @@ class NominateIn(Body):
     note: str = ""
 
 
+class ExtendIn(Body):
+    deadline: date | None = Field(None, description="The new deadline (empty: the stage's own time from today)")
+    note: str = ""
+
+
 class NoteIn(Body):
     note: str = ""
 
@@ -431,5 +436,6 @@ for _name, _model, _summary in [
     ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
     ("consent", ConsentIn, "Termination: your party consents to mutual termination on a date"),
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),
+    ("extend", ExtendIn, "Dispute: the escalation forum gives an escalated stage a new deadline"),
 ]:
     _case_command(_name, _model, _summary)

@@ -54,6 +54,7 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
     "consent": [("effective", "Agreed date (YYYY-MM-DD)")],
     "inform-ce": [("note", "How and when the Chief Executive was informed")],
+    "extend": [("deadline", "New deadline (YYYY-MM-DD; empty for the stage's usual time)"), ("note", "Note")],
 }
 ACTION_NAMES = {domain: cli for cli, (domain, _) in CASE_ACTIONS.items()}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -131,8 +133,29 @@ def test_a_missed_stage_deadline_is_escalated_after_a_reminder(app: CaseService)
     e = app.fire_timer(d.reference, timer="escalate:1", command_id=cid(), at=d.deadline)
     assert e.details["escalated_to"] == "programme_board"
     assert [h.event for h in app.history(d.reference, actor=AUDREY)] == ["Raised", "ReminderSent", "Escalated"]
-    assert [a.name for a in e.actions] == ["resolve"]  # the director can still act
+    assert [a.name for a in e.actions] == ["resolve", "extend"]  # the director can still act
     assert e.timers == []
+
+
+def test_the_escalation_forum_may_give_an_escalated_dispute_a_new_deadline(app: CaseService) -> None:
+    d = raise_(app)
+    e = app.fire_timer(d.reference, timer="escalate:1", command_id=cid(), at=d.deadline)
+    with pytest.raises(NotAllowedError, match="allowed: secretary:programme_board"):
+        app.act(d.reference, actor=DAN, action="extend", fields={}, command_id=cid())
+    pat = Actor.parse("secretary:programme_board:pat")
+    with pytest.raises(InvalidInputError, match="is not after today"):
+        app.act(d.reference, actor=pat, action="extend", fields={"new_deadline": "2026-01-01"}, command_id=cid())
+    x = app.act(
+        d.reference,
+        actor=pat,
+        action="extend",
+        fields={"new_deadline": "2027-02-26", "note": "board due"},
+        command_id=cid(),
+    )
+    assert (x.stage, x.details["escalated_to"]) == (e.stage, None)
+    assert x.deadline == datetime(2027, 2, 26, 17, 0, tzinfo=UTC)
+    assert [t.name.split(":")[0] for t in x.timers] == ["remind", "escalate"]  # the clock runs again
+    assert [a.name for a in x.actions] == ["resolve"]
 
 
 def test_an_unknown_action_or_field_is_refused_in_one_line(app: CaseService) -> None:
