@@ -204,3 +204,21 @@ def test_the_start_menu_offers_the_kinds_the_persons_roles_may_start(site: tuple
     client.cookies.clear()
     sign_in(client, "audrey")
     assert "Your roles do not start cases" in client.get("/start").text
+
+
+def test_the_case_page_shows_the_route_done_awaited_and_to_come(site: tuple[TestClient, str]) -> None:
+    client, ref = site
+    sign_in(client, "audrey")
+    html = client.get(f"/cases/{ref}").text
+    route = html[html.index('id="route"') : html.index("</ul>", html.index('id="route"'))]
+    steps = re.findall(
+        r'<div class="govuk-body govuk-!-margin-bottom-0">([^<]+)</div>.*?task-list__status">(.*?)</div>', route, re.S
+    )
+    assert [(name, re.sub(r"<[^>]+>", "", status)) for name, status in steps] == [
+        ("Joint Commissioning Unit", "Done"),
+        ("Joint Commissioning Board", "Awaiting decision"),
+        ("Programme Board", "To come"),
+        ("Peterborough City Council", "To come"),
+        ("CCG Clinical and Management Executive Team", "To come"),
+        ("CCG Governing Body", "To come"),
+    ]  # CCC is no party: its council's body is not on this case's route
