@@ -63,7 +63,7 @@ def store_hostile(app: CaseService, template: str, reference: str) -> None:
     events = [
         app.mapper.to_domain_event(n)
         for n in app.recorder.select_notifications(start=1, limit=1000)
-        if n.topic.endswith(("Proposal.Started", "Proposal.Decided"))
+        if n.topic.endswith(("Proposal.Started", "StagedCase.Decided"))
     ]
     first = next(e for e in events if getattr(e, "reference", None) == template)
     decided = next(e for e in events if e.originator_id == first.originator_id and e.originator_version == 2)
