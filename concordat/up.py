@@ -14,7 +14,6 @@ import asyncio
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap
+from concordat import binaries, bootstrap, ports
 from concordat.settings import Settings
 from domain.directory import Directory
 
@@ -53,15 +52,6 @@ def _split(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"address {address!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
@@ -153,7 +143,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         except ValueError as err:
             sys.stderr.write(f"concordat: CONCORDAT_HTTP_ADDRESS: {err}\n")
             return 2
-        if not _port_free(web_host, web_port):
+        if not ports.is_free(web_host, web_port):
             sys.stderr.write(
                 f"concordat: port {web_port} on {web_host} (web) is taken — is another `concordat up` running? "
                 "Set CONCORDAT_HTTP_ADDRESS to another HOST:PORT, or use --no-web\n"
@@ -164,7 +154,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         if temporal is None:
             ui_port = settings.temporal_ui_port or port + 1000
             for what, p in (("Temporal", port), ("Temporal UI", ui_port)):
-                if not _port_free(host, p):
+                if not ports.is_free(host, p):
                     sys.stderr.write(
                         f"concordat: port {p} on {host} ({what}) is taken — is another `concordat up` "
                         "running? Stop it, use --temporal HOST:PORT to use a running server, or set "
