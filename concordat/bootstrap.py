@@ -109,15 +109,20 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
     if settings.uses_postgres:
-        return {"case_list": PostgresCaseListView, "decisions": PostgresDecisionsView,
-                "public_health": PostgresPublicHealthView}
+        return {
+            "case_list": PostgresCaseListView,
+            "decisions": PostgresDecisionsView,
+            "public_health": PostgresPublicHealthView,
+        }
     return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView, "public_health": SQLitePublicHealthView}
 
 
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
     env = Environment(name, store_env(settings))
-    return _first_run_safe(lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name]))
+    return _first_run_safe(
+        lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])
+    )
 
 
 def _first_run_safe(make: Callable[[], T]) -> T:
@@ -151,12 +156,14 @@ def projection_runners(settings: Settings) -> list[ProjectionRunner[Any, Any]]:
     env = store_env(settings)
     views = view_classes(settings)
     return [
-        _first_run_safe(lambda projection=projection: ProjectionRunner(
-            application_class=CaseService,
-            projection_class=projection,
-            view_class=views[projection.name],
-            env=env,
-        ))
+        _first_run_safe(
+            lambda projection=projection: ProjectionRunner(
+                application_class=CaseService,
+                projection_class=projection,
+                view_class=views[projection.name],
+                env=env,
+            )
+        )
         for projection in PROJECTIONS
     ]
 

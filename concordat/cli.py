@@ -47,18 +47,25 @@ LONDON = ZoneInfo("Europe/London")
 log = structlog.get_logger("concordat.cli")
 
 
-
 def _as_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--as ROLE:ID` and `--json`, on every command that acts for a person."""
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(f)
-    return click.option("--as", "as_", metavar="ROLE:ID", default=None,
-                        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.")(f)
+    return click.option(
+        "--as",
+        "as_",
+        metavar="ROLE:ID",
+        default=None,
+        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.",
+    )(f)
 
 
 def _command_opts(f: Callable[..., Any]) -> Callable[..., Any]:
     """What `_as_option` adds, and `--command-id` for commands that write."""
-    f = click.option("--command-id", default=None,
-                     help="Idempotency key: repeating a command with the same id records it once and answers the same.")(f)
+    f = click.option(
+        "--command-id",
+        default=None,
+        help="Idempotency key: repeating a command with the same id records it once and answers the same.",
+    )(f)
     return _as_option(f)
 
 
@@ -137,10 +144,16 @@ def proposal_app() -> None:
 
 
 @app.command()
-@click.option("--temporal", metavar="HOST:PORT", default=None,
-              help="Use this existing Temporal server instead of starting one.")
-@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="How many worker processes share the task queue.")
+@click.option(
+    "--temporal", metavar="HOST:PORT", default=None, help="Use this existing Temporal server instead of starting one."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="How many worker processes share the task queue.",
+)
 @click.option("--no-web", is_flag=True, help="Do not serve the web pages and API.")
 def up(temporal: str | None, workers: int, no_web: bool) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
@@ -149,8 +162,12 @@ def up(temporal: str | None, workers: int, no_web: bool) -> None:
 
 
 @app.command()
-@click.option("--address", metavar="HOST:PORT", default=None,
-              help="Where to listen (default: $CONCORDAT_HTTP_ADDRESS, 127.0.0.1:8000).")
+@click.option(
+    "--address",
+    metavar="HOST:PORT",
+    default=None,
+    help="Where to listen (default: $CONCORDAT_HTTP_ADDRESS, 127.0.0.1:8000).",
+)
 @click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (serve behind HTTPS).")
 def serve(address: str | None, secure_cookies: bool) -> None:
     """Serve the web pages and the JSON API alone, against a running Temporal and store."""
@@ -191,16 +208,30 @@ def _password(from_stdin: bool) -> str | None:
 
 @user_app.command("add")
 @click.argument("user_id", metavar="ID")
-@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
-              help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.")
-@click.option("--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    metavar="ROLE",
+    help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input."
+)
 @_command_opts
-def user_add(user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool,
-             command_id: str | None) -> None:
+def user_add(
+    user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Add a person who may sign in, with their roles."""
     settings = _settings()
-    view = _directory(settings).add_user(user_id, list(roles), by=_operator(settings, as_),
-                                         command_id=_command_id(command_id), password=_password(password_stdin))
+    view = _directory(settings).add_user(
+        user_id,
+        list(roles),
+        by=_operator(settings, as_),
+        command_id=_command_id(command_id),
+        password=_password(password_stdin),
+    )
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -215,15 +246,18 @@ def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: b
 
 @user_app.command("revoke")
 @click.argument("user_id", metavar="ID")
-@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to revoke; repeat for more.")
+@click.option(
+    "--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to revoke; repeat for more."
+)
 @_command_opts
 def user_revoke(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Revoke roles from a person (their sessions and tokens lose them at once)."""
     _each_role("revoke", user_id, roles, as_, as_json, command_id)
 
 
-def _each_role(change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool,
-               command_id: str | None) -> None:
+def _each_role(
+    change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Grant or revoke each role in turn, each its own idempotent command (`ID:0`, `ID:1`, …)."""
     settings = _settings()
     people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
@@ -240,8 +274,9 @@ def _each_role(change: str, user_id: str, roles: tuple[str, ...], as_: str | Non
 def user_password(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Set a person's password, read from standard input (12 characters at least)."""
     settings = _settings()
-    view = _directory(settings).set_password(user_id, _password(True) or "", by=_operator(settings, as_),
-                                             command_id=_command_id(command_id))
+    view = _directory(settings).set_password(
+        user_id, _password(True) or "", by=_operator(settings, as_), command_id=_command_id(command_id)
+    )
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -273,8 +308,10 @@ def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str |
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
         return
     sys.stdout.write(issued.token + "\n")
-    sys.stderr.write(f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
-                     f"`concordat token revoke {issued.token_id}`\n")
+    sys.stderr.write(
+        f"token {issued.token_id} for {issued.user_id}: shown once; revoke with "
+        f"`concordat token revoke {issued.token_id}`\n"
+    )
 
 
 @token_app.command("revoke")
@@ -310,8 +347,11 @@ def resume(as_json: bool) -> None:
         return seen, live
 
     seen, live = _run(go())
-    _out(as_json, {"cases": seen, "live": live},
-         lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running", highlight=False))
+    _out(
+        as_json,
+        {"cases": seen, "live": live},
+        lambda c: c.print(f"{live} live of {seen} cases: each has its workflow running", highlight=False),
+    )
 
 
 @app.command(hidden=True)
@@ -328,14 +368,25 @@ def projections() -> None:
 
 @proposal_app.command("start")
 @click.option("--title", required=True, help="What the proposal is, in a line.")
-@click.option("--kind", required=True,
-              help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.")
+@click.option(
+    "--kind",
+    required=True,
+    help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.",
+)
 @click.option("--value", required=True, help="Annual value in pounds, e.g. 180000 or £180,000.50.")
 @click.option("--parties", required=True, help="Parties it concerns, comma-separated: PCC,CCC,CPCCG.")
 @click.option("--public-health", is_flag=True, help="Public-health ring-fenced money is involved.")
 @_command_opts
-def proposal_start(title: str, kind: str, value: str, parties: str, public_health: bool,
-                   as_: str | None, as_json: bool, command_id: str | None) -> None:
+def proposal_start(
+    title: str,
+    kind: str,
+    value: str,
+    parties: str,
+    public_health: bool,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Start a proposal at the JCU stage; prints its reference."""
     settings = _settings()
     actor = _actor(settings, as_)
@@ -346,8 +397,15 @@ def proposal_start(title: str, kind: str, value: str, parties: str, public_healt
     async def go() -> Any:
         client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
         cases = bootstrap.open_cases(settings)
-        state = cases.start_proposal(actor=actor, title=title, kind=kind, value_pence=pence,
-                                     parties=party_list, public_health=public_health, command_id=cid)
+        state = cases.start_proposal(
+            actor=actor,
+            title=title,
+            kind=kind,
+            value_pence=pence,
+            parties=party_list,
+            public_health=public_health,
+            command_id=cid,
+        )
         await ensure_workflow(client, settings, state)
         return state
 
@@ -362,11 +420,25 @@ def proposal_start(title: str, kind: str, value: str, parties: str, public_healt
 @click.option("--minutes-ref", default="", help="Reference of the minutes recording it.")
 @click.option("--note", default="", help="A note for the record.")
 @click.option("--stage-outcome", default=None, help="With --outcome decide at an escalation: the stage's own outcome.")
-@click.option("--deadline", default=None, metavar="YYYY-MM-DD",
-              help="With --outcome extend: the new deadline (close of business, Europe/London).")
+@click.option(
+    "--deadline",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="With --outcome extend: the new deadline (close of business, Europe/London).",
+)
 @_command_opts
-def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str, stage_outcome: str | None,
-           deadline: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+def decide(
+    reference: str,
+    stage: str,
+    outcome: str,
+    minutes_ref: str,
+    note: str,
+    stage_outcome: str | None,
+    deadline: str | None,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Record a forum's decision on a case (REFERENCE, e.g. PRO-2026-0001) at its current stage."""
     settings = _settings()
     if not reference.startswith("PRO-"):
@@ -377,8 +449,15 @@ def decide(reference: str, stage: str, outcome: str, minutes_ref: str, note: str
         return
     actor = _actor(settings, as_)
     new_deadline = _date(deadline, "--deadline") if deadline else None
-    decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage.strip(), outcome=outcome.strip(),
-                           minutes_ref=minutes_ref, note=note, stage_outcome=stage_outcome, new_deadline=new_deadline)
+    decision = DecideInput(
+        actor=ActorRef(id=actor.id, role=actor.role),
+        stage=stage.strip(),
+        outcome=outcome.strip(),
+        minutes_ref=minutes_ref,
+        note=note,
+        stage_outcome=stage_outcome,
+        new_deadline=new_deadline,
+    )
     cid = _command_id(command_id)
 
     async def go() -> Any:
@@ -437,8 +516,15 @@ def _start_case(settings: Settings, as_: str | None, command_id: str | None, sta
     return _run(go())
 
 
-def _act(settings: Settings, as_: str | None, command_id: str | None, reference: str, action: str,
-         fields: dict[str, Any], as_json: bool) -> None:
+def _act(
+    settings: Settings,
+    as_: str | None,
+    command_id: str | None,
+    reference: str,
+    action: str,
+    fields: dict[str, Any],
+    as_json: bool,
+) -> None:
     """A command on a dispute or notice, through its workflow's `act` update."""
     actor = _actor(settings, as_)
     act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
@@ -457,37 +543,55 @@ def _act(settings: Settings, as_: str | None, command_id: str | None, reference:
 @click.option("--against", required=True, help="The parties the concern is against, comma-separated, e.g. CCC.")
 @click.option("--subject", required=True, help="What the dispute is about, in a line.")
 @click.option("--description", default="", help="The concern in full.")
-@click.option("--case", "linked_case", default=None, metavar="REFERENCE", help="A case it concerns, e.g. PRO-2026-0001.")
+@click.option(
+    "--case", "linked_case", default=None, metavar="REFERENCE", help="A case it concerns, e.g. PRO-2026-0001."
+)
 @_command_opts
-def dispute_raise(against: str, subject: str, description: str, linked_case: str | None, as_: str | None,
-                  as_json: bool, command_id: str | None) -> None:
+def dispute_raise(
+    against: str,
+    subject: str,
+    description: str,
+    linked_case: str | None,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Raise a dispute for your party (--as party_rep:PARTY:ID); prints its reference."""
     settings = _settings()
     fields = {"against": _list(against), "subject": subject, "description": description, "linked_case": linked_case}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid))
+    state = _start_case(
+        settings, as_, command_id, lambda app, actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid)
+    )
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
 @dispute_app.command("resolve")
 @click.argument("reference")
-@click.option("--outcome", required=True, type=click.Choice(["resolved", "mediation", "no_mediation"]),
-              help="resolved; mediation (is required); no_mediation (is not required).")
+@click.option(
+    "--outcome",
+    required=True,
+    type=click.Choice(["resolved", "mediation", "no_mediation"]),
+    help="resolved; mediation (is required); no_mediation (is not required).",
+)
 @click.option("--note", default="", help="The resolution or the reasons, for the record.")
 @_command_opts
-def dispute_resolve(reference: str, outcome: str, note: str, as_: str | None, as_json: bool,
-                    command_id: str | None) -> None:
+def dispute_resolve(
+    reference: str, outcome: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """The Lead Director resolves the concern, or decides whether mediation is required."""
     _act(_settings(), as_, command_id, reference, "resolve", {"outcome": outcome, "note": note}, as_json)
 
 
 @dispute_app.command("nominate")
 @click.argument("reference")
-@click.option("--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID).")
+@click.option(
+    "--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID)."
+)
 @click.option("--note", default="")
 @_command_opts
-def dispute_nominate(reference: str, mediator: str, note: str, as_: str | None, as_json: bool,
-                     command_id: str | None) -> None:
+def dispute_nominate(
+    reference: str, mediator: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """Nominate a mediator; every party to the dispute must then agree."""
     _act(_settings(), as_, command_id, reference, "nominate", {"mediator": mediator, "note": note}, as_json)
 
@@ -523,8 +627,9 @@ def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: b
 @click.option("--findings", required=True, help="The findings, binding on the parties.")
 @click.option("--cost", required=True, help="Total cost of the mediation in pounds, shared equally.")
 @_command_opts
-def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, as_json: bool,
-                     command_id: str | None) -> None:
+def dispute_findings(
+    reference: str, findings: str, cost: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
     """The appointed mediator records binding findings and the cost (--as mediator:ID)."""
     fields = {"findings": findings, "cost_pence": parse_pounds(cost)}
     _act(_settings(), as_, command_id, reference, "findings", fields, as_json)
@@ -532,12 +637,23 @@ def dispute_findings(reference: str, findings: str, cost: str, as_: str | None, 
 
 @termination_app.command("serve")
 @click.option("--letter-ref", required=True, help="Reference of the notice letter (notice is given in writing).")
-@click.option("--served-on", default=None, metavar="YYYY-MM-DD", help="When it was served (default today; not in the future).")
-@click.option("--effective", default=None, metavar="YYYY-MM-DD", help="When it takes effect (six months after service at least).")
+@click.option(
+    "--served-on", default=None, metavar="YYYY-MM-DD", help="When it was served (default today; not in the future)."
+)
+@click.option(
+    "--effective", default=None, metavar="YYYY-MM-DD", help="When it takes effect (six months after service at least)."
+)
 @click.option("--year-end", is_flag=True, help="Take effect on the first 31 March at least six months on.")
 @_command_opts
-def termination_serve(letter_ref: str, served_on: str | None, effective: str | None, year_end: bool,
-                      as_: str | None, as_json: bool, command_id: str | None) -> None:
+def termination_serve(
+    letter_ref: str,
+    served_on: str | None,
+    effective: str | None,
+    year_end: bool,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Serve your party's notice to leave the partnership (--as party_rep:PARTY:ID)."""
     settings = _settings()
     fields = {
@@ -546,8 +662,9 @@ def termination_serve(letter_ref: str, served_on: str | None, effective: str | N
         "effective": _date(effective, "--effective") if effective else None,
         "year_end": year_end,
     }
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid))
+    state = _start_case(
+        settings, as_, command_id, lambda app, actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
+    )
     _out(as_json, state_dict(state), lambda c: c.print(f"{state.reference} effective {state.details['effective']}"))
 
 
@@ -564,8 +681,7 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
 @click.argument("reference")
 @click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The agreed date (today or later).")
 @_command_opts
-def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool,
-                        command_id: str | None) -> None:
+def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
     fields = {"effective": _date(effective, "--effective")}
     _act(_settings(), as_, command_id, reference, "consent", fields, as_json)
@@ -579,23 +695,48 @@ def variation_app() -> None:
 @variation_app.command("start")
 @click.option("--provider", required=True, help="The provider whose contract varies.")
 @click.option("--contract-ref", required=True, help="The contract's reference.")
-@click.option("--reason", required=True, help="performance_review, contract_performance_notice, "
-              "managing_activity_and_referrals or other.")
+@click.option(
+    "--reason",
+    required=True,
+    help="performance_review, contract_performance_notice, managing_activity_and_referrals or other.",
+)
 @click.option("--value-change", required=True, help="Change in annual value in pounds; negative for a reduction.")
 @click.option("--parties", required=True, help="Parties to the contract, comma-separated: PCC,CCC,CPCCG.")
 @click.option("--effective", required=True, metavar="YYYY-MM-DD", help="When it takes effect once agreed.")
 @click.option("--public-health", is_flag=True, help="Public-health money is in the contract (sign-off needed).")
 @click.option("--title", default="", help="A title (default: provider, contract and reason).")
 @_command_opts
-def variation_start(provider: str, contract_ref: str, reason: str, value_change: str, parties: str, effective: str,
-                    public_health: bool, title: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+def variation_start(
+    provider: str,
+    contract_ref: str,
+    reason: str,
+    value_change: str,
+    parties: str,
+    effective: str,
+    public_health: bool,
+    title: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Start a contract variation at the JCU stage; prints its reference."""
     settings = _settings()
-    fields = {"provider": provider, "contract_ref": contract_ref, "reason": reason,
-              "value_change_pence": parse_signed_pounds(value_change), "parties": _list(parties),
-              "effective_on": _date(effective, "--effective"), "public_health": public_health, "title": title}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid))
+    fields = {
+        "provider": provider,
+        "contract_ref": contract_ref,
+        "reason": reason,
+        "value_change_pence": parse_signed_pounds(value_change),
+        "parties": _list(parties),
+        "effective_on": _date(effective, "--effective"),
+        "public_health": public_health,
+        "title": title,
+    }
+    state = _start_case(
+        settings,
+        as_,
+        command_id,
+        lambda app, actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid),
+    )
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -615,14 +756,30 @@ def funding_app() -> None:
 
 @funding_app.command("start")
 @click.option("--fund", required=True, help="The fund's name.")
-@click.option("--change", "changes", multiple=True, required=True, metavar="PARTY=POUNDS",
-              help="A party's change in contribution, e.g. PCC=-20000; repeat for each party.")
-@click.option("--public-health", is_flag=True, help="Ring-fenced public-health money is involved (consultation needed).")
+@click.option(
+    "--change",
+    "changes",
+    multiple=True,
+    required=True,
+    metavar="PARTY=POUNDS",
+    help="A party's change in contribution, e.g. PCC=-20000; repeat for each party.",
+)
+@click.option(
+    "--public-health", is_flag=True, help="Ring-fenced public-health money is involved (consultation needed)."
+)
 @click.option("--public-health-service", is_flag=True, help="A public-health service: the Health Committee decides.")
 @click.option("--title", default="", help="A title (default: the fund and the net change).")
 @_command_opts
-def funding_start(fund: str, changes: tuple[str, ...], public_health: bool, public_health_service: bool, title: str,
-                  as_: str | None, as_json: bool, command_id: str | None) -> None:
+def funding_start(
+    fund: str,
+    changes: tuple[str, ...],
+    public_health: bool,
+    public_health_service: bool,
+    title: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
     """Start an in-year funding change at the board; prints its reference."""
     settings = _settings()
     parsed: dict[str, int] = {}
@@ -633,10 +790,19 @@ def funding_start(fund: str, changes: tuple[str, ...], public_health: bool, publ
         if party.strip() in parsed:
             raise InvalidInputError(f"--change names {party.strip()} twice")
         parsed[party.strip()] = parse_signed_pounds(amount)
-    fields = {"fund": fund, "changes": parsed, "public_health": public_health,
-              "public_health_service": public_health_service, "title": title}
-    state = _start_case(settings, as_, command_id,
-                        lambda app, actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid))
+    fields = {
+        "fund": fund,
+        "changes": parsed,
+        "public_health": public_health,
+        "public_health_service": public_health_service,
+        "title": title,
+    }
+    state = _start_case(
+        settings,
+        as_,
+        command_id,
+        lambda app, actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid),
+    )
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
 
@@ -655,8 +821,10 @@ def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: boo
     settings = _settings()
     actor = _actor(settings, as_)
     view = bootstrap.open_cases(settings).open_fund(
-        actor=actor, fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
-        command_id=_command_id(command_id))
+        actor=actor,
+        fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
+        command_id=_command_id(command_id),
+    )
     _out(as_json, view, lambda c: render.fund(c, view))
 
 
@@ -676,8 +844,12 @@ def report_app() -> None:
 
 
 @report_app.command("public-health")
-@click.option("--year", required=True, type=click.IntRange(2000, 2100),
-              help="Financial year by its first calendar year: 2026 is April 2026 to March 2027.")
+@click.option(
+    "--year",
+    required=True,
+    type=click.IntRange(2000, 2100),
+    help="Financial year by its first calendar year: 2026 is April 2026 to March 2027.",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @_as_option
 def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
@@ -708,8 +880,13 @@ def _auditor(settings: Settings, as_: str | None) -> Auditor:
 
 @audit_app.command("verify")
 @click.argument("reference", required=False)
-@click.option("--heads", "heads_file", type=click.Path(dir_okay=False), default=None,
-              help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.")
+@click.option(
+    "--heads",
+    "heads_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.",
+)
 @_as_option
 def audit_verify(reference: str | None, heads_file: str | None, as_: str | None, as_json: bool) -> None:
     """Walk the hash chains of every case (or one) and report each break; exit 1 if any."""
@@ -750,11 +927,20 @@ def audit_replay(as_: str | None, as_json: bool) -> None:
     settings = _settings()
     bootstrap.open_cases(settings).authorize_read(_actor(settings, as_))
     summary = replay(settings, console=None if as_json else Console(stderr=True))
-    data = {"events": summary.events, "views": summary.views, "seconds": round(summary.seconds, 3),
-            "events_per_second": round(summary.rate, 1)}
-    _out(as_json, data, lambda c: c.print(
-        f"replayed {summary.events} events into {', '.join(summary.views)} in {summary.seconds:.1f} s "
-        f"({summary.rate:,.0f} events/s); the rebuilt views are in place"))
+    data = {
+        "events": summary.events,
+        "views": summary.views,
+        "seconds": round(summary.seconds, 3),
+        "events_per_second": round(summary.rate, 1),
+    }
+    _out(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"replayed {summary.events} events into {', '.join(summary.views)} in {summary.seconds:.1f} s "
+            f"({summary.rate:,.0f} events/s); the rebuilt views are in place"
+        ),
+    )
 
 
 def _read_heads(path: str) -> list[Head]:
@@ -762,7 +948,9 @@ def _read_heads(path: str) -> list[Head]:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return [Head(**item) for item in raw]
     except (OSError, ValueError, TypeError) as err:
-        raise InvalidInputError(f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})") from None
+        raise InvalidInputError(
+            f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})"
+        ) from None
 
 
 @app.command()
@@ -782,8 +970,13 @@ def _list(text: str) -> list[str]:
 @app.command()
 @click.argument("reference")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Show the case as it stood at this version.")
-@click.option("--as-of", "as_of", default=None, metavar="WHEN",
-              help="Show the case as it stood then, e.g. 2026-06-30T17:00 (Europe/London unless it has an offset).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="WHEN",
+    help="Show the case as it stood then, e.g. 2026-06-30T17:00 (Europe/London unless it has an offset).",
+)
 @_as_option
 def show(reference: str, version: int | None, as_of: str | None, as_: str | None, as_json: bool) -> None:
     """A case's state now, or as it stood at a version or an instant: rebuilt from its events."""
@@ -910,8 +1103,11 @@ def _main(argv: list[str] | None) -> None:
     except TemporalUnavailableError as err:
         _fail(str(err), 69)
     except MapperDeserialisationError:
-        _fail("cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
-              "(`concordat audit verify` names each event it cannot read)", 1)
+        _fail(
+            "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
+            "(`concordat audit verify` names each event it cannot read)",
+            1,
+        )
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
         _fail(f"store unavailable, try again ({str(err).splitlines()[0] if str(err) else type(err).__name__})", 75)
     except KeyboardInterrupt:

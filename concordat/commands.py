@@ -68,8 +68,9 @@ class Commands:
 
     # --- starting cases ---------------------------------------------------------------------------
 
-    async def start(self, kind: str, who: Identity, fields: dict[str, Any], command_id: str,
-                    role: str | None = None) -> Any:
+    async def start(
+        self, kind: str, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None
+    ) -> Any:
         """Open a case of `kind` from request fields named as the CLI's options; start its workflow."""
         actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
         start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
@@ -84,58 +85,93 @@ class Commands:
         if kind == "proposal":
             pence, parties = parse_pounds(str(f.get("value", ""))), _parties(f.get("parties"))
             return lambda actor, cid: app.start_proposal(
-                actor=actor, title=f.get("title", ""), kind=f.get("kind", ""), value_pence=pence, parties=parties,
-                public_health=bool(f.get("public_health")), command_id=cid)
+                actor=actor,
+                title=f.get("title", ""),
+                kind=f.get("kind", ""),
+                value_pence=pence,
+                parties=parties,
+                public_health=bool(f.get("public_health")),
+                command_id=cid,
+            )
         if kind == "dispute":
-            fields = {"against": _parties(f.get("against")), "subject": f.get("subject", ""),
-                      "description": f.get("description", ""), "linked_case": f.get("case") or None}
+            fields = {
+                "against": _parties(f.get("against")),
+                "subject": f.get("subject", ""),
+                "description": f.get("description", ""),
+                "linked_case": f.get("case") or None,
+            }
             return lambda actor, cid: app.raise_dispute(actor=actor, fields=fields, command_id=cid)
         if kind == "termination":
-            fields = {"letter_ref": f.get("letter_ref", ""), "served_on": _day(f.get("served_on"), "served_on"),
-                      "effective": _day(f.get("effective"), "effective"), "year_end": bool(f.get("year_end"))}
+            fields = {
+                "letter_ref": f.get("letter_ref", ""),
+                "served_on": _day(f.get("served_on"), "served_on"),
+                "effective": _day(f.get("effective"), "effective"),
+                "year_end": bool(f.get("year_end")),
+            }
             return lambda actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
         if kind == "variation":
-            fields = {"provider": f.get("provider", ""), "contract_ref": f.get("contract_ref", ""),
-                      "reason": f.get("reason", ""),
-                      "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
-                      "parties": _parties(f.get("parties")), "effective_on": _day(f.get("effective"), "effective"),
-                      "public_health": bool(f.get("public_health")), "title": f.get("title", "")}
+            fields = {
+                "provider": f.get("provider", ""),
+                "contract_ref": f.get("contract_ref", ""),
+                "reason": f.get("reason", ""),
+                "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
+                "parties": _parties(f.get("parties")),
+                "effective_on": _day(f.get("effective"), "effective"),
+                "public_health": bool(f.get("public_health")),
+                "title": f.get("title", ""),
+            }
             return lambda actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid)
         if kind == "funding":
             changes = f.get("change") or {}
             if not isinstance(changes, dict) or not changes:
-                raise InvalidInputError("change: give each party's change in pounds, e.g. {\"PCC\": \"-20000\"}")
-            fields = {"fund": f.get("fund", ""), "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
-                      "public_health": bool(f.get("public_health")),
-                      "public_health_service": bool(f.get("public_health_service")), "title": f.get("title", "")}
+                raise InvalidInputError('change: give each party\'s change in pounds, e.g. {"PCC": "-20000"}')
+            fields = {
+                "fund": f.get("fund", ""),
+                "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
+                "public_health": bool(f.get("public_health")),
+                "public_health_service": bool(f.get("public_health_service")),
+                "title": f.get("title", ""),
+            }
             return lambda actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid)
         raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
 
     async def open_fund(self, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None) -> Any:
         actor = who.acting_as(self.cases.policy.roles_that_start("fund"), role)
-        domain_fields = {"name": fields.get("name", ""), "type": fields.get("type", ""),
-                         "balance_pence": parse_pounds(str(fields.get("balance", "")))}
+        domain_fields = {
+            "name": fields.get("name", ""),
+            "type": fields.get("type", ""),
+            "balance_pence": parse_pounds(str(fields.get("balance", ""))),
+        }
         return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=command_id)
 
     # --- commands on a case -----------------------------------------------------------------------
 
-    async def decide(self, who: Identity, reference: str, fields: dict[str, Any], command_id: str,
-                     role: str | None = None) -> Any:
+    async def decide(
+        self, who: Identity, reference: str, fields: dict[str, Any], command_id: str, role: str | None = None
+    ) -> Any:
         current = await asyncio.to_thread(self.cases.state, reference)
         if (earlier := await self._earlier(reference, command_id)) is not None:
             return earlier
         stage = str(fields.get("stage") or "").strip()
         actor = who.acting_as(allowed_roles(current, "decide", stage), role)
         if not isinstance(current, ProposalState):
-            act = {"stage": stage, "outcome": str(fields.get("outcome") or "").strip(),
-                   "minutes_ref": fields.get("minutes_ref") or "", "note": fields.get("note") or ""}
+            act = {
+                "stage": stage,
+                "outcome": str(fields.get("outcome") or "").strip(),
+                "minutes_ref": fields.get("minutes_ref") or "",
+                "note": fields.get("note") or "",
+            }
             return await self._act(actor, reference, "decide", act, command_id)
         deadline = fields.get("deadline")
-        decision = DecideInput(actor=ActorRef(id=actor.id, role=actor.role), stage=stage,
-                               outcome=str(fields.get("outcome") or "").strip(),
-                               minutes_ref=fields.get("minutes_ref") or "", note=fields.get("note") or "",
-                               stage_outcome=fields.get("stage_outcome") or None,
-                               new_deadline=_day(deadline, "deadline") if deadline else None)
+        decision = DecideInput(
+            actor=ActorRef(id=actor.id, role=actor.role),
+            stage=stage,
+            outcome=str(fields.get("outcome") or "").strip(),
+            minutes_ref=fields.get("minutes_ref") or "",
+            note=fields.get("note") or "",
+            stage_outcome=fields.get("stage_outcome") or None,
+            new_deadline=_day(deadline, "deadline") if deadline else None,
+        )
         return await self._send(reference, ProposalWorkflow.decide, decision, command_id)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
@@ -148,8 +184,15 @@ class Commands:
         withdrawal = WithdrawInput(actor=ActorRef(id=actor.id, role=actor.role), note=note or "")
         return await self._send(reference, ProposalWorkflow.withdraw, withdrawal, command_id)
 
-    async def act(self, who: Identity, reference: str, command: str, fields: dict[str, Any], command_id: str,
-                  role: str | None = None) -> Any:
+    async def act(
+        self,
+        who: Identity,
+        reference: str,
+        command: str,
+        fields: dict[str, Any],
+        command_id: str,
+        role: str | None = None,
+    ) -> Any:
         """A dispute, notice or variation command by its CLI name (`nominate`, `inform-ce`, …)."""
         action, names = CASE_ACTIONS[command]
         current = await asyncio.to_thread(self.cases.state, reference)
@@ -163,8 +206,9 @@ class Commands:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
         if "effective" in given:
             given["effective"] = _day(given["effective"], "effective")
-        return await self._act(actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()},
-                               command_id)
+        return await self._act(
+            actor, reference, action, {k: ("" if v is None else v) for k, v in given.items()}, command_id
+        )
 
     async def _earlier(self, reference: str, command_id: str) -> Any:
         """The first answer to a command already applied (a repeated Idempotency-Key): the same
@@ -198,8 +242,15 @@ def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
         for a in state.allowed_actions:
             for role in who.roles:
                 if role == a.role:
-                    found.append({"action": "decide", "stage": a.stage, "role": role, "outcomes": list(a.outcomes),
-                                  "stage_outcomes": list(getattr(a, "stage_outcomes", []) or [])})
+                    found.append(
+                        {
+                            "action": "decide",
+                            "stage": a.stage,
+                            "role": role,
+                            "outcomes": list(a.outcomes),
+                            "stage_outcomes": list(getattr(a, "stage_outcomes", []) or []),
+                        }
+                    )
         for role in who.roles:
             if role in state.withdraw_roles:
                 found.append({"action": "withdraw", "role": role})
@@ -218,7 +269,7 @@ def _parties(value: Any) -> list[str]:
         return [p.strip() for p in value.split(",") if p.strip()]
     if isinstance(value, list):
         return [str(p).strip() for p in value if str(p).strip()]
-    raise InvalidInputError("parties: give a list like [\"PCC\", \"CPCCG\"] or a string like \"PCC,CPCCG\"")
+    raise InvalidInputError('parties: give a list like ["PCC", "CPCCG"] or a string like "PCC,CPCCG"')
 
 
 def _day(value: Any, name: str) -> date | None:

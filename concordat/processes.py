@@ -74,8 +74,12 @@ def run_worker(settings: Settings) -> int:
         except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
             log.error("worker.no_store", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
             return 75
-        parts = bootstrap.build_worker(client, app, settings.task_queue,  # type: ignore[arg-type]
-                                       pause_after_commit=settings.fault_pause_after_commit)
+        parts = bootstrap.build_worker(
+            client,
+            app,
+            settings.task_queue,  # type: ignore[arg-type]
+            pause_after_commit=settings.fault_pause_after_commit,
+        )
         async with parts.worker:
             log.warning("worker.ready", task_queue=settings.task_queue, temporal=settings.temporal_address)
             await stop.wait()

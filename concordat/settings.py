@@ -23,14 +23,18 @@ class Settings(BaseSettings):
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend, HOST:PORT.")
     temporal_namespace: str = "default"
     task_queue: str = "concordat"
-    temporal_ui_port: int = Field(0, description="Port of Temporal's web UI under `concordat up` (0: gRPC port + 1000).")
+    temporal_ui_port: int = Field(
+        0, description="Port of Temporal's web UI under `concordat up` (0: gRPC port + 1000)."
+    )
     snapshot_interval: int = Field(50, ge=0, description="Snapshot a case every N events (0: never).")
     policy_file: Path | None = Field(None, description="A governance policy file to use instead of the shipped one.")
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     actor: str = Field("", description="Who is acting, ROLE:ID, when a command has no --as.")
     fault_pause_after_commit: float = Field(
-        0.0, ge=0, description="Fault tests only: a worker sleeps this long after each command commits, "
+        0.0,
+        ge=0,
+        description="Fault tests only: a worker sleeps this long after each command commits, "
         "so a test can kill it between the commit and the activity's completion.",
     )
     cipher_key: SecretStr = Field(
@@ -44,7 +48,8 @@ class Settings(BaseSettings):
         "set it when more than one web process serves the same users).",
     )
     metrics_address: str = Field(
-        "", description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",
+        "",
+        description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",
     )
 
     @field_validator("database_url")
