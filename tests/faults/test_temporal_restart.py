@@ -41,20 +41,42 @@ async def test_a_deadline_that_passed_while_temporal_was_down_fires_when_it_retu
     address, db_file = f"127.0.0.1:{port}", tmp_path / "temporal.sqlite"
     server = temporal_dev(tmp_path, port, db_file)
     due = (datetime.now(LONDON) + timedelta(seconds=40)).replace(microsecond=0)
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, temporal_address=address,
-                        task_queue=f"tq-{uuid.uuid4()}", policy_file=policy_with_a_deadline_at(tmp_path, due))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        temporal_address=address,
+        task_queue=f"tq-{uuid.uuid4()}",
+        policy_file=policy_with_a_deadline_at(tmp_path, due),
+    )
     app = bootstrap.open_cases(settings)
-    env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=address, CONCORDAT_TASK_QUEUE=settings.task_queue,
-                  CONCORDAT_POLICY_FILE=str(settings.policy_file))
+    env = env_for(
+        settings,
+        CONCORDAT_TEMPORAL_ADDRESS=address,
+        CONCORDAT_TASK_QUEUE=settings.task_queue,
+        CONCORDAT_POLICY_FILE=str(settings.policy_file),
+    )
     worker = start("worker", ["worker"], env, tmp_path)
     try:
         await until_async(lambda: "worker.ready" in worker.text(), 60, "the worker to be ready")
         yesterday = datetime.combine(due.date() - timedelta(days=1), time(12, 0), tzinfo=LONDON)
-        state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id="s", title="Due soon",
-                                   kind="pathway_change", value_pence=1_000, parties=["PCC"], public_health=False,
-                                   at=yesterday)
-        state = app.decide(state.reference, actor=Actor.parse("lead_director:dan"), stage="jcu", outcome="refer",
-                           command_id="d", at=yesterday)
+        state = app.start_proposal(
+            actor=Actor.parse("jcu_lead:jo"),
+            command_id="s",
+            title="Due soon",
+            kind="pathway_change",
+            value_pence=1_000,
+            parties=["PCC"],
+            public_health=False,
+            at=yesterday,
+        )
+        state = app.decide(
+            state.reference,
+            actor=Actor.parse("lead_director:dan"),
+            stage="jcu",
+            outcome="refer",
+            command_id="d",
+            at=yesterday,
+        )
         assert (state.stage, state.deadline) == ("board", due)
         client = await Client.connect(address, data_converter=pydantic_data_converter)
         await ensure_workflow(client, settings, state)
@@ -72,8 +94,11 @@ async def test_a_deadline_that_passed_while_temporal_was_down_fires_when_it_retu
         await asyncio.sleep(max(0.0, (due - datetime.now(LONDON)).total_seconds()) + 3)  # down past the deadline
         assert [h.event for h in app.history(ref, actor=AUDREY)] == ["Started", "Decided"]
         server = temporal_dev(tmp_path, port, db_file)  # the same state file
-        await until_async(lambda: "Escalated" in [h.event for h in app.history(ref, actor=AUDREY)], 120,
-                          "the missed deadline to escalate after the restart")
+        await until_async(
+            lambda: "Escalated" in [h.event for h in app.history(ref, actor=AUDREY)],
+            120,
+            "the missed deadline to escalate after the restart",
+        )
     finally:
         worker.stop()
         server.stop()

@@ -25,20 +25,35 @@ AUDREY = Actor.parse("auditor:audrey")
 async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
     temporal: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, temporal_address=temporal,
-                        task_queue=f"tq-{uuid.uuid4()}")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        temporal_address=temporal,
+        task_queue=f"tq-{uuid.uuid4()}",
+    )
     app = bootstrap.open_cases(settings)
     client = await Client.connect(temporal, data_converter=pydantic_data_converter)
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
     slow = start("worker-a", ["worker"], {**env, "CONCORDAT_FAULT_PAUSE_AFTER_COMMIT": "300"}, tmp_path)
     try:
-        state = app.start_proposal(actor=Actor.parse("jcu_lead:jo"), command_id="s", title="Kill me", kind="procurement",
-                                   value_pence=1_000_000, parties=["PCC"], public_health=False)
+        state = app.start_proposal(
+            actor=Actor.parse("jcu_lead:jo"),
+            command_id="s",
+            title="Kill me",
+            kind="procurement",
+            value_pence=1_000_000,
+            parties=["PCC"],
+            public_health=False,
+        )
         ref = state.reference
         await ensure_workflow(client, settings, state)
-        update = asyncio.create_task(client.get_workflow_handle(ref).execute_update(
-            ProposalWorkflow.decide, DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu",
-                                                 outcome="refer"), id="decide-once"))
+        update = asyncio.create_task(
+            client.get_workflow_handle(ref).execute_update(
+                ProposalWorkflow.decide,
+                DecideInput(actor=ActorRef(id="dan", role="lead_director"), stage="jcu", outcome="refer"),
+                id="decide-once",
+            )
+        )
         await until_async(lambda: len(app.history(ref, actor=AUDREY)) == 2, 60, "the decision to commit")
         slow.kill9()  # the activity has committed and is paused: it never reports completion
         fresh = start("worker-b", ["worker"], env, tmp_path)
