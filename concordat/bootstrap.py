@@ -36,6 +36,7 @@ from workers.activities import CaseActivities
 from workflows.dispute import DisputeWorkflow
 from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
+from workflows.store_binding import StoreBindingWorkflow
 from workflows.termination import TerminationWorkflow
 from workflows.variation import VariationWorkflow
 
@@ -93,6 +94,15 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     for projection in PROJECTIONS:
         env[f"{projection.name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{projection.name}.sqlite")
     return env
+
+
+def describe_store(settings: Settings) -> str:
+    """Which store this is, in words a person recognises, and without its password."""
+    if settings.uses_postgres:
+        info = conninfo_to_dict(settings.database_url)
+        where = f"{info.get('host') or '127.0.0.1'}:{info.get('port') or '5432'}/{info.get('dbname') or 'postgres'}"
+        return f"PostgreSQL {where}"
+    return f"SQLite {settings.data_dir.resolve() / 'events.sqlite'}"
 
 
 def load_policy(settings: Settings) -> Policy:
@@ -188,7 +198,14 @@ def build_worker(client: Client, app: CaseService, task_queue: str, *, pause_aft
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[ProposalWorkflow, DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow],
+        workflows=[
+            ProposalWorkflow,
+            DisputeWorkflow,
+            TerminationWorkflow,
+            VariationWorkflow,
+            FundingWorkflow,
+            StoreBindingWorkflow,
+        ],
         activities=activities.all(),
         activity_executor=executor,
     )

@@ -342,7 +342,7 @@ def resume(as_json: bool) -> None:
             seen += 1
             state = cases.state(reference)
             if is_live(state):
-                await ensure_workflow(client, settings, state)
+                await ensure_workflow(client, settings, state, cases)
                 live += 1
         return seen, live
 
@@ -406,7 +406,7 @@ def proposal_start(
             public_health=public_health,
             command_id=cid,
         )
-        await ensure_workflow(client, settings, state)
+        await ensure_workflow(client, settings, state, cases)
         return state
 
     state = _run(go())
@@ -509,8 +509,9 @@ def _start_case(settings: Settings, as_: str | None, command_id: str | None, sta
 
     async def go() -> Any:
         client = await _client(settings)  # before writing: a case with no engine to run it helps nobody
-        state = start(bootstrap.open_cases(settings), actor, cid)
-        await ensure_workflow(client, settings, state)
+        cases = bootstrap.open_cases(settings)
+        state = start(cases, actor, cid)
+        await ensure_workflow(client, settings, state, cases)
         return state
 
     return _run(go())

@@ -22,11 +22,14 @@ from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import CaseClosedError, ConcordatError, closed_text
 from domain.proposal import ProposalState
+from domain.store import store_id
 from workers.activities import case_state
 from workflows.contracts import ActInput, CaseInput, CaseState, DecideInput, ProposalInput, WithdrawInput
 from workflows.dispute import DisputeWorkflow
 from workflows.funding import FundingWorkflow
 from workflows.proposal import ProposalWorkflow
+from workflows.store_binding import WORKFLOW_ID as STORE_BINDING_ID
+from workflows.store_binding import StoreBindingInput, StoreBindingWorkflow
 from workflows.termination import TerminationWorkflow
 from workflows.variation import VariationWorkflow
 
@@ -42,6 +45,10 @@ class CommandRefusedError(ConcordatError):
 
 class TemporalUnavailableError(Exception):
     """Temporal could not be reached."""
+
+
+class OtherStoreError(Exception):
+    """The Temporal namespace serves another event store: serving this one there would mix their cases."""
 
 
 WORKFLOWS: dict[str, Any] = {
@@ -60,7 +67,37 @@ def is_live(state: ProposalState | CaseView) -> bool:
     return bool(state.actions or state.timers)
 
 
-async def ensure_workflow(client: Client, settings: Settings, state: ProposalState | CaseView) -> None:
+def task_queue(settings: Settings, app: CaseService) -> str:
+    """The store's own task queue, `concordat-` and the store's id, so that a worker only ever takes up
+    workflows of the store it holds; CONCORDAT_TASK_QUEUE, when set, names it instead."""
+    return settings.task_queue or f"concordat-{store_id(app)}"
+
+
+async def bind_store(client: Client, settings: Settings, app: CaseService, store: str) -> None:
+    """Make sure the namespace serves this store, or refuse: the first store to ask binds it (see
+    `workflows/store_binding.py`); `store` says in words which store this is (no secrets)."""
+    mine = store_id(app)
+    handle = await client.start_workflow(
+        StoreBindingWorkflow.run,
+        StoreBindingInput(store_id=mine, store=store),
+        id=STORE_BINDING_ID,
+        task_queue=task_queue(settings, app),
+        memo={"store_id": mine, "store": store},
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    bound = await (await handle.describe()).memo()
+    if bound.get("store_id") != mine:
+        raise OtherStoreError(
+            f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "
+            f"{bound.get('store', 'unnamed')} (id {bound.get('store_id')}), not this one, {store} (id {mine}); "
+            "one namespace serves one store: give this one a namespace (CONCORDAT_TEMPORAL_NAMESPACE) "
+            "or a Temporal of its own"
+        )
+
+
+async def ensure_workflow(
+    client: Client, settings: Settings, state: ProposalState | CaseView, app: CaseService
+) -> None:
     """Start the case's workflow unless it is running already (get-or-create by case reference)."""
     workflow = WORKFLOWS[state.reference[:3]]
     arg = (ProposalInput if workflow is ProposalWorkflow else CaseInput)(
@@ -70,7 +107,7 @@ async def ensure_workflow(client: Client, settings: Settings, state: ProposalSta
         workflow.run,
         arg,
         id=state.reference,
-        task_queue=settings.task_queue,
+        task_queue=task_queue(settings, app),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
@@ -98,7 +135,7 @@ async def send_update(
         if earlier is not None:
             return case_state(earlier)
         raise CaseClosedError(closed_text(reference, current.status, getattr(current, "last_decision", None)))
-    await ensure_workflow(client, settings, current)
+    await ensure_workflow(client, settings, current, app)
     handle = client.get_workflow_handle(reference)
     try:
         return await handle.execute_update(update, arg, id=command_id, result_type=CaseState)

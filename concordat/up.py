@@ -24,9 +24,11 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, ports
+from concordat import binaries, bootstrap, engine, ports
 from concordat.settings import Settings
+from domain.application import CaseService
 from domain.directory import Directory
+from domain.store import store_id
 
 log = structlog.get_logger("concordat.up")
 READY_TIMEOUT_SECONDS = 60.0
@@ -85,6 +87,19 @@ def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
             return True
         time.sleep(0.3)  # polling a server that is starting
     return False
+
+
+def _bind(settings: Settings, cases: CaseService, store: str) -> str | None:
+    """Bind the Temporal namespace to this store, or say why not (it serves another store)."""
+
+    async def bind() -> None:
+        await engine.bind_store(await bootstrap.connect(settings), settings, cases, store)
+
+    try:
+        asyncio.run(bind())
+    except engine.OtherStoreError as err:
+        return str(err)
+    return None
 
 
 def _wait_for_http(host: str, port: int, child: Child) -> bool:
@@ -200,6 +215,14 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
+        cases = bootstrap.open_cases(settings)
+        store = bootstrap.describe_store(settings)
+        refusal = _bind(settings, cases, store)
+        if refusal:
+            sys.stderr.write(f"concordat: {refusal}\n")
+            return 1
+        _say(f"store        {store} (id {store_id(cases)}); task queue {engine.task_queue(settings, cases)}")
+
         for view in ("case_list", "decisions", "public_health"):
             bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]
@@ -215,10 +238,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             _say(
                 f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}"
             )
-            if not Directory(bootstrap.open_cases(settings)).has_users():
+            if not Directory(cases).has_users():
                 _say("             no users yet: `concordat user add ID --role ROLE --password-stdin` creates one")
-        store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"
-        _say(f"store        {store}")
         _say("ready — Ctrl-C stops everything")
 
         while not stop.is_set():
