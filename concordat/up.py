@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,6 +88,29 @@ def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
             return True
         time.sleep(0.3)  # polling a server that is starting
     return False
+
+
+_FIELD = r'"?{name}"?[=:]\s*"((?:[^"\\]|\\.)+)"'  # name="…" (logfmt) or "name":"…" (JSON)
+_CAUSES = (re.compile(_FIELD.format(name="error")), re.compile(_FIELD.format(name="msg")))
+
+
+def _failure_in(log_path: Path, limit: int = 300) -> str:
+    """Why Temporal's dev server stopped, in one line, from the end of its log: its own `Error: …`
+    line, else the `error` field of its last structured line (a line can hold thousands of
+    characters of context; the cause is a field in it), else the last line, cut short."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if line.startswith("Error:"):
+            return line.removeprefix("Error:").strip()[:limit]
+    for field in _CAUSES:
+        for line in reversed(lines):
+            found = field.findall(line)
+            if found:
+                return found[-1][:limit]
+    return lines[-1][:limit] if lines else "it exited without a word, or did not answer in time"
 
 
 def _bind(settings: Settings, cases: CaseService, store: str) -> str | None:
@@ -204,8 +228,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                 )
             )
             if not _wait_for_temporal(settings, children[0]):
-                sys.stderr.write(f"concordat: Temporal did not start; see {children[0].log_path}\n")
-                return 1
+                cause = _failure_in(children[0].log_path)
+                sys.stderr.write(f"concordat: Temporal did not start: {cause} (log {children[0].log_path})\n")
+                return 69
             _say(
                 f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}"
             )
