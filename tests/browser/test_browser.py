@@ -18,8 +18,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.e2e.conftest import Engine, running_engine
 
 PASSWORD = "a long enough password"
-PEOPLE = {"jo": "jcu_lead", "dan": "lead_director", "sam": "secretary:board", "audrey": "auditor",
-          "pat": "party_rep:PCC"}
+PEOPLE = {
+    "jo": "jcu_lead",
+    "dan": "lead_director",
+    "sam": "secretary:board",
+    "audrey": "auditor",
+    "pat": "party_rep:PCC",
+}
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "case-page.png"
 INSTALL = "install Debian's chromium (`apt-get install chromium`; .ci/run does this on CI)"
 
