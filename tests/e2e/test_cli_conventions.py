@@ -7,8 +7,10 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from concordat.cli import app
 from tests.e2e.conftest import Engine, _env, free_port
 
 PASSWORD = "a long enough password"
+TERMINAL_SECONDS = 180
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,26 +77,35 @@ def test_user_password_without_a_terminal_or_stdin_flag_says_how(env: dict[str, 
 
 
 def at_a_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal, answering each prompt in turn; what the terminal showed."""
+    """Run the CLI on a pseudo-terminal, answering each prompt in turn; its exit code and what the
+    terminal showed. Gives up (killing it) after TERMINAL_SECONDS, so a missed prompt fails, not hangs."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: the terminal is its controlling terminal, as in a shell
         os.execve(sys.executable, [sys.executable, "-m", "concordat", *args], env)
     shown = b""
     pending = list(answers)
-    while True:
-        ready, _, _ = select.select([fd], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-        if pending and shown.rstrip().endswith(b":"):
-            os.write(fd, pending.pop(0).encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + TERMINAL_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                continue  # a slow start on a busy machine: keep waiting until the deadline
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child exited and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            # Answer a prompt only once it is shown: getpass discards what was typed before it asks.
+            if pending and chunk.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"no answer within {TERMINAL_SECONDS} s; the terminal showed: {shown.decode(errors='replace')}")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
 
 
