@@ -70,7 +70,7 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
                     public_health=False,
                     command_id=f"s-{uuid.uuid4()}",
                 )
-                await ensure_workflow(client, settings, state)
+                await ensure_workflow(client, settings, state, app)
                 refs.append(state.reference)
             decision = ActInput(
                 actor=ActorRef(id="dan", role="lead_director"),

@@ -35,6 +35,7 @@ from projections.quarantine import RetryResult, retry
 from workers.activities import CaseActivities
 from workers.projection_runner import GuardedProjectionRunner
 from workflows.case import ALL_WORKFLOWS
+from workflows.store_binding import StoreBindingWorkflow
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
 MIGRATION_ATTEMPTS = 5
@@ -90,6 +91,15 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     for projection in PROJECTIONS:
         env[f"{projection.name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{projection.name}.sqlite")
     return env
+
+
+def describe_store(settings: Settings) -> str:
+    """Which store this is, in words a person recognises, and without its password."""
+    if settings.uses_postgres:
+        info = conninfo_to_dict(settings.database_url)
+        where = f"{info.get('host') or '127.0.0.1'}:{info.get('port') or '5432'}/{info.get('dbname') or 'postgres'}"
+        return f"PostgreSQL {where}"
+    return f"SQLite {settings.data_dir.resolve() / 'events.sqlite'}"
 
 
 def load_policy(settings: Settings) -> Policy:
@@ -195,7 +205,7 @@ def build_worker(client: Client, app: CaseService, task_queue: str, *, pause_aft
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=ALL_WORKFLOWS,
+        workflows=[*ALL_WORKFLOWS, StoreBindingWorkflow],
         activities=activities.all(),
         activity_executor=executor,
     )

@@ -1,6 +1,6 @@
 """The `concordat` command line: thin. Parse → command → one clear line for any refusal.
 
-Exit codes: 0 done; 1 refused by a rule or not found; 2 bad usage; 69 Temporal unreachable;
+Exit codes: 0 done; 1 refused by a rule or not found; 2 bad usage; 69 Temporal unreachable or failing;
 75 the store unavailable (try again); 70 an internal error (details in the data dir's log).
 """
 
@@ -27,6 +27,7 @@ import structlog
 from eventsourcing.persistence import MapperDeserialisationError, OperationalError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
+from temporalio.service import RPCError
 
 from concordat import bootstrap, processes, render
 from concordat import up as supervisor
@@ -190,6 +191,7 @@ def _given(model: type[Fields], options: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="concordat", prog_name="concordat", message="%(prog)s %(version)s")
 def app() -> None:
     """Concordat: an event-sourced workflow engine for partnership governance."""
 
@@ -253,13 +255,22 @@ def _directory(settings: Settings) -> Directory:
     return Directory(bootstrap.open_cases(settings))
 
 
-def _password(from_stdin: bool) -> str | None:
-    if not from_stdin:
+def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
+    """A password from standard input (`--password-stdin`, for scripts), else, when `ask_for` names
+    the person, asked for at the terminal twice without echo; else none."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise InvalidInputError("--password-stdin: nothing on standard input")
+        return line.rstrip("\r\n")
+    if ask_for is None:
         return None
-    line = sys.stdin.readline()
-    if not line:
-        raise InvalidInputError("--password-stdin: nothing on standard input")
-    return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InvalidInputError("no terminal to ask for the password on: pipe it in with --password-stdin")
+    first = getpass.getpass(f"New password for {ask_for} (12 characters at least): ")
+    if getpass.getpass("The same again: ") != first:
+        raise InvalidInputError("the two passwords differ; nothing changed")
+    return first
 
 
 @user_app.command("add")
@@ -326,12 +337,14 @@ def _each_role(
 
 @user_app.command("password")
 @click.argument("user_id", metavar="ID")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking for it.")
 @_command_opts
-def user_password(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Set a person's password, read from standard input (12 characters at least)."""
+def user_password(user_id: str, password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Set a person's password (12 characters at least): asked for at the terminal, without echo."""
     settings = _settings()
+    password = _password(password_stdin, ask_for=user_id) or ""
     view = _directory(settings).set_password(
-        user_id, _password(True) or "", by=_operator(settings, as_), command_id=_command_id(command_id)
+        user_id, password, by=_operator(settings, as_), command_id=_command_id(command_id)
     )
     _out(as_json, view, lambda c: render.user(c, view))
 
@@ -409,10 +422,10 @@ def resume(migrate: bool, as_json: bool) -> None:
             if not is_live(state):
                 continue
             live += 1
-            if migrate and await migrate_workflow(client, settings, state):
+            if migrate and await migrate_workflow(client, settings, state, cases):
                 moved += 1
             else:
-                await ensure_workflow(client, settings, state)
+                await ensure_workflow(client, settings, state, cases)
         return seen, live, moved
 
     seen, live, moved = _run(go())
@@ -493,9 +506,9 @@ def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
         render.policy_route(c, k, policy)
 
 
-@app.command(hidden=True)
+@app.command()
 def worker() -> None:
-    """Run the Temporal worker (started by `concordat up`)."""
+    """Run a Temporal worker for this store until stopped (`up` starts one; deployments run several)."""
     raise SystemExit(processes.run_worker(_settings()))
 
 
@@ -1096,6 +1109,9 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except TemporalUnavailableError as err:
         _fail(str(err), 69)
+    except RPCError as err:  # Temporal answered, with an error of its own: a failing dependency
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        _fail(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}", 69)
     except MapperDeserialisationError:
         _fail(
             "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "

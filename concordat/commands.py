@@ -75,7 +75,7 @@ class Commands:
         start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
         client = await self.client()  # before writing: a case with no engine to run it helps nobody
         state = await asyncio.to_thread(start, actor, command_id)
-        await ensure_workflow(client, self.settings, state)
+        await ensure_workflow(client, self.settings, state, self.cases)
         return state
 
     def _start(self, kind: str, f: dict[str, Any]) -> Callable[[Actor, str], Any]:

@@ -21,9 +21,12 @@ from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import CaseClosedError, ConcordatError, closed_text
+from domain.store import store_id
 from workers.activities import case_state
 from workflows.case import LEGACY_TYPES, CaseWorkflow
 from workflows.contracts import ActInput, CaseInput, CaseState
+from workflows.store_binding import WORKFLOW_ID as STORE_BINDING_ID
+from workflows.store_binding import StoreBindingInput, StoreBindingWorkflow
 
 
 class CommandRefusedError(ConcordatError):
@@ -39,33 +42,67 @@ class TemporalUnavailableError(Exception):
     """Temporal could not be reached."""
 
 
+class OtherStoreError(Exception):
+    """The Temporal namespace serves another event store: serving this one there would mix their cases."""
+
+
 def is_live(state: CaseView) -> bool:
     """Whether a case can still change: it has actions someone may take, or timers to wake at."""
     return bool(state.actions or state.timers)
 
 
-def _start_operation(settings: Settings, state: CaseView) -> WithStartWorkflowOperation[Any, CaseState]:
+def task_queue(settings: Settings, app: CaseService) -> str:
+    """The store's own task queue, `concordat-` and the store's id, so that a worker only ever takes up
+    workflows of the store it holds; CONCORDAT_TASK_QUEUE, when set, names it instead."""
+    return settings.task_queue or f"concordat-{store_id(app)}"
+
+
+async def bind_store(client: Client, settings: Settings, app: CaseService, store: str) -> None:
+    """Make sure the namespace serves this store, or refuse: the first store to ask binds it (see
+    `workflows/store_binding.py`); `store` says in words which store this is (no secrets)."""
+    mine = store_id(app)
+    handle = await client.start_workflow(
+        StoreBindingWorkflow.run,
+        StoreBindingInput(store_id=mine, store=store),
+        id=STORE_BINDING_ID,
+        task_queue=task_queue(settings, app),
+        memo={"store_id": mine, "store": store},
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    bound = await (await handle.describe()).memo()
+    if bound.get("store_id") != mine:
+        raise OtherStoreError(
+            f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "
+            f"{bound.get('store', 'unnamed')} (id {bound.get('store_id')}), not this one, {store} (id {mine}); "
+            "one namespace serves one store: give this one a namespace (CONCORDAT_TEMPORAL_NAMESPACE) "
+            "or a Temporal of its own"
+        )
+
+
+def _start_operation(
+    settings: Settings, state: CaseView, app: CaseService
+) -> WithStartWorkflowOperation[Any, CaseState]:
     return WithStartWorkflowOperation(
         CaseWorkflow.run,
         CaseInput(reference=state.reference, state=case_state(state)),
         id=state.reference,
-        task_queue=settings.task_queue,
+        task_queue=task_queue(settings, app),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
-async def ensure_workflow(client: Client, settings: Settings, state: CaseView) -> None:
+async def ensure_workflow(client: Client, settings: Settings, state: CaseView, app: CaseService) -> None:
     """Start the case's workflow unless it is running already (get-or-create by case reference)."""
     await client.start_workflow(
         CaseWorkflow.run,
         CaseInput(reference=state.reference, state=case_state(state)),
         id=state.reference,
-        task_queue=settings.task_queue,
+        task_queue=task_queue(settings, app),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
-async def migrate_workflow(client: Client, settings: Settings, state: CaseView) -> bool:
+async def migrate_workflow(client: Client, settings: Settings, state: CaseView, app: CaseService) -> bool:
     """Move a live case whose workflow runs under an old type (`LEGACY_TYPES`) to `CaseWorkflow`:
     terminate the old run, with the reason in its history, and start `CaseWorkflow` from the case as
     stored (its deadlines and timers come from the store, so nothing is lost). True if it moved."""
@@ -79,7 +116,7 @@ async def migrate_workflow(client: Client, settings: Settings, state: CaseView) 
     if described.status != WorkflowExecutionStatus.RUNNING or described.workflow_type not in LEGACY_TYPES:
         return False
     await handle.terminate(reason=f"moved to CaseWorkflow (was {described.workflow_type}): concordat resume --migrate")
-    await ensure_workflow(client, settings, state)
+    await ensure_workflow(client, settings, state, app)
     return True
 
 
@@ -101,7 +138,7 @@ async def send_update(
             CaseWorkflow.act,
             arg,
             id=command_id,
-            start_workflow_operation=_start_operation(settings, current),
+            start_workflow_operation=_start_operation(settings, current, app),
             result_type=CaseState,
         )
     except WorkflowUpdateFailedError as err:

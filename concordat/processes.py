@@ -15,7 +15,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 
-from concordat import bootstrap, metrics
+from concordat import bootstrap, engine, metrics
 from concordat.leadership import projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -74,14 +74,20 @@ def run_worker(settings: Settings) -> int:
         except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
             log.error("worker.no_store", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
             return 75
+        try:
+            await engine.bind_store(client, settings, app, bootstrap.describe_store(settings))  # type: ignore[arg-type]
+        except engine.OtherStoreError as err:
+            log.error("worker.other_store", error=str(err))
+            return 1
+        queue = engine.task_queue(settings, app)
         parts = bootstrap.build_worker(
             client,
             app,
-            settings.task_queue,  # type: ignore[arg-type]
+            queue,  # type: ignore[arg-type]
             pause_after_commit=settings.fault_pause_after_commit,
         )
         async with parts.worker:
-            log.warning("worker.ready", task_queue=settings.task_queue, temporal=settings.temporal_address)
+            log.warning("worker.ready", task_queue=queue, temporal=settings.temporal_address)
             await stop.wait()
         parts.executor.shutdown(wait=True)
         app.close()

@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     )
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend, HOST:PORT.")
     temporal_namespace: str = "default"
-    task_queue: str = "concordat"
+    task_queue: str = Field(
+        "", description="The task queue the workers poll. Empty: `concordat-` and the store's id, the store's own."
+    )
     temporal_ui_port: int = Field(
         0, description="Port of Temporal's web UI under `concordat up` (0: gRPC port + 1000)."
     )

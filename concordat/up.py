@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,9 +25,11 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap
+from concordat import binaries, bootstrap, engine, ports
 from concordat.settings import Settings
+from domain.application import CaseService
 from domain.directory import Directory
+from domain.store import store_id
 
 log = structlog.get_logger("concordat.up")
 READY_TIMEOUT_SECONDS = 60.0
@@ -53,15 +55,6 @@ def _split(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"address {address!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
@@ -95,6 +88,42 @@ def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
             return True
         time.sleep(0.3)  # polling a server that is starting
     return False
+
+
+_FIELD = r'"?{name}"?[=:]\s*"((?:[^"\\]|\\.)+)"'  # name="…" (logfmt) or "name":"…" (JSON)
+_CAUSES = (re.compile(_FIELD.format(name="error")), re.compile(_FIELD.format(name="msg")))
+
+
+def _failure_in(log_path: Path, limit: int = 300) -> str:
+    """Why Temporal's dev server stopped, in one line, from the end of its log: its own `Error: …`
+    line, else the `error` field of its last structured line (a line can hold thousands of
+    characters of context; the cause is a field in it), else the last line, cut short."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if line.startswith("Error:"):
+            return line.removeprefix("Error:").strip()[:limit]
+    for field in _CAUSES:
+        for line in reversed(lines):
+            found = field.findall(line)
+            if found:
+                return found[-1][:limit]
+    return lines[-1][:limit] if lines else "it exited without a word, or did not answer in time"
+
+
+def _bind(settings: Settings, cases: CaseService, store: str) -> str | None:
+    """Bind the Temporal namespace to this store, or say why not (it serves another store)."""
+
+    async def bind() -> None:
+        await engine.bind_store(await bootstrap.connect(settings), settings, cases, store)
+
+    try:
+        asyncio.run(bind())
+    except engine.OtherStoreError as err:
+        return str(err)
+    return None
 
 
 def _wait_for_http(host: str, port: int, child: Child) -> bool:
@@ -154,7 +183,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         except ValueError as err:
             sys.stderr.write(f"concordat: CONCORDAT_HTTP_ADDRESS: {err}\n")
             return 2
-        if not _port_free(web_host, web_port):
+        if not ports.is_free(web_host, web_port):
             sys.stderr.write(
                 f"concordat: port {web_port} on {web_host} (web) is taken — is another `concordat up` running? "
                 "Set CONCORDAT_HTTP_ADDRESS to another HOST:PORT, or use --no-web\n"
@@ -165,7 +194,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         if temporal is None:
             ui_port = settings.temporal_ui_port or port + 1000
             for what, p in (("Temporal", port), ("Temporal UI", ui_port)):
-                if not _port_free(host, p):
+                if not ports.is_free(host, p):
                     sys.stderr.write(
                         f"concordat: port {p} on {host} ({what}) is taken — is another `concordat up` "
                         "running? Stop it, use --temporal HOST:PORT to use a running server, or set "
@@ -200,8 +229,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                 )
             )
             if not _wait_for_temporal(settings, children[0]):
-                sys.stderr.write(f"concordat: Temporal did not start; see {children[0].log_path}\n")
-                return 1
+                cause = _failure_in(children[0].log_path)
+                sys.stderr.write(f"concordat: Temporal did not start: {cause} (log {children[0].log_path})\n")
+                return 69
             _say(
                 f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}"
             )
@@ -211,9 +241,14 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
-        # The store's key checked here once (store_key): a wrong CONCORDAT_CIPHER_KEY is one line now,
-        # not a worker and a runner that each die on it.
-        bootstrap.open_cases(settings).close()
+        cases = bootstrap.open_cases(settings)
+        store = bootstrap.describe_store(settings)
+        refusal = _bind(settings, cases, store)
+        if refusal:
+            sys.stderr.write(f"concordat: {refusal}\n")
+            return 1
+        _say(f"store        {store} (id {store_id(cases)}); task queue {engine.task_queue(settings, cases)}")
+
         for view in ("case_list", "decisions", "public_health"):
             bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]
@@ -229,10 +264,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             _say(
                 f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}"
             )
-            if not Directory(bootstrap.open_cases(settings)).has_users():
+            if not Directory(cases).has_users():
                 _say("             no users yet: `concordat user add ID --role ROLE --password-stdin` creates one")
-        store = settings.database_url and "PostgreSQL (CONCORDAT_DATABASE_URL)" or f"SQLite {data / 'events.sqlite'}"
-        _say(f"store        {store}")
         _say("ready — Ctrl-C stops everything")
 
         while not stop.is_set():

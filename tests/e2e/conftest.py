@@ -65,24 +65,26 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def running_engine(tmp: Path) -> Iterator[Engine]:
-    """`concordat up` on free ports, ready; stopped with Ctrl-C (SIGINT) afterwards."""
-    env = _env(tmp, free_port())
+def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
+    """`concordat up` on free ports (or with `env`), ready; stopped with Ctrl-C (SIGINT) afterwards."""
+    env = env or _env(tmp, free_port())
     process = subprocess.Popen(
         [sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: list[str] = []
-    ready = threading.Event()
+    settled = threading.Event()  # ready, or `up` gave up (its output ended)
 
     def read() -> None:
         for line in process.stdout:  # type: ignore[union-attr]
             lines.append(line.rstrip("\n"))
             if line.startswith("ready"):
-                ready.set()
+                settled.set()
+        settled.set()
 
     threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(START_TIMEOUT):
+    if not settled.wait(START_TIMEOUT) or not any(line.startswith("ready") for line in lines):
         process.kill()
+        process.wait()
         pytest.fail("concordat up did not become ready:\n" + "\n".join(lines))
     try:
         yield Engine(env, process, lines)

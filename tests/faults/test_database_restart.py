@@ -72,7 +72,7 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
                 parties=["PCC"],
                 public_health=False,
             )
-            await ensure_workflow(client, settings, state)
+            await ensure_workflow(client, settings, state, app)
             refs.append(state.reference)
 
         restartable_postgres.stop()

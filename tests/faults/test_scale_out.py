@@ -52,7 +52,7 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(
                 parties=["PCC"],
                 public_health=False,
             )
-            await ensure_workflow(client, settings, state)
+            await ensure_workflow(client, settings, state, app)
             handle = client.get_workflow_handle(state.reference)
             await handle.execute_update(
                 CaseWorkflow.act,

@@ -79,7 +79,7 @@ async def test_a_deadline_that_passed_while_temporal_was_down_fires_when_it_retu
         )
         assert (state.stage, state.deadline) == ("board", due)
         client = await Client.connect(address, data_converter=pydantic_data_converter)
-        await ensure_workflow(client, settings, state)
+        await ensure_workflow(client, settings, state, app)
         ref = state.reference
         handle = client.get_workflow_handle(ref)
         for _ in range(100):  # until the workflow has set its deadline timer (seen in its own history)

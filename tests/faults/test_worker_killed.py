@@ -46,7 +46,7 @@ async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
             public_health=False,
         )
         ref = state.reference
-        await ensure_workflow(client, settings, state)
+        await ensure_workflow(client, settings, state, app)
         update = asyncio.create_task(
             client.get_workflow_handle(ref).execute_update(
                 CaseWorkflow.act,
