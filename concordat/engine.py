@@ -9,6 +9,7 @@ store is the system of record.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import asdict
 from typing import Any
 
@@ -133,24 +134,27 @@ async def send_update(
         if earlier is not None:
             return case_state(earlier)
         raise CaseClosedError(closed_text(reference, current.status, current.last_decision))
+    start = _start_operation(settings, current, app)
     try:
-        return await client.execute_update_with_start_workflow(
-            CaseWorkflow.act,
-            arg,
-            id=command_id,
-            start_workflow_operation=_start_operation(settings, current, app),
-            result_type=CaseState,
-        )
+        try:
+            return await client.execute_update_with_start_workflow(
+                CaseWorkflow.act, arg, id=command_id, start_workflow_operation=start, result_type=CaseState
+            )
+        except BaseException:
+            await _settle(start)
+            raise
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):
             raise CommandRefusedError(cause.message, cause.type) from None
         raise CommandRefusedError(str(cause)) from None
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            latest = app.state(reference)
-            raise CaseClosedError(closed_text(reference, latest.status, latest.last_decision)) from None
-        raise
+
+
+async def _settle(start: WithStartWorkflowOperation[Any, CaseState]) -> None:
+    """Collect the start operation's own outcome after a failed update-with-start, so its error is
+    answered once (by the caller's handling), not logged again as a future nobody awaited."""
+    with suppress(BaseException):
+        await start.workflow_handle()
 
 
 def state_dict(state: CaseView | CaseState) -> dict[str, Any]:

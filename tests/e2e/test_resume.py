@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from concordat import bootstrap
+from concordat.engine import task_queue
 from concordat.settings import Settings
 from domain.actor import Actor
 from tests.e2e.conftest import Engine
@@ -99,8 +100,9 @@ def test_resume_migrate_moves_cases_running_under_old_workflow_types_to_case_wor
         actor=PAT, fields={"against": ["CCC"], "subject": "Older still"}, command_id="m2"
     ).reference
     # As a previous release left them: a ProposalWorkflow (whose code is gone) and a DisputeWorkflow.
-    asyncio.run(_start_legacy(address, "ProposalWorkflow", proposal, settings.task_queue))
-    asyncio.run(_start_legacy(address, "DisputeWorkflow", dispute, settings.task_queue))
+    queue = task_queue(settings, cases)  # the store's own queue, where its worker listens
+    asyncio.run(_start_legacy(address, "ProposalWorkflow", proposal, queue))
+    asyncio.run(_start_legacy(address, "DisputeWorkflow", dispute, queue))
     assert asyncio.run(_type_of(address, proposal)) == ("ProposalWorkflow", WorkflowExecutionStatus.RUNNING)
 
     moved = json.loads(engine.ok("resume", "--migrate", "--json"))

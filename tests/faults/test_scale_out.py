@@ -76,7 +76,7 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(
     for ref in refs:
         assert [h.event for h in app.history(ref, actor=AUDREY)] == ["Started", "Decided"]
         assert app.state(ref).status == "approved"
-    busy = [w.name for w in workers if "proposal.decided" in w.text()]
+    busy = [w.name for w in workers if "case.acted" in w.text()]
     assert len(busy) >= 2, f"the work was not shared: only {busy} decided anything"
     newest = app.max_notification_id()
     for runner in bootstrap.projection_runners(settings):
