@@ -154,15 +154,15 @@ class Commands:
         current = await asyncio.to_thread(self.cases.state, reference)
         stage = str(fields.get("stage") or "").strip()
         actor = who.acting_as(allowed_roles(current, "decide", stage), role)
-        deadline = fields.get("deadline")
+        new_deadline = _day(fields.get("deadline"), "deadline")
         act = {
             "stage": stage,
             "outcome": str(fields.get("outcome") or "").strip(),
             "minutes_ref": fields.get("minutes_ref") or "",
             "note": fields.get("note") or "",
             "stage_outcome": fields.get("stage_outcome") or None,
-            "new_deadline": _day(deadline, "deadline").isoformat() if deadline else None,
-        }  # type: ignore[union-attr]
+            "new_deadline": new_deadline.isoformat() if new_deadline else None,
+        }
         return await self._act(actor, reference, "decide", act, command_id)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
