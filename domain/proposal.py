@@ -163,23 +163,7 @@ class Proposal(StagedCase):
         def apply(self, aggregate: Any) -> None:
             s = self.__dict__
             v2 = decided_v1_as_v2(s)
-            aggregate._apply_decision(
-                stage=s["stage"],
-                forum=s["forum"],
-                outcome=s["outcome"],
-                effective_outcome=v2["effective_outcome"],
-                stage_outcome=s.get("stage_outcome"),
-                minutes_ref=s["minutes_ref"],
-                note=s["note"],
-                opened=v2["opened"],
-                closed=v2["closed"],
-                forked=None,
-                joined=None,
-                status=s["status"],
-                actor_id=s["actor_id"],
-                actor_role=s["actor_role"],
-                at=s["at"],
-            )
+            aggregate._apply_decision({"stage_outcome": None, **s, **v2, "forked": None, "joined": None})
             aggregate._done(s["command_id"])
             super().apply(aggregate)
 

@@ -579,68 +579,39 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
     ) -> None:
-        self._apply_decision(
-            stage=stage,
-            forum=forum,
-            outcome=outcome,
-            effective_outcome=effective_outcome,
-            stage_outcome=stage_outcome,
-            minutes_ref=minutes_ref,
-            note=note,
-            opened=opened,
-            closed=closed,
-            forked=forked,
-            joined=joined,
-            status=status,
-            actor_id=actor_id,
-            actor_role=actor_role,
-            at=at,
-        )
+        fields = dict(locals())  # the event's fields, as recorded
+        self._apply_decision(fields)
         self._done(command_id)
 
-    def _apply_decision(
-        self,
-        *,
-        stage: str,
-        forum: str,
-        outcome: str,
-        effective_outcome: str,
-        stage_outcome: str | None,
-        minutes_ref: str,
-        note: str,
-        opened: list[dict[str, Any]],
-        closed: list[str],
-        forked: dict[str, Any] | None,
-        joined: dict[str, Any] | None,
-        status: str,
-        actor_id: str,
-        actor_role: str,
-        at: datetime,
-    ) -> None:
+    def _apply_decision(self, d: dict[str, Any]) -> None:
+        """What a decision does to the case, from its recorded fields (today's `Decided`, or an earlier
+        release's after `decided_v1_as_v2`)."""
+        stage, actor_id, actor_role, status = d["stage"], d["actor_id"], d["actor_role"], d["status"]
         self.decisions.append(
             {
                 "stage": stage,
-                "forum": forum,
-                "outcome": outcome,
-                "stage_outcome": stage_outcome,
-                "minutes_ref": minutes_ref,
-                "note": note,
+                "forum": d["forum"],
+                "outcome": d["outcome"],
+                "stage_outcome": d["stage_outcome"],
+                "minutes_ref": d["minutes_ref"],
+                "note": d["note"],
                 "by": f"{actor_role}:{actor_id}",
                 "actor_id": actor_id,
                 "actor_role": actor_role,
-                "at": at.isoformat(),
+                "at": d["at"].isoformat(),
             }
         )
-        key = f"{stage}:{effective_outcome}"
+        key = f"{stage}:{d['effective_outcome']}"
         self.counts[key] = self.counts.get(key, 0) + 1
-        for s in closed:
-            self.open_stages.pop(s, None)
+        for closed in d["closed"]:
+            self.open_stages.pop(closed, None)
+        joined, forked = d["joined"], d["forked"]
         if joined:
             state = self.joins.setdefault(joined["join"], {"branches": [joined["branch"]], "arrived": {}})
             state["arrived"][joined["branch"]] = joined["result"]
         if forked:
             self.joins[forked["join"]] = {"branches": list(forked["branches"]), "arrived": {}}
-        for o in opened:
+        for o in d["opened"]:
             self._open(o)
         self.status = status
         if status != OPEN:
