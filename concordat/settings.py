@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         SecretStr(""),
         description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",
     )
+    command_key: SecretStr = Field(
+        SecretStr(""),
+        description="Signs each command sent into Temporal; workers verify it (base64, 32 bytes). Empty: derived "
+        "from the cipher key, else a key kept in the data dir (one machine only).",
+    )
+    audit_key: SecretStr = Field(
+        SecretStr(""),
+        description="Ed25519 seed (base64, 32 bytes) that signs the log's seals and published heads. Empty: a key "
+        "kept in the data dir.",
+    )
     http_address: str = Field("127.0.0.1:8000", description="Where the web app and API listen, HOST:PORT.")
     session_secret: SecretStr = Field(
         SecretStr(""),
