@@ -24,9 +24,10 @@ from temporalio.worker import Worker
 
 from bench.bare_workflow import Bare, noop
 from bench.common import header, met, store, table
-from concordat import binaries, bootstrap, logs
+from concordat import binaries, bootstrap, keys, logs
 from concordat.engine import ensure_workflow
 from domain.actor import Actor
+from workers.proof import sign
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef
 
@@ -56,7 +57,8 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
     with store(backend) as (settings, what):
         settings = settings.model_copy(update={"temporal_address": address, "task_queue": f"bench-{uuid.uuid4()}"})
         app = bootstrap.open_cases(settings)
-        parts = bootstrap.build_worker(client, app, settings.task_queue)
+        key = keys.command_key(settings)
+        parts = bootstrap.build_worker(client, app, settings.task_queue, command_key=key)
         bare_queue = f"bare-{uuid.uuid4()}"
         async with parts.worker, Worker(client, task_queue=bare_queue, workflows=[Bare], activities=[noop]):
             refs = []
@@ -79,10 +81,10 @@ async def measure(address: str, backend: str, n: int, in_flight: int) -> list[di
             )
             ours = await _bounded(
                 [
-                    lambda r=r: client.get_workflow_handle(r).execute_update(
-                        CaseWorkflow.act, decision, id=f"d-{r}-{uuid.uuid4()}"
+                    lambda r=r, cid=cid: client.get_workflow_handle(r).execute_update(
+                        CaseWorkflow.act, sign(key, decision, reference=r, command_id=cid, door="cli"), id=cid
                     )
-                    for r in refs
+                    for r, cid in ((r, f"d-{uuid.uuid4()}") for r in refs)
                 ],
                 in_flight,
             )

@@ -199,8 +199,11 @@ class WorkerParts:
     executor: ThreadPoolExecutor
 
 
-def build_worker(client: Client, app: CaseService, task_queue: str, *, pause_after_commit: float = 0.0) -> WorkerParts:
-    activities = CaseActivities(app, pause_after_commit=pause_after_commit)
+def build_worker(
+    client: Client, app: CaseService, task_queue: str, *, command_key: bytes, pause_after_commit: float = 0.0
+) -> WorkerParts:
+    """A worker for the store's workflows; its activities act only on commands signed with `command_key`."""
+    activities = CaseActivities(app, command_key=command_key, pause_after_commit=pause_after_commit)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
     worker = Worker(
         client,

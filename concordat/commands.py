@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from concordat import bootstrap
+from concordat import bootstrap, keys
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update
 from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.settings import Settings
@@ -25,6 +25,7 @@ from domain.application import CaseService
 from domain.directory import Directory
 from domain.errors import InvalidInputError
 from domain.identity import Identity, role_fits
+from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
 START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
@@ -44,16 +45,27 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 @dataclass
 class Commands:
+    """`door` names the tier that proved the person (`cli`, `api`, `web`); every command sent into
+    Temporal is signed for that door with the command key (`workers/proof.py`)."""
+
     settings: Settings
     cases: CaseService
     directory: Directory
+    door: str = "cli"
     connect: Callable[[Settings], Awaitable[Client]] = bootstrap.connect
     _client: Client | None = None
+    _key: bytes | None = None
 
     @classmethod
-    def open(cls, settings: Settings) -> Commands:
+    def open(cls, settings: Settings, door: str = "cli") -> Commands:
         cases = bootstrap.open_cases(settings)
-        return cls(settings=settings, cases=cases, directory=Directory(cases))
+        return cls(settings=settings, cases=cases, directory=Directory(cases), door=door)
+
+    @property
+    def command_key(self) -> bytes:
+        if self._key is None:
+            self._key = keys.command_key(self.settings)
+        return self._key
 
     async def client(self) -> Client:
         if self._client is None:
@@ -209,7 +221,8 @@ class Commands:
         return await asyncio.to_thread(self.cases.result_of, reference, command_id)
 
     async def _act(self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str) -> Any:
-        act = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
+        plain = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
+        act = sign(self.command_key, plain, reference=reference, command_id=command_id, door=self.door)
         client = await self.client()
         answer = await send_update(client, self.settings, self.cases, reference, act, command_id)
         # The whole case as the command left it (the workflow's answer carries only what it waits on).

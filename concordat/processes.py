@@ -15,7 +15,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 
-from concordat import bootstrap, engine, metrics
+from concordat import bootstrap, engine, keys, metrics
 from concordat.leadership import projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -84,6 +84,7 @@ def run_worker(settings: Settings) -> int:
             client,
             app,
             queue,  # type: ignore[arg-type]
+            command_key=keys.command_key(settings),
             pause_after_commit=settings.fault_pause_after_commit,
         )
         async with parts.worker:

@@ -22,6 +22,8 @@ from domain.application import CaseService
 from domain.case import CaseView
 from domain.errors import ConcordatError
 from domain.recorded import workflow_id_cvar
+from domain.refusals import RefusalLog
+from workers.proof import ProofError, verify
 from workflows.contracts import (
     ACT_ON_CASE,
     FIRE_TIMER,
@@ -47,13 +49,24 @@ def _actor(ref: ActorRef) -> Actor:
 
 
 class CaseActivities:
-    def __init__(self, app: CaseService, *, pause_after_commit: float = 0.0) -> None:
+    """`command_key` verifies the proof each person's command carries (`workers/proof.py`): a command
+    whose proof does not hold writes nothing but its refusal."""
+
+    def __init__(self, app: CaseService, *, command_key: bytes, pause_after_commit: float = 0.0) -> None:
         self.app = app
+        self.command_key = command_key
+        self.refusals = RefusalLog(app)
         # Fault injection for the fault tests (settings.fault_pause_after_commit); zero otherwise.
         self.pause_after_commit = pause_after_commit
 
     def _run(
-        self, reference: str, call: Callable[[], CaseView], *, writes: bool = True, **context: object
+        self,
+        reference: str,
+        call: Callable[[], CaseView],
+        *,
+        writes: bool = True,
+        refused: Callable[[ConcordatError], None] | None = None,
+        **context: object,
     ) -> CaseState:
         workflow_id = _workflow_id()
         with structlog.contextvars.bound_contextvars(case=reference, workflow_id=workflow_id, **context):
@@ -62,6 +75,8 @@ class CaseActivities:
                 state = call()
             except ConcordatError as err:
                 log.info("command.refused", error=str(err), rule=type(err).__name__)
+                if refused is not None:
+                    refused(err)
                 raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
             finally:
                 workflow_id_cvar.reset(token)
@@ -76,6 +91,20 @@ class CaseActivities:
     @activity.defn(name=ACT_ON_CASE)
     def act_on_case(self, input: ActOnCaseInput) -> CaseState:
         a = input.act
+        door = self._proven_door(input)
+
+        def refused(err: ConcordatError) -> None:
+            self.refusals.record(
+                door=door,
+                command=a.action,
+                reason=str(err),
+                rule=type(err).__name__,
+                actor=_actor(a.actor),
+                reference=input.reference,
+                command_id=input.command_id,
+                at=input.at,
+            )
+
         return self._run(
             input.reference,
             lambda: self.app.act(
@@ -86,8 +115,36 @@ class CaseActivities:
                 command_id=input.command_id,
                 at=input.at,
             ),
+            refused=refused,
             actor=str(a.actor),
         )
+
+    def _proven_door(self, input: ActOnCaseInput) -> str:
+        """The door a command came through if its proof holds; else the refusal is recorded (once per
+        command id) and the command refused before anything else is read or written."""
+        try:
+            return verify(
+                self.command_key, input.act, reference=input.reference, command_id=input.command_id, taken_at=input.at
+            )
+        except ProofError as err:
+            a = input.act
+            log.warning("command.forged", case=input.reference, claimed=str(a.actor), reason=str(err))
+            self.refusals.record(
+                door="temporal",
+                command=a.action,
+                reason=str(err),
+                rule="ForgedCommandError",
+                claimed=f"{a.actor.role}:{a.actor.id}",
+                reference=input.reference,
+                command_id=input.command_id,
+                at=input.at,
+            )
+            raise ApplicationError(
+                f"refused: {err}; nothing was written (commands are accepted only from Concordat's CLI, API "
+                "and pages, signed for a proven person)",
+                type="ForgedCommandError",
+                non_retryable=True,
+            ) from None
 
     @activity.defn(name=FIRE_TIMER)
     def fire_timer(self, input: FireTimerInput) -> CaseState:

@@ -5,10 +5,10 @@ It decides nothing. Every rule is the domain's: each activity returns the case a
 stage and outcomes) and when to wake (`timers`). The workflow waits on those.
 
 Update `act(ActInput) -> CaseState`: a person's command by name (`decide`, `withdraw`, `nominate`,
-…); the validator refuses, before anything is written, a command that is not among the actions, a
-decision at a stage the case is not awaiting, a role that may not give it, or an outcome not offered
-there. The update id is the command id: a repeat gets the first answer from Temporal, and an
-activity retried after its commit gets it from the store.
+…). There is no validator: every command reaches the worker, which checks the command's proof of who
+sent it and then the domain's rules, and records each refusal on the refusal log (a validator's
+rejection would leave no trace an auditor can read). The update id is the command id: a repeat gets
+the first answer from Temporal, and an activity retried after its commit gets it from the store.
 Query `state() -> CaseState`.
 Waits: until the earliest timer (then `fire_timer` with the timer's name, which names the command),
 cut short by any change to the case; the workflow ends when the case has neither actions nor timers,
@@ -48,42 +48,6 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 UPDATE_ACTIVITY_DEADLINE = timedelta(minutes=2)
 TIMER_MARGIN = timedelta(seconds=1)
-
-
-def check_act(state: CaseState, act: ActInput) -> tuple[str, str] | None:
-    """Why `act` cannot be taken now, from the actions the domain returned, or None: (the domain
-    error's name, the message — in the domain's own words)."""
-    already = f"; decision already recorded: {state.last_decision}" if state.last_decision else ""
-    names = list(dict.fromkeys(a.name for a in state.actions))
-    if not names:
-        return "CaseClosedError", f"{state.reference} is {state.status}; it takes no more commands{already}"
-    if act.action not in names:
-        return "WrongStageError", f"{state.reference} cannot take {act.action!r} now; it can take: {', '.join(names)}"
-    actions = [a for a in state.actions if a.name == act.action]
-    if act.action == "decide":
-        asked = str(act.fields.get("stage") or "")
-        actions = [a for a in actions if a.stage == asked]
-        if not actions:
-            waiting = ", ".join(dict.fromkeys(a.stage for a in state.actions if a.name == "decide"))
-            return "WrongStageError", f"{state.reference} is awaiting {waiting}, not {asked}{already}"
-    mine = [a for a in actions if act.actor.role in a.roles]
-    if not mine:
-        roles = " or ".join(dict.fromkeys(r for a in actions for r in a.roles))
-        if act.action == "decide":
-            kind = "NotYourForumError" if act.actor.role.startswith("secretary:") else "NotAllowedError"
-            return (
-                kind,
-                f"role {act.actor.role} may not decide at {actions[0].stage} for {state.reference}; {roles} decides there",
-            )
-        return "NotAllowedError", f"role {act.actor.role} may not {act.action} on {state.reference}; allowed: {roles}"
-    outcome = act.fields.get("outcome")
-    offered = [o for a in mine for o in a.outcomes]
-    if act.action == "decide" and offered and outcome not in offered:
-        return "OutcomeNotAllowedError", (
-            f"outcome {outcome!r} is not allowed at {mine[0].stage} for "
-            f"{state.reference}; allowed: {', '.join(offered)}"
-        )
-    return None
 
 
 class CaseTimeline:
@@ -150,11 +114,6 @@ class CaseTimeline:
                 ) from None
         return self._state
 
-    def _validate(self, act: ActInput) -> None:
-        problem = check_act(self._state, act)
-        if problem:
-            raise ApplicationError(problem[1], type=problem[0], non_retryable=True)
-
     async def _fire(self, name: str) -> CaseState:
         arg = FireTimerInput(
             reference=self._state.reference, command_id=f"{self._state.reference}:{name}", at=workflow.now(), timer=name
@@ -200,10 +159,6 @@ class CaseWorkflow(CaseTimeline):
     async def act(self, act: ActInput) -> CaseState:
         return await self._act(act)
 
-    @act.validator
-    def _validate_act(self, act: ActInput) -> None:
-        self._validate(act)
-
 
 # Cases started before one workflow ran every kind: the same workflow under their old type names
 # (Temporal wants the run method and handlers defined on each workflow class, at module level).
@@ -225,10 +180,6 @@ class DisputeWorkflow(CaseTimeline):
     async def act(self, act: ActInput) -> CaseState:
         return await self._act(act)
 
-    @act.validator
-    def _validate_act(self, act: ActInput) -> None:
-        self._validate(act)
-
 
 @workflow.defn
 class TerminationWorkflow(CaseTimeline):
@@ -247,10 +198,6 @@ class TerminationWorkflow(CaseTimeline):
     @workflow.update
     async def act(self, act: ActInput) -> CaseState:
         return await self._act(act)
-
-    @act.validator
-    def _validate_act(self, act: ActInput) -> None:
-        self._validate(act)
 
 
 @workflow.defn
@@ -271,10 +218,6 @@ class VariationWorkflow(CaseTimeline):
     async def act(self, act: ActInput) -> CaseState:
         return await self._act(act)
 
-    @act.validator
-    def _validate_act(self, act: ActInput) -> None:
-        self._validate(act)
-
 
 @workflow.defn
 class FundingWorkflow(CaseTimeline):
@@ -293,10 +236,6 @@ class FundingWorkflow(CaseTimeline):
     @workflow.update
     async def act(self, act: ActInput) -> CaseState:
         return await self._act(act)
-
-    @act.validator
-    def _validate_act(self, act: ActInput) -> None:
-        self._validate(act)
 
 
 LEGACY_WORKFLOWS: list[type] = [DisputeWorkflow, TerminationWorkflow, VariationWorkflow, FundingWorkflow]

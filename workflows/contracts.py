@@ -81,12 +81,22 @@ class CaseInput(Contract):
     state: CaseState
 
 
+class CommandProof(Contract):
+    """Who proved the person (`door`: cli, api, web), when, and an HMAC over the command
+    (`workers/proof.py`): the workers act only on commands whose proof holds."""
+
+    door: str
+    signed_at: str
+    signature: str
+
+
 class ActInput(Contract):
-    """A person's command on a case: its name and its own fields."""
+    """A person's command on a case: its name and its own fields, and the proof of who sent it."""
 
     actor: ActorRef
     action: str = Field(min_length=1)
     fields: dict[str, Any] = {}
+    proof: CommandProof | None = None
 
 
 class ActOnCaseInput(Contract):

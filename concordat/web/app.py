@@ -7,6 +7,7 @@ validator), exactly as the CLI's do; no route decides a rule.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
 from pathlib import Path
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
     from concordat.web import api, pages  # the routers import this module's names
 
     settings = settings or Settings()
-    commands = Commands.open(settings)
+    commands = Commands.open(settings, door="api")
     app = FastAPI(
         title="Concordat",
         version="1",
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
     )
     app.state.settings = settings
     app.state.commands = commands
+    # The pages prove people by their session; their commands are signed for the `web` door.
+    app.state.page_commands = dataclasses.replace(commands, door="web")
     app.state.views = {
         "case_list": bootstrap.open_case_list(settings),
         "decisions": bootstrap.open_decisions(settings),

@@ -139,7 +139,7 @@ async def form_of(request: Request) -> dict[str, str]:
 
 def me(request: Request) -> Identity:
     user_id = request.session.get("user")
-    who = request.app.state.commands.directory.identity(user_id) if user_id else None
+    who = request.app.state.page_commands.directory.identity(user_id) if user_id else None
     if who is None:
         raise NotSignedIn
     return who
@@ -238,7 +238,7 @@ async def sign_in(request: Request) -> Response:
         errors["password"] = "Enter your password"
     if not errors:
         try:
-            who = await run_in_threadpool(request.app.state.commands.directory.sign_in, user_id, password)
+            who = await run_in_threadpool(request.app.state.page_commands.directory.sign_in, user_id, password)
         except AuthenticationError:
             throttle.failed(*keys)
             errors["user_id"] = "The user id or password is not right"
@@ -279,13 +279,13 @@ def _safe_next(target: str) -> str:
 async def dashboard(request: Request) -> HTMLResponse:
     """The cases waiting on the signed-in person's roles, overdue first, deadlines in working days."""
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     rows = await run_in_threadpool(_waiting_on, request, who)
     return page(request, "dashboard.html", who=who, rows=rows, policy=cmds.cases.policy)
 
 
 def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     view = request.app.state.views["case_list"]
     render.wait_for_view(view, cmds.cases)
     calendar = cmds.cases.rules.calendar
@@ -317,7 +317,7 @@ async def case_list(
     request: Request, kind: str = "", stage: str = "", party: str = "", status: str = "", page_no: int = 1
 ) -> HTMLResponse:
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     cmds.cases.authorize_read(who.any_role())
     view = request.app.state.views["case_list"]
     per_page = 50
@@ -370,7 +370,7 @@ async def _case_page(
     form: str = "",
 ) -> HTMLResponse:
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
 
     def read() -> tuple[Any, list[Any]]:
         actor = who.any_role()
@@ -437,7 +437,7 @@ async def decide(request: Request, ref: str) -> Response:
     if errors:
         return await _case_page(request, ref, 422, errors, form, "decide")
     try:
-        await request.app.state.commands.decide(
+        await request.app.state.page_commands.decide(
             who, ref, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
@@ -452,7 +452,7 @@ async def withdraw(request: Request, ref: str) -> Response:
     who = me(request)
     form = await form_of(request)
     try:
-        await request.app.state.commands.withdraw(
+        await request.app.state.page_commands.withdraw(
             who, ref, form.get("note", ""), form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
@@ -469,7 +469,7 @@ async def act(request: Request, ref: str, command: str) -> Response:
     if command not in CASE_ACTIONS:
         return await error_page(request, 404, f"there is no command {command!r}")
     try:
-        await request.app.state.commands.act(
+        await request.app.state.page_commands.act(
             who, ref, command, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
@@ -487,7 +487,7 @@ async def new_proposal(request: Request) -> HTMLResponse:
 
 
 def _proposal_form(request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200) -> HTMLResponse:
-    policy = request.app.state.commands.cases.policy
+    policy = request.app.state.page_commands.cases.policy
     return page(
         request,
         "start_proposal.html",
@@ -527,7 +527,7 @@ async def start_proposal(request: Request) -> Response:
         "public_health": form.get("public_health") == "yes",
     }
     try:
-        state = await request.app.state.commands.start(
+        state = await request.app.state.page_commands.start(
             "proposal", who, fields, form.get("command_id") or secrets.token_hex(16)
         )
     except EXPECTED as err:
@@ -558,7 +558,7 @@ OPTIONAL = {kind: {n for n, *_, required in form_fields(model) if not required} 
 async def start_menu(request: Request) -> HTMLResponse:
     """The kinds of case this person may start (the policy says who may start what)."""
     who = me(request)
-    policy = request.app.state.commands.cases.policy
+    policy = request.app.state.page_commands.cases.policy
     kinds = [
         (kind, START_FORMS[kind][0] if kind in START_FORMS else "Start a proposal")
         for kind in ("proposal", *START_FORMS)
@@ -581,7 +581,7 @@ async def start_form(request: Request, kind: str) -> Response:
 def _start_page(
     request: Request, kind: str, values: dict[str, Any], errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
-    policy = request.app.state.commands.cases.policy
+    policy = request.app.state.page_commands.cases.policy
     title, fields = START_FORMS[kind]
     return page(
         request,
@@ -606,7 +606,7 @@ async def start_case(request: Request, kind: str) -> Response:
     if kind not in START_FORMS:
         return await error_page(request, 404, f"there is no kind of case called {kind!r}")
     raw = await request.form()
-    policy_parties = request.app.state.commands.cases.policy.partnership.parties
+    policy_parties = request.app.state.page_commands.cases.policy.partnership.parties
     values: dict[str, Any] = dict(form)
     fields: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -632,7 +632,7 @@ async def start_case(request: Request, kind: str) -> Response:
     if errors:
         return _start_page(request, kind, values, errors, 422)
     try:
-        state = await request.app.state.commands.start(
+        state = await request.app.state.page_commands.start(
             kind, who, fields, form.get("command_id") or secrets.token_hex(16)
         )
     except EXPECTED as err:
@@ -656,7 +656,7 @@ def _field_named(kind: str, detail: str, parties: list[str]) -> str:
 @_signed_in
 async def decisions(request: Request, case: str = "") -> HTMLResponse:
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     cmds.cases.authorize_read(who.any_role())
     view = request.app.state.views["decisions"]
 
@@ -672,7 +672,7 @@ async def decisions(request: Request, case: str = "") -> HTMLResponse:
 @_signed_in
 async def audit(request: Request, reference: str = "") -> HTMLResponse:
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     cmds.cases.authorize_read(who.any_role())
     ref = reference.strip() or None
     checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
@@ -692,7 +692,7 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
 @_signed_in
 async def audit_export(request: Request, reference: str = "", format: str = "jsonl") -> Response:
     who = me(request)
-    cmds = request.app.state.commands
+    cmds = request.app.state.page_commands
     cmds.cases.authorize_read(who.any_role())
     if format not in ("jsonl", "csv"):
         return await error_page(request, 422, "format must be jsonl or csv")

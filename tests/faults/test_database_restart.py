@@ -14,11 +14,12 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from concordat import bootstrap
+from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.directory import Directory
+from tests import proving
 from tests.faults.conftest import RestartablePostgres
 from tests.faults.processes import env_for, free_port, start, until_async
 from workflows.case import CaseWorkflow
@@ -96,10 +97,15 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
             asyncio.create_task(
                 client.get_workflow_handle(ref).execute_update(
                     CaseWorkflow.act,
-                    ActInput(
-                        actor=ActorRef(id="dan", role="lead_director"),
-                        action="decide",
-                        fields={"stage": "jcu", "outcome": "refer"},
+                    proving.signed(
+                        ActInput(
+                            actor=ActorRef(id="dan", role="lead_director"),
+                            action="decide",
+                            fields={"stage": "jcu", "outcome": "refer"},
+                        ),
+                        ref,
+                        f"decide-{ref}",
+                        key=keys.command_key(settings),
                     ),
                     id=f"decide-{ref}",
                 )

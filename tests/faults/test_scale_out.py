@@ -11,11 +11,12 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from concordat import bootstrap
+from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
+from tests import proving
 from tests.faults.processes import env_for, start, until_async
 from tests.faults.test_projection_runners import views
 from workflows.case import CaseWorkflow
@@ -56,10 +57,15 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(
             handle = client.get_workflow_handle(state.reference)
             await handle.execute_update(
                 CaseWorkflow.act,
-                ActInput(
-                    actor=ActorRef(id="dan", role="lead_director"),
-                    action="decide",
-                    fields={"stage": "jcu", "outcome": "approve"},
+                proving.signed(
+                    ActInput(
+                        actor=ActorRef(id="dan", role="lead_director"),
+                        action="decide",
+                        fields={"stage": "jcu", "outcome": "approve"},
+                    ),
+                    state.reference,
+                    f"d{i}",
+                    key=keys.command_key(settings),
                 ),
                 id=f"d{i}",
             )

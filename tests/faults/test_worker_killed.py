@@ -11,10 +11,11 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from concordat import bootstrap
+from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
+from tests import proving
 from tests.faults.processes import env_for, start, until_async
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef
@@ -50,10 +51,15 @@ async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
         update = asyncio.create_task(
             client.get_workflow_handle(ref).execute_update(
                 CaseWorkflow.act,
-                ActInput(
-                    actor=ActorRef(id="dan", role="lead_director"),
-                    action="decide",
-                    fields={"stage": "jcu", "outcome": "refer"},
+                proving.signed(
+                    ActInput(
+                        actor=ActorRef(id="dan", role="lead_director"),
+                        action="decide",
+                        fields={"stage": "jcu", "outcome": "refer"},
+                    ),
+                    ref,
+                    "decide-once",
+                    key=keys.command_key(settings),
                 ),
                 id="decide-once",
             )

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
+from tests import proving
 from workers.activities import CaseActivities, case_state
 from workflows.case import CaseWorkflow
 from workflows.contracts import ACT_ON_CASE, ActInput, ActOnCaseInput, ActorRef, CaseInput, CaseState
@@ -36,7 +37,7 @@ async def test_an_activity_retried_after_its_commit_stores_one_event(
     time_skipping_env: WorkflowEnvironment, sqlite_settings: Settings
 ) -> None:
     app = bootstrap.open_cases(sqlite_settings)
-    acts = CrashAfterCommit(app)
+    acts = CrashAfterCommit(app, command_key=proving.TEST_COMMAND_KEY)
     acts.attempts = []
     state = app.start_proposal(
         actor=Actor.parse("jcu_lead:jo"),
@@ -63,13 +64,14 @@ async def test_an_activity_retried_after_its_commit_stores_one_event(
                 id=state.reference,
                 task_queue=queue,
             )
-            result = await handle.execute_update(
-                CaseWorkflow.act,
+            result = await proving.send(
+                handle,
                 ActInput(
                     actor=ActorRef(id="dan", role="lead_director"),
                     action="decide",
                     fields={"stage": "jcu", "outcome": "approve"},
                 ),
+                at=await time_skipping_env.get_current_time(),
             )
     assert acts.attempts == [1, 2]  # it really was retried
     assert result.status == "approved"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -18,9 +19,11 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from domain.refusals import RefusalLog
+from tests import proving
 from workers.activities import case_state
 from workflows.case import CaseWorkflow
-from workflows.contracts import ActInput, ActorRef, CaseInput
+from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
 
 HISTORIES = Path(__file__).parent / "histories"
 LEAD = Actor.parse("jcu_lead:jo")
@@ -34,6 +37,10 @@ class Running:
     env: WorkflowEnvironment
     app: CaseService
     task_queue: str
+
+    async def send(self, handle: WorkflowHandle[Any, Any], act: ActInput, command_id: str | None = None) -> CaseState:
+        """A command as the CLI sends it: signed, at the test server's (skipped) time."""
+        return await proving.send(handle, act, command_id=command_id, at=await self.env.get_current_time())
 
     @property
     def client(self) -> Client:
@@ -71,7 +78,7 @@ class Running:
 async def running(time_skipping_env: WorkflowEnvironment, sqlite_settings: Settings) -> AsyncIterator[Running]:
     app = bootstrap.open_cases(sqlite_settings)
     task_queue = f"tq-{uuid.uuid4()}"
-    parts = bootstrap.build_worker(time_skipping_env.client, app, task_queue)
+    parts = bootstrap.build_worker(time_skipping_env.client, app, task_queue, command_key=proving.TEST_COMMAND_KEY)
     async with parts.worker:
         yield Running(time_skipping_env, app, task_queue)
     parts.executor.shutdown()
@@ -83,7 +90,7 @@ def decision(actor: ActorRef, stage: str, outcome: str, **fields: str) -> ActInp
 
 async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -> None:
     handle = await running.start(value_pence=10_000_000)
-    state = await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "approve", minutes_ref="JCU-1"))
+    state = await running.send(handle, decision(DAN, "jcu", "approve", minutes_ref="JCU-1"))
     assert state.status == "approved"
     result = await handle.result()
     assert result.status == "approved"
@@ -93,7 +100,7 @@ async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -
 
 async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_reminder(running: Running) -> None:
     handle = await running.start()
-    state = await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "refer"))
+    state = await running.send(handle, decision(DAN, "jcu", "refer"))
     assert state.stage == "board"
     board_deadline = state.deadline
     assert board_deadline is not None
@@ -106,29 +113,32 @@ async def test_a_missed_board_deadline_escalates_to_the_programme_board_after_a_
     assert reminder.at < board_deadline
     assert reminder.changes["recipient_role"] == "secretary:board"
     # The Programme Board extends the deadline: the workflow waits on the new one.
-    state = await handle.execute_update(CaseWorkflow.act, decision(PAT, "board", "extend"))
+    state = await running.send(handle, decision(PAT, "board", "extend"))
     assert state.deadline is not None and state.deadline > board_deadline
     await running.keep(handle, "proposal_escalated_after_a_reminder_then_extended")
 
 
-async def test_a_wrong_role_is_refused_by_the_validator_and_nothing_is_written(running: Running) -> None:
+async def test_a_wrong_role_is_refused_nothing_is_written_and_the_refusal_is_on_the_record(running: Running) -> None:
     handle = await running.start(value_pence=30_000_000)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(CaseWorkflow.act, decision(SAM, "jcu", "refer"))
+        await running.send(handle, decision(SAM, "jcu", "refer"), command_id="wrong-role")
     assert "lead_director decides there" in str(caught.value.cause)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "approve"))  # beyond its authority
+        await running.send(handle, decision(DAN, "jcu", "approve"), command_id="beyond-authority")
     assert "outcome 'approve' is not allowed at jcu" in str(caught.value.cause)
     assert running.events(handle.id) == ["Started"]
+    refused = {r.command_id: r for r in RefusalLog(running.app).entries()}
+    assert refused["wrong-role"].actor == "secretary:board:sam" and refused["wrong-role"].door == "cli"
+    assert refused["wrong-role"].rule == "NotYourForumError" and refused["wrong-role"].proven
+    assert refused["beyond-authority"].rule == "OutcomeNotAllowedError"
+    assert refused["beyond-authority"].reference == handle.id
     await running.keep(handle, "proposal_update_refused_by_validator")
 
 
 async def test_a_withdrawn_proposal_ends_its_workflow(running: Running) -> None:
     handle = await running.start()
-    await handle.execute_update(CaseWorkflow.act, decision(DAN, "jcu", "refer"))
-    state = await handle.execute_update(
-        CaseWorkflow.act, ActInput(actor=ActorRef(id="jo", role="jcu_lead"), action="withdraw")
-    )
+    await running.send(handle, decision(DAN, "jcu", "refer"))
+    state = await running.send(handle, ActInput(actor=ActorRef(id="jo", role="jcu_lead"), action="withdraw"))
     assert state.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
     await running.keep(handle, "proposal_withdrawn_at_the_board")
@@ -147,12 +157,12 @@ async def test_beyond_authority_the_parties_bodies_decide_in_parallel_and_the_wo
         (ActorRef(id="gus", role="secretary:governing_body"), "governing_body", "approve"),
     ]
     for actor, stage, outcome in steps:
-        state = await handle.execute_update(CaseWorkflow.act, decision(actor, stage, outcome))
+        state = await running.send(handle, decision(actor, stage, outcome))
     assert (state.status, state.stage) == ("open", "ccc_decision")
     # Every open branch has its own clock: the workflow keeps timers for each.
     assert {t.name.split(":")[0] for t in state.timers} == {"remind", "escalate"}
-    state = await handle.execute_update(
-        CaseWorkflow.act, decision(ActorRef(id="cal", role="secretary:ccc_decision"), "ccc_decision", "approve")
+    state = await running.send(
+        handle, decision(ActorRef(id="cal", role="secretary:ccc_decision"), "ccc_decision", "approve")
     )
     assert state.status == "approved"
     assert (await handle.result()).status == "approved"
@@ -163,3 +173,38 @@ async def test_the_workflow_answers_a_query_with_the_stage_and_deadline(running:
     handle = await running.start()
     state = await handle.query(CaseWorkflow.state)
     assert (state.stage, state.deadline) == ("jcu", running.app.state(handle.id).deadline)
+
+
+async def test_a_forged_command_writes_nothing_and_is_on_the_refusal_log(running: Running) -> None:
+    """Anyone who can reach Temporal can send an update of the same name and shape as a real one; the
+    worker acts only on one signed with the command key, for this case, command id and actor."""
+    handle = await running.start(value_pence=1_000)
+    other = await running.start(value_pence=1_000)
+    now = await running.env.get_current_time()
+    approve = decision(DAN, "jcu", "approve")
+    genuine = proving.signed(approve, handle.id, "genuine", at=now)
+    attempts = {
+        "unsigned": approve,
+        "other-key": proving.signed(approve, handle.id, "other-key", key=b"k" * 32, at=now),
+        "other-actor": genuine.model_copy(update={"actor": ActorRef(id="mallory", role="lead_director")}),
+        "other-command-id": genuine,  # a captured proof replayed under a new command id
+        "stale": proving.signed(approve, handle.id, "stale", at=now - timedelta(days=1)),
+    }
+    for command_id, act in attempts.items():
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(CaseWorkflow.act, act, id=command_id)
+        assert caught.value.cause.type == "ForgedCommandError", command_id  # type: ignore[attr-defined]
+        assert "nothing was written" in str(caught.value.cause)
+    moved = proving.signed(approve, handle.id, "moved", at=now)  # a proof for one case, sent to another
+    with pytest.raises(WorkflowUpdateFailedError):
+        await other.execute_update(CaseWorkflow.act, moved, id="moved")
+    assert running.events(handle.id) == ["Started"]
+    assert running.events(other.id) == ["Started"]
+    refused = {r.command_id: r for r in RefusalLog(running.app).entries()}
+    for command_id in [*attempts, "moved"]:
+        assert refused[command_id].rule == "ForgedCommandError", command_id
+        assert refused[command_id].door == "temporal" and not refused[command_id].proven
+    assert refused["other-actor"].actor == "unproven:lead_director:mallory"
+    # The genuine command still works: the proof is all that was missing.
+    state = await handle.execute_update(CaseWorkflow.act, genuine, id="genuine", result_type=CaseState)
+    assert state.status == "approved"

@@ -20,9 +20,10 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from tests import proving
 from workers.activities import case_state
 from workflows.case import CaseWorkflow
-from workflows.contracts import ActInput, ActorRef, CaseInput
+from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
 
 AUDITOR = Actor.parse("auditor:audrey")
 HISTORIES = Path(__file__).parent / "histories"
@@ -38,6 +39,10 @@ class Timeline:
     env: WorkflowEnvironment
     app: CaseService
     task_queue: str
+
+    async def send(self, handle: WorkflowHandle[Any, Any], act: ActInput, command_id: str | None = None) -> CaseState:
+        """A command as the CLI sends it: signed, at the test server's (skipped) time."""
+        return await proving.send(handle, act, command_id=command_id, at=await self.env.get_current_time())
 
     async def start(self, workflow: Any, state: Any) -> WorkflowHandle:
         return await self.env.client.start_workflow(
@@ -82,7 +87,7 @@ class Timeline:
 async def timeline(time_skipping_env: WorkflowEnvironment, sqlite_settings: Settings) -> AsyncIterator[Timeline]:
     app = bootstrap.open_cases(sqlite_settings)
     queue = f"tq-{uuid.uuid4()}"
-    parts = bootstrap.build_worker(time_skipping_env.client, app, queue)
+    parts = bootstrap.build_worker(time_skipping_env.client, app, queue, command_key=proving.TEST_COMMAND_KEY)
     async with parts.worker:
         yield Timeline(time_skipping_env, app, queue)
     parts.executor.shutdown()
@@ -127,7 +132,7 @@ async def test_a_notice_served_on_31_august_matures_on_the_last_day_of_february(
 
 async def test_a_withdrawn_notice_never_matures(timeline: Timeline) -> None:
     handle = await timeline.serve()
-    state = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref("party_rep:CCC:cy"), action="withdraw"))
+    state = await timeline.send(handle, ActInput(actor=ref("party_rep:CCC:cy"), action="withdraw"))
     assert state.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
     await timeline.env.sleep(timedelta(days=400))
@@ -139,9 +144,7 @@ async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timel
     handle = await timeline.serve()
     today = (await timeline.today()).isoformat()
     for who in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"):
-        state = await handle.execute_update(
-            CaseWorkflow.act, ActInput(actor=ref(who), action="consent", fields={"effective": today})
-        )
+        state = await timeline.send(handle, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
     assert state.status == "ended_by_consent"
     assert (await handle.result()).status == "ended_by_consent"
     assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is not None
@@ -150,7 +153,7 @@ async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timel
 async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timeline: Timeline) -> None:
     handle = await timeline.serve()
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref("party_rep:PCC:pat"), action="withdraw"))
+        await timeline.send(handle, ActInput(actor=ref("party_rep:PCC:pat"), action="withdraw"))
     assert "allowed: party_rep:CCC" in str(caught.value.cause)
     assert timeline.events(handle.id) == ["Served"]
 
@@ -172,7 +175,7 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
         ("mediator:mo", "findings", {"findings": "Split 50/50", "cost_pence": 120_001}),
     ]
     for who, action, fields in steps:
-        s = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+        s = await timeline.send(handle, ActInput(actor=ref(who), action=action, fields=fields))
     assert s.status == "findings_recorded"
     assert (await handle.result()).status == "findings_recorded"
     assert timeline.app.state(handle.id).details["cost_shares"] == {"PCC": 60_001, "CCC": 60_000}
@@ -217,7 +220,7 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
         ("jcu_lead:jo", "decide", {"stage": "provider", "outcome": "accepted"}),
     ]
     for who, action, fields in steps:
-        s = await handle.execute_update(CaseWorkflow.act, ActInput(actor=ref(who), action=action, fields=fields))
+        s = await timeline.send(handle, ActInput(actor=ref(who), action=action, fields=fields))
     assert s.status == "agreed"
     assert (await handle.result()).status == "effective"
     assert await timeline.env.get_current_time() >= timeline.app.rules.calendar.at(effective, time(0, 0))
@@ -240,8 +243,8 @@ async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timelin
     )
     handle = await timeline.start(CaseWorkflow, state)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(
-            CaseWorkflow.act,
+        await timeline.send(
+            handle,
             ActInput(
                 actor=ref("secretary:board:sam"),
                 action="decide",
@@ -255,8 +258,8 @@ async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timelin
         ("secretary:programme_board:pat", "programme_board", "agree"),
         ("secretary:pcc_decision:pia", "pcc_decision", "approve"),
     ]:
-        s = await handle.execute_update(
-            CaseWorkflow.act, ActInput(actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome})
+        s = await timeline.send(
+            handle, ActInput(actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome})
         )
     assert s.status == "approved"
     assert (await handle.result()).status == "approved"
