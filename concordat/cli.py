@@ -15,7 +15,8 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict
+from contextlib import suppress
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, get_args, get_origin
@@ -29,20 +30,29 @@ from pydantic import ValidationError
 from rich.console import Console
 from temporalio.service import RPCError
 
-from concordat import bootstrap, processes, render
+from concordat import bootstrap, processes, render, signin
 from concordat import up as supervisor
 from concordat.commands import Commands
-from concordat.engine import TemporalUnavailableError, ensure_workflow, is_live, migrate_workflow, state_dict
+from concordat.engine import (
+    CommandRefusedError,
+    TemporalUnavailableError,
+    ensure_workflow,
+    is_live,
+    migrate_workflow,
+    state_dict,
+)
 from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
-from concordat.money import parse_pounds
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
+from domain.application import CaseService
 from domain.audit import Auditor, Head
 from domain.directory import Directory
-from domain.errors import ConcordatError, InvalidInputError
-from domain.identity import Identity
-from domain.policy import Policy
+from domain.errors import CaseNotFoundError, ConcordatError, InvalidInputError, NotAllowedError
+from domain.identity import AuthenticationError, Identity, NotSignedInError, UnknownUserError
+from domain.policy import ADMIN_ROLE, Policy
+from domain.refusals import RefusalLog
+from domain.store import store_id
 
 T = TypeVar("T")
 LONDON = ZoneInfo("Europe/London")
@@ -55,9 +65,10 @@ def _as_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--as",
         "as_",
-        metavar="ROLE:ID",
+        metavar="ROLE",
         default=None,
-        help="Who is acting, e.g. secretary:board:sam. Default: $CONCORDAT_ACTOR.",
+        help="The role to act in, one the signed-in person holds (ROLE, or ROLE:ID with your own id, "
+        "e.g. secretary:board or secretary:board:sam). Default: $CONCORDAT_ACTOR, else the one that fits.",
     )(f)
 
 
@@ -90,11 +101,83 @@ def _settings() -> Settings:
     return settings
 
 
-def _actor(settings: Settings, given: str | None) -> Actor:
-    text = given or settings.actor
-    if not text:
-        raise Failure("who is acting? give --as ROLE:ID (e.g. --as lead_director:dan) or set CONCORDAT_ACTOR", 2)
-    return Actor.parse(text)
+@dataclass
+class Session:
+    """The person at the command line, proven by their token, and the role they asked to act in."""
+
+    settings: Settings
+    cases: CaseService
+    identity: Identity
+    role: str | None
+
+    def reader(self) -> Actor:
+        """For reading: the chosen role, or the person's first (every role may read)."""
+        return self.identity.any_role(self.role)
+
+    def admin(self) -> Actor:
+        """For operator commands: the person as an administrator."""
+        return self.identity.admin()
+
+    def commands(self) -> Commands:
+        return Commands(settings=self.settings, cases=self.cases, directory=Directory(self.cases), door="cli")
+
+
+# What the boundary needs to record a refusal: the store, and who (proven or claimed) tried what.
+_attempt: dict[str, Any] = {}
+
+
+def _open(settings: Settings) -> CaseService:
+    cases = bootstrap.open_cases(settings)
+    _attempt["cases"] = cases
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        _attempt["command"] = ctx.command_path.removeprefix("concordat").strip()
+    return cases
+
+
+def _session(settings: Settings, as_: str | None, cases: CaseService | None = None) -> Session:
+    """The signed-in person (CONCORDAT_TOKEN, or `concordat login`'s credentials for this store), or a
+    refusal, recorded: nobody acts at the command line on a claim."""
+    cases = cases or _open(settings)
+    wanted = (as_ or settings.actor or "").strip() or None
+    _attempt["claimed"] = wanted or ""
+    found = signin.token_for(settings, store_id(cases))
+    if found is None:
+        raise NotSignedInError(
+            "you are not signed in: run `concordat login` (or set CONCORDAT_TOKEN to an API token); "
+            "no one acts at the command line by naming themselves"
+        )
+    token, source = found
+    try:
+        identity = Directory(cases).identity_of_token(token)
+    except AuthenticationError:
+        raise AuthenticationError(
+            f"the token from {source} is not valid (revoked, expired with its user's roles, or for another "
+            "store): sign in again with `concordat login`"
+        ) from None
+    _attempt["identity"] = identity
+    return Session(settings, cases, identity, _chosen_role(identity, wanted, cases.policy))
+
+
+def _chosen_role(identity: Identity, wanted: str | None, policy: Policy) -> str | None:
+    """The role `--as` names: ROLE, or ROLE:ID where ID must be the signed-in person's own."""
+    if not wanted:
+        return None
+    if wanted in identity.roles:
+        return wanted
+    if policy.is_known_role(wanted):
+        identity.actor(wanted)  # a role they do not hold: refused, naming the ones they do
+    role, sep, ident = wanted.rpartition(":")
+    if sep and role and ident == identity.user_id:
+        identity.actor(role)  # refuses a role they do not hold, naming the ones they do
+        return role
+    if sep and role and ident and ident != identity.user_id:
+        raise NotAllowedError(
+            f"you are signed in as {identity.user_id}, not {ident}: a command acts only for the person signed in "
+            f"(`concordat login` as {ident} to act as them)"
+        )
+    identity.actor(wanted)
+    return wanted
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -245,14 +328,10 @@ def token_app() -> None:
     """API tokens: created for a person, shown once, stored only as a hash."""
 
 
-def _operator(settings: Settings, given: str | None) -> Actor:
-    """Who changes access: --as, $CONCORDAT_ACTOR, or the operating-system user as `operator`."""
-    text = given or settings.actor
-    return Actor.parse(text) if text else Actor(id=getpass.getuser(), role="operator")
-
-
-def _directory(settings: Settings) -> Directory:
-    return Directory(bootstrap.open_cases(settings))
+def _admin(settings: Settings, as_: str | None) -> tuple[Directory, Actor]:
+    """The directory, and the signed-in administrator changing it."""
+    session = _session(settings, as_)
+    return Directory(session.cases), session.admin()
 
 
 def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
@@ -281,7 +360,7 @@ def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
     multiple=True,
     required=True,
     metavar="ROLE",
-    help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC; repeat for more.",
+    help="A role they hold, e.g. jcu_lead, secretary:board, party_rep:PCC, admin; repeat for more.",
 )
 @click.option(
     "--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input."
@@ -290,16 +369,30 @@ def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
 def user_add(
     user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
-    """Add a person who may sign in, with their roles."""
+    """Add a person who may sign in, with their roles (an administrator's command).
+
+    While the store has nobody yet, the first person is added here at the shell, without signing in,
+    and must be an administrator (--role admin): they sign in and add everyone else."""
     settings = _settings()
-    view = _directory(settings).add_user(
-        user_id,
-        list(roles),
-        by=_operator(settings, as_),
-        command_id=_command_id(command_id),
-        password=_password(password_stdin),
+    cases = _open(settings)
+    people = Directory(cases)
+    if people.has_users():
+        by = _session(settings, as_, cases).admin()
+    else:
+        by = Actor(id=_shell_user(), role="shell")
+    view = people.add_user(
+        user_id, list(roles), by=by, command_id=_command_id(command_id), password=_password(password_stdin)
     )
     _out(as_json, view, lambda c: render.user(c, view))
+
+
+def _shell_user() -> str:
+    """Who ran the very first `user add`, as the operating system knows them (recorded on it)."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        name = ""
+    return name.strip() or "unknown"
 
 
 @user_app.command("grant")
@@ -307,7 +400,7 @@ def user_add(
 @click.option("--role", "roles", multiple=True, required=True, metavar="ROLE", help="A role to grant; repeat for more.")
 @_command_opts
 def user_grant(user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Grant roles to a person."""
+    """Grant roles to a person (an administrator's command; never to oneself)."""
     _each_role("grant", user_id, roles, as_, as_json, command_id)
 
 
@@ -327,7 +420,8 @@ def _each_role(
 ) -> None:
     """Grant or revoke each role in turn, each its own idempotent command (`ID:0`, `ID:1`, …)."""
     settings = _settings()
-    people, by, cid = _directory(settings), _operator(settings, as_), _command_id(command_id)
+    cid = _command_id(command_id)
+    people, by = _admin(settings, as_)
     apply = people.grant if change == "grant" else people.revoke
     view: dict[str, Any] = {}
     for n, role in enumerate(roles):
@@ -336,43 +430,55 @@ def _each_role(
 
 
 @user_app.command("password")
-@click.argument("user_id", metavar="ID")
+@click.argument("user_id", metavar="ID", required=False)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking for it.")
 @_command_opts
-def user_password(user_id: str, password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Set a person's password (12 characters at least): asked for at the terminal, without echo."""
+def user_password(
+    user_id: str | None, password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """Set your own password, or (an administrator) another person's: 12 characters at least, asked
+    for at the terminal without echo."""
     settings = _settings()
-    password = _password(password_stdin, ask_for=user_id) or ""
-    view = _directory(settings).set_password(
-        user_id, password, by=_operator(settings, as_), command_id=_command_id(command_id)
-    )
+    session = _session(settings, as_)
+    who = (user_id or session.identity.user_id).strip()
+    by = session.reader() if who == session.identity.user_id else session.admin()
+    password = _password(password_stdin, ask_for=who) or ""
+    view = Directory(session.cases).set_password(who, password, by=by, command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
 
 
 @user_app.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def user_list(as_json: bool) -> None:
-    """Everyone who may sign in, with their roles."""
-    people = _directory(_settings()).list()
+@_as_option
+def user_list(as_: str | None, as_json: bool) -> None:
+    """Everyone who may sign in, with their roles (for a signed-in person)."""
+    session = _session(_settings(), as_)
+    session.reader()
+    people = Directory(session.cases).list()
     _out(as_json, people, lambda c: render.users(c, people))
 
 
 @user_app.command("show")
-@click.argument("user_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def user_show(user_id: str, as_json: bool) -> None:
-    """One person: roles, whether they have a password, their tokens (ids only)."""
-    view = _directory(_settings()).get(user_id)
+@click.argument("user_id", metavar="ID", required=False)
+@_as_option
+def user_show(user_id: str | None, as_: str | None, as_json: bool) -> None:
+    """One person (default: you): roles, whether they have a password, their tokens (ids only)."""
+    session = _session(_settings(), as_)
+    session.reader()
+    view = Directory(session.cases).get(user_id or session.identity.user_id)
     _out(as_json, view, lambda c: render.user(c, view))
 
 
 @token_app.command("create")
-@click.argument("user_id", metavar="ID")
+@click.argument("user_id", metavar="ID", required=False)
 @_command_opts
-def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Create an API token for a person and print it once (only its hash is kept)."""
+def token_create(user_id: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Create an API token for yourself, or (an administrator) for another person, and print it once
+    (only its hash is kept)."""
     settings = _settings()
-    issued = _directory(settings).issue_token(user_id, by=_operator(settings, as_), command_id=_command_id(command_id))
+    session = _session(settings, as_)
+    who = (user_id or session.identity.user_id).strip()
+    by = session.reader() if who == session.identity.user_id else session.admin()
+    issued = Directory(session.cases).issue_token(who, by=by, command_id=_command_id(command_id))
     if as_json:
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
         return
@@ -387,10 +493,126 @@ def token_create(user_id: str, as_: str | None, as_json: bool, command_id: str |
 @click.argument("token_id", metavar="TOKEN_ID")
 @_command_opts
 def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Revoke an API token by its id (or the whole token); it stops working at once."""
+    """Revoke an API token by its id (or the whole token); it stops working at once. Your own, or
+    (an administrator) anyone's."""
     settings = _settings()
-    view = _directory(settings).revoke_token(token_id, by=_operator(settings, as_), command_id=_command_id(command_id))
+    session = _session(settings, as_)
+    by = session.admin() if ADMIN_ROLE in session.identity.roles else session.reader()
+    view = Directory(session.cases).revoke_token(token_id, by=by, command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
+
+
+@app.command()
+@click.argument("user_id", metavar="ID", required=False)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def login(user_id: str | None, password_stdin: bool, as_json: bool) -> None:
+    """Sign in: your id and password make a token for this store, kept in your credentials file
+    (readable only by you) until `concordat logout`. Every command then acts as you."""
+    settings = _settings()
+    cases = _open(settings)
+    if not user_id:
+        if password_stdin or not sys.stdin.isatty():
+            raise InvalidInputError("give your user id: concordat login ID")
+        user_id = input("User id: ")
+    _attempt["claimed"] = user_id
+    if password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise InvalidInputError("--password-stdin: nothing on standard input")
+        password = line.rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {user_id}: ")
+    else:
+        raise InvalidInputError("no terminal to ask for the password on: pipe it in with --password-stdin")
+    people = Directory(cases)
+    identity = people.sign_in(user_id, password)
+    _attempt["identity"] = identity
+    issued = people.issue_token(
+        identity.user_id, by=identity.any_role(), command_id=f"login:{identity.user_id}:{uuid.uuid4()}"
+    )
+    store = store_id(cases)
+    previous = signin.saved(settings, store)
+    path = signin.save(
+        settings,
+        store,
+        user=identity.user_id,
+        token=issued.token,
+        token_id=issued.token_id,
+        where=bootstrap.describe_store(settings),
+    )
+    if previous and previous.get("token_id"):
+        with suppress(ConcordatError):  # the replaced sign-in's token stops working (if it still does)
+            old = people.identity_of_token(previous["token"])
+            people.revoke_token(previous["token_id"], by=old.any_role(), command_id=f"logout:{previous['token_id']}")
+    data = {
+        "user": identity.user_id,
+        "roles": list(identity.roles),
+        "token_id": issued.token_id,
+        "credentials": str(path),
+    }
+    _out(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"signed in as {render.inert(identity.user_id)} ({', '.join(identity.roles)}); "
+            f"token {issued.token_id} kept in {path}",
+            highlight=False,
+            markup=False,
+        ),
+    )
+
+
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def logout(as_json: bool) -> None:
+    """Sign out: revoke the token `concordat login` made and forget it."""
+    settings = _settings()
+    cases = _open(settings)
+    entry = signin.forget(settings, store_id(cases))
+    revoked = False
+    if entry:
+        people = Directory(cases)
+        with suppress(ConcordatError):  # already revoked, or its person gone: forgetting it is enough
+            who = people.identity_of_token(entry["token"])
+            people.revoke_token(entry["token_id"], by=who.any_role(), command_id=f"logout:{entry['token_id']}")
+            revoked = True
+    data = {"signed_out": bool(entry), "user": (entry or {}).get("user"), "token_revoked": revoked}
+    _out(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"signed out {render.inert(entry['user'])}; token {entry['token_id']} revoked"
+            if entry
+            else "nobody was signed in to this store here",
+            highlight=False,
+            markup=False,
+        ),
+    )
+
+
+@app.command()
+@_as_option
+def whoami(as_: str | None, as_json: bool) -> None:
+    """Who the command line acts as: the signed-in person, their roles, and where the proof comes from."""
+    settings = _settings()
+    session = _session(settings, as_)
+    found = signin.token_for(settings, store_id(session.cases))
+    data = {
+        "user": session.identity.user_id,
+        "roles": list(session.identity.roles),
+        "acting_as": session.role,
+        "from": found[1] if found else "",
+    }
+    _out(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"{render.inert(session.identity.user_id)} ({', '.join(session.identity.roles)}), signed in by {data['from']}",
+            highlight=False,
+            markup=False,
+        ),
+    )
 
 
 @app.command()
@@ -400,8 +622,8 @@ def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str 
     help="Also move cases whose workflow runs under an old type (ProposalWorkflow, DisputeWorkflow, …) "
     "to CaseWorkflow.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def resume(migrate: bool, as_json: bool) -> None:
+@_as_option
+def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
     """Make sure every live case has its workflow running (after Temporal lost its state, or a restore).
 
     The store is the record: each case that can still change gets its workflow started from the case
@@ -409,12 +631,15 @@ def resume(migrate: bool, as_json: bool) -> None:
     once). A workflow that is running already is left as it is; running this twice changes nothing.
     With --migrate, a case whose running workflow is of an old type is moved to CaseWorkflow: the old
     run is terminated (with the reason recorded in Temporal's history) and CaseWorkflow started from
-    the store, so nothing of the case is lost (runbook: "Moving running cases to CaseWorkflow")."""
+    the store, so nothing of the case is lost (runbook: "Moving running cases to CaseWorkflow").
+    An administrator's command."""
     settings = _settings()
+    session = _session(settings, as_)
+    session.admin()
+    cases = session.cases
 
     async def go() -> tuple[int, int, int]:
         client = await _client(settings)
-        cases = bootstrap.open_cases(settings)
         seen = live = moved = 0
         for reference in cases.references():
             seen += 1
@@ -522,10 +747,12 @@ def projections(ctx: click.Context) -> None:
 
 
 @projections.command("quarantined")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def projections_quarantined(as_json: bool) -> None:
-    """The events each view holds back, with the error that stopped each."""
-    found = bootstrap.quarantined(_settings())
+@_as_option
+def projections_quarantined(as_: str | None, as_json: bool) -> None:
+    """The events each view holds back, with the error that stopped each (an administrator's command)."""
+    settings = _settings()
+    _session(settings, as_).admin()
+    found = bootstrap.quarantined(settings)
     _out(as_json, found, lambda c: render.quarantined(c, found))
 
 
@@ -537,11 +764,13 @@ def projections_quarantined(as_json: bool) -> None:
     type=click.Choice([p.name for p in bootstrap.PROJECTIONS]),
     help="Only this view; repeat for more (default: every view).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
-def projections_retry(views: tuple[str, ...], as_json: bool) -> None:
+@_as_option
+def projections_retry(views: tuple[str, ...], as_: str | None, as_json: bool) -> None:
     """Project the quarantined events again, oldest first (after the cause is fixed: a new release, a
     setting); exit 1 if any is still held back. Safe while the runner runs, and to repeat."""
-    results = bootstrap.retry_quarantined(_settings(), list(views) or None)
+    settings = _settings()
+    _session(settings, as_).admin()
+    results = bootstrap.retry_quarantined(settings, list(views) or None)
     data = [asdict(r) for r in results]
     _out(as_json, data, lambda c: render.retried(c, results))
     if any(r.still for r in results):
@@ -620,17 +849,12 @@ def termination_app() -> None:
     """Notices to leave the partnership (six months at least), withdrawal and mutual consent."""
 
 
-def _who(settings: Settings, as_: str | None) -> tuple[Identity, str]:
-    """The person the command is for and the role they act in (from --as or $CONCORDAT_ACTOR)."""
-    actor = _actor(settings, as_)
-    return Identity(user_id=actor.id, roles=(actor.role,)), actor.role
-
-
 def _start_case(settings: Settings, as_: str | None, command_id: str | None, kind: str, fields: dict[str, Any]) -> Any:
     """Open a case of `kind` and start its workflow, on the one command path (concordat.commands)."""
-    who, role = _who(settings, as_)
+    session = _session(settings, as_)
     cid = _command_id(command_id)
-    return _run(Commands.open(settings).start(kind, who, fields, cid, role))
+    _attempt["command_id"] = cid
+    return _run(session.commands().start(kind, session.identity, fields, cid, session.role))
 
 
 def _act(
@@ -644,9 +868,11 @@ def _act(
 ) -> None:
     """A command on a case by its CLI name (`decide`, `withdraw`, `nominate`, `inform-ce`, …), through
     the case's workflow, on the one command path (concordat.commands)."""
-    who, role = _who(settings, as_)
+    session = _session(settings, as_)
+    who, role = session.identity, session.role
     cid = _command_id(command_id)
-    cmds = Commands.open(settings)
+    _attempt.update(command_id=cid, reference=reference)
+    cmds = session.commands()
     if action == "decide":
         call = cmds.decide(who, reference, fields, cid, role)
     elif action == "withdraw":
@@ -828,12 +1054,9 @@ def fund_app() -> None:
 def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Open a fund with its opening balance (JCU leads)."""
     settings = _settings()
-    actor = _actor(settings, as_)
-    view = bootstrap.open_cases(settings).open_fund(
-        actor=actor,
-        fields={"name": name, "type": type_, "balance_pence": parse_pounds(balance)},
-        command_id=_command_id(command_id),
-    )
+    session = _session(settings, as_)
+    fields = {"name": name, "type": type_, "balance": balance}
+    view = _run(session.commands().open_fund(session.identity, fields, _command_id(command_id), session.role))
     _out(as_json, view, lambda c: render.fund(c, view))
 
 
@@ -842,8 +1065,8 @@ def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: boo
 @_as_option
 def fund_show(name: str, as_: str | None, as_json: bool) -> None:
     """A fund's balance, contributions and the changes applied to it."""
-    settings = _settings()
-    view = bootstrap.open_cases(settings).fund_view(name, actor=_actor(settings, as_))
+    session = _session(_settings(), as_)
+    view = session.cases.fund_view(name, actor=session.reader())
     _out(as_json, view, lambda c: render.fund(c, view))
 
 
@@ -864,8 +1087,8 @@ def report_app() -> None:
 def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
     """Ring-fenced public-health contributions per party per financial quarter (Q1 = April-June)."""
     settings = _settings()
-    actor = _actor(settings, as_)
-    cases = bootstrap.open_cases(settings)
+    session = _session(settings, as_)
+    actor, cases = session.reader(), session.cases
     cases.authorize_read(actor)
     view = bootstrap.open_public_health(settings)
     lag = render.wait_for_view(view, cases)
@@ -882,9 +1105,9 @@ def audit_app() -> None:
 
 
 def _auditor(settings: Settings, as_: str | None) -> Auditor:
-    cases = bootstrap.open_cases(settings)
-    cases.authorize_read(_actor(settings, as_))
-    return Auditor(cases)
+    session = _session(settings, as_)
+    session.cases.authorize_read(session.reader())
+    return Auditor(session.cases)
 
 
 @audit_app.command("verify")
@@ -921,20 +1144,35 @@ def audit_heads(as_: str | None, as_json: bool) -> None:
 @audit_app.command("export")
 @click.argument("reference", required=False)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="jsonl or csv.")
-@click.option("--as", "as_", metavar="ROLE:ID", default=None, help="Who is acting. Default: $CONCORDAT_ACTOR.")
+@click.option("--as", "as_", metavar="ROLE", default=None, help="The role to act in. Default: $CONCORDAT_ACTOR.")
 def audit_export(reference: str | None, fmt: str, as_: str | None) -> None:
     """Write the full history (every event, every aggregate, or one case) with its metadata."""
     settings = _settings()
     render.export(_auditor(settings, as_).export_rows(reference), fmt)
 
 
+@audit_app.command("refusals")
+@click.option(
+    "--since", type=click.IntRange(min=0), default=0, metavar="POSITION", help="Only refusals after this position."
+)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True, help="At most this many.")
+@_as_option
+def audit_refusals(since: int, limit: int, as_: str | None, as_json: bool) -> None:
+    """The refusal log, oldest first: every refused sign-in, request and command, with who (as proven,
+    or as claimed), what, why, when and through which door (for auditors)."""
+    session = _session(_settings(), as_)
+    session.identity.actor("auditor")
+    entries = RefusalLog(session.cases).entries(since=since, limit=limit)
+    _out(as_json, [e.as_dict() for e in entries], lambda c: render.refusals(c, entries))
+
+
 @audit_app.command("replay")
-@click.option("--as", "as_", metavar="ROLE:ID", default=None, help="Who is acting. Default: $CONCORDAT_ACTOR.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_as_option
 def audit_replay(as_: str | None, as_json: bool) -> None:
-    """Rebuild every view from event zero into fresh tables and swap them in when complete."""
+    """Rebuild every view from event zero into fresh tables and swap them in when complete (an
+    administrator's command)."""
     settings = _settings()
-    bootstrap.open_cases(settings).authorize_read(_actor(settings, as_))
+    _session(settings, as_).admin()
     summary = replay(settings, console=None if as_json else Console(stderr=True))
     data = {
         "events": summary.events,
@@ -966,9 +1204,8 @@ def _read_heads(path: str) -> list[Head]:
 @_as_option
 def partnership(as_: str | None, as_json: bool) -> None:
     """The partnership's members and the notices pending, with their effective dates."""
-    settings = _settings()
-    actor = _actor(settings, as_)
-    view = bootstrap.open_cases(settings).partnership_view(actor=actor)
+    session = _session(_settings(), as_)
+    view = session.cases.partnership_view(actor=session.reader())
     _out(as_json, view, lambda c: render.partnership(c, view))
 
 
@@ -990,8 +1227,8 @@ def _list(text: str) -> list[str]:
 def show(reference: str, version: int | None, as_of: str | None, as_: str | None, as_json: bool) -> None:
     """A case's state now, or as it stood at a version or an instant: rebuilt from its events."""
     settings = _settings()
-    actor = _actor(settings, as_)
-    cases = bootstrap.open_cases(settings)
+    session = _session(settings, as_)
+    actor, cases = session.reader(), session.cases
     if as_of and version:
         raise InvalidInputError("give --as-of or --version, not both")
     if as_of:
@@ -1006,9 +1243,8 @@ def show(reference: str, version: int | None, as_of: str | None, as_: str | None
 @_as_option
 def history(reference: str, as_: str | None, as_json: bool) -> None:
     """Every event of a case, in order, with time, actor, role and what changed."""
-    settings = _settings()
-    actor = _actor(settings, as_)
-    entries = bootstrap.open_cases(settings).history(reference, actor=actor)
+    session = _session(_settings(), as_)
+    entries = session.cases.history(reference, actor=session.reader())
     _out(as_json, [state_dict(e) for e in entries], lambda c: render.history(c, reference, entries))
 
 
@@ -1019,8 +1255,8 @@ def history(reference: str, as_: str | None, as_json: bool) -> None:
 def list_cases(open_: bool, overdue: bool, as_: str | None, as_json: bool) -> None:
     """Cases from the case-list view."""
     settings = _settings()
-    actor = _actor(settings, as_)
-    cases = bootstrap.open_cases(settings)
+    session = _session(settings, as_)
+    actor, cases = session.reader(), session.cases
     cases.authorize_read(actor)
     view = bootstrap.open_case_list(settings)
     lag = render.wait_for_view(view, cases)
@@ -1035,8 +1271,8 @@ def list_cases(open_: bool, overdue: bool, as_: str | None, as_json: bool) -> No
 def decisions(case: str | None, limit: int, as_: str | None, as_json: bool) -> None:
     """The decisions register: every decision of every forum, newest first."""
     settings = _settings()
-    actor = _actor(settings, as_)
-    cases = bootstrap.open_cases(settings)
+    session = _session(settings, as_)
+    actor, cases = session.reader(), session.cases
     cases.authorize_read(actor)
     view = bootstrap.open_decisions(settings)
     lag = render.wait_for_view(view, cases)
@@ -1103,6 +1339,7 @@ def _main(argv: list[str] | None) -> None:
     except Failure as err:
         _fail(str(err), err.code)
     except ConcordatError as err:
+        _record_refusal(err)
         _fail(str(err), 1)
     except ValidationError as err:
         first = err.errors()[0]
@@ -1127,6 +1364,33 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"internal error: {type(err).__name__}: {err} (details in {path})", 70)
     # Without standalone mode, click returns the code of `ctx.exit()` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _record_refusal(err: ConcordatError) -> None:
+    """Put a refusal on the refusal log (`domain/refusals.py`): who (as proven, or as claimed), what,
+    why. Bad input and an unknown case are answers, not refusals; a refusal that came back from the
+    workflow was recorded by the worker that refused it."""
+    if isinstance(err, InvalidInputError | CaseNotFoundError | UnknownUserError | CommandRefusedError):
+        return
+    cases = _attempt.get("cases")
+    if cases is None:
+        return
+    identity: Identity | None = _attempt.get("identity")
+    command = str(_attempt.get("command") or "")
+    actor = None
+    if identity is not None:
+        role = _attempt.get("claimed") if _attempt.get("claimed") in identity.roles else identity.roles[0]
+        actor = Actor(id=identity.user_id, role=str(role))
+    RefusalLog(cases).record(
+        door="cli",
+        command=command or "concordat",
+        reason=str(err),
+        rule=type(err).__name__,
+        actor=actor,
+        claimed=str(_attempt.get("claimed") or ""),
+        reference=str(_attempt.get("reference") or ""),
+        command_id=str(_attempt.get("command_id") or ""),
+    )
 
 
 def _crash_log(err: Exception) -> str:

@@ -506,3 +506,18 @@ def retried(c: Console, results: list[Any]) -> None:
             c.print(
                 f"  event {row['notification_id']} ({_topic(row['topic'])} of {row['originator_id']}): {row['error']}"
             )
+
+
+def refusals(c: Console, entries: list[Any]) -> None:
+    """The refusal log as lines: position, time, door, who, what, why (all text inert)."""
+    if not entries:
+        c.print("no refusals recorded", highlight=False)
+        return
+    for e in entries:
+        who = e.actor + ("" if e.proven else " (unproven)")
+        what = e.command + (f" {e.reference}" if e.reference else "")
+        c.print(
+            inert(f"#{e.position} {e.at[:19]} {e.door} {who}: {what} — {e.rule}: {e.reason}"),
+            highlight=False,
+            markup=False,
+        )

@@ -32,7 +32,17 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(None, description="A governance policy file to use instead of the shipped one.")
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    actor: str = Field("", description="Who is acting, ROLE:ID, when a command has no --as.")
+    actor: str = Field(
+        "", description="The role to act in (ROLE, or ROLE:ID of the signed-in person) when a command has no --as."
+    )
+    token: SecretStr = Field(
+        SecretStr(""),
+        description="An API token the CLI acts with (for scripts); else the one `concordat login` saved.",
+    )
+    credentials: str = Field(
+        "",
+        description="The CLI's credentials file (default: $XDG_CONFIG_HOME or ~/.config, concordat/credentials.json).",
+    )
     fault_pause_after_commit: float = Field(
         0.0,
         ge=0,

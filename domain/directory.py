@@ -1,12 +1,15 @@
 """The directory of people: add, grant, revoke, passwords, tokens, and signing in.
 
 It writes to the cases' own event store (the same `CaseService`), so access changes sit in one
-history with the decisions they made possible. Operators change access from the command line; the
-actor recorded on each change is whoever ran it (`--as`, or the operating-system user).
+history with the decisions they made possible. Administrators (role `admin`) change access; the
+actor recorded on each change is the signed-in administrator who made it (the very first person is
+added at the shell, while nobody exists yet). A person may set their own password and make or revoke
+their own tokens. No one grants a role to themselves, and no one is both administrator and auditor.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.actor import Actor
 from domain.application import CaseService, utc_now
-from domain.errors import InvalidInputError
+from domain.errors import InvalidInputError, NotAllowedError
 from domain.identity import (
     AuthenticationError,
     Identity,
@@ -32,6 +35,7 @@ from domain.identity import (
     secret_matches,
     split_token,
 )
+from domain.policy import ADMIN_ROLE
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,19 @@ class Directory:
     def add_user(
         self, user_id: str, roles: list[str], *, by: Actor, command_id: str, password: str | None = None
     ) -> dict[str, Any]:
+        """Add a person. An administrator adds people; while nobody exists yet, whoever has the store
+        (the shell that runs it) adds the first person, who must be an administrator."""
         user_id = check_user_id(user_id)
         if not roles:
             raise InvalidInputError("a user needs at least one role (--role ROLE)")
         checked = list(dict.fromkeys(check_role(self.app.policy, r) for r in roles))
+        if self.has_users():
+            _require_admin(by, "add people")
+        elif ADMIN_ROLE not in checked:
+            raise NotAllowedError(
+                f"the first person must be an administrator (--role {ADMIN_ROLE}): they add everyone else"
+            )
+        _check_independent(user_id, checked)
         password_hash = hash_password(password) if password is not None else None
         if self._find(user_id) is not None:
             raise InvalidInputError(f"user {user_id!r} already exists; use `concordat user grant` to add a role")
@@ -68,8 +81,12 @@ class Directory:
         return self.view(user)
 
     def grant(self, user_id: str, role: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        _require_admin(by, "grant roles")
         user = self._user(user_id)
         role = check_role(self.app.policy, role)
+        if by.id == user.user_id:
+            raise NotAllowedError(f"no one grants a role to themselves: another administrator grants {role} to {by.id}")
+        _check_independent(user.user_id, [*user.roles, role])
         if role not in user.roles:  # granting what is held changes nothing, and records nothing
             with self.app.stamp(f"user:{user.user_id}", command_id, by):
                 user.grant(role)
@@ -77,12 +94,15 @@ class Directory:
         return self.view(user)
 
     def revoke(self, user_id: str, role: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        _require_admin(by, "revoke roles")
         user = self._user(user_id)
         role = (role or "").strip()
         if role not in user.roles:
             raise InvalidInputError(
                 f"{user.user_id} does not hold the role {role!r}; they hold: {', '.join(user.roles) or 'none'}"
             )
+        if role == ADMIN_ROLE and self._admins() == [user.user_id]:
+            raise NotAllowedError(f"{user.user_id} is the only administrator: grant {ADMIN_ROLE} to someone else first")
         with self.app.stamp(f"user:{user.user_id}", command_id, by):
             user.revoke(role)
         self.app.save(user)
@@ -90,6 +110,7 @@ class Directory:
 
     def set_password(self, user_id: str, password: str, *, by: Actor, command_id: str) -> dict[str, Any]:
         user = self._user(user_id)
+        _require_self_or_admin(by, user.user_id, "set another person's password")
         password_hash = hash_password(password)
         with self.app.stamp(f"user:{user.user_id}", command_id, by):
             user.set_password(password_hash)
@@ -98,6 +119,7 @@ class Directory:
 
     def issue_token(self, user_id: str, *, by: Actor, command_id: str) -> IssuedToken:
         user = self._user(user_id)
+        _require_self_or_admin(by, user.user_id, "create a token for another person")
         token_id, token, secret_hash = new_token()
         with self.app.stamp(f"user:{user.user_id}", command_id, by):
             user.issue_token(token_id=token_id, secret_hash=secret_hash, issued_at=self._clock())
@@ -115,6 +137,7 @@ class Directory:
             raise InvalidInputError(
                 f"no token has the id {token_id!r} (`concordat user show ID` lists a user's tokens)"
             )
+        _require_self_or_admin(by, user.user_id, "revoke another person's token")
         if not user.tokens[token_id]["revoked"]:
             with self.app.stamp(f"user:{user.user_id}", command_id, by):
                 user.revoke_token(token_id)
@@ -191,8 +214,29 @@ class Directory:
         user = self._find(index.user_id)
         return user if user is not None and token_id in user.tokens else None
 
+    def _admins(self) -> builtins.list[str]:
+        return [u["id"] for u in self.list() if ADMIN_ROLE in u["roles"]]
+
     def _people(self) -> People:
         try:
             return self.app.repository.get(People.create_id())
         except AggregateNotFoundError:
             return People()
+
+
+def _require_admin(by: Actor, what: str) -> None:
+    if by.role != ADMIN_ROLE:
+        raise NotAllowedError(f"only an administrator (role {ADMIN_ROLE}) may {what}; {by} is not acting as one")
+
+
+def _require_self_or_admin(by: Actor, user_id: str, what: str) -> None:
+    if by.id != user_id and by.role != ADMIN_ROLE:
+        raise NotAllowedError(f"only an administrator (role {ADMIN_ROLE}) may {what}; {by} is not acting as one")
+
+
+def _check_independent(user_id: str, roles: list[str]) -> None:
+    """Auditors check what operators did: one person is never both."""
+    if ADMIN_ROLE in roles and "auditor" in roles:
+        raise NotAllowedError(
+            f"{user_id} cannot hold both {ADMIN_ROLE} and auditor: an auditor must be independent of the operators"
+        )

@@ -27,7 +27,7 @@ from eventsourcing.domain import event
 
 from domain.actor import Actor
 from domain.errors import ConcordatError, InvalidInputError, NotAllowedError
-from domain.policy import Policy
+from domain.policy import ADMIN_ROLE, Policy
 from domain.recorded import Recorded
 
 IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/identity")
@@ -46,6 +46,10 @@ class UnknownUserError(ConcordatError):
 
 class AuthenticationError(ConcordatError):
     """Sign-in failed. The message never says whether the id or the secret was wrong."""
+
+
+class NotSignedInError(AuthenticationError):
+    """Nobody is signed in where a person must act."""
 
 
 def user_aggregate_id(user_id: str) -> UUID:
@@ -135,6 +139,15 @@ class Identity:
         if role not in self.roles:
             raise NotAllowedError(f"{self.user_id} does not hold the role {role!r}; they hold: {', '.join(self.roles)}")
         return Actor(id=self.user_id, role=role)
+
+    def admin(self) -> Actor:
+        """The person as an administrator, for operator commands; NotAllowedError if they are not one."""
+        if ADMIN_ROLE not in self.roles:
+            raise NotAllowedError(
+                f"{self.user_id} may not do this: it is for an administrator (role {ADMIN_ROLE}); "
+                f"they hold: {', '.join(self.roles)}"
+            )
+        return Actor(id=self.user_id, role=ADMIN_ROLE)
 
     def any_role(self, wanted: str | None = None) -> Actor:
         """The person in `wanted` (a role they hold), or in their first role: for reading, where every

@@ -29,6 +29,9 @@ from domain.routes import Deadline, Route
 
 # The case kinds whose way through the forums is a route in the policy file.
 ROUTED_KINDS = ("proposal", "variation", "funding")
+# The engine's own role, whatever the agreement says: operators (people, roles, tokens, resume,
+# replay). It decides nothing in any case, and nobody holds it together with `auditor`.
+ADMIN_ROLE = "admin"
 
 
 class _Model(BaseModel):
@@ -274,7 +277,7 @@ class Policy(_Model):
             raise PolicyError(msg) from None
 
     def is_known_role(self, role: str) -> bool:
-        if role in self.roles.plain:
+        if role == ADMIN_ROLE or role in self.roles.plain:
             return True
         prefix, sep, rest = role.partition(":")
         kind = self.roles.prefixed.get(prefix)
@@ -291,7 +294,7 @@ class Policy(_Model):
     @property
     def known_roles_text(self) -> str:
         prefixed = [f"{p}:<{k}>" for p, k in self.roles.prefixed.items()]
-        return ", ".join([*self.roles.plain, *prefixed])
+        return ", ".join([*self.roles.plain, *prefixed, ADMIN_ROLE])
 
 
 def _where(source: str, text: str, loc: tuple[str, ...], msg: str) -> str:

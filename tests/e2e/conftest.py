@@ -16,6 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
+from domain.directory import Directory
+from domain.identity import UnknownUserError
+from domain.policy import ADMIN_ROLE
+
 START_TIMEOUT = 90
 
 
@@ -27,18 +34,38 @@ def free_port() -> int:
 
 @dataclass
 class Engine:
+    """`who` in `run`, `ok` and `refused` is the person the command is for, ROLE:ID: the person is
+    signed in (their token in CONCORDAT_TOKEN) and acts in that role (`--as ROLE:ID`), as a real user
+    would after `concordat login`. The directory is seeded for them by an administrator, `root`."""
+
     env: dict[str, str]
     process: subprocess.Popen[str]
     lines: list[str]
+    people: People | None = None
 
     @property
     def web(self) -> str:
         """The web app's base URL."""
         return f"http://{self.env['CONCORDAT_HTTP_ADDRESS']}"
 
-    def run(self, *args: str, who: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, who: str | None = None, stdin: str | None = None, token: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The CLI as `who` (ROLE:ID, signed in with a token of their own); or with `token`; or with
+        nobody signed in."""
         argv = [sys.executable, "-m", "concordat", *args] + (["--as", who] if who else [])
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+        env = dict(self.env)
+        if who and token is None:
+            token = self.token_of(who)
+        if token:
+            env["CONCORDAT_TOKEN"] = token
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, input=stdin)
+
+    def token_of(self, who: str) -> str:
+        """A token of the person `who` names (ROLE:ID), made in the directory with that role granted."""
+        if self.people is None:
+            self.people = People(self.env)
+        return self.people.token(who)
 
     def ok(self, *args: str, who: str | None = None, stdin: str | None = None) -> str:
         done = self.run(*args, who=who, stdin=stdin)
@@ -51,6 +78,39 @@ class Engine:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr  # one clear line, never a traceback
         return lines[0]
+
+
+class People:
+    """The directory of an engine under test, seeded the way an administrator would (in process: the
+    CLI's own `user add`, `grant` and `token create` are tested in test_users_cli.py)."""
+
+    ADMIN = Actor(id="root", role=ADMIN_ROLE)
+
+    def __init__(self, env: dict[str, str]) -> None:
+        given = {k.removeprefix("CONCORDAT_").lower(): v for k, v in env.items() if k.startswith("CONCORDAT_")}
+        self.directory = Directory(bootstrap.open_cases(Settings(**given)))
+        self.tokens: dict[str, str] = {}
+        if not self.directory.has_users():
+            self.directory.add_user("root", [ADMIN_ROLE], by=Actor("tests", "shell"), command_id="seed-root")
+
+    def token(self, who: str) -> str:
+        actor = Actor.parse(who)
+        if actor.role == ADMIN_ROLE and actor.id == "root":
+            return self._token("root")
+        try:
+            held = self.directory.get(actor.id)["roles"]
+        except UnknownUserError:
+            self.directory.add_user(actor.id, [actor.role], by=self.ADMIN, command_id=f"seed-{actor.id}")
+            held = [actor.role]
+        if actor.role not in held:
+            self.directory.grant(actor.id, actor.role, by=self.ADMIN, command_id=f"seed-{actor.id}-{actor.role}")
+        return self._token(actor.id)
+
+    def _token(self, user_id: str) -> str:
+        if user_id not in self.tokens:
+            issued = self.directory.issue_token(user_id, by=self.ADMIN, command_id=f"seed-token-{user_id}")
+            self.tokens[user_id] = issued.token
+        return self.tokens[user_id]
 
 
 def _env(tmp: Path, port: int) -> dict[str, str]:

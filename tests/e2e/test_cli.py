@@ -139,7 +139,7 @@ def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engi
     assert "kind 'bridge' is not known" in engine.refused(
         "proposal", "start", "--title", "x", "--kind", "bridge", "--value", "1", "--parties", "PCC", who="jcu_lead:jo"
     )
-    assert "who is acting?" in engine.refused("show", ref, code=2)
+    assert "you are not signed in" in engine.refused("show", ref)
     assert "No such option" in engine.refused("list", "--colour", who="auditor:a", code=2)
     assert count() == 1
     engine.ok("withdraw", ref, "--note", "re-scoped", who="jcu_lead:jo")
