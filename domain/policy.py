@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from domain.errors import PolicyError
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
+from domain.separation import Separation
 
 # The case kinds whose way through the forums is a route in the policy file.
 ROUTED_KINDS = ("proposal", "variation", "funding")
@@ -184,6 +185,8 @@ class Policy(_Model):
     roles: Roles
     meetings: dict[str, MeetingPattern]
     routes: dict[str, Route] = {}
+    # Separation of duties (`domain/separation.py`); a file without the table gets both rules on.
+    separation: Separation = Separation()
     content_hash: str = ""
     source_text: str = ""
 
@@ -198,6 +201,8 @@ class Policy(_Model):
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        for loc, msg in self.separation.problems(self.forums):
+            found.append((("separation", *loc), msg))
         deciders = {name: f.decided_by for name, f in self.forums.items()}
         for kind, route in self.routes.items():
             for loc, msg in route.problems(deciders, self.is_known_role):
