@@ -3,7 +3,8 @@
 The policy file (`governance.toml`, shipped with the package; another may be named in settings) holds
 the parties, the forums and who decides for each, each kind's route (`[routes.<kind>]`: stages,
 outcomes, conditions, forks and joins, deadlines, escalation; see `domain/routes.py` and
-docs/policy.md), the dispute and termination rules, and the meeting dates. Code in `domain/` reads it;
+docs/policy.md), separation of duties (`[separation]`, `domain/separation.py`), the dispute and
+termination rules, and the meeting dates. Code in `domain/` reads it;
 nothing else holds these rules. `check_bytes` finds every problem with a file, each with its line.
 Its SHA-256 (`Policy.content_hash`) is recorded on every case when it starts.
 """
