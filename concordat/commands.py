@@ -237,7 +237,8 @@ def allowed_roles(state: Any, action: str, stage: str = "") -> list[str]:
 
 
 def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
-    """What the signed-in person may do on this case now, each with the role they would act in."""
+    """What the signed-in person may do on this case now, each with the role they would act in.
+    A decision the policy's separation of duties would refuse them (`barred`) is not offered."""
     return [
         {
             "action": a.name,
@@ -247,6 +248,7 @@ def actions_for(state: Any, who: Identity) -> list[dict[str, Any]]:
             "stage_outcomes": list(a.stage_outcomes),
         }
         for a in state.actions
+        if who.user_id not in getattr(a, "barred", ())
         for role in who.roles
         if role_fits(role, a.roles)
     ]

@@ -189,6 +189,8 @@ def policy_route(c: Console, kind: str, policy: Policy) -> None:
     for name, cond in route.conditions.items():
         tests = cond.model_dump(exclude_defaults=True, exclude={"explain"})
         say(f"  condition {name}: " + ", ".join(f"{k}={v}" for k, v in tests.items()))
+    for line in policy.separation.lines():
+        say(f"  separation: {line}")
 
 
 def _leads(rule: Any) -> str:

@@ -46,13 +46,15 @@ class Command(BaseModel):
 class CaseAction:
     """A command someone may give now: its name and the roles that may give it. A decision names
     its stage and the outcomes allowed there (for an escalation's `decide`, `stage_outcomes` are what
-    the escalation forum may decide in the stage's place)."""
+    the escalation forum may decide in the stage's place). `barred` names the people (by id) whom
+    the policy's separation of duties would refuse here, whatever roles they hold."""
 
     name: str
     roles: list[str]
     stage: str = ""
     outcomes: list[str] = field(default_factory=list)
     stage_outcomes: list[str] = field(default_factory=list)
+    barred: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

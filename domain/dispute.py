@@ -18,6 +18,12 @@ party to the dispute must agree to the nominee. Each stage has a working-day dea
 policy, with a reminder before it; a missed deadline is escalated (recorded, and the escalation
 forum is told), and the stage stays open for the people who act in it.
 
+Separation of duties (`domain/separation.py`): the mediator is independent — nobody who has acted in
+the dispute (raised it, decided at the director stage, nominated or appointed, answered for a party)
+may be nominated or appointed, nor may the nominee answer for a party (`one_stage_per_person`); one
+person answers for one party only (the MOU's "agreement between the parties"); and the person who
+raised the concern does not resolve it, nor nominate or appoint its mediator (`no_self_approval`).
+
 Costs are borne equally (MOU): `split_cost` divides the total into equal shares in pence; the
 pence that do not divide go one each to the parties in the partnership's own order (PCC, CCC,
 CPCCG), so the shares always sum to the total and differ by at most a penny.
@@ -42,6 +48,7 @@ from domain.errors import (
     NotAPartyError,
     WrongStageError,
 )
+from domain.separation import Separation
 from domain.timing import with_reminder, working_day_times
 
 OPEN = "open"
@@ -212,6 +219,9 @@ class Dispute(Case):
         self.cost_pence: int | None = None
         self.cost_shares: dict[str, int] = {}
         self.resolution: dict[str, Any] | None = None
+        # Who has acted in the dispute, and for which party (separation of duties).
+        self.acted: dict[str, str] = {actor_id: f"raised it (as {actor_role})"}
+        self.acted_for: dict[str, str] = {actor_id: raised_by}
         self.command_versions: dict[str, int] = {command_id: 1}
         self._open_stage("director", deadline, reminder_at)
 
@@ -297,6 +307,9 @@ class Dispute(Case):
     def resolve(self, rules: Rules, *, actor: Actor, command: Resolve, command_id: str, at: datetime) -> None:
         """The Lead Director resolves the concern, or decides whether mediation is required."""
         self._check(rules, "resolve", actor)
+        self._separation(rules).check_not_starter(
+            reference=self.reference, person=actor.id, started_by=self.started_by, what="resolve it"
+        )
         if command.outcome == "mediation":
             times = self._times(rules, "mediator_selection", at)
             self._resolve(
@@ -336,11 +349,22 @@ class Dispute(Case):
         at: datetime,
     ) -> None:
         self.resolution = {"outcome": outcome, "note": note, "by": f"{actor_role}:{actor_id}", "at": at.isoformat()}
+        self._acted(actor_id, f"decided it at the director stage (as {actor_role})")
         self._done(command_id)
         self._move(next_stage, status, deadline, reminder_at)
 
     def nominate(self, rules: Rules, *, actor: Actor, command: Nominate, command_id: str, at: datetime) -> None:
         self._check(rules, "nominate", actor)
+        sep = self._separation(rules)
+        sep.check_not_starter(
+            reference=self.reference, person=actor.id, started_by=self.started_by, what="nominate its mediator"
+        )
+        sep.check_independent(
+            reference=self.reference,
+            person=command.mediator,
+            acted={actor.id: f"nominates the mediator (as {actor.role})", **self.acted},
+            what="be its mediator",
+        )
         self._nominate(mediator=command.mediator, note=command.note, **self._who(actor, command_id, at))
 
     @event("MediatorNominated")
@@ -349,11 +373,13 @@ class Dispute(Case):
     ) -> None:
         self.nominee = mediator
         self.agreed = []
+        self._acted(actor_id, f"nominated a mediator (as {actor_role})")
         self._done(command_id)
 
     def agree(self, rules: Rules, *, actor: Actor, command: Agree, command_id: str, at: datetime) -> None:
         """Every party to the dispute must agree to the nominee (MOU: selected by agreement)."""
         self._check(rules, "agree", actor)
+        self._check_party_person(rules, actor)
         self._agree(party=actor.party or "", mediator=self.nominee or "", **self._who(actor, command_id, at))
 
     @event("MediatorAgreed")
@@ -361,11 +387,13 @@ class Dispute(Case):
         self, *, party: str, mediator: str, actor_id: str, actor_role: str, command_id: str, at: datetime
     ) -> None:
         self.agreed.append(party)
+        self._acted(actor_id, f"agreed to a mediator for {party}", party)
         self._done(command_id)
 
     def refuse(self, rules: Rules, *, actor: Actor, command: Refuse, command_id: str, at: datetime) -> None:
         """A party refuses the nominee: the nomination lapses and a new one is needed."""
         self._check(rules, "refuse", actor)
+        self._check_party_person(rules, actor)
         self._refuse(
             party=actor.party or "", mediator=self.nominee or "", note=command.note, **self._who(actor, command_id, at)
         )
@@ -376,11 +404,22 @@ class Dispute(Case):
     ) -> None:
         self.nominee = None
         self.agreed = []
+        self._acted(actor_id, f"refused a mediator for {party}", party)
         self._done(command_id)
 
     def appoint(self, rules: Rules, *, actor: Actor, command: Appoint, command_id: str, at: datetime) -> None:
         """The agreed mediator is appointed in writing: the letter's reference is recorded."""
         self._check(rules, "appoint", actor)
+        sep = self._separation(rules)
+        sep.check_not_starter(
+            reference=self.reference, person=actor.id, started_by=self.started_by, what="appoint its mediator"
+        )
+        sep.check_independent(
+            reference=self.reference,
+            person=self.nominee or "",
+            acted={actor.id: f"appoints the mediator (as {actor.role})", **self.acted},
+            what="be its mediator",
+        )
         times = self._times(rules, "mediation", at)
         self._appoint(
             mediator=self.nominee or "",
@@ -405,6 +444,7 @@ class Dispute(Case):
     ) -> None:
         self.mediator = mediator
         self.letter_ref = letter_ref
+        self._acted(actor_id, f"appointed the mediator (as {actor_role})")
         self._done(command_id)
         self._move("mediation", OPEN, deadline, reminder_at)
 
@@ -529,6 +569,31 @@ class Dispute(Case):
         self._done(command_id)
 
     # --- internals --------------------------------------------------------------------------
+
+    @staticmethod
+    def _separation(rules: Rules) -> Separation:
+        return rules.policy.separation
+
+    def _acted(self, person: str, part: str, party: str | None = None) -> None:
+        """Remember (in an event body) that `person` acted in the dispute, and for which party."""
+        self.acted.setdefault(person, part)
+        if party is not None:
+            self.acted_for.setdefault(person, party)
+
+    def _check_party_person(self, rules: Rules, actor: Actor) -> None:
+        """A party's agreement to a mediator is given by its own person: not by one who acts for
+        another party, nor by the nominee."""
+        sep = self._separation(rules)
+        sep.check_one_party(
+            reference=self.reference, person=actor.id, party=actor.party or "", acted_for=self.acted_for
+        )
+        if self.nominee is not None:
+            sep.check_independent(
+                reference=self.reference,
+                person=self.nominee,
+                acted={actor.id: f"answers for {actor.party}"},
+                what="be its mediator",
+            )
 
     def _check(self, rules: Rules, action: str, actor: Actor) -> None:
         if self.status != OPEN:

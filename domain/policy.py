@@ -3,7 +3,8 @@
 The policy file (`governance.toml`, shipped with the package; another may be named in settings) holds
 the parties, the forums and who decides for each, each kind's route (`[routes.<kind>]`: stages,
 outcomes, conditions, forks and joins, deadlines, escalation; see `domain/routes.py` and
-docs/policy.md), the dispute and termination rules, and the meeting dates. Code in `domain/` reads it;
+docs/policy.md), separation of duties (`[separation]`, `domain/separation.py`), the dispute and
+termination rules, and the meeting dates. Code in `domain/` reads it;
 nothing else holds these rules. `check_bytes` finds every problem with a file, each with its line.
 Its SHA-256 (`Policy.content_hash`) is recorded on every case when it starts.
 """
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from domain.errors import PolicyError
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
+from domain.separation import Separation
 
 # The case kinds whose way through the forums is a route in the policy file.
 ROUTED_KINDS = ("proposal", "variation", "funding")
@@ -187,6 +189,8 @@ class Policy(_Model):
     roles: Roles
     meetings: dict[str, MeetingPattern]
     routes: dict[str, Route] = {}
+    # Separation of duties (`domain/separation.py`); a file without the table gets both rules on.
+    separation: Separation = Separation()
     content_hash: str = ""
     source_text: str = ""
 
@@ -201,6 +205,8 @@ class Policy(_Model):
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        for loc, msg in self.separation.problems(self.forums):
+            found.append((("separation", *loc), msg))
         deciders = {name: f.decided_by for name, f in self.forums.items()}
         for kind, route in self.routes.items():
             for loc, msg in route.problems(deciders, self.is_known_role):

@@ -21,7 +21,10 @@ status after — so that applying it never consults the policy. Version 1 of `De
 
 Invariants: a closed case takes no command; a decision is recorded only at an open stage, only by
 that stage's decider (or the escalation forum's, for the escalation's outcomes), only with an
-outcome the route offers the case now; every command id is applied at most once.
+outcome the route offers the case now, and never by a person the policy's separation of duties
+refuses (`domain/separation.py`: one stage per person, no self-approval; checked when the command is
+given, so a case recorded before the rule replays unchanged); every command id is applied at most
+once.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from domain.errors import (
 )
 from domain.recorded import upcast_adding
 from domain.routes import Facts, Route
+from domain.separation import SeparationOfDutiesError
 from domain.timing import StageTimes, stage_times, with_reminder
 
 OPEN = "open"
@@ -201,6 +205,7 @@ class StagedCase(Case):
                     [policy.decider_of(sdef.forum)],
                     stage=stage,
                     outcomes=route.offered(stage, facts, self.counts),
+                    barred=self._barred(rules, route, stage),
                 )
             )
             if entry["escalated_to"] and route.escalation is not None:
@@ -224,6 +229,46 @@ class StagedCase(Case):
         if route.withdrawn_by:
             found.append(CaseAction("withdraw", list(route.withdrawn_by)))
         return found + self.extra_actions(rules)
+
+    def _decisions_that_count(self, route: Route) -> list[dict[str, Any]]:
+        """The decisions separation of duties counts: every stage's own, and the escalation forum's
+        decisions in a stage's place — not its `extend` or `send_back` (recorded for its forum, not the
+        stage's, and with no stage outcome)."""
+        counted = []
+        for d in self.decisions:
+            stage, forum = d.get("stage", ""), d.get("forum", "")
+            if stage in route.stages and forum != route.stages[stage].forum and not d.get("stage_outcome"):
+                continue
+            role, _, person = str(d.get("by", "")).rpartition(":")
+            counted.append(
+                {
+                    "stage": stage,
+                    "forum": forum,
+                    "actor_id": d.get("actor_id", person),
+                    "actor_role": d.get("actor_role", role),
+                    "at": d.get("at", ""),
+                }
+            )
+        return counted
+
+    def _barred(self, rules: Rules, route: Route, stage: str) -> list[str]:
+        """The people separation of duties would refuse a decision at `stage` (by its own forum)."""
+        earlier = self._decisions_that_count(route)
+        people = dict.fromkeys([self.started_by["id"], *(d["actor_id"] for d in earlier)])
+        barred = []
+        for person in people:
+            try:
+                rules.policy.separation.check_decision(
+                    reference=self.reference,
+                    person=person,
+                    stage=stage,
+                    forum=route.stages[stage].forum,
+                    started_by=self.started_by,
+                    earlier=earlier,
+                )
+            except SeparationOfDutiesError:
+                barred.append(person)
+        return barred
 
     @staticmethod
     def _escalation_outcomes(route: Route, stage: str, entry: dict[str, Any]) -> list[str]:
@@ -365,6 +410,15 @@ class StagedCase(Case):
             deciders = " or ".join([decider] + ([esc_role] if esc_role and esc_outcomes else []))
             error = NotYourForumError if actor.role.startswith("secretary:") else NotAllowedError
             raise error(f"role {actor.role} may not decide at {stage} for {self.reference}; {deciders} decides there")
+        if not as_escalation or command.outcome == "decide":  # extend and send_back decide the clock only
+            policy.separation.check_decision(
+                reference=self.reference,
+                person=actor.id,
+                stage=stage,
+                forum=esc_forum if as_escalation else sdef.forum,
+                started_by=self.started_by,
+                earlier=self._decisions_that_count(route),
+            )
         offered = route.offered(stage, facts, self.counts)
         if command.new_deadline is not None and not (as_escalation and command.outcome == "extend"):
             raise InvalidInputError("--deadline goes only with the escalation outcome 'extend'")

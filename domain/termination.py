@@ -13,6 +13,9 @@ effect. Every member may consent to mutual termination on an agreed date: when a
 consents name the same date, the partnership ends on it (today included), which also ends the
 notice. When a notice matures, the serving party leaves the `Partnership`; with fewer than two
 members left, the partnership ends.
+
+Separation of duties (`domain/separation.py`, `one_stage_per_person`): mutual consent is every
+party's, so one person consents for one party only (the person who served the notice, for theirs).
 """
 
 from __future__ import annotations
@@ -210,6 +213,8 @@ class TerminationNotice(Case):
         self.reminders_sent: list[str] = []
         self.consents: dict[str, str] = {}
         self.agreed_on: str | None = None
+        # The party each person has acted for in this notice (separation of duties).
+        self.acted_for: dict[str, str] = {actor_id: party}
         self.command_versions: dict[str, int] = {command_id: 1}
 
     # --- who may act, and when the clock wakes ------------------------------------------------
@@ -302,6 +307,9 @@ class TerminationNotice(Case):
         """A member consents to mutual termination on a date; all members on one date ends the
         partnership then (today included)."""
         self._check(rules, "consent", actor)
+        rules.policy.separation.check_one_party(
+            reference=self.reference, person=actor.id, party=actor.party or "", acted_for=self.acted_for
+        )
         today = rules.calendar.local_date(at)
         if command.effective < today:
             raise InvalidInputError(f"--effective {command.effective.isoformat()} is in the past; today or later")
@@ -332,6 +340,7 @@ class TerminationNotice(Case):
     ) -> None:
         self.consents[party] = effective
         self.agreed_on = effective if agreed_by_all else None
+        self.acted_for.setdefault(actor_id, party)
         self._done(command_id)
 
     # --- the clock --------------------------------------------------------------------------

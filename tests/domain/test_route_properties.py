@@ -10,6 +10,10 @@ withdrawals and timer firings. After every step:
 - a case that has ended is in one of its route's ends (or withdrawn);
 - a join completes exactly when every branch opened at its fork has arrived;
 - the case rebuilt from the stored events equals the case before it was saved.
+
+And with separation of duties on (as the shipped policy has it), whoever gives the decisions: no
+person decides at two stages of a case, the person who started it decides none, and a decision is
+refused on those grounds only when they apply.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import timedelta
 from importlib import resources
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.actor import Actor
@@ -29,8 +33,9 @@ from domain.case import Rules
 from domain.errors import ConcordatError
 from domain.policy import Policy
 from domain.proposal import Proposal
+from domain.separation import SeparationOfDutiesError
 from domain.staged import OPEN, Decide, Withdraw
-from tests.domain.support import LEAD, T0
+from tests.domain.support import LEAD, T0, person_for
 
 BASE = tomllib.loads(resources.files("domain").joinpath("governance.toml").read_text("utf-8"))
 PARTIES = ["PCC", "CCC", "CPCCG"]
@@ -156,7 +161,7 @@ def test_any_command_sequence_on_any_route_keeps_the_routes_promises(
                     stage_outcome = data.draw(st.none() | st.sampled_from(names)) if outcome == "decide" else None
                 p.decide(
                     rules,
-                    actor=Actor(id="x", role=role),
+                    actor=Actor(id=person_for(role), role=role),
                     command=Decide(stage=stage, outcome=outcome, stage_outcome=stage_outcome),
                     command_id=cid,
                     at=at,
@@ -197,3 +202,89 @@ def test_any_command_sequence_on_any_route_keeps_the_routes_promises(
         rebuilt = app.repository.get(p.id)
         assert state_of(rebuilt) == state_of(p)
         assert len(set(p.command_versions)) == p.version
+
+
+PEOPLE = ["ann", "bob", "cy", "dee", "eve", LEAD.id]  # jo (LEAD) starts every case
+
+
+def places(p: Proposal, r: Any) -> dict[str, set[tuple[str, str]]]:
+    """Each person's decisions as (stage, forum): a stage's own, or the escalation forum's in its place
+    (its extend and send_back decide the clock, not the case)."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for d in p.decisions:
+        if d["forum"] != r.stages[d["stage"]].forum and not d["stage_outcome"]:
+            continue
+        found.setdefault(d["actor_id"], set()).add((d["stage"], d["forum"]))
+    return found
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(route=routes(), parties=st.lists(st.sampled_from(PARTIES), min_size=1, max_size=3, unique=True), data=st.data())
+def test_with_separation_of_duties_no_person_decides_at_two_stages_nor_what_they_started(
+    route: dict[str, Any], parties: list[str], data: st.DataObject
+) -> None:
+    """Any people deciding in any order, with escalations: no one decides at two stages (or for two
+    forums), the starter decides nothing, and a person is refused only when the rule says so."""
+    policy = policy_with(route)
+    assert policy.separation.one_stage_per_person.applies and policy.separation.no_self_approval.applies
+    rules = Rules.from_policy(policy)
+    r = policy.routes["proposal"]
+    p = Proposal.start(
+        rules,
+        reference="PRO-2026-0001",
+        title="t",
+        kind="procurement",
+        value_pence=1,
+        parties=parties,
+        public_health=False,
+        actor=LEAD,
+        command_id="c0",
+        at=T0,
+    )
+    p.collect_events()
+    at = T0
+    for n in range(data.draw(st.integers(0, 30))):
+        at += timedelta(days=data.draw(st.integers(0, 20)))
+        cid = f"c{n + 1}"
+        if data.draw(st.integers(0, 3)) == 0:
+            due = sorted(t.name for t in p.timers() if t.at <= at)
+            if due:
+                p.fire(rules, timer=data.draw(st.sampled_from(due)), command_id=cid, at=at)
+                p.collect_events()
+            continue
+        offered = [a for a in p.actions(rules) if a.name == "decide" and a.outcomes]
+        if not offered:
+            continue
+        action = data.draw(st.sampled_from(offered))
+        outcome = data.draw(st.sampled_from(action.outcomes))
+        stage_outcome = (
+            data.draw(st.sampled_from(action.stage_outcomes)) if outcome == "decide" and action.stage_outcomes else None
+        )
+        person = data.draw(st.sampled_from(PEOPLE))
+        before = places(p, r)
+        counts = outcome not in ("extend", "send_back") or action.roles[0] == f"secretary:f_{action.stage}"
+        forum = f"f_{action.stage}" if action.roles[0] == f"secretary:f_{action.stage}" else "esc"
+        try:
+            p.decide(
+                rules,
+                actor=Actor(id=person, role=action.roles[0]),
+                command=Decide(stage=action.stage, outcome=outcome, stage_outcome=stage_outcome),
+                command_id=cid,
+                at=at,
+            )
+        except SeparationOfDutiesError:
+            assert p.collect_events() == [], "a refused decision left an event to store"
+            # Refused only when the rule says so: the starter, or a person with a place elsewhere.
+            assert counts
+            assert person == LEAD.id or before.get(person, set()) - {(action.stage, forum)}
+            event("a decision refused by separation of duties")
+            continue
+        except ConcordatError:
+            assert p.collect_events() == []
+            continue
+        p.collect_events()
+        after = places(p, r)
+        assert LEAD.id not in after, "the person who started the case decided it"
+        assert all(len(stages) == 1 for stages in after.values()), after
+        if len(after) > 1:
+            event("decisions by two people or more")

@@ -123,6 +123,10 @@ def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engi
     assert "allowed: refer, reject" in engine.refused(
         "decide", ref, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan"
     )
+    # Separation of duties, refused by the domain behind Temporal: the person who started it decides none of it.
+    assert "separation of duties (no_self_approval): jo started " + ref in engine.refused(
+        "decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:jo"
+    )
     assert "not an amount in pounds" in engine.refused(
         "proposal",
         "start",

@@ -55,3 +55,33 @@ def test_policy_show_prints_each_route_readably() -> None:
     assert sorted(shown) == ["funding", "proposal", "variation"]
     unknown = concordat("policy", "show", "--kind", "pigeon")
     assert unknown.returncode == 1 and "the policy has no such route" in unknown.stderr
+
+
+def test_separation_of_duties_is_shown_and_checked(tmp_path: Path) -> None:
+    done = concordat("policy", "show", "--kind", "variation")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  separation: one stage per person (no person decides at two stages of a case); "
+        "except among the stages of jcu\n" in done.stdout
+    )
+    assert "  separation: no self-approval (who started a case decides none of its stages); except at provider\n" in (
+        done.stdout
+    )
+    # A file without the table: both rules, no exceptions.
+    table = SHIPPED[SHIPPED.index("[separation]") : SHIPPED.index("# Board meetings")]
+    path = tmp_path / "old.toml"
+    path.write_text(SHIPPED.replace(table, ""))
+    shown = concordat("policy", "show", "--kind", "proposal", "--file", str(path))
+    assert "  separation: one stage per person (no person decides at two stages of a case)\n" in shown.stdout
+    assert "  separation: no self-approval (who started a case decides none of its stages)\n" in shown.stdout
+    # A forum that does not exist, named with its line.
+    broken = SHIPPED.replace(
+        'one_stage_per_person = { allow_for = ["jcu"] }', 'one_stage_per_person = { allow_for = ["jcuu"] }'
+    )
+    path.write_text(broken)
+    checked = concordat("policy", "check", str(path))
+    line = next(n for n, text in enumerate(broken.splitlines(), 1) if '"jcuu"' in text)
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines() == [
+        f"{path}:{line}: separation.one_stage_per_person.allow_for: 'jcuu' is not a forum"
+    ]
