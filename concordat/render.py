@@ -421,14 +421,17 @@ def verify(
     seals = ""
     if done is not None and done.seals:
         seals = f", {_count(done.seals, 'seal')} (through notification {done.sealed_through})"
-    kept = f" and {_count(len(heads), 'kept head')}" if heads else ""
+    held = done.heads_checked if done is not None else len(heads or [])
+    kept = f" and {_count(held, 'kept head')}" if heads else ""
     if not found:
         c.print(f"verified {_count(checked, 'chain')}{seals}{kept}: no break", highlight=False)
     else:
         c.print(f"verified {_count(checked, 'chain')}{seals}{kept}: {_count(len(found), 'break')}", highlight=False)
     for b in found:
-        where = f"{b.reference} v{b.version}" if b.version else b.reference
-        c.print(f"  {where} {b.kind}: {b.detail}", highlight=False)
+        if b.check == "seal":  # a seal's finding is a sentence that names what it is about
+            c.print(f"  {b.kind}: {b.detail}", highlight=False)
+        else:
+            c.print(f"  {b.reference} v{b.version} {b.kind}: {b.detail}", highlight=False)
     if done is not None and done.unsealed:
         c.print(
             f"{_count(done.unsealed, 'notification')} after the last seal not sealed yet "

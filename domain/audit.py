@@ -49,8 +49,9 @@ class Break:
 
     reference: str
     version: int
-    kind: str  # edited, deleted, out_of_order, inserted, truncated
+    kind: str  # edited, deleted, out_of_order, inserted, truncated, missing, forged
     detail: str
+    check: str = "chain"  # what found it: an aggregate's chain, a seal over the log, or a kept head
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class Auditor:
             span = f"notifications {seal['first']}–{seal['last']}"
             if self.public_key is not None and not ledger.seal_is_signed_by(seal, self.public_key):
                 found.append(
-                    Break(
+                    _by_seal(
                         "ledger",
                         int(seal["seq"]),
                         "forged",
@@ -251,7 +252,7 @@ class Auditor:
                 int(prev["last"]) + 1 if prev else 1
             ):
                 found.append(
-                    Break(
+                    _by_seal(
                         "ledger",
                         int(seal["seq"]),
                         "out_of_order",
@@ -259,7 +260,12 @@ class Auditor:
                     )
                 )
             prev = seal
-            found.extend(self._check_seal(seal, span, where, present, gone))
+            try:
+                found.extend(self._check_seal(seal, span, where, present, gone))
+            except (KeyError, IndexError, TypeError, ValueError):
+                found.append(
+                    _by_seal("ledger", int(seal["seq"]), "edited", f"seal {seal['seq']} is malformed: altered")
+                )
         through = int(prev["last"]) if prev else 0
         unsealed = sum(1 for nid in where.values() if nid > through)
         return Verification(0, found, seals, through, unsealed)
@@ -285,16 +291,16 @@ class Auditor:
                 if oid not in gone:
                     gone.add(oid)
                     out.append(
-                        Break(
+                        _by_seal(
                             label,
                             0,
                             "missing",
-                            f"aggregate {oid} ({label}), sealed in {span}, is missing: all its events were deleted",
+                            f"aggregate {oid} ({label}) sealed in {span} is missing: all its events were deleted",
                         )
                     )
             elif now is None:
                 out.append(
-                    Break(
+                    _by_seal(
                         label,
                         version,
                         "missing",
@@ -311,7 +317,7 @@ class Auditor:
                 for nid, now, label, version in moved
                 if not first <= now <= last
             ]
-            out.append(Break(LOG, 0, "out_of_order", "; ".join(parts)))
+            out.append(_by_seal(LOG, 0, "out_of_order", "; ".join(parts)))
         current: list[tuple[int, str, int, str, str]] = []
         for n in ledger.notifications(self.app, first, stop=last):
             key = (str(UUID(str(n.originator_id))), n.originator_version)
@@ -319,7 +325,7 @@ class Auditor:
             if key not in sealed:
                 label = self.label_of(UUID(key[0]))
                 out.append(
-                    Break(
+                    _by_seal(
                         label,
                         key[1],
                         "inserted",
@@ -332,7 +338,7 @@ class Auditor:
             now_hash = hashes.get((oid, version))
             if now_hash is not None and now_hash != sealed_hash:
                 out.append(
-                    Break(
+                    _by_seal(
                         label,
                         version,
                         "edited",
@@ -341,7 +347,7 @@ class Auditor:
                 )
         if not out and ledger.chain_digest(str(seal["prev_digest"]), current) != seal["digest"]:
             out.append(
-                Break(LOG, 0, "edited", f"{span} no longer match seal {seal['seq']}: an event in them was changed")
+                _by_seal(LOG, 0, "edited", f"{span} no longer match seal {seal['seq']}: an event in them was changed")
             )
         return out
 
@@ -449,12 +455,19 @@ class Auditor:
                     newest + 1,
                     "truncated",
                     f"the kept head is v{head.version} but the store ends at v{newest}: its newest events were removed",
+                    check="head",
                 )
             ]
         row = rows.get(head.version)
         if row is None or row.hash != head.hash:
             return [
-                Break(head.reference, head.version, "edited", f"v{head.version} differs from the head kept outside")
+                Break(
+                    head.reference,
+                    head.version,
+                    "edited",
+                    f"v{head.version} differs from the head kept outside",
+                    check="head",
+                )
             ]
         return []
 
@@ -488,6 +501,11 @@ class Auditor:
                     "hash": state_hash(s.topic, s.originator_id, state),
                     "fields": redact(fields),
                 }
+
+
+def _by_seal(reference: str, version: int, kind: str, detail: str) -> Break:
+    """A break found by a seal over the log."""
+    return Break(reference, version, kind, detail, check="seal")
 
 
 def _event(topic: str) -> str:

@@ -132,7 +132,8 @@ def test_deleting_a_revocation_at_the_end_of_a_users_chain_is_named(store: Store
     assert chains_only == []  # the chain alone cannot see it ...
     found = store.verify()  # ... the seal can, with no heads file
     assert [(b.reference, b.version, b.kind) for b in found] == [("user:audrey", version, "missing")]
-    assert f"v{version} ({event}) sealed in notifications 1–" in found[0].detail
+    assert found[0].detail.startswith(f"user:audrey v{version} ({event}) sealed in notifications 1–")
+    assert found[0].detail.endswith(" is missing")
 
 
 def test_deleting_a_whole_aggregate_is_named(store: Store) -> None:
@@ -140,7 +141,7 @@ def test_deleting_a_whole_aggregate_is_named(store: Store) -> None:
     store.rows.run("DELETE FROM stored_events WHERE originator_id = ?", store.oid(case_id(store.other)))
     found = store.verify()
     assert [(b.reference, b.kind) for b in found] == [(store.other, "missing")]
-    assert found[0].detail.startswith(f"aggregate {case_id(store.other)} ({store.other}), sealed in notifications 1–")
+    assert found[0].detail.startswith(f"aggregate {case_id(store.other)} ({store.other}) sealed in notifications 1–")
     assert "all its events were deleted" in found[0].detail
 
 
