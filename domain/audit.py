@@ -223,6 +223,8 @@ class Auditor:
 
     def check_seals(self) -> Verification:
         """Each seal's signature, the chain of seals, and each sealed range against the log now."""
+        # The seals first, then the log: a seal written meanwhile covers only what the log then holds.
+        rows = list(self._rows(ledger.LEDGER_ID))
         where: dict[tuple[str, int], int] = {}
         for n in ledger.notifications(self.app, 1):
             where[(str(UUID(str(n.originator_id))), n.originator_version)] = n.id
@@ -231,7 +233,7 @@ class Auditor:
         gone: set[str] = set()
         prev: dict[str, Any] | None = None
         seals = 0
-        for row in self._rows(ledger.LEDGER_ID):
+        for row in rows:
             if row.state is None or not row.topic.endswith("Ledger.Sealed"):
                 continue  # an unreadable seal is named by the ledger's own chain
             seal, seals = row.state, seals + 1
