@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from temporalio.service import RPCError
 
-from concordat import bootstrap, processes, render, signin
+from concordat import bootstrap, keys, processes, render, signin
 from concordat import up as supervisor
 from concordat.commands import Commands
 from concordat.engine import (
@@ -44,9 +44,10 @@ from concordat.engine import (
 from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.replay import replay
 from concordat.settings import Settings
+from domain import ledger
 from domain.actor import Actor
 from domain.application import CaseService
-from domain.audit import Auditor, Head
+from domain.audit import Auditor, Head, authorize_export
 from domain.directory import Directory
 from domain.errors import CaseNotFoundError, ConcordatError, InvalidInputError, NotAllowedError
 from domain.identity import AuthenticationError, Identity, NotSignedInError, UnknownUserError
@@ -1101,13 +1102,25 @@ def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool
 
 @app.group("audit")
 def audit_app() -> None:
-    """For auditors: verify the hash chains, keep their heads, replay the views, export the history."""
+    """For auditors: verify the hash chains and seals, keep signed heads, replay the views, export the history."""
 
 
-def _auditor(settings: Settings, as_: str | None) -> Auditor:
+def _auditor(settings: Settings, as_: str | None, *, export: bool = False) -> Auditor:
     session = _session(settings, as_)
-    session.cases.authorize_read(session.reader())
-    return Auditor(session.cases)
+    if export:
+        authorize_export(session.cases, session.identity.acting_as(["auditor"], session.role))
+    else:
+        session.cases.authorize_read(session.reader())
+    return Auditor(session.cases, keys.audit_key(settings).public_key())
+
+
+def _public_key(text: str) -> Any:
+    try:
+        return keys.public_from_text(text)
+    except (InvalidInputError, ValueError):
+        raise InvalidInputError(
+            "--public-key: not a public key; give the one `concordat audit key` printed (base64 of 32 bytes)"
+        ) from None
 
 
 @audit_app.command("verify")
@@ -1117,28 +1130,69 @@ def _auditor(settings: Settings, as_: str | None) -> Auditor:
     "heads_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.",
+    help="Signed heads kept elsewhere (from `concordat audit heads --json`), to catch a truncated tail.",
+)
+@click.option(
+    "--public-key",
+    default=None,
+    metavar="KEY",
+    help="The audit key's public half you kept (`concordat audit key`). Default: this store's audit key.",
 )
 @_as_option
-def audit_verify(reference: str | None, heads_file: str | None, as_: str | None, as_json: bool) -> None:
-    """Walk the hash chains of every case (or one) and report each break; exit 1 if any."""
+def audit_verify(
+    reference: str | None, heads_file: str | None, public_key: str | None, as_: str | None, as_json: bool
+) -> None:
+    """Walk the hash chains of every case (or one) and the seals over the whole log; report each
+    break; exit 1 if any."""
     settings = _settings()
     auditor = _auditor(settings, as_)
-    heads = _read_heads(heads_file) if heads_file else None
-    checked, found = auditor.verify(reference, heads=heads)
-    data = {"checked": checked, "breaks": [asdict(b) for b in found], "heads_checked": len(heads or [])}
-    _out(as_json, data, lambda c: render.verify(c, checked, found, heads))
-    if found:
+    if public_key is not None:
+        auditor.public_key = _public_key(public_key)
+    heads = _read_heads(heads_file, auditor.public_key) if heads_file else None
+    done = auditor.check(reference, heads=heads)
+    data = {
+        "checked": done.checked,
+        "breaks": [asdict(b) for b in done.breaks],
+        "heads_checked": done.heads_checked,
+        "seals": done.seals,
+        "sealed_through": done.sealed_through,
+        "unsealed": done.unsealed,
+        "public_key": done.public_key,
+    }
+    _out(as_json, data, lambda c: render.verify(c, done.checked, done.breaks, heads, done))
+    if done.breaks:
         raise SystemExit(1)
 
 
 @audit_app.command("heads")
 @_as_option
 def audit_heads(as_: str | None, as_json: bool) -> None:
-    """Each aggregate's latest version and hash, to keep somewhere the operators cannot change."""
+    """Each aggregate's latest version and hash, signed with the audit key: keep it (or publish it)
+    somewhere the operators cannot change."""
     settings = _settings()
     heads = _auditor(settings, as_).heads()
-    _out(as_json, [asdict(h) for h in heads], lambda c: render.heads(c, heads))
+    signed = ledger.sign_heads([asdict(h) for h in heads], keys.audit_key(settings))
+    _out(as_json, signed, lambda c: render.heads(c, heads, signed))
+
+
+@audit_app.command("key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def audit_key(as_json: bool) -> None:
+    """The audit key's public half: keep it to check signed heads and seals later."""
+    public = keys.audit_key(_settings()).public_key()
+    data = {"public_key": keys.public_text(public), "fingerprint": ledger.key_fingerprint(public)}
+    _out(as_json, data, lambda c: c.print(data["public_key"], highlight=False))
+
+
+@audit_app.command("seal")
+@_as_option
+def audit_seal(as_: str | None, as_json: bool) -> None:
+    """Seal the notifications written since the last seal (the projection runner does this too)."""
+    settings = _settings()
+    auditor = _auditor(settings, as_)
+    done = auditor.sealer(keys.audit_key(settings)).seal_all()
+    data = {"seals": [asdict(s) for s in done], "events": sum(s.count for s in done)}
+    _out(as_json, data, lambda c: render.sealed(c, done))
 
 
 @audit_app.command("export")
@@ -1146,9 +1200,10 @@ def audit_heads(as_: str | None, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="jsonl or csv.")
 @click.option("--as", "as_", metavar="ROLE", default=None, help="The role to act in. Default: $CONCORDAT_ACTOR.")
 def audit_export(reference: str | None, fmt: str, as_: str | None) -> None:
-    """Write the full history (every event, every aggregate, or one case) with its metadata."""
+    """Write the full history (every event, every aggregate, or one case) with its metadata; secrets
+    (password and token hashes) redacted. For auditors only."""
     settings = _settings()
-    render.export(_auditor(settings, as_).export_rows(reference), fmt)
+    render.export(_auditor(settings, as_, export=True).export_rows(reference), fmt)
 
 
 @audit_app.command("refusals")
@@ -1190,11 +1245,34 @@ def audit_replay(as_: str | None, as_json: bool) -> None:
     )
 
 
-def _read_heads(path: str) -> list[Head]:
+def _read_heads(path: str, trusted: Any) -> list[Head]:
+    """The heads in a file from `concordat audit heads --json`, once its signature holds."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        return [Head(**item) for item in raw]
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(
+            f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})"
+        ) from None
+    if isinstance(raw, list):
+        raise InvalidInputError(
+            f"--heads {path}: these heads are not signed (an earlier release wrote them); "
+            "take signed heads with `concordat audit heads --json`"
+        )
+    if not isinstance(raw, dict) or not isinstance(raw.get("heads"), list) or "signature" not in raw:
+        raise InvalidInputError(f"--heads {path}: not a heads file from `concordat audit heads --json`")
+    if str(raw.get("public_key")) != keys.public_text(trusted):
+        raise InvalidInputError(
+            f"--heads {path}: signed by another key than the audit key {ledger.key_fingerprint(trusted)}; "
+            "give the public key you kept with --public-key"
+        )
+    if not ledger.heads_are_signed_by(raw, trusted):
+        raise InvalidInputError(
+            f"--heads {path}: the signature does not match the heads: the file was changed after it was "
+            "signed; nothing was checked"
+        )
+    try:
+        return [Head(**item) for item in raw["heads"]]
+    except TypeError as err:
         raise InvalidInputError(
             f"--heads {path}: not a heads file from `concordat audit heads --json` ({err})"
         ) from None

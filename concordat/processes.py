@@ -19,9 +19,11 @@ from concordat import bootstrap, engine, keys, metrics
 from concordat.leadership import projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
+from domain.audit import Auditor
 
 log = structlog.get_logger("concordat.process")
 CONNECT_TIMEOUT_SECONDS = 60.0
+SEAL_EVERY_SECONDS = 1.0
 
 
 def _stop_on_signals(stop: threading.Event | asyncio.Event, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -110,13 +112,39 @@ def run_projections(settings: Settings) -> int:
         return _run_projection_runners(settings, stop)
 
 
+class _Sealing:
+    """The leading projection runner seals the log (`domain/ledger.py`) about once a second while
+    events arrive. A failure to seal is logged and tried again; it never stops the views."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = bootstrap.open_cases(settings)
+        self.sealer = Auditor(self.app).sealer(keys.audit_key(settings))
+        self.next = 0.0
+
+    def tick(self) -> None:
+        if time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + SEAL_EVERY_SECONDS
+        try:
+            for done in self.sealer.seal_all():
+                log.info("ledger.sealed", seal=done.seq, first=done.first, last=done.last, events=done.count)
+        except Exception as err:  # noqa: BLE001 - the store may be restarting: seal on the next tick
+            log.warning("ledger.seal_failed", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+    def close(self) -> None:
+        self.app.close()
+
+
 def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
     runners = bootstrap.projection_runners(settings)
+    sealing = _Sealing(settings)
     try:
+        sealing.tick()  # what is there already, before the views start reading
         for runner in runners:
             runner.__enter__()
         log.warning("projections.ready", views=[r.projection.name for r in runners])
         while not stop.is_set():
+            sealing.tick()
             for runner in runners:
                 if runner.is_interrupted.is_set() and not stop.is_set():
                     try:
@@ -128,5 +156,6 @@ def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
     finally:
         for runner in runners:
             runner.__exit__(None, None, None)
+        sealing.close()
     log.warning("projections.stopped")
     return 0

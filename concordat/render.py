@@ -23,8 +23,9 @@ from rich.text import Text
 
 from concordat.money import format_pence
 from domain.application import CaseService, HistoryEntry
-from domain.audit import Break, Head
+from domain.audit import Break, Head, Verification
 from domain.case import CaseView
+from domain.ledger import Sealed
 from domain.policy import Policy
 from domain.routes import Route
 from projections.tables import ViewTables
@@ -416,19 +417,49 @@ def csv_out(table: dict[str, Any], out: TextIO | None = None) -> None:
         writer.writerow([table["financial_year"], line["party"], *(line[q] for q in ("Q1", "Q2", "Q3", "Q4", "year"))])
 
 
-def verify(c: Console, checked: int, found: list[Break], heads: list[Head] | None) -> None:
-    kept = f" and {_count(len(heads), 'kept head')}" if heads else ""
+def verify(
+    c: Console, checked: int, found: list[Break], heads: list[Head] | None, done: Verification | None = None
+) -> None:
+    seals = ""
+    if done is not None and done.seals:
+        seals = f", {_count(done.seals, 'seal')} (through notification {done.sealed_through})"
+    held = done.heads_checked if done is not None else len(heads or [])
+    kept = f" and {_count(held, 'kept head')}" if heads else ""
     if not found:
-        c.print(f"verified {_count(checked, 'chain')}{kept}: no break")
-        return
-    c.print(f"verified {_count(checked, 'chain')}{kept}: {_count(len(found), 'break')}")
+        c.print(f"verified {_count(checked, 'chain')}{seals}{kept}: no break", highlight=False)
+    else:
+        c.print(f"verified {_count(checked, 'chain')}{seals}{kept}: {_count(len(found), 'break')}", highlight=False)
     for b in found:
-        c.print(f"  {b.reference} v{b.version} {b.kind}: {b.detail}")
+        if b.check == "seal":  # a seal's finding is a sentence that names what it is about
+            c.print(f"  {b.kind}: {b.detail}", highlight=False)
+        else:
+            c.print(f"  {b.reference} v{b.version} {b.kind}: {b.detail}", highlight=False)
+    if done is not None and done.unsealed:
+        c.print(
+            f"{_count(done.unsealed, 'notification')} after the last seal not sealed yet "
+            "(`concordat audit seal` seals them)",
+            highlight=False,
+        )
 
 
-def heads(c: Console, items: list[Head]) -> None:
+def heads(c: Console, items: list[Head], signed: dict[str, Any] | None = None) -> None:
     for h in items:
-        c.print(f"{h.reference}  v{h.version}  {h.hash}")
+        c.print(f"{h.reference}  v{h.version}  {h.hash}", highlight=False)
+    if signed:
+        c.print(f"signed by the audit key {signed['public_key']}", highlight=False)
+        c.print(f"signature {signed['signature']}", highlight=False)
+
+
+def sealed(c: Console, done: list[Sealed]) -> None:
+    if not done:
+        c.print("nothing new to seal", highlight=False)
+        return
+    events = sum(s.count for s in done)
+    c.print(
+        f"sealed notifications {done[0].first}–{done[-1].last} ({_count(events, 'event')}) "
+        f"in {_count(len(done), 'seal')}",
+        highlight=False,
+    )
 
 
 def export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO | None = None) -> None:

@@ -8,24 +8,39 @@ What the chain proves: within an aggregate, no stored event was edited, deleted,
 inserted between two others without the break showing. What it cannot prove alone: that the newest
 events of an aggregate were not removed, or that someone with write access did not rewrite a chain
 from some event to its end consistently. Heads kept outside the system (`heads`, then `verify` with
-those heads) close both gaps up to the moment they were taken.
+those heads) close both gaps up to the moment they were taken. The seals (`domain/ledger.py`) close
+them with no heads file, for everything sealed: `verify` checks each seal's signature, the chain of
+seals, and that every sealed entry is still where it was sealed, and names what is not.
+
+Secrets never leave: the export shows that a password was set or a token issued, never its hash
+(`redact`), and only an auditor may export (`authorize_export`, shared by the CLI, the API and the
+pages).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 
+from domain import ledger
+from domain.actor import Actor
 from domain.application import CaseService
 from domain.case import case_id
-from domain.errors import CaseNotFoundError
+from domain.errors import CaseNotFoundError, NotAllowedError
 from domain.recorded import state_hash
 
 SECTION = 500
+AUDITOR_ROLE = "auditor"
+REDACTED = "[redacted]"
+# A field whose name says it holds a secret or what proves one: a password hash, a token's secret hash.
+SECRET_FIELD = re.compile(r"password|secret|token_hash|credential|private", re.IGNORECASE)
+LOG = "notification log"
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,9 @@ class Break:
 
     reference: str
     version: int
-    kind: str  # edited, deleted, out_of_order, inserted, truncated
+    kind: str  # edited, deleted, out_of_order, inserted, truncated, missing, forged
     detail: str
+    check: str = "chain"  # what found it: an aggregate's chain, a seal over the log, or a kept head
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,41 @@ class Head:
     originator_id: str
     version: int
     hash: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `Auditor.check` found: the chains checked, the breaks, and how far the seals reach."""
+
+    checked: int
+    breaks: list[Break]
+    seals: int = 0
+    sealed_through: int = 0
+    unsealed: int = 0
+    heads_checked: int = 0
+    public_key: str = ""
+
+
+def authorize_export(app: CaseService, actor: Actor) -> None:
+    """Only an auditor may export the history (the CLI, the API and the pages all ask here)."""
+    app.authorize_read(actor)
+    if actor.role != AUDITOR_ROLE:
+        raise NotAllowedError(
+            f"only an auditor may export the history; {actor.id} acts as {actor.role} (act as {AUDITOR_ROLE})"
+        )
+
+
+def redact(value: Any) -> Any:
+    """`value` with every secret-bearing field's content replaced by "[redacted]" (the field stays, so
+    the export still shows that a password was set or a token issued)."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if SECRET_FIELD.search(str(k)) and v not in ("", None) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
 
 
 @dataclass
@@ -55,8 +106,11 @@ class _Row:
 
 
 class Auditor:
-    def __init__(self, app: CaseService) -> None:
+    def __init__(self, app: CaseService, public_key: Ed25519PublicKey | None = None) -> None:
+        """`public_key`: the audit key's public half, to check the seals' signatures (without it
+        the seals are checked for everything but who signed them)."""
         self.app = app
+        self.public_key = public_key
 
     # --- reading the store as stored ------------------------------------------------------------
 
@@ -88,8 +142,8 @@ class Auditor:
             data = mapper.compressor.decompress(data)
         return mapper.transcoder.decode(data)
 
-    def _rows(self, originator_id: UUID) -> Iterator[_Row]:
-        for stored in self.app.recorder.select_events(originator_id):
+    def _rows(self, originator_id: UUID, limit: int | None = None) -> Iterator[_Row]:
+        for stored in self.app.recorder.select_events(originator_id, limit=limit):
             try:
                 state = self.decode(stored)
             except Exception:  # noqa: BLE001 - any failure to decode is the finding itself
@@ -123,12 +177,23 @@ class Auditor:
             return f"token:{first['token_id']}"
         if row.topic.endswith("People.Started"):
             return "people"
+        if row.topic.endswith("Ledger.Started"):
+            return "ledger"
         return str((first.get("meta") or {}).get("reference") or originator_id)
+
+    def label_of(self, originator_id: UUID) -> str:
+        """An aggregate's label from its first event alone."""
+        return self.label(originator_id, list(self._rows(originator_id, limit=1)))
 
     # --- verification ---------------------------------------------------------------------------
 
     def verify(self, reference: str | None = None, heads: list[Head] | None = None) -> tuple[int, list[Break]]:
         """(aggregates checked, breaks found) for one case or the whole store."""
+        done = self.check(reference, heads)
+        return done.checked, done.breaks
+
+    def check(self, reference: str | None = None, heads: list[Head] | None = None) -> Verification:
+        """Every chain (or one case's), the seals over the whole log, and any heads kept elsewhere."""
         if reference is not None:
             ids = [self._stored_id(reference)]
         else:
@@ -136,10 +201,157 @@ class Auditor:
         breaks: list[Break] = []
         for originator_id in ids:
             breaks.extend(self.verify_chain(originator_id))
-        for head in heads or []:
-            if reference is None or head.reference == reference:
-                breaks.extend(self._check_head(head))
-        return len(ids), breaks
+        sealing = self.check_seals()
+        breaks.extend(b for b in sealing.breaks if reference is None or b.reference in (reference, "ledger"))
+        kept = [h for h in heads or [] if reference is None or h.reference == reference]
+        for head in kept:
+            breaks.extend(self._check_head(head))
+        return Verification(
+            len(ids),
+            breaks,
+            sealing.seals,
+            sealing.sealed_through,
+            sealing.unsealed,
+            len(kept),
+            ledger.public_text(self.public_key) if self.public_key else "",
+        )
+
+    # --- the seals over the whole log -------------------------------------------------------------
+
+    def sealer(self, key: Ed25519PrivateKey) -> ledger.Sealer:
+        return ledger.Sealer(self.app, key, self.label_of)
+
+    def check_seals(self) -> Verification:
+        """Each seal's signature, the chain of seals, and each sealed range against the log now."""
+        # The seals first, then the log: a seal written meanwhile covers only what the log then holds.
+        rows = list(self._rows(ledger.LEDGER_ID))
+        where: dict[tuple[str, int], int] = {}
+        for n in ledger.notifications(self.app, 1):
+            where[(str(UUID(str(n.originator_id))), n.originator_version)] = n.id
+        present = {oid for oid, _ in where}
+        found: list[Break] = []
+        gone: set[str] = set()
+        prev: dict[str, Any] | None = None
+        seals = 0
+        for row in rows:
+            if row.state is None or not row.topic.endswith("Ledger.Sealed"):
+                continue  # an unreadable seal is named by the ledger's own chain
+            seal, seals = row.state, seals + 1
+            span = f"notifications {seal['first']}–{seal['last']}"
+            if self.public_key is not None and not ledger.seal_is_signed_by(seal, self.public_key):
+                found.append(
+                    _by_seal(
+                        "ledger",
+                        int(seal["seq"]),
+                        "forged",
+                        f"seal {seal['seq']} ({span}) does not carry a valid signature of the audit key "
+                        f"{ledger.key_fingerprint(self.public_key)}: it was forged or altered",
+                    )
+                )
+                prev = seal
+                continue
+            if seal["prev_digest"] != (prev["digest"] if prev else "") or seal["first"] != (
+                int(prev["last"]) + 1 if prev else 1
+            ):
+                found.append(
+                    _by_seal(
+                        "ledger",
+                        int(seal["seq"]),
+                        "out_of_order",
+                        f"seal {seal['seq']} ({span}) does not follow the seal before it: a seal was removed or forged",
+                    )
+                )
+            prev = seal
+            try:
+                found.extend(self._check_seal(seal, span, where, present, gone))
+            except (KeyError, IndexError, TypeError, ValueError):
+                found.append(
+                    _by_seal("ledger", int(seal["seq"]), "edited", f"seal {seal['seq']} is malformed: altered")
+                )
+        through = int(prev["last"]) if prev else 0
+        unsealed = sum(1 for nid in where.values() if nid > through)
+        return Verification(0, found, seals, through, unsealed)
+
+    def _check_seal(
+        self,
+        seal: dict[str, Any],
+        span: str,
+        where: dict[tuple[str, int], int],
+        present: set[str],
+        gone: set[str],
+    ) -> list[Break]:
+        first, last = int(seal["first"]), int(seal["last"])
+        aggregates, topics = seal["aggregates"], seal["topics"]
+        out: list[Break] = []
+        sealed: set[tuple[str, int]] = set()
+        moved: list[tuple[int, int, str, int]] = []
+        for nid, index, version, topic in seal["entries"]:
+            oid, label = aggregates[index][0], aggregates[index][1]
+            sealed.add((oid, version))
+            now = where.get((oid, version))
+            if now is None and oid not in present:
+                if oid not in gone:
+                    gone.add(oid)
+                    out.append(
+                        _by_seal(
+                            label,
+                            0,
+                            "missing",
+                            f"aggregate {oid} ({label}) sealed in {span} is missing: all its events were deleted",
+                        )
+                    )
+            elif now is None:
+                out.append(
+                    _by_seal(
+                        label,
+                        version,
+                        "missing",
+                        f"{label} v{version} ({_event(topics[topic])}) sealed in {span} is missing",
+                    )
+                )
+            elif now != nid:
+                moved.append((nid, now, label, version))
+        if moved:
+            inside = sorted(nid for nid, now, _, _ in moved if first <= now <= last)
+            parts = [f"notifications {_and(inside)} are not in the order sealed"] if inside else []
+            parts += [
+                f"{label} v{version}, sealed at notification {nid}, is now at notification {now}"
+                for nid, now, label, version in moved
+                if not first <= now <= last
+            ]
+            out.append(_by_seal(LOG, 0, "out_of_order", "; ".join(parts)))
+        current: list[tuple[int, str, int, str, str]] = []
+        for n in ledger.notifications(self.app, first, stop=last):
+            key = (str(UUID(str(n.originator_id))), n.originator_version)
+            current.append((n.id, key[0], key[1], n.topic, ledger.entry_hash(self.app, n)))
+            if key not in sealed:
+                label = self.label_of(UUID(key[0]))
+                out.append(
+                    _by_seal(
+                        label,
+                        key[1],
+                        "inserted",
+                        f"notification {n.id} ({label} v{key[1]} {_event(n.topic)}) lies in {span} but was not "
+                        "sealed there: it was written or moved into the range afterwards",
+                    )
+                )
+        hashes = {(oid, version): h for _, oid, version, _, h in current}
+        for oid, label, version, sealed_hash in aggregates:
+            now_hash = hashes.get((oid, version))
+            if now_hash is not None and now_hash != sealed_hash:
+                out.append(
+                    _by_seal(
+                        label,
+                        version,
+                        "edited",
+                        f"{label} v{version} is not the event sealed in {span}: it was changed",
+                    )
+                )
+        if not out and ledger.chain_digest(str(seal["prev_digest"]), current) != seal["digest"]:
+            out.append(
+                _by_seal(LOG, 0, "edited", f"{span} no longer match seal {seal['seq']}: an event in them was changed")
+            )
+        return out
 
     def verify_chain(self, originator_id: UUID) -> list[Break]:
         rows = list(self._rows(originator_id))
@@ -245,12 +457,19 @@ class Auditor:
                     newest + 1,
                     "truncated",
                     f"the kept head is v{head.version} but the store ends at v{newest}: its newest events were removed",
+                    check="head",
                 )
             ]
         row = rows.get(head.version)
         if row is None or row.hash != head.hash:
             return [
-                Break(head.reference, head.version, "edited", f"v{head.version} differs from the head kept outside")
+                Break(
+                    head.reference,
+                    head.version,
+                    "edited",
+                    f"v{head.version} differs from the head kept outside",
+                    check="head",
+                )
             ]
         return []
 
@@ -260,6 +479,8 @@ class Auditor:
         """Every stored event with its metadata and hashes, aggregate by aggregate."""
         ids = [self._stored_id(reference)] if reference else self.aggregate_ids()
         for originator_id in ids:
+            if originator_id == ledger.LEDGER_ID:
+                continue  # the seals are the auditor's instrument (`audit verify`), not the history
             stored = list(self.app.recorder.select_events(originator_id))
             label = self.label(originator_id)
             for s in stored:
@@ -280,8 +501,22 @@ class Auditor:
                     "policy_hash": meta.get("policy_hash", ""),
                     "prev_hash": state.get("prev_hash", ""),
                     "hash": state_hash(s.topic, s.originator_id, state),
-                    "fields": fields,
+                    "fields": redact(fields),
                 }
+
+
+def _by_seal(reference: str, version: int, kind: str, detail: str) -> Break:
+    """A break found by a seal over the log."""
+    return Break(reference, version, kind, detail, check="seal")
+
+
+def _event(topic: str) -> str:
+    return topic.rsplit(".", 1)[-1]
+
+
+def _and(items: list[int]) -> str:
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _iso(value: Any) -> Any:

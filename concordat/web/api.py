@@ -19,12 +19,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from concordat import render
+from concordat import keys, render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
 from concordat.fields import DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
 from domain.actor import Actor
-from domain.audit import Auditor
+from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.errors import InvalidInputError
 from domain.identity import AuthenticationError, Identity
 
@@ -285,11 +285,22 @@ def public_health(
 
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
 def audit_verify(
-    who: Who, cmds: Cmds, role: RoleHeader = None, reference: Annotated[str | None, Query(max_length=20)] = None
+    request: Request,
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    reference: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
-    checked, found = Auditor(cmds.cases).verify(reference)
-    return {"checked": checked, "breaks": [asdict(b) for b in found], "clean": not found}
+    done = Auditor(cmds.cases, keys.audit_key(request.app.state.settings).public_key()).check(reference)
+    return {
+        "checked": done.checked,
+        "breaks": [asdict(b) for b in done.breaks],
+        "clean": not done.breaks,
+        "seals": done.seals,
+        "sealed_through": done.sealed_through,
+        "unsealed": done.unsealed,
+    }
 
 
 @router.get("/audit/heads", tags=["audit"], summary="Each aggregate's latest version and hash")
@@ -312,7 +323,7 @@ def audit_export(
     reference: Annotated[str | None, Query(max_length=20)] = None,
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> PlainTextResponse:
-    reader(who, cmds, role)
+    authorize_export(cmds.cases, who.acting_as([AUDITOR_ROLE], role))
     out = io.StringIO()
     render.export(Auditor(cmds.cases).export_rows(reference), format, out)
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"

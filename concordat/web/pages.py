@@ -30,13 +30,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from concordat import render
+from concordat import keys, render
 from concordat.commands import CASE_ACTIONS, actions_for
 from concordat.engine import state_dict
 from concordat.fields import START_MODELS, form_fields
 from concordat.money import format_pence
 from concordat.web.problems import EXPECTED, problem_for
-from domain.audit import Auditor
+from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.identity import AuthenticationError, Identity, role_fits
 
 router = APIRouter(include_in_schema=False)
@@ -675,7 +675,8 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
     cmds = request.app.state.page_commands
     cmds.cases.authorize_read(who.any_role())
     ref = reference.strip() or None
-    checked, breaks = await run_in_threadpool(Auditor(cmds.cases).verify, ref)
+    auditor = Auditor(cmds.cases, keys.audit_key(request.app.state.settings).public_key())
+    checked, breaks = await run_in_threadpool(auditor.verify, ref)
 
     def held() -> list[dict[str, Any]]:
         return [
@@ -693,7 +694,7 @@ async def audit(request: Request, reference: str = "") -> HTMLResponse:
 async def audit_export(request: Request, reference: str = "", format: str = "jsonl") -> Response:
     who = me(request)
     cmds = request.app.state.page_commands
-    cmds.cases.authorize_read(who.any_role())
+    authorize_export(cmds.cases, who.acting_as([AUDITOR_ROLE]))
     if format not in ("jsonl", "csv"):
         return await error_page(request, 422, "format must be jsonl or csv")
     out = io.StringIO()

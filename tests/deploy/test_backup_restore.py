@@ -128,11 +128,24 @@ def test_a_dump_restored_into_a_fresh_postgresql_holds_the_same_history_and_view
         str(dump),
     )
 
-    verified = cli(restored, "audit", "verify", "--json", "--heads", str(heads_file), "--as", "auditor:audrey")
+    # The heads are signed by the original's audit key; the auditor kept its public half.
+    public = cli(original, "audit", "key").stdout.strip()
+    verified = cli(
+        restored,
+        "audit",
+        "verify",
+        "--json",
+        "--heads",
+        str(heads_file),
+        "--public-key",
+        public,
+        "--as",
+        "auditor:audrey",
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     report = json.loads(verified.stdout)
     assert report["breaks"] == []
-    assert report["heads_checked"] == len(json.loads(heads.stdout)) > 0
+    assert report["heads_checked"] == len(json.loads(heads.stdout)["heads"]) > 0
     assert report["checked"] == len(Auditor(bootstrap.open_cases(original)).aggregate_ids())
 
     after = everything(restored, cases.references)
@@ -180,8 +193,18 @@ def test_a_truncated_restore_is_caught_by_the_heads_kept_before_the_backup(
             " WHERE originator_id = (SELECT originator_id FROM cases_events ORDER BY notification_id"
             " LIMIT 1 OFFSET 4))"
         )
+    public = cli(original, "audit", "key").stdout.strip()
     verified = cli(
-        restored, "audit", "verify", "--json", "--heads", str(tmp_path / "heads.json"), "--as", "auditor:audrey"
+        restored,
+        "audit",
+        "verify",
+        "--json",
+        "--heads",
+        str(tmp_path / "heads.json"),
+        "--public-key",
+        public,
+        "--as",
+        "auditor:audrey",
     )
     assert verified.returncode == 1
     assert [b["kind"] for b in json.loads(verified.stdout)["breaks"]] == ["truncated"]
