@@ -1402,6 +1402,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     """The one broad catch of the CLI: every failure becomes one line and an exit code."""
+    _attempt.clear()
     try:
         code = app.main(args=argv, prog_name="concordat", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:

@@ -175,6 +175,8 @@ class Auditor:
             return f"user:{first['user_id']}"
         if row.topic.endswith("TokenIndex.Indexed"):
             return f"token:{first['token_id']}"
+        if row.topic.endswith("Refusal.Refused"):
+            return f"refusal:{first.get('key', originator_id)}"
         if row.topic.endswith("People.Started"):
             return "people"
         if row.topic.endswith("Ledger.Started"):

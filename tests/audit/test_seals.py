@@ -22,11 +22,11 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.audit import Auditor, Break
 from domain.case import case_id
-from domain.directory import Directory
 from domain.identity import user_aggregate_id
 from tests.audit.test_tamper_evidence import Rows, a_case_with_history
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 
-OPS = Actor(id="ops", role="operator")
 PASSWORD = "a long enough password"
 
 
@@ -37,7 +37,7 @@ class Store:
         self.rows = Rows(settings)
         self.key = keys.audit_key(settings)
         self.ref = a_case_with_history(self.app)
-        people = Directory(self.app)
+        people = seeded_directory(self.app)
         people.add_user("audrey", ["auditor", "secretary:board"], by=OPS, command_id="a1", password=PASSWORD)
         self.token_id = people.issue_token("audrey", by=OPS, command_id="a2").token_id
         people.revoke_token(self.token_id, by=OPS, command_id="a3")

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from concordat import bootstrap, cli, keys
 from concordat.settings import Settings
 from concordat.web.app import create_app
-from domain.actor import Actor
-from domain.directory import Directory
 from domain.identity import user_aggregate_id
 from tests.audit.test_tamper_evidence import Rows, a_case_with_history
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
+from tests.people import token_for
 from tests.web.test_pages import sign_in
 
-OPS = Actor(id="ops", role="operator")
 PASSWORD = "a long enough password"
 
 
@@ -34,10 +34,19 @@ class Door:
         self.settings, self.capsys = settings, capsys
         monkeypatch.setenv("CONCORDAT_DATA_DIR", str(settings.data_dir))
         monkeypatch.setenv("CONCORDAT_DATABASE_URL", settings.database_url)
-        monkeypatch.setenv("CONCORDAT_ACTOR", "auditor:audrey")
         self.monkeypatch = monkeypatch
+        self.tokens: dict[str, str] = {}
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
+        """As `--as ROLE:ID` names (default auditor:audrey): that person, signed in with a token."""
+        who = args[list(args).index("--as") + 1] if "--as" in args else "auditor:audrey"
+        if who not in self.tokens:
+            app = bootstrap.open_cases(self.settings)
+            try:
+                self.tokens[who] = token_for(app, who)
+            finally:
+                app.close()
+        self.monkeypatch.setenv("CONCORDAT_TOKEN", self.tokens[who])
         self.capsys.readouterr()
         with pytest.raises(SystemExit) as done:
             cli._main(list(args))
@@ -67,7 +76,7 @@ def people(settings: Settings) -> tuple[list[str], dict[str, str]]:
     the tokens."""
     app = bootstrap.open_cases(settings)
     a_case_with_history(app)
-    directory = Directory(app)
+    directory = seeded_directory(app)
     directory.add_user("sam", ["secretary:board"], by=OPS, command_id="u1", password=PASSWORD)
     directory.add_user("audrey", ["auditor"], by=OPS, command_id="u2")
     directory.add_user("multi", ["secretary:board", "auditor"], by=OPS, command_id="u3")
@@ -119,6 +128,7 @@ def test_heads_are_signed_and_a_heads_file_changed_afterwards_is_refused(door: D
 
 def test_sealing_and_verifying_from_the_command_line(door: Door) -> None:
     people(door.settings)
+    door.ok("whoami")  # signed in: Audrey's token (and the store's id) are made once, now
     app = bootstrap.open_cases(door.settings)
     newest = app.max_notification_id()
     assert f"{newest} notifications after the last seal not sealed yet" in door.ok("audit", "verify")

@@ -16,12 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from concordat import bootstrap
-from concordat.settings import Settings
-from domain.actor import Actor
-from domain.directory import Directory
-from domain.identity import UnknownUserError
-from domain.policy import ADMIN_ROLE
+from tests.people import Tokens, settings_of
 
 START_TIMEOUT = 90
 
@@ -41,7 +36,7 @@ class Engine:
     env: dict[str, str]
     process: subprocess.Popen[str]
     lines: list[str]
-    people: People | None = None
+    people: Tokens | None = None
 
     @property
     def web(self) -> str:
@@ -64,8 +59,8 @@ class Engine:
     def token_of(self, who: str) -> str:
         """A token of the person `who` names (ROLE:ID), made in the directory with that role granted."""
         if self.people is None:
-            self.people = People(self.env)
-        return self.people.token(who)
+            self.people = Tokens(settings_of(self.env))
+        return self.people(who)
 
     def ok(self, *args: str, who: str | None = None, stdin: str | None = None) -> str:
         done = self.run(*args, who=who, stdin=stdin)
@@ -78,39 +73,6 @@ class Engine:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr  # one clear line, never a traceback
         return lines[0]
-
-
-class People:
-    """The directory of an engine under test, seeded the way an administrator would (in process: the
-    CLI's own `user add`, `grant` and `token create` are tested in test_users_cli.py)."""
-
-    ADMIN = Actor(id="root", role=ADMIN_ROLE)
-
-    def __init__(self, env: dict[str, str]) -> None:
-        given = {k.removeprefix("CONCORDAT_").lower(): v for k, v in env.items() if k.startswith("CONCORDAT_")}
-        self.directory = Directory(bootstrap.open_cases(Settings(**given)))
-        self.tokens: dict[str, str] = {}
-        if not self.directory.has_users():
-            self.directory.add_user("root", [ADMIN_ROLE], by=Actor("tests", "shell"), command_id="seed-root")
-
-    def token(self, who: str) -> str:
-        actor = Actor.parse(who)
-        if actor.role == ADMIN_ROLE and actor.id == "root":
-            return self._token("root")
-        try:
-            held = self.directory.get(actor.id)["roles"]
-        except UnknownUserError:
-            self.directory.add_user(actor.id, [actor.role], by=self.ADMIN, command_id=f"seed-{actor.id}")
-            held = [actor.role]
-        if actor.role not in held:
-            self.directory.grant(actor.id, actor.role, by=self.ADMIN, command_id=f"seed-{actor.id}-{actor.role}")
-        return self._token(actor.id)
-
-    def _token(self, user_id: str) -> str:
-        if user_id not in self.tokens:
-            issued = self.directory.issue_token(user_id, by=self.ADMIN, command_id=f"seed-token-{user_id}")
-            self.tokens[user_id] = issued.token
-        return self.tokens[user_id]
 
 
 def _env(tmp: Path, port: int) -> dict[str, str]:

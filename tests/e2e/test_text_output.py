@@ -19,6 +19,7 @@ from concordat.cli import app as cli
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from tests.people import token_for
 
 LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
 MARKUP = [
@@ -38,7 +39,9 @@ HOSTILE = "Safe\x1b[2J\x1b]8;;https://evil.example\x07link\x1b]8;;\x07 \u202eevi
 def cli_env(sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CONCORDAT_DATA_DIR", str(sqlite_settings.data_dir))
     monkeypatch.setenv("CONCORDAT_DATABASE_URL", "")
-    monkeypatch.setenv("CONCORDAT_ACTOR", "auditor:audrey")
+    app = bootstrap.open_cases(sqlite_settings)
+    monkeypatch.setenv("CONCORDAT_TOKEN", token_for(app, "auditor:audrey"))  # signed in as Audrey
+    app.close()
     return sqlite_settings
 
 

@@ -18,15 +18,15 @@ from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
-from domain.directory import Directory
 from tests import proving
 from tests.faults.conftest import RestartablePostgres
 from tests.faults.processes import env_for, free_port, start, until_async
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef
 
 AUDREY = Actor.parse("auditor:audrey")
-OPS = Actor(id="ops", role="operator")
 
 
 def _healthy(address: str) -> bool:
@@ -51,9 +51,11 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
     web_address = f"127.0.0.1:{free_port()}"
     env["CONCORDAT_HTTP_ADDRESS"] = web_address
     token = (
-        Directory(app)
+        seeded_directory(app)
         .issue_token(
-            Directory(app).add_user("audrey", ["auditor"], by=OPS, command_id="u1")["id"], by=OPS, command_id="t1"
+            seeded_directory(app).add_user("audrey", ["auditor"], by=OPS, command_id="u1")["id"],
+            by=OPS,
+            command_id="t1",
         )
         .token
     )

@@ -11,14 +11,16 @@ from domain.audit import Auditor
 from domain.directory import Directory
 from domain.errors import ConcordatError, NotAllowedError
 from domain.identity import AuthenticationError, User
+from domain.policy import ADMIN_ROLE
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 
-OPS = Actor(id="ops", role="operator")
 PASSWORD = "correct horse battery"
 
 
 def test_access_changes_are_events_with_who_made_them(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
-    people = Directory(app)
+    people = seeded_directory(app)
     people.add_user("sam", ["secretary:board"], by=OPS, command_id="c1", password=PASSWORD)
     people.grant("sam", "auditor", by=OPS, command_id="c2")
     people.revoke("sam", "secretary:board", by=OPS, command_id="c3")
@@ -30,7 +32,7 @@ def test_access_changes_are_events_with_who_made_them(settings: Settings) -> Non
     assert events == ["Added", "PasswordSet", "RoleGranted", "RoleRevoked", "TokenIssued", "TokenRevoked"]
     metas = [e.meta for e in app.repository.event_store.get(user.id)]
     assert [m["command_id"] for m in metas] == ["c1", "c1", "c2", "c3", "c4", "c5"]
-    assert all(m["actor_id"] == "ops" and m["actor_role"] == "operator" for m in metas)
+    assert all(m["actor_id"] == "root" and m["actor_role"] == "admin" for m in metas)
     # The token's secret is nowhere in the store: only its hash.
     rows = app.recorder.select_notifications(start=1, limit=1000)
     assert all(issued.token.split(".")[1].encode() not in r.state for r in rows)
@@ -41,7 +43,7 @@ def test_access_changes_are_events_with_who_made_them(settings: Settings) -> Non
 
 
 def test_sign_in_and_tokens(settings: Settings) -> None:
-    people = Directory(bootstrap.open_cases(settings))
+    people = seeded_directory(bootstrap.open_cases(settings))
     people.add_user("jo", ["jcu_lead"], by=OPS, command_id="a1", password=PASSWORD)
     assert people.sign_in("jo", PASSWORD).roles == ("jcu_lead",)
     for user_id, password in [("jo", PASSWORD + "x"), ("nobody", PASSWORD), ("", "")]:
@@ -61,7 +63,7 @@ def test_sign_in_and_tokens(settings: Settings) -> None:
 
 def test_bad_changes_are_refused_and_write_nothing(settings: Settings) -> None:
     app = bootstrap.open_cases(settings)
-    people = Directory(app)
+    people = seeded_directory(app)
     people.add_user("jo", ["jcu_lead"], by=OPS, command_id="b1")
     before = app.max_notification_id()
     refusals = [
@@ -82,11 +84,11 @@ def test_bad_changes_are_refused_and_write_nothing(settings: Settings) -> None:
         with pytest.raises(ConcordatError, match=message):
             attempt()
     assert app.max_notification_id() == before
-    assert [u["id"] for u in people.list()] == ["jo"]
+    assert [u["id"] for u in people.list()] == ["root", "jo"]
 
 
 def test_an_identity_acts_only_in_a_role_it_holds(settings: Settings) -> None:
-    people = Directory(bootstrap.open_cases(settings))
+    people = seeded_directory(bootstrap.open_cases(settings))
     people.add_user("pat", ["party_rep:PCC", "auditor"], by=OPS, command_id="p1", password=PASSWORD)
     me = people.sign_in("pat", PASSWORD)
     assert me.acting_as(["party_rep"]) == Actor(id="pat", role="party_rep:PCC")
@@ -95,3 +97,39 @@ def test_an_identity_acts_only_in_a_role_it_holds(settings: Settings) -> None:
         me.acting_as(["jcu_lead"])
     with pytest.raises(NotAllowedError, match="does not hold the role 'jcu_lead'"):
         me.acting_as(["jcu_lead"], wanted="jcu_lead")
+
+
+def test_only_administrators_change_access_and_the_first_one_is_made_while_nobody_exists(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    people = Directory(app)
+    shell = Actor(id="someone", role="shell")
+    with pytest.raises(NotAllowedError, match="the first person must be an administrator"):
+        people.add_user("jo", ["jcu_lead"], by=shell, command_id="f1")
+    people.add_user("root", [ADMIN_ROLE], by=shell, command_id="f2")
+    before = app.max_notification_id()
+    dan = Actor(id="dan", role="lead_director")
+    refusals = [
+        # once someone exists, the shell is nobody: an administrator adds people
+        (lambda: people.add_user("eve", [ADMIN_ROLE], by=shell, command_id="x1"), "only an administrator"),
+        (lambda: people.add_user("eve", ["jcu_lead"], by=dan, command_id="x2"), "only an administrator"),
+        (lambda: people.grant("root", "jcu_lead", by=OPS, command_id="x3"), "no one grants a role to themselves"),
+        (lambda: people.add_user("ann", [ADMIN_ROLE, "auditor"], by=OPS, command_id="x4"), "cannot hold both"),
+        (lambda: people.revoke("root", ADMIN_ROLE, by=OPS, command_id="x5"), "the only administrator"),
+    ]
+    for attempt, message in refusals:
+        with pytest.raises(NotAllowedError, match=message):
+            attempt()
+    assert app.max_notification_id() == before
+    people.add_user("audrey", ["auditor"], by=OPS, command_id="a1")
+    auditor = Actor(id="audrey", role="auditor")
+    for attempt, message in [
+        (lambda: people.grant("audrey", "secretary:board", by=auditor, command_id="y1"), "only an administrator"),
+        (lambda: people.grant("audrey", ADMIN_ROLE, by=OPS, command_id="y2"), "cannot hold both"),
+        (lambda: people.issue_token("root", by=auditor, command_id="y3"), "for another person"),
+    ]:
+        with pytest.raises(NotAllowedError, match=message):
+            attempt()
+    # A person makes their own token and sets their own password.
+    assert people.issue_token("audrey", by=auditor, command_id="a2").user_id == "audrey"
+    people.set_password("audrey", PASSWORD, by=auditor, command_id="a3")
+    assert people.sign_in("audrey", PASSWORD).roles == ("auditor",)

@@ -15,8 +15,9 @@ from concordat.settings import Settings
 from concordat.web.app import SESSION_COOKIE, create_app
 from concordat.web.pages import Throttle
 from domain.actor import Actor
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 
-OPS = Actor(id="ops", role="operator")
 PASSWORD = "a long enough password"
 
 
@@ -24,7 +25,7 @@ PASSWORD = "a long enough password"
 def site(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings)
-    people = app.state.commands.directory
+    people = seeded_directory(app.state.commands.cases)
     for who, roles in {"sam": ["secretary:board"], "audrey": ["auditor"], "jo": ["jcu_lead"]}.items():
         people.add_user(who, roles, by=OPS, command_id=f"add-{who}", password=PASSWORD)
     cases = app.state.commands.cases

@@ -19,15 +19,19 @@ from concordat.settings import Settings
 from concordat.web.app import create_app
 from domain.actor import Actor
 from domain.funding import Fund
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 from tests.web.test_pages import PASSWORD, sign_in
 
-OPS, LEAD = Actor(id="ops", role="operator"), Actor.parse("jcu_lead:jo")
+LEAD = Actor.parse("jcu_lead:jo")
 TOKEN = "a-metrics-token-for-the-test"
 
 
 def client_for(settings: Settings, *, secure_cookies: bool = False) -> TestClient:
     app = create_app(settings, secure_cookies=secure_cookies)
-    app.state.commands.directory.add_user("audrey", ["auditor"], by=OPS, command_id="add-audrey", password=PASSWORD)
+    seeded_directory(app.state.commands.cases).add_user(
+        "audrey", ["auditor"], by=OPS, command_id="add-audrey", password=PASSWORD
+    )
     return TestClient(app, base_url="https://testserver" if secure_cookies else "http://testserver")
 
 
