@@ -68,3 +68,16 @@ class Tokens:
 
     def close(self) -> None:
         self.app.close()
+
+
+def with_token(env: dict[str, str], args: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`env` for a CLI run of `args`: signed in as the person `--as ROLE:ID` names, if it names one."""
+    args = list(args)
+    if "--as" not in args:
+        return env
+    who = args[args.index("--as") + 1]
+    app = bootstrap.open_cases(settings_of(env))
+    try:
+        return {**env, "CONCORDAT_TOKEN": token_for(app, who)}
+    finally:
+        app.close()

@@ -31,6 +31,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.audit import Auditor
 from tests.deploy.cases import AUDREY, DAN, T0, cid, make_partnership, run_views
+from tests.people import with_token
 
 
 def database_on(server_url: str, name: str) -> str:
@@ -74,7 +75,11 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         CONCORDAT_CIPHER_KEY=settings.cipher_key.get_secret_value(),
     )
     return subprocess.run(
-        [sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "concordat", *args],
+        env=with_token(env, args),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

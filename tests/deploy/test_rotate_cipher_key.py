@@ -21,6 +21,7 @@ from concordat.settings import Settings
 from concordat.store_key import StoreKeyError
 from domain.audit import Auditor
 from tests.deploy.cases import AUDREY, make_partnership
+from tests.people import with_token
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rotate_cipher_key.py"
 
@@ -35,7 +36,7 @@ def run(settings: Settings, *args: str, new_key: str | None = None) -> subproces
     if new_key is not None:
         env["NEW_CIPHER_KEY"] = new_key
     argv = [sys.executable, str(SCRIPT)] if not args else [sys.executable, "-m", "concordat", *args]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(argv, env=with_token(env, args), capture_output=True, text=True, timeout=120)
 
 
 def read_all(settings: Settings, references: list[str]) -> dict[str, Any]:

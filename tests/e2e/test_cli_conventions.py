@@ -19,6 +19,7 @@ import pytest
 
 from concordat.cli import app
 from tests.e2e.conftest import Engine, _env, free_port
+from tests.people import with_token
 
 PASSWORD = "a long enough password"
 TERMINAL_SECONDS = 180
@@ -38,7 +39,8 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return _env(tmp_path, free_port())
+    """An engine's settings (nothing running), signed in as its administrator."""
+    return with_token(_env(tmp_path, free_port()), ["--as", "admin:root"])
 
 
 def test_version_prints_the_installed_version(env: dict[str, str]) -> None:
@@ -135,7 +137,11 @@ def test_an_error_from_temporal_exits_69_in_one_line(engine: Engine) -> None:
         "proposal", "start", "--title", "Namespaced", "--kind", "procurement", "--value", "1000",
         "--parties", "PCC", who="jcu_lead:jo",
     ).strip()  # fmt: skip
-    wrong = {**engine.env, "CONCORDAT_TEMPORAL_NAMESPACE": "no-such-namespace"}
+    wrong = {
+        **engine.env,
+        "CONCORDAT_TEMPORAL_NAMESPACE": "no-such-namespace",
+        "CONCORDAT_TOKEN": engine.token_of("lead_director:dan"),
+    }
     done = cli(wrong, "decide", ref, "--stage", "jcu", "--outcome", "approve", "--as", "lead_director:dan")
     assert done.returncode == 69, done.stderr
     line = one_line(done)

@@ -13,8 +13,10 @@ from tests.e2e.conftest import Engine
 
 
 def cli(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as the person `--as ROLE:ID` names, signed in with their own token."""
+    env = {**engine.env, "CONCORDAT_TOKEN": engine.token_of(args[list(args).index("--as") + 1])}
     return subprocess.run(
-        [sys.executable, "-m", "concordat", *args], env=engine.env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "concordat", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
