@@ -54,7 +54,8 @@ class Engine:
 
 
 def _env(tmp: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
+    # A cipher key set for the test run is kept: the engine then encrypts its store and Temporal's payloads.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") or k == "CONCORDAT_CIPHER_KEY"}
     env.update(
         CONCORDAT_DATA_DIR=str(tmp / "data"),
         CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
