@@ -66,11 +66,15 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
-    """`concordat up` on free ports (or with `env`), ready; stopped with Ctrl-C (SIGINT) afterwards."""
+def running_engine(tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[Engine]:
+    """`concordat up` (with `args`) on free ports (or with `env`), ready; stopped with Ctrl-C (SIGINT) afterwards."""
     env = env or _env(tmp, free_port())
     process = subprocess.Popen(
-        [sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "concordat", "up", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     settled = threading.Event()  # ready, or `up` gave up (its output ended)

@@ -6,8 +6,12 @@ it), holds ciphertext; the engine's client reads it. And everything in the data 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
+import socket
 import stat
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +124,30 @@ def test_temporals_history_is_ciphertext_without_the_codec_and_reads_with_it(key
     started, update = decoded
     assert isinstance(started, CaseInput) and started.state.title == TITLE
     assert isinstance(update, ActInput) and update.fields["note"] == NOTE and update.actor.id == "dan"
+
+
+def test_temporals_ui_is_off_unless_asked_for(keyed: Engine) -> None:
+    assert any("(no web UI)" in line for line in keyed.lines)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", int(keyed.env["CONCORDAT_TEMPORAL_UI_PORT"]))) != 0
+
+
+def test_with_temporal_ui_it_serves_the_ui_on_127_0_0_1_and_the_ui_shows_ciphertext(tmp_path: Path) -> None:
+    env = {**_env(tmp_path, free_port()), "CONCORDAT_CIPHER_KEY": KEY}
+    with running_engine(tmp_path, env, ("--temporal-ui",)) as engine:
+        port = engine.env["CONCORDAT_TEMPORAL_UI_PORT"]
+        assert any(f"web UI http://127.0.0.1:{port}, no sign-in" in line for line in engine.lines)
+        ref = engine.ok(
+            "proposal", "start", "--title", TITLE, "--kind", "procurement", "--value", "1", "--parties", "PCC",
+            who="jcu_lead:jo",
+        ).split()[0]  # fmt: skip
+        # What a browser on the UI gets: the history as JSON, payloads as base64.
+        url = f"http://127.0.0.1:{port}/api/v1/namespaces/default/workflows/{ref}/history"
+        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - our own server
+            history = json.loads(answer.read())
+    started = history["history"]["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
+    assert [base64.b64decode(p["metadata"]["encoding"]) for p in started] == [b"binary/encrypted"]
+    assert all(TITLE.encode() not in base64.b64decode(p["data"]) for p in started)
 
 
 def test_everything_in_the_data_dir_is_its_owners_alone(keyed: Engine, reference: str) -> None:
