@@ -195,14 +195,17 @@ def data_converter(settings: Settings) -> DataConverter:
     """How every Temporal client of the engine (CLI, web app, workers, the tests' environments) turns
     values into payloads: pydantic models as JSON, and with a cipher key every payload encrypted
     (`concordat.codec`) and failure messages moved into an encrypted payload, so that Temporal's
-    state, history and UI hold no case text."""
-    payload_codec = codec.from_settings(settings)
-    if payload_codec is None:
-        return pydantic_data_converter
+    state, history and UI hold no case text. Without a key payloads go as they are, and one
+    encrypted by another process is refused in one line."""
+    encrypting = bool(settings.cipher_key.get_secret_value())
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=payload_codec,
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        payload_codec=codec.from_settings(settings),
+        failure_converter_class=(
+            DefaultFailureConverterWithEncodedAttributes
+            if encrypting
+            else pydantic_data_converter.failure_converter_class
+        ),
     )
 
 

@@ -104,12 +104,11 @@ class EncryptionCodec(PayloadCodec):
         return nonce + aead.encrypt(nonce, data, None)
 
 
-def from_settings(settings: Settings) -> EncryptionCodec | None:
-    """The codec for these settings, or None when no cipher key (current or previous) is set."""
+def from_settings(settings: Settings) -> EncryptionCodec:
+    """The codec for these settings. With no cipher key at all it sends payloads as they are, and still
+    refuses an encrypted one in one line (rather than the payload converter's "unknown encoding")."""
     current = settings.cipher_key.get_secret_value()
     previous = [k.strip() for k in settings.previous_cipher_keys.get_secret_value().split(",") if k.strip()]
-    if not current and not previous:
-        return None
     return EncryptionCodec(
         payload_key(current) if current else None,
         [payload_key(k, "PREVIOUS_CIPHER_KEYS") for k in previous],

@@ -31,6 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from concordat.codec import PayloadKeyError
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
@@ -97,7 +98,14 @@ async def bind_store(client: Client, settings: Settings, app: CaseService, store
         memo={"store_id": mine, "store": store},
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    bound = await (await handle.describe()).memo()
+    try:
+        bound = await (await handle.describe()).memo()
+    except PayloadKeyError as err:  # bound by a store whose cipher key is not ours: another store
+        raise OtherStoreError(
+            f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "
+            f"one whose cipher key this process does not have ({err}); one namespace serves one store: give this "
+            "one a namespace (CONCORDAT_TEMPORAL_NAMESPACE) or a Temporal of its own"
+        ) from None
     if bound.get("store_id") != mine:
         raise OtherStoreError(
             f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "

@@ -11,6 +11,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +150,25 @@ def test_with_temporal_ui_it_serves_the_ui_on_127_0_0_1_and_the_ui_shows_ciphert
     started = history["history"]["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
     assert [base64.b64decode(p["metadata"]["encoding"]) for p in started] == [b"binary/encrypted"]
     assert all(TITLE.encode() not in base64.b64decode(p["data"]) for p in started)
+
+
+def test_a_store_without_the_key_is_refused_at_a_temporal_that_serves_an_encrypted_one(
+    keyed: Engine, tmp_path: Path
+) -> None:
+    address = keyed.env["CONCORDAT_TEMPORAL_ADDRESS"]
+    for other_key in ("", AESCipher.create_key(32)):
+        env = {**_env(tmp_path / (other_key[:4] or "plain"), free_port()), "CONCORDAT_CIPHER_KEY": other_key}
+        done = subprocess.run(
+            [sys.executable, "-m", "concordat", "up", "--temporal", address],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        (line,) = done.stderr.strip().splitlines()
+        assert "serves another store, one whose cipher key this process does not have" in line
+        assert "CONCORDAT_TEMPORAL_NAMESPACE" in line
 
 
 def test_everything_in_the_data_dir_is_its_owners_alone(keyed: Engine, reference: str) -> None:

@@ -70,8 +70,13 @@ async def test_failure_messages_are_encrypted_too() -> None:
     assert isinstance(decoded, ApplicationError) and TITLE in decoded.message
 
 
-def test_without_a_key_payloads_are_pydantic_json_as_before() -> None:
-    assert bootstrap.data_converter(keyed()) is pydantic_data_converter
+async def test_without_a_key_payloads_are_pydantic_json_as_before_and_encrypted_ones_refused() -> None:
+    plain = bootstrap.data_converter(keyed())
+    assert await plain.encode([state()]) == await pydantic_data_converter.encode([state()])
+    assert plain.failure_converter_class is pydantic_data_converter.failure_converter_class
+    [sent] = await bootstrap.data_converter(keyed(OLD)).encode([state()])
+    with pytest.raises(codec.PayloadKeyError, match="it has no key: CONCORDAT_CIPHER_KEY is empty"):
+        await plain.decode([sent], [CaseState])
 
 
 async def test_a_payload_under_another_key_is_refused_in_one_line_naming_the_key() -> None:
