@@ -134,9 +134,14 @@ def test_temporals_ui_is_off_unless_asked_for(keyed: Engine) -> None:
         assert probe.connect_ex(("127.0.0.1", int(keyed.env["CONCORDAT_TEMPORAL_UI_PORT"]))) != 0
 
 
-def test_with_temporal_ui_it_serves_the_ui_on_127_0_0_1_and_the_ui_shows_ciphertext(tmp_path: Path) -> None:
-    env = {**_env(tmp_path, free_port()), "CONCORDAT_CIPHER_KEY": KEY}
-    with running_engine(tmp_path, env, ("--temporal-ui",)) as engine:
+@pytest.mark.parametrize(
+    ("args", "setting"), [(("--temporal-ui",), {}), ((), {"CONCORDAT_TEMPORAL_UI": "true"})], ids=["flag", "setting"]
+)
+def test_asked_for_it_serves_the_ui_on_127_0_0_1_and_the_ui_shows_ciphertext(
+    tmp_path: Path, args: tuple[str, ...], setting: dict[str, str]
+) -> None:
+    env = {**_env(tmp_path, free_port()), "CONCORDAT_CIPHER_KEY": KEY, **setting}
+    with running_engine(tmp_path, env, args) as engine:
         port = engine.env["CONCORDAT_TEMPORAL_UI_PORT"]
         assert any(f"web UI http://127.0.0.1:{port}, no sign-in" in line for line in engine.lines)
         ref = engine.ok(
