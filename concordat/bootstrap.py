@@ -5,6 +5,7 @@ connects or reads configuration at import time.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,10 @@ from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Worker
 
-from concordat import logs, store_key
+from concordat import codec, logs, private, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
@@ -79,7 +81,11 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
         }
         return env
     data = settings.data_dir.resolve()
-    (data / "views").mkdir(parents=True, exist_ok=True)
+    private.make_dirs(data / "views")
+    # Made 0600 before SQLite opens them: SQLite gives a database's journal and WAL files its mode.
+    private.make_file(data / "events.sqlite")
+    for projection in PROJECTIONS:
+        private.make_file(data / "views" / f"{projection.name}.sqlite")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(data / "events.sqlite"),
@@ -185,11 +191,29 @@ def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
     ]
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """How every Temporal client of the engine (CLI, web app, workers, the tests' environments) turns
+    values into payloads: pydantic models as JSON, and with a cipher key every payload encrypted
+    (`concordat.codec`) and failure messages moved into an encrypted payload, so that Temporal's
+    state, history and UI hold no case text. Without a key payloads go as they are, and one
+    encrypted by another process is refused in one line."""
+    encrypting = bool(settings.cipher_key.get_secret_value())
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec.from_settings(settings),
+        failure_converter_class=(
+            DefaultFailureConverterWithEncodedAttributes
+            if encrypting
+            else pydantic_data_converter.failure_converter_class
+        ),
+    )
+
+
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 
@@ -217,7 +241,7 @@ def build_worker(
 
 def data_path(settings: Settings, *parts: str) -> Path:
     path = settings.data_dir.resolve().joinpath(*parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
     return path
 
 

@@ -30,16 +30,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from temporalio.service import RPCError
 
-from concordat import bootstrap, keys, processes, render, signin
+from concordat import bootstrap, keys, private, processes, render, signin
 from concordat import up as supervisor
 from concordat.commands import Commands
 from concordat.engine import (
     CommandRefusedError,
+    Sweep,
     TemporalUnavailableError,
-    ensure_workflow,
     is_live,
     migrate_workflow,
     state_dict,
+    sweep,
 )
 from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.replay import replay
@@ -297,10 +298,16 @@ def proposal_app() -> None:
     help="How many worker processes share the task queue.",
 )
 @click.option("--no-web", is_flag=True, help="Do not serve the web pages and API.")
-def up(temporal: str | None, workers: int, no_web: bool) -> None:
+@click.option(
+    "--temporal-ui",
+    is_flag=True,
+    help="Also serve Temporal's web UI on 127.0.0.1 (no sign-in: whoever reaches it can terminate, signal or "
+    "reset workflows). Default: $CONCORDAT_TEMPORAL_UI, off.",
+)
+def up(temporal: str | None, workers: int, no_web: bool, temporal_ui: bool) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
     worker(s), the projection runner and the web app ($CONCORDAT_HTTP_ADDRESS). Ctrl-C stops them all."""
-    raise SystemExit(supervisor.run(_settings(), temporal, workers, web=not no_web))
+    raise SystemExit(supervisor.run(_settings(), temporal, workers, web=not no_web, temporal_ui=temporal_ui))
 
 
 @app.command()
@@ -625,12 +632,15 @@ def whoami(as_: str | None, as_json: bool) -> None:
 )
 @_as_option
 def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
-    """Make sure every live case has its workflow running (after Temporal lost its state, or a restore).
+    """Make sure every live case has its workflow running (after Temporal lost its state, a restore, or a
+    workflow terminated or cancelled through Temporal's UI or CLI).
 
     The store is the record: each case that can still change gets its workflow started from the case
     as stored, so its reminders, deadlines and notice periods run again (one already due fires at
-    once). A workflow that is running already is left as it is; running this twice changes nothing.
-    With --migrate, a case whose running workflow is of an old type is moved to CaseWorkflow: the old
+    once). A workflow that ended outside the engine's control (terminated, cancelled, timed out,
+    failed, or missing) is first recorded on the case (`WorkflowInterrupted` in `concordat history`).
+    A workflow that is running already is left as it is; running this twice changes nothing (the
+    workers do the same every $CONCORDAT_WATCH_SECONDS). With --migrate, a case whose running workflow is of an old type is moved to CaseWorkflow: the old
     run is terminated (with the reason recorded in Temporal's history) and CaseWorkflow started from
     the store, so nothing of the case is lost (runbook: "Moving running cases to CaseWorkflow").
     An administrator's command."""
@@ -639,27 +649,30 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
     session.admin()
     cases = session.cases
 
-    async def go() -> tuple[int, int, int]:
+    async def go() -> tuple[Sweep, int]:
         client = await _client(settings)
-        seen = live = moved = 0
-        for reference in cases.references():
-            seen += 1
-            state = cases.state(reference)
-            if not is_live(state):
-                continue
-            live += 1
-            if migrate and await migrate_workflow(client, settings, state, cases):
-                moved += 1
-            else:
-                await ensure_workflow(client, settings, state, cases)
-        return seen, live, moved
+        moved = 0
+        if migrate:
+            for reference in cases.references():
+                state = cases.state(reference)
+                if is_live(state) and await migrate_workflow(client, settings, state, cases):
+                    moved += 1
+        return await sweep(client, settings, cases), moved
 
-    seen, live, moved = _run(go())
+    found, moved = _run(go())
     _out(
         as_json,
-        {"cases": seen, "live": live, "migrated": moved},
+        {
+            "cases": found.cases,
+            "live": found.live,
+            "migrated": moved,
+            "interrupted": found.interrupted,
+            "started": found.started,
+        },
         lambda c: c.print(
-            f"{live} live of {seen} cases: each has its workflow running"
+            f"{found.live} live of {found.cases} cases: each has its workflow running; "
+            f"{found.interrupted} found ended outside the engine, recorded and restarted"
+            + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
             + (f"; {moved} moved to CaseWorkflow" if migrate else ""),
             highlight=False,
         ),
@@ -1403,6 +1416,7 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     """The one broad catch of the CLI: every failure becomes one line and an exit code."""
     _attempt.clear()
+    private.restrict_umask()  # what any command writes in the data dir is its owner's alone
     try:
         code = app.main(args=argv, prog_name="concordat", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:

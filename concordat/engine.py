@@ -9,25 +9,53 @@ store is the system of record.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
+import structlog
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import HistoryEventFilterType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from concordat.codec import PayloadKeyError
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
-from domain.errors import CaseClosedError, ConcordatError, closed_text
+from domain.errors import CaseClosedError, CaseNotFoundError, ConcordatError, closed_text
+from domain.recorded import workflow_id_cvar
 from domain.store import store_id
 from workers.activities import case_state
 from workflows.case import LEGACY_TYPES, CaseWorkflow
 from workflows.contracts import ActInput, CaseInput, CaseState
 from workflows.store_binding import WORKFLOW_ID as STORE_BINDING_ID
 from workflows.store_binding import StoreBindingInput, StoreBindingWorkflow
+
+log = structlog.get_logger("concordat.engine")
+# How a case's workflow can end while the case is still live, in the words `WorkflowInterrupted` records.
+ENDED = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+}
+# A case started this recently may not have its workflow yet (the start writes the store, then starts
+# the workflow): the sweep starts it, as the start itself is about to, and records nothing.
+MISSING_GRACE = timedelta(seconds=60)
 
 
 class CommandRefusedError(ConcordatError):
@@ -70,7 +98,14 @@ async def bind_store(client: Client, settings: Settings, app: CaseService, store
         memo={"store_id": mine, "store": store},
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    bound = await (await handle.describe()).memo()
+    try:
+        bound = await (await handle.describe()).memo()
+    except PayloadKeyError as err:  # bound by a store whose cipher key is not ours: another store
+        raise OtherStoreError(
+            f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "
+            f"one whose cipher key this process does not have ({err}); one namespace serves one store: give this "
+            "one a namespace (CONCORDAT_TEMPORAL_NAMESPACE) or a Temporal of its own"
+        ) from None
     if bound.get("store_id") != mine:
         raise OtherStoreError(
             f"Temporal {settings.temporal_address} namespace {settings.temporal_namespace} serves another store, "
@@ -169,3 +204,130 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+@dataclass
+class Sweep:
+    """What one sweep found: every case, the live ones, those whose workflow had ended outside the
+    engine or was missing (recorded on the case, and started again), and the workflows it started."""
+
+    cases: int = 0
+    live: int = 0
+    interrupted: int = 0
+    started: int = 0
+
+
+async def sweep(client: Client, settings: Settings, app: CaseService, *, now: datetime | None = None) -> Sweep:
+    """Give every live case its workflow, and put on the case's record each one that had ended outside
+    the engine's control: terminated or cancelled (Temporal's UI or CLI), timed out, failed, or missing
+    (Temporal lost its state) while the case could still change. Each is recorded once, keyed by the run
+    that ended (`CaseService.record_interruption`), then started again from the case as stored, as
+    `ensure_workflow` does. A workflow that is running is left alone; running this twice records and
+    starts nothing more. The worker runs it every CONCORDAT_WATCH_SECONDS; `concordat resume` once."""
+    found = Sweep()
+    now = now or datetime.now(UTC)
+    for reference in await asyncio.to_thread(lambda: list(app.references())):
+        found.cases += 1
+        try:
+            state = await asyncio.to_thread(app.state, reference)
+        except CaseNotFoundError:
+            continue  # numbered but not in the store (`concordat audit verify` names such a gap): nothing to run
+        if not is_live(state):
+            continue
+        found.live += 1
+        handle = client.get_workflow_handle(reference)
+        try:
+            described: WorkflowExecutionDescription | None = await handle.describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            described = None
+        if described is not None and described.status not in ENDED:
+            continue  # running (or continued as new: its latest run is what describe answers)
+        state = await asyncio.to_thread(app.state, reference)  # it may have closed meanwhile, and its run with it
+        if not is_live(state):
+            continue
+        if described is None and now - state.started_at < MISSING_GRACE:
+            await ensure_workflow(client, settings, state, app)  # being started right now, most likely
+            found.started += 1
+            continue
+        await _record_interruption(client, app, reference, state.version, described, now)
+        found.interrupted += 1
+        await ensure_workflow(client, settings, await asyncio.to_thread(app.state, reference), app)
+        found.started += 1
+    return found
+
+
+async def _record_interruption(
+    client: Client,
+    app: CaseService,
+    reference: str,
+    version: int,
+    described: WorkflowExecutionDescription | None,
+    now: datetime,
+) -> None:
+    if described is None:
+        how, status, run_id, closed_at, reason, identity = "missing", "NOT_FOUND", "", None, "", ""
+        command_id = f"{reference}:workflow-missing:v{version}"
+    else:
+        assert described.status is not None  # noqa: S101 - ENDED holds only real statuses
+        how, status, run_id, closed_at = (
+            ENDED[described.status],
+            described.status.name,
+            described.run_id,
+            described.close_time,
+        )
+        reason, identity = await _why_it_ended(client, reference, run_id)
+        command_id = f"{reference}:workflow-ended:{run_id}"
+
+    def record() -> None:
+        token = workflow_id_cvar.set(reference)
+        try:
+            app.record_interruption(
+                reference,
+                how=how,
+                workflow_status=status,
+                reason=reason,
+                identity=identity,
+                run_id=run_id,
+                closed_at=closed_at,
+                command_id=command_id,
+                at=now,
+            )
+        finally:
+            workflow_id_cvar.reset(token)
+
+    await asyncio.to_thread(record)
+    log.warning("case.workflow_interrupted", case=reference, how=how, run_id=run_id, reason=reason, identity=identity)
+
+
+async def _why_it_ended(client: Client, reference: str, run_id: str) -> tuple[str, str]:
+    """The reason and identity Temporal recorded with a run's close event, as far as it has them."""
+    try:
+        answer = await client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=client.namespace,
+                execution=WorkflowExecution(workflow_id=reference, run_id=run_id),
+                history_event_filter_type=HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+            )
+        )
+    except RPCError:
+        return "", ""
+    if not answer.history.events:
+        return "", ""
+    return await _reason(client, answer.history.events[-1])
+
+
+async def _reason(client: Client, closed: HistoryEvent) -> tuple[str, str]:
+    if closed.HasField("workflow_execution_terminated_event_attributes"):
+        terminated = closed.workflow_execution_terminated_event_attributes
+        return terminated.reason, terminated.identity
+    if closed.HasField("workflow_execution_failed_event_attributes"):
+        try:
+            error = await client.data_converter.decode_failure(
+                closed.workflow_execution_failed_event_attributes.failure
+            )
+        except Exception:  # noqa: BLE001 - a failure we cannot read is still a failure: record it without its words
+            return "", ""
+        return str(error), ""
+    return "", ""

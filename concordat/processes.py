@@ -10,10 +10,12 @@ import asyncio
 import signal
 import threading
 import time
+from contextlib import suppress
 
 import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
+from temporalio.client import Client
 
 from concordat import bootstrap, engine, keys, metrics
 from concordat.leadership import projection_leadership
@@ -91,13 +93,32 @@ def run_worker(settings: Settings) -> int:
         )
         async with parts.worker:
             log.warning("worker.ready", task_queue=queue, temporal=settings.temporal_address)
+            watching = asyncio.create_task(_watch(client, settings, app, stop))  # type: ignore[arg-type]
             await stop.wait()
+            await watching
         parts.executor.shutdown(wait=True)
         app.close()
         log.warning("worker.stopped")
         return 0
 
     return asyncio.run(main())
+
+
+async def _watch(client: Client, settings: Settings, app: CaseService, stop: asyncio.Event) -> None:
+    """Every CONCORDAT_WATCH_SECONDS (0: never), `engine.sweep`: a live case whose workflow ended outside
+    the engine (terminated or cancelled through Temporal's UI or CLI, timed out, missing) is recorded
+    and its workflow started again. A sweep that fails is logged and tried again next time."""
+    if not settings.watch_seconds:
+        return
+    while not stop.is_set():
+        try:
+            found = await engine.sweep(client, settings, app)
+            if found.interrupted:
+                log.warning("worker.sweep", interrupted=found.interrupted, started=found.started)
+        except Exception as err:  # noqa: BLE001 - Temporal or the store away for a moment: the next sweep tries again
+            log.warning("worker.sweep_failed", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.watch_seconds)
 
 
 def run_projections(settings: Settings) -> int:

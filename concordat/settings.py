@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(
         0, description="Port of Temporal's web UI under `concordat up` (0: gRPC port + 1000)."
     )
+    temporal_ui: bool = Field(
+        False,
+        description="Start Temporal's web UI under `concordat up` (off by default: anyone who reaches it can "
+        "terminate, signal or reset workflows, with no sign-in). Same as `concordat up --temporal-ui`.",
+    )
+    watch_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Every N seconds a worker looks for live cases whose workflow ended outside the engine "
+        "(terminated, cancelled, timed out, missing), records it and starts it again (0: never).",
+    )
     snapshot_interval: int = Field(50, ge=0, description="Snapshot a case every N events (0: never).")
     policy_file: Path | None = Field(None, description="A governance policy file to use instead of the shipped one.")
     log_format: Literal["console", "json"] = "console"
@@ -52,6 +63,11 @@ class Settings(BaseSettings):
     cipher_key: SecretStr = Field(
         SecretStr(""),
         description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",
+    )
+    previous_cipher_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Cipher keys used before a rotation (base64, comma-separated): Temporal payloads written under "
+        "them are still read, never written, so running workflows survive the rotation.",
     )
     command_key: SecretStr = Field(
         SecretStr(""),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, engine, ports
+from concordat import binaries, bootstrap, engine, ports, private
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.directory import Directory
@@ -44,6 +44,7 @@ class Child:
 
 
 def _die_with_parent() -> None:
+    os.umask(private.UMASK)  # what a child writes in the data dir (Temporal's database too) is its owner's alone
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -58,7 +59,7 @@ def _split(address: str) -> tuple[str, int]:
 
 
 def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
-    log_path = bootstrap.data_path(settings, "logs", f"{name}.log")
+    log_path = private.make_file(bootstrap.data_path(settings, "logs", f"{name}.log"))
     with log_path.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
             argv,
@@ -157,9 +158,10 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = True) -> int:
+def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = True, temporal_ui: bool = False) -> int:
     data = settings.data_dir.resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    private.tighten(data)  # 0700/0600, whatever an earlier release or another umask left behind
+    ui = temporal_ui or settings.temporal_ui
     address = temporal or settings.temporal_address
     try:
         host, port = _split(address)
@@ -193,7 +195,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
     try:
         if temporal is None:
             ui_port = settings.temporal_ui_port or port + 1000
-            for what, p in (("Temporal", port), ("Temporal UI", ui_port)):
+            wanted = [("Temporal", port), *([("Temporal UI", ui_port)] if ui else [])]
+            for what, p in wanted:
                 if not ports.is_free(host, p):
                     sys.stderr.write(
                         f"concordat: port {p} on {host} ({what}) is taken — is another `concordat up` "
@@ -216,13 +219,17 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                         host,
                         "--port",
                         str(port),
-                        "--ui-port",
-                        str(ui_port),
+                        # The UI has no sign-in: whoever reaches it may terminate, signal or reset any
+                        # workflow. Off unless asked for, and then on 127.0.0.1 only.
+                        *(
+                            ["--ui-ip", "127.0.0.1", "--ui-port", str(ui_port), "--ui-disable-news-fetch"]
+                            if ui
+                            else ["--headless"]
+                        ),
                         "--db-filename",
                         str(data / "temporal.sqlite"),
                         "--log-level",
                         "warn",
-                        "--ui-disable-news-fetch",
                     ],
                     settings,
                     env,
@@ -232,8 +239,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                 cause = _failure_in(children[0].log_path)
                 sys.stderr.write(f"concordat: Temporal did not start: {cause} (log {children[0].log_path})\n")
                 return 69
+            where = f"web UI http://127.0.0.1:{ui_port}, no sign-in" if ui else "no web UI"
             _say(
-                f"temporal     pid {children[0].process.pid}  {address} (web UI http://{host}:{ui_port}); state in {data / 'temporal.sqlite'}"
+                f"temporal     pid {children[0].process.pid}  {address} ({where}); state in {data / 'temporal.sqlite'}"
             )
         elif not _wait_for_temporal(settings, None):
             sys.stderr.write(f"concordat: cannot reach Temporal at {address}\n")

@@ -384,6 +384,39 @@ class CaseService(Application):
     ) -> CaseView:
         return self.act(reference, actor=actor, action="withdraw", fields={"note": note}, command_id=command_id, at=at)
 
+    def record_interruption(
+        self,
+        reference: str,
+        *,
+        how: str,
+        workflow_status: str,
+        reason: str = "",
+        identity: str = "",
+        run_id: str = "",
+        closed_at: datetime | None = None,
+        command_id: str,
+        at: datetime | None = None,
+    ) -> CaseView:
+        """On the case's record: its workflow ended outside the engine's control (`Case.WorkflowInterrupted`).
+        Keyed by `command_id` (the engine derives it from the run that ended), so noticing it twice records it once."""
+
+        def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
+            case.record_interruption(
+                how=how,
+                workflow_status=workflow_status,
+                reason=reason,
+                identity=identity,
+                run_id=run_id,
+                closed_at=closed_at,
+                command_id=command_id,
+                at=when,
+            )
+            return []
+
+        state = self._apply(SYSTEM_ACTOR, reference, command_id, at, run)
+        log.warning("case.workflow_interrupted", case=reference, how=how, run_id=run_id)
+        return state
+
     # --- queries ----------------------------------------------------------------------------
 
     def authorize_read(self, actor: Actor) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
 
 from domain.actor import Actor
@@ -110,3 +111,60 @@ class Case(Recorded):
     def _done(self, command_id: str) -> None:
         """Called in an event body: this command produced the version being applied."""
         self.command_versions[command_id] = self.version + 1
+
+    class WorkflowInterrupted(Recorded.Event):
+        """The case's Temporal workflow ended outside the engine's control while the case was live
+        (`how`: terminated, canceled, timed_out, failed, completed, or missing), noticed by the engine
+        at `at` and started again from the store. `workflow_status`, `reason` and `identity` are
+        Temporal's own words (the reason and identity are whatever the one who ended it gave). It
+        changes nothing of the case: no stage, deadline, timer or rule."""
+
+        how: str
+        workflow_status: str
+        reason: str
+        identity: str
+        run_id: str
+        closed_at: datetime | None
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+    def record_interruption(
+        self,
+        *,
+        how: str,
+        workflow_status: str,
+        reason: str,
+        identity: str,
+        run_id: str,
+        closed_at: datetime | None,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        self._interrupted(
+            how=how,
+            workflow_status=workflow_status,
+            reason=reason,
+            identity=identity,
+            run_id=run_id,
+            closed_at=closed_at,
+            **self._who(SYSTEM_ACTOR, command_id, at),
+        )
+
+    @event(WorkflowInterrupted)
+    def _interrupted(
+        self,
+        *,
+        how: str,
+        workflow_status: str,
+        reason: str,
+        identity: str,
+        run_id: str,
+        closed_at: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        self._done(command_id)

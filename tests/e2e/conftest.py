@@ -76,7 +76,8 @@ class Engine:
 
 
 def _env(tmp: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_")}
+    # A cipher key set for the test run is kept: the engine then encrypts its store and Temporal's payloads.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") or k == "CONCORDAT_CIPHER_KEY"}
     env.update(
         CONCORDAT_DATA_DIR=str(tmp / "data"),
         CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
@@ -87,11 +88,15 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
-    """`concordat up` on free ports (or with `env`), ready; stopped with Ctrl-C (SIGINT) afterwards."""
+def running_engine(tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[Engine]:
+    """`concordat up` (with `args`) on free ports (or with `env`), ready; stopped with Ctrl-C (SIGINT) afterwards."""
     env = env or _env(tmp, free_port())
     process = subprocess.Popen(
-        [sys.executable, "-m", "concordat", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "concordat", "up", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     settled = threading.Event()  # ready, or `up` gave up (its output ended)

@@ -21,6 +21,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "CONCORDAT_DATA_DIR": str(settings.data_dir),
             "CONCORDAT_DATABASE_URL": settings.database_url,
             "CONCORDAT_SNAPSHOT_INTERVAL": str(settings.snapshot_interval),
+            "CONCORDAT_CIPHER_KEY": settings.cipher_key.get_secret_value(),  # the store's, and Temporal's payloads'
             "CONCORDAT_LOG_LEVEL": "info",
             **extra,
         }

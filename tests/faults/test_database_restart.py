@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
@@ -46,7 +45,7 @@ async def test_commands_in_flight_land_once_across_a_database_restart(
         task_queue=f"tq-{uuid.uuid4()}",
     )
     app = bootstrap.open_cases(settings)
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    client = await Client.connect(temporal, data_converter=bootstrap.data_converter(settings))
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
     web_address = f"127.0.0.1:{free_port()}"
     env["CONCORDAT_HTTP_ADDRESS"] = web_address

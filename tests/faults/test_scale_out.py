@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
@@ -38,7 +37,7 @@ async def test_three_workers_carry_two_hundred_concurrent_cases(
     app = bootstrap.open_cases(settings)
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
     workers = [start(f"worker-{i}", ["worker"], env, tmp_path) for i in range(3)]
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    client = await Client.connect(temporal, data_converter=bootstrap.data_converter(settings))
     gate = asyncio.Semaphore(25)  # bounded concurrency
 
     async def one(i: int) -> str:

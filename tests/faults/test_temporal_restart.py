@@ -11,7 +11,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from concordat import bootstrap
 from concordat.engine import ensure_workflow
@@ -78,7 +77,7 @@ async def test_a_deadline_that_passed_while_temporal_was_down_fires_when_it_retu
             at=yesterday,
         )
         assert (state.stage, state.deadline) == ("board", due)
-        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        client = await Client.connect(address, data_converter=bootstrap.data_converter(settings))
         await ensure_workflow(client, settings, state, app)
         ref = state.reference
         handle = client.get_workflow_handle(ref)

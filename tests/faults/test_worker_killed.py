@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from concordat import bootstrap, keys
 from concordat.engine import ensure_workflow
@@ -33,7 +32,7 @@ async def test_a_worker_killed_after_the_commit_stores_nothing_twice(
         task_queue=f"tq-{uuid.uuid4()}",
     )
     app = bootstrap.open_cases(settings)
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    client = await Client.connect(temporal, data_converter=bootstrap.data_converter(settings))
     env = env_for(settings, CONCORDAT_TEMPORAL_ADDRESS=temporal, CONCORDAT_TASK_QUEUE=settings.task_queue)
     slow = start("worker-a", ["worker"], {**env, "CONCORDAT_FAULT_PAUSE_AFTER_COMMIT": "300"}, tmp_path)
     try:
