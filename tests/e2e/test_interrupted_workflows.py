@@ -71,7 +71,7 @@ def test_a_terminated_workflow_is_recorded_once_and_restarted_by_resume(engine: 
     ref = start(engine, "Terminated from the UI")
     run_id = terminate(engine, ref, "tidying up the UI")
 
-    first = json.loads(engine.ok("resume", "--json"))
+    first = json.loads(engine.ok("resume", "--json", who="admin:root"))
     assert first["interrupted"] == 1 and first["started"] == 1
     [recorded] = interruptions(engine, ref)
     assert recorded["changes"]["how"] == "terminated"
@@ -82,7 +82,7 @@ def test_a_terminated_workflow_is_recorded_once_and_restarted_by_resume(engine: 
     status, new_run = describe(engine, ref)
     assert status == WorkflowExecutionStatus.RUNNING and new_run != run_id
 
-    again = json.loads(engine.ok("resume", "--json"))
+    again = json.loads(engine.ok("resume", "--json", who="admin:root"))
     assert (again["interrupted"], again["started"]) == (0, 0)
     assert len(interruptions(engine, ref)) == 1  # twice run: recorded once
     assert describe(engine, ref) == (WorkflowExecutionStatus.RUNNING, new_run)
@@ -109,11 +109,11 @@ def test_a_workflow_temporal_lost_is_recorded_once_and_restarted_by_resume(engin
     ).reference
     cases.close()
 
-    assert json.loads(engine.ok("resume", "--json"))["interrupted"] == 1
+    assert json.loads(engine.ok("resume", "--json", who="admin:root"))["interrupted"] == 1
     [recorded] = interruptions(engine, ref)
     assert (recorded["changes"]["how"], recorded["changes"]["workflow_status"]) == ("missing", "NOT_FOUND")
     assert describe(engine, ref)[0] == WorkflowExecutionStatus.RUNNING
-    assert json.loads(engine.ok("resume", "--json"))["interrupted"] == 0
+    assert json.loads(engine.ok("resume", "--json", who="admin:root"))["interrupted"] == 0
     assert len(interruptions(engine, ref)) == 1
     assert "board" in engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
 

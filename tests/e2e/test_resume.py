@@ -71,7 +71,7 @@ def test_resume_gives_each_live_case_its_workflow_once(engine: Engine) -> None:
     ).reference
     assert status(engine, live) == (None, None)
 
-    first = json.loads(engine.ok("resume", "--json"))
+    first = json.loads(engine.ok("resume", "--json", who="admin:root"))
     assert first["live"] == 2 and first["cases"] >= 3
     # Started a moment ago: their workflows may simply not be started yet, so nothing is recorded.
     assert (first["started"], first["interrupted"]) == (2, 0)
@@ -80,7 +80,7 @@ def test_resume_gives_each_live_case_its_workflow_once(engine: Engine) -> None:
     assert status(engine, closed) == (None, None)
     runs = {ref: status(engine, ref)[1] for ref in (live, dispute)}
 
-    assert json.loads(engine.ok("resume", "--json")) == {**first, "started": 0}
+    assert json.loads(engine.ok("resume", "--json", who="admin:root")) == {**first, "started": 0}
     assert {ref: status(engine, ref)[1] for ref in (live, dispute)} == runs  # the same runs, not new ones
     out = engine.ok("decide", live, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
     assert "approved" in out
