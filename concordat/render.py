@@ -502,7 +502,7 @@ def user(c: Console, view: dict[str, Any]) -> None:
 
 def users(c: Console, people: list[dict[str, Any]]) -> None:
     if not people:
-        c.print("no users yet: add one with `concordat user add ID --role ROLE --password-stdin`")
+        c.print("no users yet: the first is an administrator, `concordat user add ID --role admin --password-stdin`")
         return
     for view in people:
         user(c, view)

@@ -35,8 +35,8 @@ def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> 
     say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)\n")
     if not app.state.commands.directory.has_users():
         say(
-            "no users yet: create one to sign in with\n"
-            "  concordat user add ID --role ROLE --password-stdin   (e.g. ID sam, ROLE secretary:board)\n"
+            "no users yet: create the first administrator, who then adds everyone else\n"
+            "  concordat user add ID --role admin --password-stdin\n"
         )
     sys.stdout.flush()
     config = uvicorn.Config(

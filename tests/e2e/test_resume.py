@@ -118,10 +118,10 @@ def test_resume_migrate_moves_cases_running_under_old_workflow_types_to_case_wor
     asyncio.run(_start_legacy(address, "DisputeWorkflow", dispute, queue))
     assert asyncio.run(_type_of(address, proposal)) == ("ProposalWorkflow", WorkflowExecutionStatus.RUNNING)
 
-    moved = json.loads(engine.ok("resume", "--migrate", "--json"))
+    moved = json.loads(engine.ok("resume", "--migrate", "--json", who="admin:root"))
     assert moved["migrated"] >= 2
     for ref in (proposal, dispute):
         assert asyncio.run(_type_of(address, ref)) == ("CaseWorkflow", WorkflowExecutionStatus.RUNNING)
-    assert json.loads(engine.ok("resume", "--migrate", "--json"))["migrated"] == 0  # once only
+    assert json.loads(engine.ok("resume", "--migrate", "--json", who="admin:root"))["migrated"] == 0  # once only
     out = engine.ok("decide", proposal, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
     assert "approved" in out
