@@ -25,6 +25,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.funding import Fund
 from domain.proposal import Proposal
+from tests.people import token_for
 
 LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
 TOO_MANY_PENCE = 10**23  # beyond 64 bits: SQLite raises OverflowError, PostgreSQL "bigint out of range"
@@ -179,6 +180,7 @@ def test_retry_projects_a_quarantined_event_and_those_held_behind_it_once_the_ca
     assert "PRO-2026-0901" not in titles(settings) and len(titles(settings)) == 2
     monkeypatch.setenv("CONCORDAT_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("CONCORDAT_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CONCORDAT_TOKEN", token_for(app, "admin:root"))  # an administrator's command
 
     still = CliRunner().invoke(cli, ["projections", "retry", "--view", "case_list"])
     assert still.exit_code == 1, still.output
