@@ -36,6 +36,8 @@ KIND_STATUS = {
     "NotAllowedError": 403,
     "NotYourForumError": 403,
     "NotAPartyError": 403,
+    "SeparationOfDutiesError": 403,
+    "ForgedCommandError": 403,
     "InvalidInputError": 422,
     "OutcomeNotAllowedError": 422,
     "NoticeTooShortError": 422,
