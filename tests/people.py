@@ -14,6 +14,7 @@ from domain.application import CaseService
 from domain.directory import Directory
 from domain.identity import UnknownUserError
 from domain.policy import ADMIN_ROLE
+from domain.store import store_id
 
 ADMIN = Actor(id="root", role=ADMIN_ROLE)
 
@@ -70,14 +71,21 @@ class Tokens:
         self.app.close()
 
 
+_issued: dict[tuple[str, str], str] = {}
+
+
 def with_token(env: dict[str, str], args: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """`env` for a CLI run of `args`: signed in as the person `--as ROLE:ID` names, if it names one."""
+    """`env` for a CLI run of `args`: signed in as the person `--as ROLE:ID` names, if it names one.
+    Their token is made once per store (later runs write nothing more)."""
     args = list(args)
     if "--as" not in args:
         return env
     who = args[args.index("--as") + 1]
     app = bootstrap.open_cases(settings_of(env))
     try:
-        return {**env, "CONCORDAT_TOKEN": token_for(app, who)}
+        key = (store_id(app), who)  # a restored copy of a store is the same store: the same token works
+        if key not in _issued:
+            _issued[key] = token_for(app, who)
     finally:
         app.close()
+    return {**env, "CONCORDAT_TOKEN": _issued[key]}

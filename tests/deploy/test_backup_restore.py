@@ -112,9 +112,9 @@ def test_a_dump_restored_into_a_fresh_postgresql_holds_the_same_history_and_view
     restored = Settings(data_dir=tmp_path / "restored", database_url=fresh_postgres, cipher_key=key)
     app = bootstrap.open_cases(original)
     cases = make_partnership(app)
-    run_views(original, app)
-    heads = cli(original, "audit", "heads", "--json", "--as", "auditor:audrey")
+    heads = cli(original, "audit", "heads", "--json", "--as", "auditor:audrey")  # Audrey signs in: before the views run
     assert heads.returncode == 0, heads.stderr
+    run_views(original, app)
     heads_file = tmp_path / "heads.json"
     heads_file.write_text(heads.stdout)
     before = everything(original, cases.references)

@@ -58,9 +58,9 @@ def test_rotation_reencrypts_every_event_and_snapshot_and_the_chains_still_verif
     old, new = AESCipher.create_key(32), AESCipher.create_key(32)
     app = bootstrap.open_cases(keyed(settings, old))
     cases = make_partnership(app)
-    before = read_all(keyed(settings, old), cases.references)
     heads = run(keyed(settings, old), "audit", "heads", "--json", "--as", "auditor:audrey")
     assert heads.returncode == 0, heads.stderr
+    before = read_all(keyed(settings, old), cases.references)
     (tmp_path / "heads.json").write_text(heads.stdout)
 
     done = run(keyed(settings, old), new_key=new)
