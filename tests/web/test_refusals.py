@@ -6,6 +6,7 @@ password or the session cookie; bad input and a page visited before signing in a
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,22 @@ def test_the_refusal_log_page_pages_by_position(site: tuple[TestClient, str], mo
     assert on, "no link to the later refusals"
     second = client.get(f"/audit/refusals?since={on.group(1)}").text
     assert "unproven:guess2" in second and "unproven:guess1" not in second and "since=" not in second
+
+
+def test_a_refusal_stays_the_refusal_it_was_when_the_store_cannot_record_it(site: tuple[TestClient, str]) -> None:
+    client, _ = site
+    app = app_of(client)
+    token = app.state.commands.directory.issue_token("sam", by=OPS, command_id="t-sam").token
+    holder = sqlite3.connect(app.state.settings.data_dir / "events.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the store: every write waits, then fails
+    try:
+        answer = client.post(
+            "/api/v1/proposals",
+            json={"title": "x", "kind": "pathway_change", "value": "1", "parties": ["PCC"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer.status_code == 403 and "it is for jcu_lead" in answer.json()["detail"]  # not a 500, not a 503
+    assert refusals(client) == []  # the store could not take it (and the server's log says so)
