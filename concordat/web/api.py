@@ -49,6 +49,10 @@ answer and records nothing more. Without one, each request is a new command.
 **Errors** are `application/problem+json` (RFC 9457): 401, 403, 404 (no such case), 409 (the case has
 moved on: a decision was already recorded, it is closed, or the stage is another), 422 (the request
 is wrong), 503 (the store or Temporal is unavailable: try again with the same Idempotency-Key).
+
+**Refusals are recorded.** Every 401 and 403, and every command a rule refused (409, and a 422 that a
+rule gave rather than the request's own shape), is on the refusal log with who (as proven, or as
+claimed: a token's id, never its secret), what, why and when; auditors read it at `/audit/refusals`.
 """
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {

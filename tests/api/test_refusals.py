@@ -122,6 +122,7 @@ def test_rule_refusals_are_recorded_once_whether_the_tier_or_the_worker_refused(
     mark = api.last_refusal()
     wrong_outcome, stale, closed, notice = key(), key(), key(), key()
     dan = api.as_("dan")
+    problem(dan.post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "recommend"}), 422)  # without a key
     problem(dan.post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "approve"}, headers={"Idempotency-Key": wrong_outcome}), 422)  # fmt: skip
     dan.post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
     problem(dan.post(f"/cases/{ref}/decisions", json={"stage": "jcu", "outcome": "refer"}, headers={"Idempotency-Key": stale}), 409)  # fmt: skip
@@ -134,7 +135,9 @@ def test_rule_refusals_are_recorded_once_whether_the_tier_or_the_worker_refused(
     problem(api.as_("jo").post("/proposals", json={**PROPOSAL, "value": "lots"}), 422)
     problem(dan.post("/cases/PRO-2099-0009/decisions", json={"stage": "jcu", "outcome": "refer"}), 404)
 
-    entries = api.refusals(mark)
+    keyless, *entries = api.refusals(mark)
+    assert (keyless["rule"], keyless["actor"]) == ("OutcomeNotAllowedError", "lead_director:dan")
+    assert keyless["command_id"]  # the id the API made for the command; recorded by the worker, not again
     assert [e["command_id"] for e in entries] == [wrong_outcome, stale, closed, notice]
     by_worker, moved_on, by_tier, too_short = entries
     assert (by_worker["rule"], by_worker["actor"], by_worker["reference"]) == ("OutcomeNotAllowedError", "lead_director:dan", ref)  # fmt: skip
@@ -167,17 +170,27 @@ def test_the_pages_refusals_come_through_the_web_door_once(api: Api) -> None:
     try:
         form = {"csrf_token": csrf_of(dan.get(f"/cases/{ref}")), "stage": "jcu", "outcome": "approve"}
         assert dan.post(f"/cases/{ref}/decide", data={**form, "command_id": "web-1"}).status_code == 422
+        assert dan.post(f"/cases/{ref}/decide", data={**form, "outcome": "recommend"}).status_code == 422  # no id
         api.as_("jo").post(f"/cases/{ref}/withdraw", json={}).raise_for_status()
         form = {"csrf_token": csrf_of(jo.get("/start")), "note": "again", "command_id": "web-2"}
         assert jo.post(f"/cases/{ref}/withdraw", data=form).status_code == 409
     finally:
         dan.close()
         jo.close()
-    entries = api.refusals(mark)
-    assert [(e["door"], e["command_id"], e["rule"], e["actor"]) for e in entries] == [
-        ("web", "web-1", "OutcomeNotAllowedError", "lead_director:dan"),  # by the worker, not again by the tier
-        ("web", "web-2", "CaseClosedError", "jcu_lead:jo"),  # by the tier
-    ]
+    first, keyless, closed = api.refusals(mark)
+    assert (first["door"], first["command_id"], first["rule"], first["actor"]) == (
+        "web",
+        "web-1",
+        "OutcomeNotAllowedError",
+        "lead_director:dan",
+    )  # by the worker, and not again by the tier
+    assert (keyless["door"], keyless["rule"]) == ("web", "OutcomeNotAllowedError") and keyless["command_id"]
+    assert (closed["door"], closed["command_id"], closed["rule"], closed["actor"]) == (
+        "web",
+        "web-2",
+        "CaseClosedError",
+        "jcu_lead:jo",
+    )  # by the tier
 
 
 # --- a stateful run ------------------------------------------------------------------------------
@@ -295,7 +308,7 @@ def test_a_stateful_run_leaves_exactly_one_refusal_per_refused_request(api: Api)
     run_state_machine_as_test(
         Run,
         settings=settings(
-            max_examples=8,
+            max_examples=20,
             stateful_step_count=15,
             deadline=None,
             database=None,
