@@ -104,8 +104,6 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
             detail = f"nothing at {request.url.path}; the API's routes are listed at /api/v1/docs"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}; see /api/v1/docs"
-        elif exc.status_code in (401, 403):
-            await refusals.record(request, rule=f"HTTP{exc.status_code}", reason=detail)
         if _wants_html(request):
             return await pages.error_page(request, exc.status_code, detail)
         return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from concordat.settings import Settings
 from concordat.web.app import SESSION_COOKIE, create_app
@@ -241,3 +242,18 @@ def test_a_refusal_stays_the_refusal_it_was_when_the_store_cannot_record_it(site
         holder.close()
     assert answer.status_code == 403 and "it is for jcu_lead" in answer.json()["detail"]  # not a 500, not a 503
     assert refusals(client) == []  # the store could not take it (and the server's log says so)
+
+
+def test_a_scrape_of_the_metrics_without_their_token_is_recorded(tmp_path: Path) -> None:
+    token = "metrics-token-of-at-least-some-length"
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data", metrics_token=SecretStr(token)))) as client:
+        assert client.get("/metrics/", headers={"Authorization": "Bearer wrong-guess"}).status_code == 401
+        assert client.get("/metrics/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        (entry,) = refusals(client)
+        assert (entry.door, entry.command, entry.rule, entry.actor) == (
+            "api",
+            "metrics",
+            "AuthenticationError",
+            "unproven:unknown",
+        )
+        assert "wrong-guess" not in stored_text(client) and token not in stored_text(client)
