@@ -23,10 +23,12 @@ from concordat import keys, render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
 from concordat.fields import DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
+from concordat.web import refusals
 from domain.actor import Actor
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.errors import InvalidInputError
-from domain.identity import AuthenticationError, Identity
+from domain.identity import AuthenticationError, Identity, split_token
+from domain.refusals import RefusalLog
 
 LONDON = ZoneInfo("Europe/London")
 MAX_INT = 2**31 - 1  # what either database takes in a LIMIT, OFFSET or version without overflowing
@@ -47,6 +49,10 @@ answer and records nothing more. Without one, each request is a new command.
 **Errors** are `application/problem+json` (RFC 9457): 401, 403, 404 (no such case), 409 (the case has
 moved on: a decision was already recorded, it is closed, or the stage is another), 422 (the request
 is wrong), 503 (the store or Temporal is unavailable: try again with the same Idempotency-Key).
+
+**Refusals are recorded.** Every 401 and 403, and every command a rule refused (409, and a 422 that a
+rule gave rather than the request's own shape), is on the refusal log with who (as proven, or as
+claimed: a token's id, never its secret), what, why and when; auditors read it at `/audit/refusals`.
 """
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -83,8 +89,14 @@ def identity(
 ) -> Identity:
     """The token's person and their roles now (a revoked token or role stops working at once)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
+        refusals.claimed(request, "no bearer token")
         raise AuthenticationError("sign in: send Authorization: Bearer <token> (from `concordat token create ID`)")
-    return commands(request).directory.identity_of_token(credentials.credentials.strip())
+    token = credentials.credentials.strip()
+    parts = split_token(token)
+    refusals.claimed(request, f"token {parts[0]}" if parts else "a malformed token")  # the id, never the secret
+    who = commands(request).directory.identity_of_token(token)
+    refusals.proven(request, who)
+    return who
 
 
 Who = Annotated[Identity, Depends(identity)]
@@ -331,6 +343,38 @@ def audit_export(
     return PlainTextResponse(
         out.getvalue(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+class RefusalOut(BaseModel):
+    """One refusal on the refusal log, as an auditor reads it."""
+
+    position: int = Field(description="Its place in the store's log; page on with `since`")
+    at: str = Field(description="When it was refused (ISO 8601, UTC)")
+    door: Literal["cli", "api", "web", "temporal"] = Field(description="The way in it came through")
+    actor: str = Field(description="ROLE:ID as proven, or `unproven:` and what was claimed")
+    proven: bool
+    command: str
+    reference: str = Field(description="The case, if it named one")
+    rule: str = Field(description="What refused it (e.g. NotAllowedError, CaseClosedError, AuthenticationError)")
+    reason: str
+    command_id: str
+
+
+@router.get(
+    "/audit/refusals",
+    tags=["audit"],
+    summary="The refusal log: every refused command, sign-in and request, oldest first (auditors only)",
+    response_model=list[RefusalOut],
+)
+def audit_refusals(
+    who: Who,
+    cmds: Cmds,
+    role: RoleHeader = None,
+    since: Annotated[int, Query(ge=0, le=MAX_INT, description="Only refusals after this position")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    refusals.require_auditor(who, role)
+    return [e.as_dict() for e in RefusalLog(cmds.cases).entries(since=since, limit=limit)]
 
 
 # --- commands: starting cases ------------------------------------------------------------------------

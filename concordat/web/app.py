@@ -24,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from concordat import bootstrap
 from concordat.commands import Commands
 from concordat.settings import Settings
+from concordat.web import refusals
 from concordat.web.problems import EXPECTED, Problem, problem_for, problem_response
 
 log = structlog.get_logger("concordat.web")
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
 
     async def _expected(request: Request, exc: Exception) -> Any:
         status, detail = problem_for(exc)
+        await refusals.record_error(request, exc)  # a refusal the tier gave goes on the record
         if _wants_html(request):
             return await pages.error_page(request, status, detail)
         return problem_response(status, detail)
@@ -207,11 +209,11 @@ def _mount_metrics(app: FastAPI, settings: Settings) -> None:
         given = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, value = given.partition(" ")
         if scope["type"] == "http" and not (scheme.lower() == "bearer" and hmac.compare_digest(value, token)):
-            answer = problem_response(
-                401,
-                "the metrics need CONCORDAT_METRICS_TOKEN as a bearer token",
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            detail = "the metrics need CONCORDAT_METRICS_TOKEN as a bearer token"
+            await refusals.record(
+                Request(scope), rule="AuthenticationError", reason=detail, command="metrics", door="api"
             )
+            answer = problem_response(401, detail, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
             await answer(scope, receive, send)
             return
         await inner(scope, receive, send)

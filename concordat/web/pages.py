@@ -35,9 +35,11 @@ from concordat.commands import CASE_ACTIONS, actions_for
 from concordat.engine import state_dict
 from concordat.fields import START_MODELS, form_fields
 from concordat.money import format_pence
+from concordat.web import refusals
 from concordat.web.problems import EXPECTED, problem_for
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.identity import AuthenticationError, Identity, role_fits
+from domain.refusals import RefusalLog
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -116,6 +118,10 @@ class NotSignedIn(Exception):
     pass
 
 
+NOT_SIGNED_IN = "not signed in: no session, or the session's person no longer holds a role"
+CSRF_REASON = "the form did not carry this session's CSRF token (expired, or sent from another site)"
+
+
 class CsrfError(Exception):
     pass
 
@@ -134,6 +140,8 @@ async def form_of(request: Request) -> dict[str, str]:
     expected = request.session.get("csrf", "")
     if not expected or not hmac.compare_digest(given, expected):
         raise CsrfError
+    request.state.command_id = str(form.get("command_id", ""))  # for a refusal that follows
+    request.state.role = str(form.get("role", "")) or None
     return {k: str(v) for k, v in form.items() if k != "csrf_token"}
 
 
@@ -141,7 +149,9 @@ def me(request: Request) -> Identity:
     user_id = request.session.get("user")
     who = request.app.state.page_commands.directory.identity(user_id) if user_id else None
     if who is None:
+        refusals.claimed(request, str(user_id or ""))
         raise NotSignedIn
+    refusals.proven(request, who)
     return who
 
 
@@ -176,8 +186,13 @@ def _signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awa
         try:
             return await handler(request, *args, **kwargs)
         except NotSignedIn:
+            # A page visited before signing in is the way to the sign-in page; a form posted without a
+            # session, or a session whose person may no longer sign in, is a refusal.
+            if request.method != "GET" or request.session.get("user"):
+                await refusals.record(request, rule="NotSignedIn", reason=NOT_SIGNED_IN)
             return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
         except CsrfError:
+            await refusals.record(request, rule="CsrfError", reason=CSRF_REASON)
             return page(
                 request,
                 "error.html",
@@ -218,6 +233,7 @@ async def sign_in(request: Request) -> Response:
     try:
         form = await form_of(request)
     except CsrfError:
+        await refusals.record(request, rule="CsrfError", reason=CSRF_REASON)
         return page(
             request,
             "sign_in.html",
@@ -230,6 +246,7 @@ async def sign_in(request: Request) -> Response:
     throttle: Throttle = request.app.state.throttle
     client = request.client.host if request.client else "unknown"
     keys = (f"user:{user_id.lower()}", f"client:{client}")
+    held_back = throttle.delay(*keys)
     await throttle.wait(*keys)
     errors = {}
     if not user_id:
@@ -239,9 +256,12 @@ async def sign_in(request: Request) -> Response:
     if not errors:
         try:
             who = await run_in_threadpool(request.app.state.page_commands.directory.sign_in, user_id, password)
-        except AuthenticationError:
+        except AuthenticationError as err:
             throttle.failed(*keys)
             errors["user_id"] = "The user id or password is not right"
+            refusals.claimed(request, user_id)  # the id they gave (bounded when stored); never the password
+            slowed = f"; answered after {held_back:g} s, slowed by the throttle after repeated failures"
+            await refusals.record(request, rule=type(err).__name__, reason=f"{err}{slowed if held_back else ''}")
         else:
             throttle.succeeded(keys[0])
             request.session.clear()
@@ -262,6 +282,7 @@ async def sign_out(request: Request) -> Response:
     try:
         await form_of(request)
     except CsrfError:
+        await refusals.record(request, rule="CsrfError", reason=CSRF_REASON)
         return await error_page(request, 403, "The form had expired; reload the page and sign out again.")
     request.session.clear()
     return RedirectResponse("/sign-in", status_code=303)
@@ -416,12 +437,14 @@ async def _case_page(
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _refusal(err: Exception) -> tuple[int, str]:
-    """A refused form's status and reason, to show by its field; a store or engine outage is not the
-    form's fault and goes to the error page (re-raised from the `except` that called this)."""
+async def _refusal(request: Request, err: Exception) -> tuple[int, str]:
+    """A refused form's status and reason, to show by its field (and on the refusal log, if the tier
+    refused it); a store or engine outage is not the form's fault and goes to the error page
+    (re-raised from the `except` that called this)."""
     status, detail = problem_for(err)
     if status >= 500:
         raise err
+    await refusals.record_error(request, err)
     return status, detail
 
 
@@ -441,7 +464,7 @@ async def decide(request: Request, ref: str) -> Response:
             who, ref, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
-        status, detail = _refusal(err)
+        status, detail = await _refusal(request, err)
         return await _case_page(request, ref, status, {"outcome": detail}, form, "decide")
     return RedirectResponse(f"/cases/{ref}?recorded=decision", status_code=303)
 
@@ -456,7 +479,7 @@ async def withdraw(request: Request, ref: str) -> Response:
             who, ref, form.get("note", ""), form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
-        status, detail = _refusal(err)
+        status, detail = await _refusal(request, err)
         return await _case_page(request, ref, status, {"note": detail}, form, "withdraw")
     return RedirectResponse(f"/cases/{ref}?recorded=withdrawal", status_code=303)
 
@@ -473,7 +496,7 @@ async def act(request: Request, ref: str, command: str) -> Response:
             who, ref, command, form, form.get("command_id") or secrets.token_hex(16), form.get("role") or None
         )
     except EXPECTED as err:
-        status, detail = _refusal(err)
+        status, detail = await _refusal(request, err)
         field = (ACTION_FIELDS[command] or [("command", "")])[0][0]
         return await _case_page(request, ref, status, {field: detail}, form, command)
     return RedirectResponse(f"/cases/{ref}?recorded={command}", status_code=303)
@@ -531,7 +554,7 @@ async def start_proposal(request: Request) -> Response:
             "proposal", who, fields, form.get("command_id") or secrets.token_hex(16)
         )
     except EXPECTED as err:
-        status, detail = _refusal(err)
+        status, detail = await _refusal(request, err)
         field = next((f for f in ("value", "kind", "parties", "title") if f in detail.lower()), "title")
         return _proposal_form(request, values, {field: detail}, status)
     return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
@@ -636,7 +659,7 @@ async def start_case(request: Request, kind: str) -> Response:
             kind, who, fields, form.get("command_id") or secrets.token_hex(16)
         )
     except EXPECTED as err:
-        status, detail = _refusal(err)
+        status, detail = await _refusal(request, err)
         return _start_page(request, kind, values, {_field_named(kind, detail, policy_parties): detail}, status)
     return RedirectResponse(f"/cases/{state.reference}?recorded=start", status_code=303)
 
@@ -704,4 +727,27 @@ async def audit_export(request: Request, reference: str = "", format: str = "jso
         out.getvalue(),
         media_type="text/csv" if format == "csv" else "application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+REFUSALS_PER_PAGE = 100
+
+
+@router.get("/audit/refusals")
+@_signed_in
+async def audit_refusals(request: Request, since: int = 0) -> HTMLResponse:
+    """The refusal log, oldest first, a page at a time by position (auditors only)."""
+    who = me(request)
+    refusals.require_auditor(who)
+    since = min(max(0, since), 2**31 - 1)  # as the API takes it; beyond, nothing is there yet
+    log = RefusalLog(request.app.state.page_commands.cases)
+    rows = await run_in_threadpool(log.entries, since=since, limit=REFUSALS_PER_PAGE + 1)
+    more = len(rows) > REFUSALS_PER_PAGE
+    rows = rows[:REFUSALS_PER_PAGE]
+    return page(
+        request,
+        "refusals.html",
+        rows=rows,
+        since=since,
+        next_since=rows[-1].position if more else None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -49,9 +50,26 @@ class Api:
         return self.as_("nobody")
 
     def events(self) -> int:
-        """How many events the store holds (read through the auditor's export)."""
+        """How many events the store holds (read through the auditor's export), refusals aside: a
+        refused command writes nothing but its refusal (counted by `refusals`)."""
         text = self.as_("audrey").get("/audit/export").text
-        return len([line for line in text.splitlines() if line.strip()])
+        return len([line for line in text.splitlines() if line.strip() and json.loads(line)["event"] != "Refused"])
+
+    def refusals(self, since: int = 0) -> list[dict[str, Any]]:
+        """The refusal log after position `since`, as the auditor reads it."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.as_("audrey").get("/audit/refusals", params={"since": since, "limit": 1000})
+            assert page.status_code == 200, page.text
+            found += page.json()
+            if len(page.json()) < 1000:
+                return found
+            since = found[-1]["position"]
+
+    def last_refusal(self) -> int:
+        """The position of the newest refusal (0 if none): read the refusals made after it."""
+        every = self.refusals()
+        return every[-1]["position"] if every else 0
 
 
 @pytest.fixture(scope="session")
