@@ -273,7 +273,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                 f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}"
             )
             if not Directory(cases).has_users():
-                _say("             no users yet: `concordat user add ID --role admin --password-stdin` creates the first administrator")
+                _say(
+                    "             no users yet: `concordat user add ID --role admin --password-stdin` creates the first administrator"
+                )
         _say("ready — Ctrl-C stops everything")
 
         while not stop.is_set():

@@ -124,7 +124,9 @@ class RefusalLog:
         at: datetime | None = None,
     ) -> bool:
         """Record one refusal; True if it is on the record (now or before, for its command id)."""
-        key = f"{door}:{command_id}" if command_id else str(uuid.uuid4())
+        # One refusal per door, case, rule and command id: a retried activity or a repeated request
+        # records once; the same command refused again for another reason is another refusal.
+        key = f"{door}:{reference}:{rule}:{command_id}" if command_id else str(uuid.uuid4())
         try:
             stamp = getattr(self.app, "stamp", None)
             who = actor or Actor(id=_bounded(claimed, 100) or "unknown", role="unproven")

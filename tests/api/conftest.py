@@ -84,8 +84,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
                 *[a for r in roles for a in ("--role", r)],
                 "--password-stdin",
                 stdin=PASSWORD + "\n",
+                who="admin:root",  # an administrator adds people
             )
-            tokens[who] = json.loads(engine.ok("token", "create", who, "--json"))["token"]
+            tokens[who] = json.loads(engine.ok("token", "create", who, "--json", who="admin:root"))["token"]
         api = Api(engine, tokens)
         yield api
         for client in api.clients.values():

@@ -324,16 +324,16 @@ def test_reads_filters_paging_and_the_auditors_routes(api: Api) -> None:
 @pytest.mark.parametrize("when", ["revoked role", "revoked token"])
 def test_a_revoked_role_or_token_stops_working_at_once(api: Api, when: str) -> None:
     who = f"late-{when.split()[1]}"
-    api.engine.ok("user", "add", who, "--role", "jcu_lead")
-    token = json.loads(api.engine.ok("token", "create", who, "--json"))
+    api.engine.ok("user", "add", who, "--role", "jcu_lead", who="admin:root")
+    token = json.loads(api.engine.ok("token", "create", who, "--json", who="admin:root"))
     api.tokens[who] = token["token"]
     client = api.as_(who)
     assert client.post("/proposals", json=PROPOSAL).status_code == 201
     if when == "revoked role":
-        api.engine.ok("user", "revoke", who, "--role", "jcu_lead")
+        api.engine.ok("user", "revoke", who, "--role", "jcu_lead", who="admin:root")
         problem(client.post("/proposals", json=PROPOSAL), 401)  # no roles left: the token no longer signs in
     else:
-        api.engine.ok("token", "revoke", token["id"])
+        api.engine.ok("token", "revoke", token["id"], who="admin:root")
         problem(client.post("/proposals", json=PROPOSAL), 401)
 
 

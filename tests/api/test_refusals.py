@@ -60,9 +60,9 @@ def test_every_401_is_recorded_with_the_tokens_id_and_never_its_secret(api: Api)
     unknown_id, unknown_secret, unknown = forged_token()
     wrong_secret = f"wrong-{secrets.token_urlsafe(24)}"
     malformed = f"not-a-token-{secrets.token_urlsafe(24)}"
-    api.engine.ok("user", "add", "revoked-r", "--role", "jcu_lead")
-    issued = json.loads(api.engine.ok("token", "create", "revoked-r", "--json"))
-    api.engine.ok("token", "revoke", issued["id"])
+    api.engine.ok("user", "add", "revoked-r", "--role", "jcu_lead", who="admin:root")
+    issued = json.loads(api.engine.ok("token", "create", "revoked-r", "--json", who="admin:root"))
+    api.engine.ok("token", "revoke", issued["id"], who="admin:root")
     revoked_secret = issued["token"].split(".", 1)[1]
 
     anon = api.anonymous
@@ -222,9 +222,9 @@ class Sent:
 
 
 def test_a_stateful_run_leaves_exactly_one_refusal_per_refused_request(api: Api) -> None:
-    api.engine.ok("user", "add", "gone", "--role", "jcu_lead")
-    revoked = json.loads(api.engine.ok("token", "create", "gone", "--json"))
-    api.engine.ok("token", "revoke", revoked["id"])
+    api.engine.ok("user", "add", "gone", "--role", "jcu_lead", who="admin:root")
+    revoked = json.loads(api.engine.ok("token", "create", "gone", "--json", who="admin:root"))
+    api.engine.ok("token", "revoke", revoked["id"], who="admin:root")
     statuses: Counter[int] = Counter()
 
     class Run(RuleBasedStateMachine):

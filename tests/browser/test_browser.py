@@ -52,7 +52,7 @@ def browser() -> Iterator[Browser]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with running_engine(tmp_path_factory.mktemp("browser")) as engine:
         for who, role in PEOPLE.items():
-            engine.ok("user", "add", who, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+            engine.ok("user", "add", who, "--role", role, "--password-stdin", stdin=PASSWORD + "\n", who="admin:root")
         yield engine
 
 
