@@ -21,8 +21,9 @@ from concordat.web.app import SESSION_COOKIE, create_app
 from concordat.web.pages import Throttle
 from domain.actor import Actor
 from domain.refusals import RefusalEntry, RefusalLog
+from tests.people import ADMIN as OPS
+from tests.people import directory as seeded_directory
 
-OPS = Actor(id="ops", role="operator")
 PASSWORD = "a long enough password"
 WRONG = "not the password, but long"
 
@@ -30,7 +31,7 @@ WRONG = "not the password, but long"
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     app = create_app(Settings(data_dir=tmp_path / "data"))
-    people = app.state.commands.directory
+    people = seeded_directory(app.state.commands.cases)
     for who, roles in {"sam": ["secretary:board"], "audrey": ["auditor"], "jo": ["jcu_lead"]}.items():
         people.add_user(who, roles, by=OPS, command_id=f"add-{who}", password=PASSWORD)
     ref = app.state.commands.cases.start_proposal(
