@@ -95,8 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not ready.wait(120):
             raise SystemExit("concordat up did not become ready")
+        # The first administrator, at the shell; signed in (credentials kept beside the bench's data).
+        env["CONCORDAT_CREDENTIALS"] = str(data / "credentials.json")
+        _cli(env, "user", "add", "root", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+        _cli(env, "login", "root", "--password-stdin", stdin=PASSWORD + "\n")
         _cli(env, "user", "add", "jo", "--role", "jcu_lead", "--password-stdin", stdin=PASSWORD + "\n")
         _cli(env, "user", "add", "dan", "--role", "lead_director")
+        _cli(env, "user", "add", "audrey", "--role", "auditor")
+        audrey = json.loads(_cli(env, "token", "create", "audrey", "--json"))["token"]
         jo = json.loads(_cli(env, "token", "create", "jo", "--json"))["token"]
         dan = json.loads(_cli(env, "token", "create", "dan", "--json"))["token"]
         base = f"http://{http}/api/v1"
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
 
             def show() -> float:
                 start = time.perf_counter()
-                _cli(env, "show", refs[0], "--as", "auditor:audrey")
+                _cli({**env, "CONCORDAT_TOKEN": audrey}, "show", refs[0])
                 return time.perf_counter() - start
 
             def bare() -> float:

@@ -28,7 +28,7 @@ def configure(fmt: str = "console", level: str = "warning") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     # Temporal's SDK and eventsourcing log through the standard library: same stream, same level.
@@ -41,3 +41,12 @@ def configure(fmt: str = "console", level: str = "warning") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
+
+
+class _StderrLoggerFactory:
+    """Print loggers on `sys.stderr` as it is when a line is written, not when logging was configured:
+    a command run in process (a test's captured stream, since closed) must not leave structlog writing
+    to a stream that no longer exists."""
+
+    def __call__(self, *args: object) -> structlog.PrintLogger:
+        return structlog.PrintLogger(file=sys.stderr)

@@ -7,6 +7,8 @@ at the shell first as a real deployment's first user is) and a token of theirs. 
 
 from __future__ import annotations
 
+import threading
+
 from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
@@ -60,12 +62,14 @@ class Tokens:
     def __init__(self, settings: Settings) -> None:
         self.app = bootstrap.open_cases(settings)
         self.tokens: dict[str, str] = {}
+        self._lock = threading.Lock()  # tests run the CLI from several threads at once
 
     def __call__(self, who: str) -> str:
-        actor = ensure(self.app, who)
-        if actor.id not in self.tokens:
-            self.tokens[actor.id] = token_for(self.app, who)
-        return self.tokens[actor.id]
+        with self._lock:
+            actor = ensure(self.app, who)
+            if actor.id not in self.tokens:
+                self.tokens[actor.id] = token_for(self.app, who)
+            return self.tokens[actor.id]
 
     def close(self) -> None:
         self.app.close()

@@ -28,6 +28,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import InvalidInputError
+from tests import proving
 from workers.activities import CaseActivities, case_state
 from workflows.case import ALL_WORKFLOWS, CaseWorkflow
 from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
@@ -144,7 +145,7 @@ def _client(env: WorkflowEnvironment, settings: Settings) -> Client:
 async def _worker(client: Client, app: CaseService, task_queue: str) -> AsyncIterator[None]:
     """The engine's worker, without a workflow cache: the next worker then gets the workflow's next
     task at once (not after the test server's sticky-queue timeout) and replays its whole history."""
-    activities = CaseActivities(app)
+    activities = CaseActivities(app, command_key=proving.TEST_COMMAND_KEY)
     with ThreadPoolExecutor(max_workers=4) as executor:
         worker = Worker(
             client,
@@ -191,10 +192,10 @@ async def test_a_workflow_started_under_the_old_key_carries_on_after_a_rotation(
     # Rotated: a new worker, which has never seen this workflow, replays its history and takes a decision.
     async with _worker(after, app, queue):
         decided = await asyncio.wait_for(
-            after.get_workflow_handle(started.reference).execute_update(
-                CaseWorkflow.act,
+            proving.send(
+                after.get_workflow_handle(started.reference),
                 ActInput(actor=DAN, action="decide", fields={"stage": "jcu", "outcome": "refer"}),
-                result_type=CaseState,
+                at=await time_skipping_env.get_current_time(),
             ),
             timeout=60,
         )
