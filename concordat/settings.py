@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Signs the web session cookie. Empty: a random secret kept in the data dir (one machine only; "
         "set it when more than one web process serves the same users).",
     )
+    trusted_proxy_header: str = Field(
+        "",
+        description="The header a trusted reverse proxy sets to the client's address (e.g. X-Forwarded-For; its "
+        "last entry is used). The sign-in throttle counts attempts per address from it. Empty: the socket's peer "
+        "address, and such headers are ignored (anyone can send them).",
+    )
     metrics_address: str = Field(
         "",
         description="Where a worker or projection runner serves Prometheus metrics, HOST:PORT (empty: off).",

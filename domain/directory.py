@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import RecordConflictError
 
 from domain.actor import Actor
 from domain.application import CaseService, utc_now
@@ -36,6 +37,8 @@ from domain.identity import (
     split_token,
 )
 from domain.policy import ADMIN_ROLE
+
+_CONFLICT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,23 @@ class Directory:
             self.app.save(user)
         return self.view(user)
 
+    def end_sessions(self, user_id: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        """Sign the person out everywhere: their session version moves on, so every session they hold
+        (a copied cookie too, in any web process) is no longer accepted."""
+        for attempt in range(_CONFLICT_ATTEMPTS):  # a sign-out is not lost to a concurrent change
+            user = self._user(user_id)
+            _require_self_or_admin(by, user.user_id, "sign another person out")
+            with self.app.stamp(f"user:{user.user_id}", command_id, by):
+                user.end_sessions()
+            try:
+                self.app.save(user)
+            except RecordConflictError:
+                if attempt == _CONFLICT_ATTEMPTS - 1:
+                    raise
+                continue
+            return self.view(user)
+        raise AssertionError("unreachable")
+
     # --- reading and signing in -----------------------------------------------------------------
 
     def get(self, user_id: str) -> dict[str, Any]:
@@ -162,7 +182,7 @@ class Directory:
         ok = password_matches(user.password_hash if user else "", password)
         if user is None or not ok or not user.roles:
             raise AuthenticationError("the user id or password is not right")
-        return Identity(user_id=user.user_id, roles=tuple(user.roles))
+        return _identity(user)
 
     def identity_of_token(self, token: str) -> Identity:
         parts = split_token(token.strip())
@@ -172,12 +192,13 @@ class Directory:
         entry = user.tokens[parts[0]]
         if entry["revoked"] or not secret_matches(entry["secret_hash"], parts[1]) or not user.roles:
             raise AuthenticationError("the token is not valid")
-        return Identity(user_id=user.user_id, roles=tuple(user.roles))
+        return _identity(user)
 
     def identity(self, user_id: str) -> Identity | None:
-        """The person's roles now (a session re-reads them, so a revoked role stops working)."""
+        """The person's roles and session version now (a session re-reads them on every request, so
+        a revoked role, a sign-out or a new password ends it at once)."""
         user = self._find(user_id)
-        return Identity(user_id=user.user_id, roles=tuple(user.roles)) if user and user.roles else None
+        return _identity(user) if user and user.roles else None
 
     @staticmethod
     def view(user: User) -> dict[str, Any]:
@@ -222,6 +243,10 @@ class Directory:
             return self.app.repository.get(People.create_id())
         except AggregateNotFoundError:
             return People()
+
+
+def _identity(user: User) -> Identity:
+    return Identity(user_id=user.user_id, roles=tuple(user.roles), session_version=user.session_version)
 
 
 def _require_admin(by: Actor, what: str) -> None:

@@ -65,7 +65,14 @@ def _digest(secret: str) -> str:
 
 
 class User(Recorded):
-    """A person who may sign in: their roles, password hash and API tokens (by id and hash)."""
+    """A person who may sign in: their roles, password hash and API tokens (by id and hash).
+
+    `session_version` counts the events that end the person's web sessions: a sign-out
+    (`SessionsEnded`), a password set, a role or a token revoked. A session holds the version it
+    began under and ends when the user's moves on. It is derived on replay, so events stored before
+    it existed replay unchanged (a class default covers snapshots taken before it)."""
+
+    session_version: int = 0
 
     @event("Added")
     def __init__(self, user_id: str, roles: list[str]) -> None:
@@ -85,10 +92,12 @@ class User(Recorded):
     @event("RoleRevoked")
     def revoke(self, role: str) -> None:
         self.roles.remove(role)
+        self.session_version += 1
 
     @event("PasswordSet")
     def set_password(self, password_hash: str) -> None:
         self.password_hash = password_hash
+        self.session_version += 1
 
     @event("TokenIssued")
     def issue_token(self, token_id: str, secret_hash: str, issued_at: datetime) -> None:
@@ -97,6 +106,12 @@ class User(Recorded):
     @event("TokenRevoked")
     def revoke_token(self, token_id: str) -> None:
         self.tokens[token_id]["revoked"] = True
+        self.session_version += 1
+
+    @event("SessionsEnded")
+    def end_sessions(self) -> None:
+        """Signed out: every session of this person ends (a copied cookie too, in any web process)."""
+        self.session_version += 1
 
 
 class TokenIndex(Recorded):
@@ -130,10 +145,11 @@ class People(Recorded):
 
 @dataclass(frozen=True)
 class Identity:
-    """A signed-in person: their id and the roles they hold now."""
+    """A signed-in person: their id, the roles they hold now, and their sessions' version now."""
 
     user_id: str
     roles: tuple[str, ...]
+    session_version: int = 0
 
     def actor(self, role: str) -> Actor:
         if role not in self.roles:

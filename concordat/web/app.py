@@ -26,6 +26,7 @@ from concordat.commands import Commands
 from concordat.settings import Settings
 from concordat.web import refusals
 from concordat.web.problems import EXPECTED, Problem, problem_for, problem_response
+from concordat.web.throttle import SignInThrottle
 
 log = structlog.get_logger("concordat.web")
 HERE = Path(__file__).parent
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         "decisions": bootstrap.open_decisions(settings),
         "public_health": bootstrap.open_public_health(settings),
     }
-    app.state.throttle = pages.Throttle()
+    app.state.throttle = SignInThrottle(commands.cases.recorder.datastore, trusted_header=settings.trusted_proxy_header)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),

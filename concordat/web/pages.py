@@ -5,20 +5,20 @@ refusals are the domain's own errors, shown in an error summary with what was ty
 in working days come from the domain's calendar.
 
 Sign-in: a password checked against its argon2 hash; the session is a signed, HttpOnly,
-SameSite=Strict cookie holding only the user id and a CSRF token, and the person's roles are read
-again on every request (a revoked role stops working at once). Every form carries the CSRF token.
-Repeated sign-in failures are slowed down (`Throttle`).
+SameSite=Strict cookie holding only the user id, the user's session version at sign-in and a CSRF
+token. The person's roles and session version are read again on every request: a revoked role stops
+working at once, and a sign-out, a new password, a revoked role or token moves the version on and
+ends every session the person had (a copied cookie too, in every web process). Every form carries
+the CSRF token. Sign-in attempts are counted in the store before the password is checked
+(`concordat.web.throttle`): too many for one id are refused with 429, whichever process answers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import inspect
 import io
 import secrets
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from concordat.fields import START_MODELS, form_fields
 from concordat.money import format_pence
 from concordat.web import refusals
 from concordat.web.problems import EXPECTED, problem_for
+from concordat.web.throttle import Refused, SignInThrottle
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.identity import AuthenticationError, Identity, role_fits
 from domain.refusals import RefusalLog
@@ -61,56 +62,6 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
 ACTION_NAMES = {domain: cli for cli, (domain, _) in CASE_ACTIONS.items()}
 
 
-# --- sign-in throttling -----------------------------------------------------------------------
-
-
-class Throttle:
-    """Slows repeated sign-in failures, per user id and per client address.
-
-    After FREE failures within WINDOW seconds, every further attempt for that id or from that address
-    waits 0.5 s × 2^(failures − FREE), at most MAX_DELAY seconds, before it is answered, right or
-    wrong; a success clears the id's count. Kept in memory, per web process."""
-
-    FREE = 3
-    WINDOW = 15 * 60
-    MAX_DELAY = 8.0
-    MAX_KEYS = 10_000
-
-    def __init__(
-        self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.sleep = sleep
-        self.clock = clock
-        self.failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def delay(self, *keys: str) -> float:
-        now = self.clock()
-        worst = 0
-        for key in keys:
-            seen = self.failures[key]
-            while seen and now - seen[0] > self.WINDOW:
-                seen.popleft()
-            worst = max(worst, len(seen))
-        return 0.0 if worst < self.FREE else min(self.MAX_DELAY, 0.5 * 2 ** (worst - self.FREE))
-
-    async def wait(self, *keys: str) -> None:
-        pause = self.delay(*keys)
-        if pause:
-            await self.sleep(pause)
-
-    def failed(self, *keys: str) -> None:
-        for key in keys:
-            self.failures[key].append(self.clock())
-        if len(self.failures) > self.MAX_KEYS:  # many ids tried: forget the quietest, stay bounded
-            for key in sorted(self.failures, key=lambda k: self.failures[k][-1] if self.failures[k] else 0.0)[
-                : len(self.failures) - self.MAX_KEYS
-            ]:
-                del self.failures[key]
-
-    def succeeded(self, key: str) -> None:
-        self.failures.pop(key, None)
-
-
 # --- plumbing ---------------------------------------------------------------------------------
 
 
@@ -118,7 +69,10 @@ class NotSignedIn(Exception):
     pass
 
 
-NOT_SIGNED_IN = "not signed in: no session, or the session's person no longer holds a role"
+NOT_SIGNED_IN = (
+    "not signed in: no session, the session's person no longer holds a role, or the session was ended "
+    "(signed out, a new password, a role or token revoked)"
+)
 CSRF_REASON = "the form did not carry this session's CSRF token (expired, or sent from another site)"
 
 
@@ -146,9 +100,11 @@ async def form_of(request: Request) -> dict[str, str]:
 
 
 def me(request: Request) -> Identity:
+    """The signed-in person, if their session is still theirs: they hold a role, and their session
+    version is the one the session began under (else NotSignedIn)."""
     user_id = request.session.get("user")
     who = request.app.state.page_commands.directory.identity(user_id) if user_id else None
-    if who is None:
+    if who is None or request.session.get("sv") != who.session_version:
         refusals.claimed(request, str(user_id or ""))
         raise NotSignedIn
     refusals.proven(request, who)
@@ -190,6 +146,7 @@ def _signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awa
             # session, or a session whose person may no longer sign in, is a refusal.
             if request.method != "GET" or request.session.get("user"):
                 await refusals.record(request, rule="NotSignedIn", reason=NOT_SIGNED_IN)
+            request.session.clear()  # an ended session is forgotten by this browser too
             return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
         except CsrfError:
             await refusals.record(request, rule="CsrfError", reason=CSRF_REASON)
@@ -243,29 +200,27 @@ async def sign_in(request: Request) -> Response:
             errors={"user_id": "The form had expired. Enter your user id and password again."},
         )
     user_id, password = form.get("user_id", "").strip(), form.get("password", "")
-    throttle: Throttle = request.app.state.throttle
-    client = request.client.host if request.client else "unknown"
-    keys = (f"user:{user_id.lower()}", f"client:{client}")
-    held_back = throttle.delay(*keys)
-    await throttle.wait(*keys)
+    throttle: SignInThrottle = request.app.state.throttle
     errors = {}
     if not user_id:
         errors["user_id"] = "Enter your user id"
     if not password:
         errors["password"] = "Enter your password"
     if not errors:
+        keys = throttle.keys(request, user_id)
+        refused = await run_in_threadpool(throttle.take, keys)  # counted before the password is checked
+        if refused is not None:
+            return await _throttled(request, user_id, form, refused)
         try:
             who = await run_in_threadpool(request.app.state.page_commands.directory.sign_in, user_id, password)
         except AuthenticationError as err:
-            throttle.failed(*keys)
             errors["user_id"] = "The user id or password is not right"
             refusals.claimed(request, user_id)  # the id they gave (bounded when stored); never the password
-            slowed = f"; answered after {held_back:g} s, slowed by the throttle after repeated failures"
-            await refusals.record(request, rule=type(err).__name__, reason=f"{err}{slowed if held_back else ''}")
+            await refusals.record(request, rule=type(err).__name__, reason=str(err))
         else:
-            throttle.succeeded(keys[0])
+            await run_in_threadpool(throttle.succeeded, keys)
             request.session.clear()
-            request.session.update({"user": who.user_id, "csrf": secrets.token_urlsafe(32)})
+            request.session.update({"user": who.user_id, "sv": who.session_version, "csrf": secrets.token_urlsafe(32)})
             return RedirectResponse(_safe_next(form.get("next", "/")), status_code=303)
     return page(
         request,
@@ -284,8 +239,45 @@ async def sign_out(request: Request) -> Response:
     except CsrfError:
         await refusals.record(request, rule="CsrfError", reason=CSRF_REASON)
         return await error_page(request, 403, "The form had expired; reload the page and sign out again.")
+    try:
+        who = me(request)
+    except NotSignedIn:
+        who = None  # already ended: nothing more to end
+    if who is not None:
+        directory = request.app.state.page_commands.directory
+        await run_in_threadpool(
+            directory.end_sessions, who.user_id, by=who.any_role(), command_id=f"sign-out-{secrets.token_hex(8)}"
+        )
     request.session.clear()
     return RedirectResponse("/sign-in", status_code=303)
+
+
+async def _throttled(request: Request, user_id: str, form: dict[str, str], refused: Refused) -> HTMLResponse:
+    """Too many attempts: 429 with Retry-After, the password not checked, and on the refusal log."""
+    minutes = -(-refused.retry_after // 60)
+    reason = (
+        f"too many sign-in attempts for this {refused.what} (at most {_limit(request, refused.what)} in "
+        f"{SignInThrottle.WINDOW // 60} minutes); the password was not checked; try again in {refused.retry_after} s"
+    )
+    refusals.claimed(request, user_id)
+    await refusals.record(request, rule="SignInThrottled", reason=reason)
+    answer = page(
+        request,
+        "sign_in.html",
+        429,
+        next=_safe_next(form.get("next", "/")),
+        values={"user_id": user_id},
+        errors={
+            "user_id": f"Too many attempts to sign in. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        },
+    )
+    answer.headers["Retry-After"] = str(refused.retry_after)
+    return answer
+
+
+def _limit(request: Request, what: str) -> int:
+    throttle: SignInThrottle = request.app.state.throttle
+    return throttle.LIMIT if what == "user id" else throttle.CLIENT_LIMIT
 
 
 def _safe_next(target: str) -> str:

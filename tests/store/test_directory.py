@@ -133,3 +133,45 @@ def test_only_administrators_change_access_and_the_first_one_is_made_while_nobod
     assert people.issue_token("audrey", by=auditor, command_id="a2").user_id == "audrey"
     people.set_password("audrey", PASSWORD, by=auditor, command_id="a3")
     assert people.sign_in("audrey", PASSWORD).roles == ("auditor",)
+
+
+def test_a_sign_out_a_new_password_or_a_revocation_moves_the_session_version_on(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    people = seeded_directory(app)
+    people.add_user("sam", ["secretary:board", "jcu_lead"], by=OPS, command_id="s1", password=PASSWORD)
+    sam = Actor(id="sam", role="jcu_lead")
+
+    def version() -> int:
+        who = people.identity("sam")
+        assert who is not None
+        return who.session_version
+
+    signed_in = people.sign_in("sam", PASSWORD).session_version
+    assert version() == signed_in
+    people.grant("sam", "auditor", by=OPS, command_id="s2")  # more access ends nothing
+    people.issue_token("sam", by=sam, command_id="s3")
+    assert version() == signed_in
+    steps = [
+        lambda: people.end_sessions("sam", by=sam, command_id="s4"),
+        lambda: people.set_password("sam", PASSWORD + "!", by=sam, command_id="s5"),
+        lambda: people.revoke("sam", "auditor", by=OPS, command_id="s6"),
+        lambda: people.revoke_token(people.get("sam")["tokens"][0]["id"], by=sam, command_id="s7"),
+    ]
+    seen = [version()]
+    for step in steps:
+        step()
+        seen.append(version())
+        assert seen[-1] > seen[-2]
+    with pytest.raises(NotAllowedError, match="sign another person out"):
+        people.end_sessions("root", by=sam, command_id="s8")
+    # The version is derived from the events: a process that reads the store afresh sees the same.
+    again = Directory(bootstrap.open_cases(settings)).identity("sam")
+    assert again is not None and again.session_version == seen[-1]
+    user = app.repository.get(User.create_id("sam"))
+    assert [type(e).__name__ for e in app.repository.event_store.get(user.id)][-4:] == [
+        "SessionsEnded",
+        "PasswordSet",
+        "RoleRevoked",
+        "TokenRevoked",
+    ]
+    assert Auditor(app).verify()[1] == []

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from concordat import bootstrap
 from concordat.settings import Settings
 from concordat.web.app import SESSION_COOKIE, create_app
-from concordat.web.pages import Throttle
 from domain.actor import Actor
 from tests.people import ADMIN as OPS
 from tests.people import directory as seeded_directory
@@ -159,34 +158,6 @@ def test_a_form_error_is_shown_by_the_field_and_in_the_summary_keeping_what_was_
     assert "value &#39;lots&#39; is not an amount in pounds" in answer.text
     assert 'value="Respite care"' in answer.text and 'value="procurement" selected' in answer.text
     assert 'value="PCC" checked' in answer.text
-
-
-def test_repeated_sign_in_failures_are_slowed_down() -> None:
-    clock = [0.0]
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    throttle = Throttle(sleep=sleep, clock=lambda: clock[0])
-    keys = ("user:sam", "client:10.0.0.1")
-    delays = []
-    for _ in range(8):
-        delays.append(throttle.delay(*keys))
-        throttle.failed(*keys)
-    assert delays[:3] == [0.0, 0.0, 0.0]
-    assert delays[3:] == [0.5, 1.0, 2.0, 4.0, 8.0]  # doubling, capped
-    assert throttle.delay("user:other", "client:10.0.0.1") == 8.0  # the address is slowed for any id
-    clock[0] += Throttle.WINDOW + 1
-    assert throttle.delay(*keys) == 0.0  # failures older than the window are forgotten
-
-
-def test_the_throttle_stays_bounded_however_many_ids_are_tried() -> None:
-    throttle = Throttle(clock=lambda: 0.0)
-    throttle.MAX_KEYS = 50
-    for n in range(500):
-        throttle.failed(f"user:guess{n}", "client:10.0.0.9")
-    assert len(throttle.failures) <= 51 and throttle.delay("client:10.0.0.9") == 8.0
 
 
 def test_the_start_menu_offers_the_kinds_the_persons_roles_may_start(site: tuple[TestClient, str]) -> None:

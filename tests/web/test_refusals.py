@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from concordat.settings import Settings
 from concordat.web.app import SESSION_COOKIE, create_app
-from concordat.web.pages import Throttle
+from concordat.web.throttle import SignInThrottle
 from domain.actor import Actor
 from domain.refusals import RefusalEntry, RefusalLog
 from tests.people import ADMIN as OPS
@@ -103,19 +103,15 @@ def test_a_failed_sign_in_is_recorded_with_the_id_claimed_and_never_the_password
     assert WRONG not in stored and PASSWORD not in stored and cookie not in stored
 
 
-def test_a_throttled_sign_in_says_it_was_held_back(site: tuple[TestClient, str]) -> None:
+def test_a_throttled_sign_in_is_recorded_and_says_the_password_was_not_checked(site: tuple[TestClient, str]) -> None:
     client, _ = site
-
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    app_of(client).state.throttle = Throttle(sleep=no_wait)
-    for _ in range(Throttle.FREE + 1):
-        sign_in(client, "sam", WRONG)
+    for _ in range(SignInThrottle.LIMIT):
+        assert sign_in(client, "sam", WRONG).status_code == 401
+    refused = sign_in(client, "sam", PASSWORD)  # even the right password: it is not checked
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     found = refusals(client)
-    assert len(found) == Throttle.FREE + 1
-    assert all("throttle" not in r.reason for r in found[: Throttle.FREE])
-    assert found[-1].reason.endswith("answered after 0.5 s, slowed by the throttle after repeated failures")
+    assert [r.rule for r in found] == ["AuthenticationError"] * SignInThrottle.LIMIT + ["SignInThrottled"]
+    assert found[-1].actor == "unproven:sam" and "the password was not checked" in found[-1].reason
 
 
 def test_a_form_without_its_csrf_token_is_recorded_with_the_person_proven(site: tuple[TestClient, str]) -> None:
