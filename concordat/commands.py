@@ -9,7 +9,8 @@ roles the domain says may give the command, and runs the store's blocking calls 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,12 +24,22 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.directory import Directory
-from domain.errors import InvalidInputError
+from domain.errors import IdempotencyKeyReusedError, InvalidInputError
+from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
 START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
+# What the store's receipt of each kind of start names: a case reference's prefix, or a fund.
+OPENS = {
+    "proposal": "PRO-",
+    "dispute": "DSP-",
+    "termination": "TRM-",
+    "variation": "VAR-",
+    "funding": "FUN-",
+    "fund": "fund:",
+}
 # Each command of the other case kinds: the CLI command, the domain action and its fields.
 CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "resolve": ("resolve", ("outcome", "note")),
@@ -86,9 +97,20 @@ class Commands:
         actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
         start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
         client = await self.client()  # before writing: a case with no engine to run it helps nobody
-        state = await asyncio.to_thread(start, actor, command_id)
+        cid = await asyncio.to_thread(self._start_id, who, kind, command_id, fields)
+        with _reused(command_id):
+            state = await asyncio.to_thread(start, actor, cid)
         await ensure_workflow(client, self.settings, state, self.cases)
         return state
+
+    def _start_id(self, who: Identity, kind: str, key: str, fields: dict[str, Any]) -> str:
+        """The command id the store records for a start: scoped to the person, the kind and the
+        fields (domain/idempotency.py), or the key itself if this person used it for a start of this
+        kind before keys were scoped (the store then answers it as before)."""
+        earlier = self.cases.started_by(key)
+        if earlier is not None and earlier[1] == who.user_id and earlier[0].startswith(OPENS[kind]):
+            return key
+        return scoped_command_id(who.user_id, f"start:{kind}", key, fields)
 
     def _start(self, kind: str, f: dict[str, Any]) -> Callable[[Actor, str], Any]:
         """The store call that opens the case, with the request's fields turned into the domain's."""
@@ -153,7 +175,9 @@ class Commands:
             "type": fields.get("type", ""),
             "balance_pence": parse_pounds(str(fields.get("balance", ""))),
         }
-        return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=command_id)
+        cid = await asyncio.to_thread(self._start_id, who, "fund", command_id, domain_fields)
+        with _reused(command_id):
+            return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=cid)
 
     # --- commands on a case -----------------------------------------------------------------------
 
@@ -161,11 +185,7 @@ class Commands:
         self, who: Identity, reference: str, fields: dict[str, Any], command_id: str, role: str | None = None
     ) -> Any:
         """A forum's decision at one of the stages the case awaits (or an escalation's outcome)."""
-        if (earlier := await self._earlier(reference, command_id)) is not None:
-            return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
         stage = str(fields.get("stage") or "").strip()
-        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
         new_deadline = _day(fields.get("deadline"), "deadline")
         act = {
             "stage": stage,
@@ -175,14 +195,21 @@ class Commands:
             "stage_outcome": fields.get("stage_outcome") or None,
             "new_deadline": new_deadline.isoformat() if new_deadline else None,
         }
-        return await self._act(actor, reference, "decide", act, command_id)
+        cid, earlier = await self._earlier(who, reference, "decide", command_id, act)
+        if earlier is not None:
+            return earlier
+        current = await asyncio.to_thread(self.cases.state, reference)
+        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
+        return await self._act(actor, reference, "decide", act, cid)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
-        if (earlier := await self._earlier(reference, command_id)) is not None:
+        act = {"note": note or ""}
+        cid, earlier = await self._earlier(who, reference, "withdraw", command_id, act)
+        if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
         actor = who.acting_as(allowed_roles(current, "withdraw"), role)
-        return await self._act(actor, reference, "withdraw", {"note": note or ""}, command_id)
+        return await self._act(actor, reference, "withdraw", act, cid)
 
     async def act(
         self,
@@ -195,10 +222,6 @@ class Commands:
     ) -> Any:
         """A case's own command by its CLI name (`nominate`, `inform-ce`, …)."""
         action, names = CASE_ACTIONS[command]
-        if (earlier := await self._earlier(reference, command_id)) is not None:
-            return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, action), role)
         given = {n: fields.get(n) for n in names}
         if "cost" in given:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
@@ -207,18 +230,29 @@ class Commands:
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None
-        return await self._act(
-            actor,
-            reference,
-            action,
-            {k: ("" if v is None and k != "new_deadline" else v) for k, v in given.items()},
-            command_id,
-        )
+        act = {k: ("" if v is None and k != "new_deadline" else v) for k, v in given.items()}
+        cid, earlier = await self._earlier(who, reference, action, command_id, act)
+        if earlier is not None:
+            return earlier
+        current = await asyncio.to_thread(self.cases.state, reference)
+        actor = who.acting_as(allowed_roles(current, action), role)
+        return await self._act(actor, reference, action, act, cid)
 
-    async def _earlier(self, reference: str, command_id: str) -> Any:
-        """The first answer to a command already applied (a repeated Idempotency-Key): the same
-        answer again, before any check that the case has since moved past it."""
-        return await asyncio.to_thread(self.cases.result_of, reference, command_id)
+    async def _earlier(
+        self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]
+    ) -> tuple[str, Any]:
+        """The command id to record for `who`'s `key` on this case and action (domain/idempotency.py),
+        and the first answer if that command was applied already: the same answer again, before any
+        check that the case has since moved past it, but only to the person who gave it and only while
+        they hold the role they gave it in. The same key with other fields is refused (422)."""
+        cid = scoped_command_id(who.user_id, f"{reference}:{action}", key, fields)
+        with _reused(key):
+            found = await asyncio.to_thread(self.cases.replay, reference, cid, user_id=who.user_id, legacy_key=key)
+        if found is None:
+            return cid, None
+        version, role = found
+        who.acting_as([role] if role else [])  # authorisation before any replay
+        return cid, await asyncio.to_thread(lambda: self.cases.state(reference, version=version))
 
     async def _act(self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str) -> Any:
         plain = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
@@ -227,6 +261,15 @@ class Commands:
         answer = await send_update(client, self.settings, self.cases, reference, act, command_id)
         # The whole case as the command left it (the workflow's answer carries only what it waits on).
         return await asyncio.to_thread(lambda: self.cases.state(reference, version=answer.version))
+
+
+@contextmanager
+def _reused(key: str) -> Iterator[None]:
+    """The store's refusal of a key reused with other fields, in words naming the client's key."""
+    try:
+        yield
+    except IdempotencyKeyReusedError:
+        raise IdempotencyKeyReusedError(reused_text(key)) from None
 
 
 def allowed_roles(state: Any, action: str, stage: str = "") -> list[str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import sleep
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -30,8 +31,15 @@ from pydantic import BaseModel, ValidationError
 from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
-from domain.errors import CaseClosedError, CaseNotFoundError, InvalidInputError, NotAllowedError
+from domain.errors import (
+    CaseClosedError,
+    CaseNotFoundError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    NotAllowedError,
+)
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
+from domain.idempotency import scope_of
 from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal
 from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
@@ -42,6 +50,10 @@ from domain.variation import StartVariation, Variation
 
 log = structlog.get_logger("concordat.domain")
 
+REUSED_KEY = (
+    "this Idempotency-Key was used for a different request; "
+    "send the same request again with it, or use a new key for a new request"
+)
 CONFLICT_ATTEMPTS = 5
 START_ATTEMPTS = 50
 # Fields every event carries that `history` shows in their own columns, not as "what changed".
@@ -285,7 +297,7 @@ class CaseService(Application):
             raise InvalidInputError(f"a fund named {command.name!r} exists already")
         with self._stamp(f"fund:{command.name}", command_id, actor):
             fund = Fund.open(self.rules, actor=actor, command=command, command_id=command_id, at=at or self._clock())
-            receipt = CommandReceipt(command_id=command_id, reference=f"fund:{command.name}")
+            receipt = CommandReceipt(command_id=scope_of(command_id) or command_id, reference=f"fund:{command.name}")
         self.save(fund, receipt)
         log.info("fund.opened", fund=command.name, actor=str(actor))
         return fund.view()
@@ -531,6 +543,9 @@ class CaseService(Application):
             if applied is not None:
                 # Already applied (a retry): the same answer as the first time, nothing stored.
                 return self.state(reference, version=applied)
+            scope = scope_of(command_id)
+            if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+                raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
             rules = self.rules_for(case)
             with self._stamp(reference, command_id, actor, rules.policy.content_hash):
                 others = command(case, rules, when) or []
@@ -569,7 +584,7 @@ class CaseService(Application):
                 reference = sequence.issue()
             with self._stamp(reference, command_id, actor):
                 case = build(reference, at)
-                receipt = CommandReceipt(command_id=command_id, reference=reference)
+                receipt = CommandReceipt(command_id=scope_of(command_id) or command_id, reference=reference)
                 adopted = self._policy_version()
             try:
                 self.save(sequence, case, receipt, adopted)
@@ -652,11 +667,51 @@ class CaseService(Application):
         return [n for n in notices if n.status == "pending"]
 
     def _receipt(self, command_id: str) -> str | None:
+        """The case (or `fund:NAME`) a start command opened, or None. A scoped command id's receipt is
+        kept under its scope (person, route, key), so the same scope with other fields is refused."""
+        scope = scope_of(command_id)
+        try:
+            receipt: CommandReceipt = self.repository.get(CommandReceipt.create_id(scope or command_id))
+        except AggregateNotFoundError:
+            return None
+        if scope is not None and self._first_meta(receipt.id).get("command_id") != command_id:
+            raise IdempotencyKeyReusedError(REUSED_KEY)
+        return receipt.reference
+
+    def _first_meta(self, aggregate_id: UUID) -> dict[str, str]:
+        """Who, under which command id, recorded an aggregate's first event."""
+        first = next(iter(self.events.get(aggregate_id, lte=1)), None)
+        return dict(getattr(first, "meta", None) or {})
+
+    def started_by(self, command_id: str) -> tuple[str, str, str] | None:
+        """For a command id recorded as it was given (before keys were scoped): the case (or
+        `fund:NAME`) its start opened, and the id and role of the person who gave it; None if none."""
         try:
             receipt: CommandReceipt = self.repository.get(CommandReceipt.create_id(command_id))
         except AggregateNotFoundError:
             return None
-        return receipt.reference
+        meta = self._first_meta(receipt.id)
+        return receipt.reference, meta.get("actor_id", ""), meta.get("actor_role", "")
+
+    def replay(self, reference: str, command_id: str, *, user_id: str, legacy_key: str = "") -> tuple[int, str] | None:
+        """Whether `user_id`'s command was applied to the case already: the version it produced and
+        the role it was given in, or None for a new command. A scoped command id answers only itself;
+        the same scope with other fields is refused. `legacy_key`, a command id recorded as it was
+        given before keys were scoped, answers only the person who gave it."""
+        case = self._load(reference)
+        for cid in (command_id, legacy_key):
+            applied = case.command_versions.get(cid) if cid else None
+            if applied is None:
+                continue
+            event = next(iter(self.events.get(case_id(reference), gt=applied - 1, lte=applied)), None)
+            meta = getattr(event, "meta", None) or {}
+            actor_id = getattr(event, "actor_id", "") or meta.get("actor_id", "")
+            if actor_id == user_id:
+                return applied, getattr(event, "actor_role", "") or meta.get("actor_role", "")
+        scope = scope_of(command_id)
+        if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+            raise IdempotencyKeyReusedError(REUSED_KEY)
+        return None
 
     def _sequence(self, prefix: str, year: int) -> ReferenceSequence:
         try:

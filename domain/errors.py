@@ -17,6 +17,10 @@ class InvalidInputError(ConcordatError):
     """A value is malformed (an unknown kind, a negative value, an unknown party)."""
 
 
+class IdempotencyKeyReusedError(InvalidInputError):
+    """The same person's idempotency key on the same route came again with other fields."""
+
+
 class PolicyError(ConcordatError):
     """The governance policy file is malformed or cannot answer a question asked of it."""
 

@@ -124,12 +124,13 @@ class RefusalLog:
         at: datetime | None = None,
     ) -> bool:
         """Record one refusal; True if it is on the record (now or before, for its command id)."""
-        # One refusal per door, case, rule and command id: a retried activity or a repeated request
-        # records once; the same command refused again for another reason is another refusal.
-        key = f"{door}:{reference}:{rule}:{command_id}" if command_id else str(uuid.uuid4())
+        # One refusal per door, case, rule, person and command id: a retried activity or a repeated
+        # request records once; the same command refused again for another reason is another refusal,
+        # and so is another person's command with the same key (keys are scoped to the person).
+        who = actor or Actor(id=_bounded(claimed, 100) or "unknown", role="unproven")
+        key = f"{door}:{reference}:{rule}:{who.id}:{command_id}" if command_id else str(uuid.uuid4())
         try:
             stamp = getattr(self.app, "stamp", None)
-            who = actor or Actor(id=_bounded(claimed, 100) or "unknown", role="unproven")
             refusal_id = Refusal.create_id(key)
             if command_id and self._exists(refusal_id):
                 return True

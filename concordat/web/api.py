@@ -41,8 +41,10 @@ a valid token: 401. With a role that may not give the command: 403, and nothing 
 **Roles.** A person with several roles acts in the one that may give the command; name one with
 `X-Concordat-Role: secretary:board` (it must be a role they hold).
 
-**Idempotency.** Every command takes an `Idempotency-Key` header: the same key again gives the same
-answer and records nothing more. Without one, each request is a new command.
+**Idempotency.** Every command takes an `Idempotency-Key` header, scoped to the person and the route:
+the same person sending the same key and body again gets the same answer and records nothing more;
+the same key with a different body is a 422; another person's key replays nothing. Authorisation runs
+before any replay. Without one, each request is a new command.
 
 **Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`) and returned in pence.
 
@@ -106,7 +108,11 @@ RoleHeader = Annotated[
 ]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="Repeat a command safely: the same key, one event."),
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Repeat a command safely: the same key and body from the same person, one event.",
+    ),
 ]
 Ref = Annotated[
     str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"], description="A case reference.")

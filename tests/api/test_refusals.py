@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule, run_state_machine_as_test
 
+from domain.idempotency import scoped_command_id
 from tests.api.conftest import PASSWORD, Api, problem
 
 PROPOSAL = {"title": "Respite care", "kind": "pathway_change", "value": "400000", "parties": ["PCC", "CPCCG"]}
@@ -138,7 +139,11 @@ def test_rule_refusals_are_recorded_once_whether_the_tier_or_the_worker_refused(
     keyless, *entries = api.refusals(mark)
     assert (keyless["rule"], keyless["actor"]) == ("OutcomeNotAllowedError", "lead_director:dan")
     assert keyless["command_id"]  # the id the API made for the command; recorded by the worker, not again
-    assert [e["command_id"] for e in entries] == [wrong_outcome, stale, closed, notice]
+    # The worker's refusals carry the command id the store records (scoped to the person, route and
+    # request: domain/idempotency.py); the tier's, the key as given.
+    by_worker_id = scoped_command_id("dan", f"{ref}:decide", wrong_outcome, {"stage": "jcu", "outcome": "approve"})
+    stale_id = scoped_command_id("dan", f"{ref}:decide", stale, {"stage": "jcu", "outcome": "refer"})
+    assert [e["command_id"] for e in entries] == [by_worker_id, stale_id, closed, notice]
     by_worker, moved_on, by_tier, too_short = entries
     assert (by_worker["rule"], by_worker["actor"], by_worker["reference"]) == ("OutcomeNotAllowedError", "lead_director:dan", ref)  # fmt: skip
     assert (moved_on["rule"], moved_on["command"]) == ("WrongStageError", "decide")
@@ -180,7 +185,7 @@ def test_the_pages_refusals_come_through_the_web_door_once(api: Api) -> None:
     first, keyless, closed = api.refusals(mark)
     assert (first["door"], first["command_id"], first["rule"], first["actor"]) == (
         "web",
-        "web-1",
+        scoped_command_id("dan", f"{ref}:decide", "web-1", {"stage": "jcu", "outcome": "approve"}),
         "OutcomeNotAllowedError",
         "lead_director:dan",
     )  # by the worker, and not again by the tier
@@ -219,6 +224,13 @@ class Sent:
     key: str
     claimed: str  # what a caller without a valid token is recorded as
     well_formed: bool = True
+    body: Any = None
+
+    @property
+    def scoped(self) -> str:
+        """The command id the store records for this key (domain/idempotency.py): what a refusal by
+        the worker carries; a refusal by the tier carries the key as given."""
+        return scoped_command_id(self.who, f"{self.reference}:{self.command}", self.key, self.body or {})
 
 
 def test_a_stateful_run_leaves_exactly_one_refusal_per_refused_request(api: Api) -> None:
@@ -255,7 +267,7 @@ def test_a_stateful_run_leaves_exactly_one_refusal_per_refused_request(api: Api)
                     claimed = f"unproven:token {revoked['id']}"
             answer = client.post(path, json=body, headers=headers)
             assert answer.status_code in REFUSED | ACCEPTED | {NOT_FOUND}, (path, answer.status_code, answer.text)
-            self.sent.append(Sent(who, answer.status_code, command, reference, k, claimed, well_formed))
+            self.sent.append(Sent(who, answer.status_code, command, reference, k, claimed, well_formed, body))
             statuses[answer.status_code] += 1
             return answer
 
@@ -293,12 +305,13 @@ def test_a_stateful_run_leaves_exactly_one_refusal_per_refused_request(api: Api)
             refused = [s for s in self.sent if s.status in REFUSED and s.well_formed]
             assert len(entries) == len(refused), (entries, refused)
             proven = {s.key: s for s in refused if s.status != 401}
-            recorded = Counter(e["command_id"] for e in entries if e["proven"])
+            given = {s.scoped: k for k, s in proven.items()}
+            recorded = Counter(given.get(e["command_id"], e["command_id"]) for e in entries if e["proven"])
             assert recorded == Counter(proven.keys()), (recorded, proven)
             for e in entries:
                 assert e["door"] == "api"
                 if e["proven"]:
-                    s = proven[e["command_id"]]
+                    s = proven[given.get(e["command_id"], e["command_id"])]
                     assert e["actor"].rsplit(":", 1)[1] == s.who and e["reference"] == s.reference, (e, s)
                     assert e["command"] == s.command, (e, s)
             assert Counter(e["actor"] for e in entries if not e["proven"]) == Counter(
