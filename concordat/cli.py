@@ -120,6 +120,12 @@ class Session:
         """For operator commands: the person as an administrator."""
         return self.identity.admin()
 
+    def for_person(self, user_id: str | None) -> tuple[str, Actor]:
+        """The person a command is about (default: oneself) and who acts: oneself, or an administrator
+        for anyone else."""
+        who = (user_id or self.identity.user_id).strip()
+        return who, self.reader() if who == self.identity.user_id else self.admin()
+
     def commands(self) -> Commands:
         return Commands(settings=self.settings, cases=self.cases, directory=Directory(self.cases), door="cli")
 
@@ -448,8 +454,7 @@ def user_password(
     for at the terminal without echo."""
     settings = _settings()
     session = _session(settings, as_)
-    who = (user_id or session.identity.user_id).strip()
-    by = session.reader() if who == session.identity.user_id else session.admin()
+    who, by = session.for_person(user_id)
     password = _password(password_stdin, ask_for=who) or ""
     view = Directory(session.cases).set_password(who, password, by=by, command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
@@ -484,8 +489,7 @@ def token_create(user_id: str | None, as_: str | None, as_json: bool, command_id
     (only its hash is kept)."""
     settings = _settings()
     session = _session(settings, as_)
-    who = (user_id or session.identity.user_id).strip()
-    by = session.reader() if who == session.identity.user_id else session.admin()
+    who, by = session.for_person(user_id)
     issued = Directory(session.cases).issue_token(who, by=by, command_id=_command_id(command_id))
     if as_json:
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from workflows.contracts import ActInput, CommandProof
 
@@ -76,9 +75,3 @@ def verify(key: bytes, act: ActInput, *, reference: str, command_id: str, taken_
             "minutes from when it was taken (replayed)"
         )
     return proof.door
-
-
-def claimed(act: Any) -> str:
-    """Who an unproven command claims to be, for the refusal log."""
-    actor = getattr(act, "actor", None)
-    return f"{getattr(actor, 'role', '?')}:{getattr(actor, 'id', '?')}"
