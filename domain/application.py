@@ -38,6 +38,7 @@ from domain.errors import (
     InvalidInputError,
     NotAllowedError,
 )
+from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
 from domain.policy import Policy, PolicyVersion
@@ -82,6 +83,17 @@ def _parse(model: type[M], fields: dict[str, Any]) -> M:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or model.__name__
         raise InvalidInputError(f"{where.replace('_', '-')}: {first['msg']}") from None
+
+
+def _to_save(collaborators: dict[str, Any]) -> list[Any]:
+    """The aggregates a command changed or made beside its case, to be saved with it."""
+    found: list[Any] = []
+    for value in collaborators.values():
+        if isinstance(value, list):
+            found.extend(value)
+        elif isinstance(value, Recorded):
+            found.append(value)
+    return found
 
 
 def utc_now() -> datetime:
@@ -131,6 +143,7 @@ class CaseService(Application):
                 Proposal: snapshot_interval,
                 Variation: snapshot_interval,
                 FundingChange: snapshot_interval,
+                FundOpening: snapshot_interval,
             }
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
@@ -286,21 +299,24 @@ class CaseService(Application):
 
     def open_fund(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
-    ) -> dict[str, Any]:
-        """Open an aligned or pooled fund with its starting balance."""
-        self._check_actor(actor)
+    ) -> CaseView:
+        """A JCU lead proposes to open an aligned or pooled fund (`FND-2026-0001`); it opens once the
+        Programme Board agrees (ToR 4.2, `[routes.fund]`)."""
         command = _parse(OpenFund, fields)
-        done = self._receipt(command_id)
-        if done is not None:
-            return self._fund(done.removeprefix("fund:")).view()
-        if Fund.create_id(command.name) in self.repository:
-            raise InvalidInputError(f"a fund named {command.name!r} exists already")
-        with self._stamp(f"fund:{command.name}", command_id, actor):
-            fund = Fund.open(self.rules, actor=actor, command=command, command_id=command_id, at=at or self._clock())
-            receipt = CommandReceipt(command_id=scope_of(command_id) or command_id, reference=f"fund:{command.name}")
-        self.save(fund, receipt)
-        log.info("fund.opened", fund=command.name, actor=str(actor))
-        return fund.view()
+
+        def build(reference: str, when: datetime) -> FundOpening:
+            return FundOpening.start(
+                self.rules,
+                reference=reference,
+                actor=actor,
+                command=command,
+                members=self.partnership().members,
+                name_taken=Fund.create_id(command.name) in self.repository,
+                command_id=command_id,
+                at=when,
+            )
+
+        return self._start("FND", actor, command_id, at, build)
 
     def fund_view(self, name: str, *, actor: Actor) -> dict[str, Any]:
         self._check_actor(actor)
@@ -310,7 +326,9 @@ class CaseService(Application):
         try:
             return self.repository.get(Fund.create_id(name))
         except AggregateNotFoundError:
-            raise CaseNotFoundError(f"no fund is named {name!r}; open it with `concordat fund open`") from None
+            raise CaseNotFoundError(
+                f"no fund is named {name!r}; open it with `concordat fund open` (the Programme Board agrees it)"
+            ) from None
 
     def _collaborators(self, case: Any) -> dict[str, Any]:
         """Other aggregates a command changes with its case, saved in the same transaction: each kind
@@ -321,6 +339,9 @@ class CaseService(Application):
                 found["partnership"] = self.partnership()
             elif name == "fund":
                 found["fund"] = self._fund(case.fund)
+            elif name == "new_aggregates":  # aggregates the command makes (a fund its opening agrees)
+                found["new_aggregates"] = []
+                found["fund_exists"] = Fund.create_id(case.name) in self.repository
         return found
 
     def act(
@@ -348,7 +369,7 @@ class CaseService(Application):
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)
             getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
-            return list(others.values())
+            return _to_save(others)
 
         state = self._apply(actor, reference, command_id, at, run)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
@@ -360,7 +381,7 @@ class CaseService(Application):
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)
             case.fire(rules, timer=timer, command_id=command_id, at=when, **others)
-            return list(others.values())
+            return _to_save(others)
 
         state = self._apply(SYSTEM_ACTOR, reference, command_id, at, run)
         log.info("case.timer_fired", case=reference, timer=timer)
@@ -647,7 +668,7 @@ class CaseService(Application):
             ],
         }
 
-    def references(self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "VAR", "FUN")) -> Iterator[str]:
+    def references(self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "VAR", "FUN", "FND")) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
         last_year = self.rules.calendar.local_date(self._clock()).year + 1
         for prefix in prefixes:

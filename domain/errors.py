@@ -82,3 +82,8 @@ ChiefExecutiveNotInformedError = RequirementNotMetError
 
 class FundWouldOverspendError(ConcordatError):
     """An approved change would take an aligned or pooled fund below zero (ToR 2.6)."""
+
+
+class MinutesRequiredError(InvalidInputError):
+    """A forum's decision names no minutes (the policy's `[minutes]`: a forum's decisions are minuted
+    unless the policy exempts it)."""

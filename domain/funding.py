@@ -19,7 +19,7 @@ quarterly.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -28,7 +28,7 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.case import CASE_NAMESPACE, Command, Rules
 from domain.errors import FundWouldOverspendError, InvalidInputError, NotAllowedError
-from domain.recorded import Recorded
+from domain.recorded import Recorded, upcast_adding
 from domain.routes import Facts
 from domain.staged import Decide, StagedCase
 from domain.timing import stage_times
@@ -50,41 +50,153 @@ def financial_quarter(rules: Rules, day: date) -> tuple[int, int]:
 
 
 class OpenFund(Command):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    """A fund as the JCU proposes to open it: aligned or pooled, whether it holds ring-fenced
+    public-health money, and what each party puts in (Cabinet report 4.5.1: ring-fenced contributions
+    are identified separately). `balance_pence` alone (no contributions) is the form before funds
+    knew their contributors; it is refused for a ring-fenced fund."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
     type: Literal["aligned", "pooled"]
-    balance_pence: int = Field(ge=0)
+    ring_fenced: bool = False
+    contributions: dict[str, Annotated[int, Field(ge=0)]] = {}
+    balance_pence: int | None = Field(default=None, ge=0)
+    title: str = ""
+
+    def opening_balance(self, members: list[str]) -> int:
+        """The balance the fund opens with; refuses contributions that do not add up."""
+        strangers = [p for p in self.contributions if p not in members]
+        if strangers:
+            raise InvalidInputError(
+                f"--contribution {', '.join(map(repr, strangers))}: not members; members: {','.join(members)}"
+            )
+        if not self.contributions:
+            if self.ring_fenced:
+                raise InvalidInputError(
+                    "a ring-fenced fund names each party's contribution (--contribution PARTY=POUNDS): "
+                    "ring-fenced contributions are identified separately (Cabinet report 4.5.1)"
+                )
+            if self.balance_pence is None:
+                raise InvalidInputError("give each party's contribution: --contribution PARTY=POUNDS, repeated")
+            return self.balance_pence
+        total = sum(self.contributions.values())
+        if self.balance_pence is not None and self.balance_pence != total:
+            raise InvalidInputError(
+                f"--balance {money(self.balance_pence)} is not the sum of the contributions ({money(total)})"
+            )
+        return total
 
 
 class Fund(Recorded):
+    """An aligned or pooled fund, opened once the Programme Board agrees (ToR 4.2; its case is a
+    `FundOpening`). Whether it holds ring-fenced public-health money is a fact of the fund, recorded
+    when it opens: it decides the Public Health consultation of every change to it and whether the
+    change is reported quarterly. Invariant: the balance never goes below zero (ToR 2.6)."""
+
     @staticmethod
     def create_id(name: str) -> UUID:
         return uuid5(CASE_NAMESPACE, f"fund:{name.strip().lower()}")
 
     @classmethod
-    def open(cls, rules: Rules, *, actor: Actor, command: OpenFund, command_id: str, at: datetime) -> Fund:
-        allowed = rules.policy.roles.manages_funds
-        if actor.role not in allowed:
-            raise NotAllowedError(f"role {actor.role} may not open a fund; allowed: {', '.join(allowed)}")
+    def open(
+        cls,
+        rules: Rules,
+        *,
+        command: OpenFund,
+        balance_pence: int,
+        case: str,
+        actor: Actor,
+        command_id: str,
+        at: datetime,
+    ) -> Fund:
+        """The fund its opening case proposed, opened by the decision that agrees it."""
+        year, quarter = financial_quarter(rules, rules.calendar.local_date(at))
         return cls(
             name=command.name,
             type=command.type,
-            balance_pence=command.balance_pence,
+            balance_pence=balance_pence,
+            ring_fenced=command.ring_fenced,
+            contributions=dict(command.contributions),
+            case=case,
+            financial_year=year,
+            quarter=quarter,
             actor_id=actor.id,
             actor_role=actor.role,
             command_id=command_id,
             at=at,
         )
 
-    @event("Opened")
+    class Opened(Recorded.Created):
+        """Version 2 records whether the fund is ring-fenced, each party's contribution, the case
+        that agreed it and the financial quarter. A version-1 fund (opened by a JCU lead alone, before
+        funds knew these) loads with `ring_fenced` None: unknown, so its changes keep the flag given
+        with each change."""
+
+        class_version = 2
+        name: str
+        type: str
+        balance_pence: int
+        ring_fenced: bool | None
+        contributions: dict[str, int]
+        case: str
+        financial_year: int
+        quarter: int
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, ring_fenced=None, contributions={}, case="", financial_year=0, quarter=0)
+
+    @event(Opened)
     def __init__(
-        self, *, name: str, type: str, balance_pence: int, actor_id: str, actor_role: str, command_id: str, at: datetime
+        self,
+        *,
+        name: str,
+        type: str,
+        balance_pence: int,
+        ring_fenced: bool | None,
+        contributions: dict[str, int],
+        case: str,
+        financial_year: int,
+        quarter: int,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
     ) -> None:
         self.name = name
         self.type = type
         self.balance_pence = balance_pence
-        self.opened = {"by": f"{actor_role}:{actor_id}", "at": at.isoformat()}
-        self.contributions: dict[str, int] = {}
+        self.ring_fenced = ring_fenced
+        self.opened = {"by": f"{actor_role}:{actor_id}", "at": at.isoformat(), "case": case}
+        self.contributions: dict[str, int] = dict(contributions)
         self.ledger: list[dict[str, Any]] = []
+
+    def holds_ring_fenced_money(self, asserted: bool | None) -> bool:
+        """Whether a change to this fund touches ring-fenced public-health money: the fund's own fact.
+        A flag given with the change is an assertion that must agree with it; for a fund opened before
+        the fact was recorded (None), the flag given is all there is, as it was then."""
+        if self.ring_fenced is None:
+            return bool(asserted)
+        if asserted is not None and asserted != self.ring_fenced:
+            held = "holds" if self.ring_fenced else "holds no"
+            raise InvalidInputError(
+                f"--public-health {'given' if asserted else 'refused'}, but fund {self.name} {held} ring-fenced "
+                "public-health money (recorded when it was opened); leave --public-health out"
+            )
+        return self.ring_fenced
+
+    def check_can_afford(self, reference: str, changes: dict[str, int]) -> None:
+        """ToR 2.6: aligned and pooled funds must not overspend."""
+        total = sum(changes.values())
+        after = self.balance_pence + total
+        if after < 0:
+            raise FundWouldOverspendError(
+                f"fund {self.name} ({self.type}) has a balance of {money(self.balance_pence)}; the change of "
+                f"{money(total)} in {reference} would overspend it by {money(-after)}"
+            )
 
     def apply_change(
         self,
@@ -97,19 +209,14 @@ class Fund(Recorded):
         at: datetime,
     ) -> None:
         """ToR 2.6: aligned and pooled funds must not overspend."""
+        self.check_can_afford(reference, changes)
         total = sum(changes.values())
-        after = self.balance_pence + total
-        if after < 0:
-            raise FundWouldOverspendError(
-                f"fund {self.name} ({self.type}) has a balance of {money(self.balance_pence)}; the change of "
-                f"{money(total)} in {reference} would overspend it by {money(-after)}"
-            )
         year, quarter = financial_quarter(rules, rules.calendar.local_date(at))
         self._apply_change(
             reference=reference,
             changes=dict(changes),
             total_pence=total,
-            balance_after=after,
+            balance_after=self.balance_pence + total,
             public_health=public_health,
             financial_year=year,
             quarter=quarter,
@@ -142,9 +249,12 @@ class Fund(Recorded):
         return {
             "name": self.name,
             "type": self.type,
+            "ring_fenced": self.ring_fenced,
             "balance_pence": self.balance_pence,
+            "balance": money(self.balance_pence),
             "contributions": dict(self.contributions),
-            "ledger": list(self.ledger),
+            "contributions_pounds": {p: money(v) for p, v in self.contributions.items()},
+            "ledger": [{**item, "total": money(item["total_pence"])} for item in self.ledger],
             "opened": dict(self.opened),
         }
 
@@ -152,7 +262,8 @@ class Fund(Recorded):
 class StartFundingChange(Command):
     fund: str = Field(min_length=1)
     changes: dict[str, int] = Field(min_length=1)
-    public_health: bool = False
+    # Whether the fund holds ring-fenced money is the fund's fact; a flag given here must agree.
+    public_health: bool | None = None
     public_health_service: bool = False
     title: str = ""
 
@@ -187,6 +298,8 @@ class FundingChange(StagedCase):
             )
         if not any(command.changes.values()):
             raise InvalidInputError("the change moves no money: give at least one non-zero --change PARTY=POUNDS")
+        ring_fenced = fund.holds_ring_fenced_money(command.public_health)
+        fund.check_can_afford(reference, command.changes)
         times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"In-year change to {fund.name} ({money(sum(command.changes.values()))})"
         order = policy.partnership.parties
@@ -197,7 +310,7 @@ class FundingChange(StagedCase):
             fund=fund.name,
             fund_type=fund.type,
             changes={p: command.changes[p] for p in sorted(command.changes, key=order.index)},
-            public_health=command.public_health,
+            public_health=ring_fenced,
             public_health_service=command.public_health_service,
             policy_hash=policy.content_hash,
             actor_id=actor.id,
@@ -295,11 +408,16 @@ class FundingChange(StagedCase):
         fund: Fund | None = None,
         **_: Any,
     ) -> None:
-        """As any staged decision; the decision that approves the change applies it to the fund, saved
-        in the same transaction, and is refused whole (nothing written) if it would overspend."""
+        """As any staged decision, with the fund checked at every stage (ToR 2.6): a decision that
+        carries the change on while the fund cannot afford it is refused whole, naming the fund, its
+        balance and the shortfall; one that ends it (a rejection), defers it or only moves its clock
+        is recorded. The decision that approves the change applies it to the fund, in the same
+        transaction."""
+        if fund is None:
+            raise InvalidInputError(f"{self.reference}: its fund {self.fund!r} was not loaded")
+        seen = len(self.decisions)
         super().decide(rules, actor=actor, command=command, command_id=command_id, at=at)
         if self.status == "approved":
-            assert fund is not None  # the application passes the fund with every decision
             fund.apply_change(
                 rules,
                 reference=self.reference,
@@ -308,3 +426,20 @@ class FundingChange(StagedCase):
                 command_id=command_id,
                 at=at,
             )
+        elif self.status == "open" and self._carries_on(rules, self.decisions[seen:]):
+            fund.check_can_afford(self.reference, self.changes)
+
+    def _carries_on(self, rules: Rules, made: list[dict[str, Any]]) -> bool:
+        """Whether the decision just made carries the change towards approval (not a deferral that
+        keeps the stage open, nor an escalation's extend or send_back)."""
+        route = self.route(rules)
+        for d in made:
+            stage = route.stages.get(d["stage"])
+            if stage is None:
+                return True
+            if d["forum"] != stage.forum and not d.get("stage_outcome"):
+                return False  # the escalation forum's extend or send_back: the clock, not the money
+            rule = stage.outcomes.get(d.get("stage_outcome") or d["outcome"])
+            if rule is not None and rule.stays:
+                return False
+        return True

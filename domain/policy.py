@@ -149,6 +149,17 @@ class Reporting(_Model):
     financial_year_starts: MonthDay
 
 
+class Minutes(_Model):
+    """Whether a forum's decision must name its minutes, and the forums exempt. Absent from a policy
+    file: none required (the rule before it was one), so a case keeps the rules it started under."""
+
+    required: bool = False
+    exempt: list[str] = []
+
+    def needed_at(self, forum: str) -> bool:
+        return self.required and forum not in self.exempt
+
+
 class Forum(_Model):
     name: str
     decided_by: str
@@ -191,6 +202,7 @@ class Policy(_Model):
     routes: dict[str, Route] = {}
     # Separation of duties (`domain/separation.py`); a file without the table gets both rules on.
     separation: Separation = Separation()
+    minutes: Minutes = Minutes()
     content_hash: str = ""
     source_text: str = ""
 
@@ -205,6 +217,9 @@ class Policy(_Model):
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        for forum in self.minutes.exempt:
+            if forum not in self.forums:
+                found.append((("minutes", "exempt"), f"{forum!r} is not a forum; forums: {', '.join(self.forums)}"))
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
         deciders = {name: f.decided_by for name, f in self.forums.items()}

@@ -42,6 +42,7 @@ from domain.errors import (
     CaseClosedError,
     DeadlineNotReachedError,
     InvalidInputError,
+    MinutesRequiredError,
     NotAllowedError,
     NotYourForumError,
     OutcomeNotAllowedError,
@@ -440,6 +441,12 @@ class StagedCase(Case):
                 )
             move, effective = self._move(rules, route, facts, stage, command.outcome, at), command.outcome
             forum = sdef.forum
+        if policy.minutes.needed_at(forum) and not command.minutes_ref.strip():
+            name = policy.forums[forum].name if forum in policy.forums else forum
+            raise MinutesRequiredError(
+                f"--minutes-ref: a decision of {forum} ({name}) names the minutes that record it, "
+                f"e.g. --minutes-ref {forum.upper().replace('_', '-')}-{rules.calendar.local_date(at).year}-01"
+            )
         self._record_move(
             stage=stage,
             forum=forum,

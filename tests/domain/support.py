@@ -21,6 +21,8 @@ AUDREY = Actor.parse("auditor:audrey")
 
 
 _ids = itertools.count(1)
+# The minutes the tests' decisions name (forum decisions carry minutes: `[minutes]` in the policy).
+MINUTES = "MIN-2026-01"
 
 
 def cid() -> str:
@@ -40,6 +42,8 @@ def start(app: CaseService, **fields: object):
 
 
 def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str, **kw: object):
+    """A decision, minuted (forum decisions name their minutes) unless the test says otherwise."""
+    kw.setdefault("minutes_ref", MINUTES)
     return app.decide(ref, actor=actor, stage=stage, outcome=outcome, command_id=cid(), **kw)
 
 
@@ -108,6 +112,7 @@ def approve_through(app: CaseService, ref: str, at: datetime | None = None, stop
             actor=Actor(id=person_for(action.roles[0]), role=action.roles[0]),
             stage=action.stage,
             outcome=outcome,
+            minutes_ref=MINUTES,
             command_id=cid(),
             at=at,
         )
@@ -117,3 +122,26 @@ def approve_through(app: CaseService, ref: str, at: datetime | None = None, stop
 def person_for(role: str) -> str:
     """A person who acts in `role` only: `secretary:board` → `secretary.board`."""
     return role.replace(":", ".")
+
+
+def open_agreed_fund(
+    app: CaseService,
+    name: str,
+    *,
+    contributions: dict[str, int] | None = None,
+    balance: int | None = None,
+    ring_fenced: bool = False,
+    type: str = "pooled",
+    at: datetime | None = None,
+):
+    """Open a fund the way the policy asks (ToR 4.2): a JCU lead proposes it, the board proposes it
+    on, Public Health is consulted for a ring-fenced one, and the Programme Board agrees."""
+    fields: dict[str, object] = {"name": name, "type": type, "ring_fenced": ring_fenced}
+    if contributions is not None:
+        fields["contributions"] = contributions
+    if balance is not None:
+        fields["balance_pence"] = balance
+    case = app.open_fund(actor=LEAD, fields=fields, command_id=cid(), at=at)
+    done = approve_through(app, case.reference, at=at)
+    assert done.status == "opened", done.status
+    return done

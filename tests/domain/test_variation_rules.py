@@ -9,7 +9,7 @@ import pytest
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import ChiefExecutiveNotInformedError, InvalidInputError, NotAllowedError, OutcomeNotAllowedError
-from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, PAT, PCC_SEC, PHIL, SAM, cid, deciders
+from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, MINUTES, PAT, PCC_SEC, PHIL, SAM, cid, deciders
 
 
 def start(app: CaseService, **fields: object):
@@ -26,7 +26,8 @@ def start(app: CaseService, **fields: object):
 
 
 def decide(app: CaseService, ref: str, actor: Actor, stage: str, outcome: str):
-    return app.act(ref, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome}, command_id=cid())
+    fields = {"stage": stage, "outcome": outcome, "minutes_ref": MINUTES}
+    return app.act(ref, actor=actor, action="decide", fields=fields, command_id=cid())
 
 
 def test_a_small_variation_runs_jcu_board_jcu_provider_then_takes_effect(app: CaseService) -> None:
@@ -120,6 +121,12 @@ def test_a_missed_deadline_is_reminded_then_escalated(app: CaseService) -> None:
     assert [h.event for h in app.history(v.reference, actor=AUDREY)] == ["Started", "ReminderSent", "Escalated"]
     # Escalation is actionable for a variation too: the Programme Board extends the deadline.
     x = app.decide(
-        v.reference, actor=PAT, stage="jcu", outcome="extend", new_deadline=date(2027, 2, 1), command_id=cid()
+        v.reference,
+        actor=PAT,
+        stage="jcu",
+        outcome="extend",
+        new_deadline=date(2027, 2, 1),
+        minutes_ref=MINUTES,
+        command_id=cid(),
     )
     assert x.details["escalated_to"] is None and x.deadline == datetime(2027, 2, 1, 17, 0, tzinfo=UTC)
