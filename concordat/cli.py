@@ -42,7 +42,7 @@ from concordat.engine import (
     state_dict,
     sweep,
 )
-from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import DisputeIn, Fields, FundIn, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain import ledger
@@ -232,6 +232,8 @@ def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callab
             flag, kinds = "--" + name.replace("_", "-"), {info.annotation, *get_args(info.annotation)}
             if info.annotation is bool:
                 f = click.option(flag, name, is_flag=True, help=info.description)(f)
+            elif bool in kinds:  # an optional assertion: given, True; left out, None
+                f = click.option(flag, name, is_flag=True, flag_value=True, default=None, help=info.description)(f)
             elif get_origin(info.annotation) is dict:
                 f = click.option(
                     flag,
@@ -1065,17 +1067,13 @@ def fund_app() -> None:
 
 
 @fund_app.command("open")
-@click.argument("name")
-@click.option("--type", "type_", required=True, type=click.Choice(["aligned", "pooled"]), help="aligned or pooled.")
-@click.option("--balance", required=True, help="Opening balance in pounds.")
+@_start_options(FundIn)
 @_command_opts
-def fund_open(name: str, type_: str, balance: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Open a fund with its opening balance (JCU leads)."""
-    settings = _settings()
-    session = _session(settings, as_)
-    fields = {"name": name, "type": type_, "balance": balance}
-    view = _run(session.commands().open_fund(session.identity, fields, _command_id(command_id), session.role))
-    _out(as_json, view, lambda c: render.fund(c, view))
+def fund_open(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
+    """Propose to open a fund (JCU leads); prints the case's reference. It opens when the
+    Programme Board agrees (ToR 4.2), after Public Health is consulted on a ring-fenced one."""
+    state = _start_case(_settings(), as_, command_id, "fund", _given(FundIn, options))
+    _out(as_json, state_dict(state), lambda c: c.print(state.reference, highlight=False))
 
 
 @fund_app.command("show")
@@ -1103,18 +1101,19 @@ def report_app() -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @_as_option
 def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
-    """Ring-fenced public-health contributions per party per financial quarter (Q1 = April-June)."""
+    """Ring-fenced public-health money per party per financial quarter (Q1 = April-June): what each
+    party contributed, the changes approved and its balance at the quarter's end."""
     settings = _settings()
     session = _session(settings, as_)
     actor, cases = session.reader(), session.cases
     cases.authorize_read(actor)
     view = bootstrap.open_public_health(settings)
     lag = render.wait_for_view(view, cases)
-    table = render.public_health_table(view.report(year), year, cases.policy.partnership.parties)
+    report = view.report(year, cases.policy.partnership.parties)
     if as_csv:
-        render.csv_out(table)
+        render.csv_out(report)
     else:
-        _out(as_json, table, lambda c: render.public_health(c, table, lag))
+        _out(as_json, render.with_pounds(report), lambda c: render.public_health(c, report, lag))
 
 
 @app.group("audit")

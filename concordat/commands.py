@@ -30,7 +30,7 @@ from domain.identity import Identity, role_fits
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
-START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
+START_KINDS = ("proposal", "dispute", "termination", "variation", "funding", "fund")
 # What the store's receipt of each kind of start names: a case reference's prefix, or a fund.
 OPENS = {
     "proposal": "PRO-",
@@ -38,7 +38,7 @@ OPENS = {
     "termination": "TRM-",
     "variation": "VAR-",
     "funding": "FUN-",
-    "fund": "fund:",
+    "fund": "FND-",
 }
 # Each command of the other case kinds: the CLI command, the domain action and its fields.
 CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -161,23 +161,28 @@ class Commands:
             fields = {
                 "fund": f.get("fund", ""),
                 "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
-                "public_health": bool(f.get("public_health")),
+                "public_health": None if f.get("public_health") is None else bool(f.get("public_health")),
                 "public_health_service": bool(f.get("public_health_service")),
                 "title": f.get("title", ""),
             }
             return lambda actor, cid: app.start_funding_change(actor=actor, fields=fields, command_id=cid)
+        if kind == "fund":
+            given = f.get("contribution") or {}
+            if not isinstance(given, dict):
+                raise InvalidInputError(
+                    'contribution: give each party\'s contribution in pounds, e.g. {"PCC": "300000"}'
+                )
+            balance = f.get("balance")
+            fields = {
+                "name": f.get("name", ""),
+                "type": f.get("type", ""),
+                "ring_fenced": bool(f.get("ring_fenced")),
+                "contributions": {str(p): parse_pounds(str(v)) for p, v in given.items()},
+                "balance_pence": None if balance in (None, "") else parse_pounds(str(balance)),
+                "title": f.get("title", ""),
+            }
+            return lambda actor, cid: app.open_fund(actor=actor, fields=fields, command_id=cid)
         raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
-
-    async def open_fund(self, who: Identity, fields: dict[str, Any], command_id: str, role: str | None = None) -> Any:
-        actor = who.acting_as(self.cases.policy.roles_that_start("fund"), role)
-        domain_fields = {
-            "name": fields.get("name", ""),
-            "type": fields.get("type", ""),
-            "balance_pence": parse_pounds(str(fields.get("balance", ""))),
-        }
-        cid = await asyncio.to_thread(self._start_id, who, "fund", command_id, domain_fields)
-        with _reused(command_id):
-            return await asyncio.to_thread(self.cases.open_fund, actor=actor, fields=domain_fields, command_id=cid)
 
     # --- commands on a case -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from concordat.codec import PayloadKeyError
+from concordat.money import pounds_beside
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
@@ -193,7 +194,15 @@ async def _settle(start: WithStartWorkflowOperation[Any, CaseState]) -> None:
 
 
 def state_dict(state: CaseView | CaseState) -> dict[str, Any]:
-    return state.model_dump(mode="json") if isinstance(state, CaseState) else _jsonable(asdict(state))
+    """A case as JSON; its amounts are in pence (`value_pence`, `changes`) and, for people, in pounds
+    beside them (`details.pounds`)."""
+    if isinstance(state, CaseState):
+        return state.model_dump(mode="json")
+    data: dict[str, Any] = _jsonable(asdict(state))
+    pounds = pounds_beside(data.get("details") or {})
+    if pounds:
+        data["details"]["pounds"] = pounds
+    return data
 
 
 def _jsonable(value: Any) -> Any:

@@ -146,11 +146,12 @@ class FundingIn(Fields):
         hint="Negative for a reduction; leave a party empty for no change.",
         help='Each party\'s change in pounds, e.g. {"PCC": -20000}; on the CLI PARTY=POUNDS, repeated for each party.',
     )
-    public_health: bool = _f(
-        False,
+    public_health: bool | None = _f(
+        None,
         label="Ring-fenced public-health money is involved",
         input="checkbox",
-        help="Ring-fenced public-health money is involved (Public Health is consulted).",
+        help="Optional: whether the fund holds ring-fenced public-health money decides the consultation; "
+        "given, it must agree with the fund (for a fund opened before that was recorded, it decides).",
     )
     public_health_service: bool = _f(
         False,
@@ -162,9 +163,31 @@ class FundingIn(Fields):
 
 
 class FundIn(Fields):
-    name: str = Field(min_length=1)
-    type: Literal["aligned", "pooled"]
-    balance: Pounds
+    """Propose to open an aligned or pooled fund (the Programme Board agrees it)"""
+
+    name: str = _f(label="Name of the fund", help="The fund's name.", min_length=1, max_length=200)
+    type: Literal["aligned", "pooled"] = _f(label="Aligned or pooled", input="fund_type", help="aligned or pooled.")
+    contribution: dict[str, Pounds] = _f(
+        {},
+        label="Each party's contribution, in pounds",
+        input="changes",
+        hint="Leave a party empty if it puts nothing in.",
+        help='Each party\'s contribution in pounds, e.g. {"PCC": 300000}; on the CLI PARTY=POUNDS, repeated.',
+    )
+    ring_fenced: bool = _f(
+        False,
+        label="Holds ring-fenced public-health money",
+        input="checkbox",
+        help="The fund holds ring-fenced public-health money (Public Health is consulted on it and every change "
+        "to it; its contributions are reported quarterly).",
+    )
+    balance: Pounds | None = _f(
+        None,
+        label="Opening balance in pounds (optional)",
+        help="Opening balance in pounds: the sum of the contributions if both are given; alone, for a fund that "
+        "is not ring-fenced.",
+    )
+    title: str = _f("", label="Title (optional)", help="A title (default: the fund, its type and balance).")
 
 
 START_MODELS: dict[str, type[Fields]] = {
@@ -173,6 +196,7 @@ START_MODELS: dict[str, type[Fields]] = {
     "termination": TerminationIn,
     "variation": VariationIn,
     "funding": FundingIn,
+    "fund": FundIn,
 }
 
 

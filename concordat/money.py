@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from domain.errors import InvalidInputError
 
@@ -36,3 +37,25 @@ def parse_signed_pounds(text: str) -> int:
     if cleaned.startswith("-"):
         return -parse_pounds(cleaned[1:])
     return parse_pounds(cleaned.lstrip("+"))
+
+
+# A case's details that map parties to amounts in pence (a funding change's changes, a fund's
+# contributions, a mediation's cost shares): shown to people in pounds, kept in pence for machines.
+MONEY_MAPS = ("changes", "contributions", "cost_shares")
+
+
+def pounds_text(pence_by_party: dict[str, int]) -> str:
+    """`PCC -£20,000.00, CCC £5,000.00`."""
+    return ", ".join(f"{p} {format_pence(v)}" for p, v in pence_by_party.items())
+
+
+def pounds_beside(details: dict[str, Any]) -> dict[str, Any]:
+    """Every amount of a case's details in pounds, for people reading the API beside the pence fields:
+    `value_pence` → `value`, a map of parties' amounts → the same map in pounds."""
+    found: dict[str, Any] = {}
+    for key, value in details.items():
+        if key.endswith("_pence") and isinstance(value, int) and not isinstance(value, bool):
+            found[key.removesuffix("_pence")] = format_pence(value)
+        elif key in MONEY_MAPS and isinstance(value, dict):
+            found[key] = {p: format_pence(int(v)) for p, v in value.items()}
+    return found

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from concordat.money import format_pence
+from concordat.money import MONEY_MAPS, format_pence, pounds_text
 from domain.application import CaseService, HistoryEntry
 from domain.audit import Break, Head, Verification
 from domain.case import CaseView
@@ -122,8 +122,8 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
             note = f": {value['note']}" if value.get("note") else ""
             lead = f"{value['outcome']} " if value.get("outcome") else ""
             value = f"{lead}by {value['by']} on {when(value['at'])}{note}"
-        elif key == "cost_shares":
-            value = ", ".join(f"{p} {format_pence(v)}" for p, v in value.items())
+        elif key in MONEY_MAPS and isinstance(value, dict):
+            value = pounds_text(value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
@@ -347,10 +347,16 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
 
 
 def fund(c: Console, view: dict[str, Any]) -> None:
+    ring = {True: "yes: public-health money", False: "no", None: "not recorded (opened before funds recorded it)"}
     rows = [
         ("fund", f"{view['name']} ({view['type']})"),
+        ("ring-fenced", ring[view.get("ring_fenced")]),
         ("balance", format_pence(view["balance_pence"])),
-        ("opened", f"{when(view['opened']['at'])} by {view['opened']['by']}"),
+        (
+            "opened",
+            f"{when(view['opened']['at'])} by {view['opened']['by']}"
+            + (f" ({view['opened']['case']})" if view["opened"].get("case") else ""),
+        ),
     ]
     for party, pence in view["contributions"].items():
         rows.append((f"  {party}", format_pence(pence)))
@@ -360,28 +366,41 @@ def fund(c: Console, view: dict[str, Any]) -> None:
     _rows(c, rows)
 
 
-def public_health_table(rows: list[dict[str, Any]], year: int, parties: list[str]) -> dict[str, Any]:
-    """The report as plain data: per party, Q1..Q4 and the year, in pence."""
-    by_party: dict[str, dict[str, int]] = {}
-    for r in rows:
-        entry = by_party.setdefault(r["party"], {"Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0})
-        entry[f"Q{r['quarter']}"] += r["amount_pence"]
-    ordered = sorted(by_party, key=lambda p: (parties.index(p) if p in parties else len(parties), p))
-    lines = [{"party": p, **by_party[p], "year": sum(by_party[p].values())} for p in ordered]
-    totals = {q: sum(line[q] for line in lines) for q in ("Q1", "Q2", "Q3", "Q4", "year")}
-    return {"financial_year": f"{year}-{(year + 1) % 100:02d}", "unit": "pence", "parties": lines, "total": totals}
+def with_pounds(report: dict[str, Any]) -> dict[str, Any]:
+    """The report for people reading JSON: every `*_pence` amount with its pounds beside it."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: walk(v) for k, v in value.items()}
+            for k, v in value.items():
+                if k.endswith("_pence") and isinstance(v, int):
+                    out[k.removesuffix("_pence")] = format_pence(v)
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return {**walk(report), "unit": "pence (pounds beside)"}
 
 
-def public_health(c: Console, table: dict[str, Any], lag: int) -> None:
+def public_health(c: Console, report: dict[str, Any], lag: int) -> None:
     _lag_note(c, lag)
     t = Table(
-        title=f"Ring-fenced public-health contributions, financial year {table['financial_year']} (Q1 = April–June)",
+        title=f"Ring-fenced public-health money, financial year {report['financial_year']} (Q1 = April–June)",
         title_justify="left",
     )
-    for col in ("party", "Q1", "Q2", "Q3", "Q4", "year"):
-        t.add_column(col, justify="left" if col == "party" else "right", no_wrap=True)
-    for line in [*table["parties"], {"party": "total", **table["total"]}]:
-        t.add_row(line["party"], *(format_pence(line[q]) for q in ("Q1", "Q2", "Q3", "Q4", "year")))
+    for col in ("party", "quarter", "contributions", "changes", "balance"):
+        t.add_column(col, justify="left" if col in ("party", "quarter") else "right", no_wrap=True)
+    for line in [*report["parties"], report["total"]]:
+        t.add_row(line["party"], "opening", "", "", format_pence(line["opening_balance_pence"]))
+        for q in line["quarters"]:
+            t.add_row(
+                "",
+                q["quarter"],
+                format_pence(q["contributions_pence"]),
+                format_pence(q["changes_pence"]),
+                format_pence(q["balance_pence"]),
+            )
     c.print(t)
 
 
@@ -410,11 +429,29 @@ class _CsvWriter:
         (self._quoted if carriage_return else self._writer).writerow(cells)
 
 
-def csv_out(table: dict[str, Any], out: TextIO | None = None) -> None:
+def pounds_number(pence: int) -> str:
+    """Pence as a plain amount in pounds for a spreadsheet: `-600.00`."""
+    sign = "-" if pence < 0 else ""
+    return f"{sign}{abs(pence) // 100}.{abs(pence) % 100:02d}"
+
+
+def csv_out(report: dict[str, Any], out: TextIO | None = None) -> None:
+    """The quarterly report as CSV, amounts in pounds: one row per party (and the total) per quarter."""
     writer = _CsvWriter(out or sys.stdout)
-    writer.writerow(["financial_year", "party", "Q1_pence", "Q2_pence", "Q3_pence", "Q4_pence", "year_pence"])
-    for line in [*table["parties"], {"party": "total", **table["total"]}]:
-        writer.writerow([table["financial_year"], line["party"], *(line[q] for q in ("Q1", "Q2", "Q3", "Q4", "year"))])
+    writer.writerow(["financial_year", "quarter", "months", "party", "contributions_gbp", "changes_gbp", "balance_gbp"])
+    for line in [*report["parties"], report["total"]]:
+        for q in line["quarters"]:
+            writer.writerow(
+                [
+                    report["financial_year"],
+                    q["quarter"],
+                    report["quarters"][q["quarter"]],
+                    line["party"],
+                    pounds_number(q["contributions_pence"]),
+                    pounds_number(q["changes_pence"]),
+                    pounds_number(q["balance_pence"]),
+                ]
+            )
 
 
 def verify(

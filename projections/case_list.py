@@ -14,6 +14,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.dispute import Dispute
+from domain.fund_opening import FundOpening
 from domain.funding import FundingChange
 from domain.proposal import Proposal
 from domain.staged import StagedCase
@@ -221,6 +222,20 @@ class CaseListProjection(Projection[CaseListView]):
             deadline=e.deadline,
             status="open",
             parties=list(e.changes),
+        )
+
+    @process_event.register
+    def _(self, e: FundOpening.Started, tracking: Tracking) -> None:
+        self._insert(
+            e,
+            tracking,
+            kind="fund",
+            case_kind="fund",
+            title=e.title,
+            stage=e.stage,
+            deadline=e.deadline,
+            status="open",
+            parties=list(e.contributions),
         )
 
     @process_event.register

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -287,18 +287,32 @@ def fund(name: Annotated[str, Path(max_length=200)], who: Who, cmds: Cmds, role:
 @router.get(
     "/reports/public-health",
     tags=["registers"],
-    summary="Ring-fenced public-health contributions per party per financial quarter",
+    summary="Ring-fenced public-health money per party per financial quarter: contributions, changes, balances",
+    description="Amounts in pence (`*_pence`) with pounds beside them; `?format=csv` gives CSV in pounds.",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
 def public_health(
-    request: Request, who: Who, cmds: Cmds, year: Annotated[int, Query(ge=2000, le=2100)], role: RoleHeader = None
-) -> dict[str, Any]:
+    request: Request,
+    who: Who,
+    cmds: Cmds,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    role: RoleHeader = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
     reader(who, cmds, role)
     view = request.app.state.views["public_health"]
     lag = render.wait_for_view(view, cmds.cases)
-    return {
-        **render.public_health_table(view.report(year), year, cmds.cases.policy.partnership.parties),
-        "lag_events": lag,
-    }
+    report = view.report(year, cmds.cases.policy.partnership.parties)
+    if format == "csv":
+        out = io.StringIO()
+        render.csv_out(report, out)
+        name = f"ring-fenced-{report['financial_year']}.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return {**render.with_pounds(report), "lag_events": lag}
 
 
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
@@ -447,12 +461,17 @@ async def start_funding(
     return await _created(cmds, "funding", who, body, key, role)
 
 
-@router.post("/funds", tags=["funds"], status_code=201, summary="Open an aligned or pooled fund")
+@router.post(
+    "/funds",
+    tags=["funds"],
+    status_code=201,
+    response_model=Created,
+    summary="Propose to open an aligned or pooled fund: a case the Programme Board agrees (ToR 4.2)",
+)
 async def open_fund(
     body: FundIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
 ) -> JSONResponse:
-    view = await cmds.open_fund(who, body.model_dump(), command_id(key), role)
-    return JSONResponse(view, status_code=201)
+    return await _created(cmds, "fund", who, body, key, role)
 
 
 # --- commands on a case ------------------------------------------------------------------------------

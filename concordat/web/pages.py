@@ -20,9 +20,9 @@ import inspect
 import io
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -34,17 +34,20 @@ from concordat import keys, render
 from concordat.commands import CASE_ACTIONS, actions_for
 from concordat.engine import state_dict
 from concordat.fields import START_MODELS, form_fields
-from concordat.money import format_pence
+from concordat.money import MONEY_MAPS, format_pence, pounds_text
 from concordat.web import refusals
 from concordat.web.problems import EXPECTED, problem_for
 from concordat.web.throttle import Refused, SignInThrottle
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
+from domain.funding import financial_quarter
 from domain.identity import AuthenticationError, Identity, role_fits
 from domain.refusals import RefusalLog
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: format_pence(int(pence)) if pence is not None else ""
+templates.env.filters["pounds_map"] = lambda pence_by_party: pounds_text({p: int(v) for p, v in pence_by_party.items()})
+templates.env.globals["money_maps"] = MONEY_MAPS
 templates.env.filters["when"] = lambda value: _when(value)
 
 # The fields each case command takes on its form (labels for people; names as the CLI's options).
@@ -566,6 +569,12 @@ START_FORMS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
     if kind != "proposal"
 }
 OPTIONAL = {kind: {n for n, *_, required in form_fields(model) if not required} for kind, model in START_MODELS.items()}
+# Checkboxes that assert something only when ticked (left empty, the domain decides: a funding change's
+# `public_health` is the fund's own fact).
+ASSERTIONS = {
+    kind: {n for n, info in model.model_fields.items() if info.default is None and bool in get_args(info.annotation)}
+    for kind, model in START_MODELS.items()
+}
 
 
 @router.get("/start")
@@ -609,6 +618,7 @@ def _start_page(
         errors=errors,
         parties=policy.partnership.parties,
         reasons=list(policy.variation.reasons),
+        fund_types=["aligned", "pooled"],
         command_id=values.get("command_id") or secrets.token_hex(16),
     )
 
@@ -637,9 +647,12 @@ async def start_case(request: Request, kind: str) -> Response:
             values.update({f"change-{p}": v for p, v in changes.items()})
             fields[name] = {p: v for p, v in changes.items() if v}
             if not fields[name]:
-                errors[f"change-{policy_parties[0]}"] = "Give at least one party's change in pounds"
+                what = "contribution" if name == "contribution" else "change"
+                errors[f"change-{policy_parties[0]}"] = f"Give at least one party's {what} in pounds"
         elif kind_of_input == "checkbox":
-            fields[name] = form.get(name) == "yes"
+            ticked = form.get(name) == "yes"
+            if ticked or name not in ASSERTIONS[kind]:
+                fields[name] = ticked
         else:
             fields[name] = form.get(name, "").strip()
             if not fields[name] and name not in OPTIONAL[kind]:
@@ -661,7 +674,7 @@ def _field_named(kind: str, detail: str, parties: list[str]) -> str:
     names = [name for name, *_ in START_FORMS[kind][1]]
     text = detail.lower()
     found = next((n for n in names if n in text or n.replace("_", " ") in text), names[0])
-    return f"change-{parties[0]}" if found == "change" else found
+    return f"change-{parties[0]}" if found in ("change", "contribution") else found
 
 
 # --- registers and the auditor's page ------------------------------------------------------------
@@ -681,6 +694,41 @@ async def decisions(request: Request, case: str = "") -> HTMLResponse:
 
     rows, lag = await run_in_threadpool(read)
     return page(request, "decisions.html", rows=rows, lag=lag, case=case)
+
+
+@router.get("/reports/ring-fenced")
+@_signed_in
+async def ring_fenced_report(request: Request, year: str = "") -> Response:
+    """Ring-fenced public-health money per party per quarter (Cabinet report 4.5.1), as a page or CSV."""
+    who = me(request)
+    cmds = request.app.state.page_commands
+    cmds.cases.authorize_read(who.any_role())
+    calendar = cmds.cases.rules.calendar
+    today = calendar.local_date(datetime.now(UTC))
+    try:
+        chosen = int(year) if year else financial_quarter(cmds.cases.rules, today)[0]
+        if not 2000 <= chosen <= 2100:
+            raise ValueError
+    except ValueError:
+        return await error_page(
+            request, 422, f"year {year!r} is not a financial year: give its first calendar year, e.g. 2026"
+        )
+    view = request.app.state.views["public_health"]
+
+    def read() -> tuple[dict[str, Any], int]:
+        lag = render.wait_for_view(view, cmds.cases)
+        return view.report(chosen, cmds.cases.policy.partnership.parties), lag
+
+    report, lag = await run_in_threadpool(read)
+    if request.query_params.get("format") == "csv":
+        out = io.StringIO()
+        render.csv_out(report, out)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="ring-fenced-{report["financial_year"]}.csv"'},
+        )
+    return page(request, "report.html", report=report, lag=lag, year=chosen)
 
 
 @router.get("/audit")
