@@ -11,7 +11,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
-from tests.domain.support import escalate, remind
+from tests.domain.support import MINUTES, escalate, open_agreed_fund, remind
 
 LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
 PAT, CY = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
@@ -83,9 +83,7 @@ def make_partnership(app: CaseService) -> Partnership:
     )
     notice = app.serve_notice(actor=CY, fields={"letter_ref": "CCC/1"}, command_id=cid(), at=T0).reference
     app.act(notice, actor=CY, action="withdraw", fields={}, command_id=cid(), at=T0)
-    app.open_fund(
-        actor=LEAD, fields={"name": "PH pooled", "type": "pooled", "balance_pence": 50_000_000}, command_id=cid(), at=T0
-    )
+    open_agreed_fund(app, "PH pooled", ring_fenced=True, contributions={"PCC": 50_000_000}, at=T0)
     funding = app.start_funding_change(
         actor=LEAD,
         fields={"fund": "PH pooled", "changes": {"PCC": 100_000}, "public_health": True},
@@ -99,7 +97,12 @@ def make_partnership(app: CaseService) -> Partnership:
         (PCC_SEC, "pcc_decision", "approve"),
     ]:
         app.act(
-            funding, actor=actor, action="decide", fields={"stage": stage, "outcome": outcome}, command_id=cid(), at=T0
+            funding,
+            actor=actor,
+            action="decide",
+            fields={"stage": stage, "outcome": outcome, "minutes_ref": MINUTES},
+            command_id=cid(),
+            at=T0,
         )
     return Partnership(referred, rejected, escalated, waiting, dispute, notice, funding)
 

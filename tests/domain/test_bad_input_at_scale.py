@@ -13,6 +13,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import ConcordatError
 from domain.policy import Policy
+from tests.domain.support import open_agreed_fund
 
 POLICY = Policy.load()
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def seeded() -> tuple[CaseService, str]:
     ref = app.start_proposal(
         actor=LEAD, command_id="s", title="t", kind="procurement", value_pence=1, parties=["PCC"], public_health=False
     ).reference
-    app.open_fund(actor=LEAD, fields={"name": "F", "type": "pooled", "balance_pence": 100}, command_id="f")
+    open_agreed_fund(app, "F", balance=100)
     return app, ref
 
 

@@ -25,6 +25,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.funding import Fund
 from domain.proposal import Proposal
+from tests.domain.support import open_agreed_fund
 from tests.people import token_for
 
 LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
@@ -68,9 +69,7 @@ def poison_proposal(app: CaseService, template: str, reference: str, title: str)
 
 def poison_public_health(app: CaseService) -> None:
     """A ring-fenced change to a fund of more pence than any view's integer holds."""
-    app.open_fund(
-        actor=LEAD, fields={"name": "Better Care", "type": "pooled", "balance_pence": 1}, command_id=str(uuid.uuid4())
-    )
+    open_agreed_fund(app, "Better Care", balance=1)
     fund = app.repository.get(Fund.create_id("Better Care"))
     fund.trigger_event(
         Fund.ChangeApplied,
@@ -112,7 +111,8 @@ def test_a_poison_event_is_quarantined_and_the_runner_keeps_projecting_later_eve
 
     shown = titles(settings)
     assert shown[first] == "Speech therapy" and shown[later] == "Continence service"
-    assert bootstrap.open_case_list(settings).list_cases()[0]["stage"] == "board"  # the decision after the poison
+    rows = bootstrap.open_case_list(settings).list_cases()
+    assert next(r for r in rows if r["reference"] == first)["stage"] == "board"  # the decision after the poison
     held = bootstrap.quarantined(settings)
     assert [r["topic"].rpartition(".")[2] for r in held["public_health"]] == ["ChangeApplied"]
     assert held["public_health"][0]["error"].split(":")[0] in {"OverflowError", "DataError"}

@@ -19,6 +19,7 @@ from concordat.settings import Settings
 from concordat.web.app import create_app
 from domain.actor import Actor
 from domain.funding import Fund
+from tests.domain.support import open_agreed_fund
 from tests.people import ADMIN as OPS
 from tests.people import directory as seeded_directory
 from tests.web.test_pages import PASSWORD, sign_in
@@ -101,11 +102,7 @@ def test_the_audit_page_names_quarantined_events(tmp_path: Path) -> None:
     with client_for(settings) as c:
         assert "none is quarantined" in (sign_in(c, "audrey") and c.get("/audit")).text
         cases = c.app.state.commands.cases
-        cases.open_fund(
-            actor=LEAD,
-            fields={"name": "Better Care", "type": "pooled", "balance_pence": 1},
-            command_id=str(uuid.uuid4()),
-        )
+        open_agreed_fund(cases, "Better Care", balance=1)
         fund = cases.repository.get(Fund.create_id("Better Care"))
         fund.trigger_event(
             Fund.ChangeApplied,

@@ -21,6 +21,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.refusals import RefusalLog
 from tests import proving
+from tests.domain.support import MINUTES
 from workers.activities import case_state
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
@@ -85,7 +86,10 @@ async def running(time_skipping_env: WorkflowEnvironment, sqlite_settings: Setti
 
 
 def decision(actor: ActorRef, stage: str, outcome: str, **fields: str) -> ActInput:
-    return ActInput(actor=actor, action="decide", fields={"stage": stage, "outcome": outcome, **fields})
+    """A decision, minuted (forum decisions name their minutes) unless the test gives its own."""
+    return ActInput(
+        actor=actor, action="decide", fields={"stage": stage, "outcome": outcome, "minutes_ref": MINUTES, **fields}
+    )
 
 
 async def test_the_delegated_authority_route_ends_at_the_jcu(running: Running) -> None:

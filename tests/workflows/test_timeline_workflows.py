@@ -21,6 +21,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from tests import proving
+from tests.domain.support import MINUTES, open_agreed_fund
 from workers.activities import case_state
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
@@ -215,7 +216,7 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
     steps = [
         ("lead_director:dan", "decide", {"stage": "jcu", "outcome": "refer"}),
         ("lead_director:dan", "inform_chief_executive", {"note": "briefed"}),
-        ("secretary:board:sam", "decide", {"stage": "board", "outcome": "recommend"}),
+        ("secretary:board:sam", "decide", {"stage": "board", "outcome": "recommend", "minutes_ref": MINUTES}),
         ("lead_director:dan", "decide", {"stage": "jcu_decision", "outcome": "approve"}),
         ("jcu_lead:jo", "decide", {"stage": "provider", "outcome": "accepted"}),
     ]
@@ -229,17 +230,12 @@ async def test_an_agreed_variation_takes_effect_on_its_date(timeline: Timeline) 
 
 async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timeline: Timeline) -> None:
     now = await timeline.env.get_current_time()
-    timeline.app.open_fund(
-        actor=Actor.parse("jcu_lead:jo"),
-        command_id="fund",
-        at=now,
-        fields={"name": "PH", "type": "pooled", "balance_pence": 1_000_000},
-    )
+    open_agreed_fund(timeline.app, "PH", ring_fenced=True, contributions={"CCC": 1_000_000}, at=now)
     state = timeline.app.start_funding_change(
         actor=Actor.parse("jcu_lead:jo"),
         command_id=str(uuid.uuid4()),
         at=now,
-        fields={"fund": "PH", "changes": {"PCC": -300_000}, "public_health": True},
+        fields={"fund": "PH", "changes": {"PCC": -300_000}},  # ring-fenced: the fund says so
     )
     handle = await timeline.start(CaseWorkflow, state)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
@@ -259,7 +255,10 @@ async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timelin
         ("secretary:pcc_decision:pia", "pcc_decision", "approve"),
     ]:
         s = await timeline.send(
-            handle, ActInput(actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome})
+            handle,
+            ActInput(
+                actor=ref(who), action="decide", fields={"stage": stage, "outcome": outcome, "minutes_ref": MINUTES}
+            ),
         )
     assert s.status == "approved"
     assert (await handle.result()).status == "approved"
