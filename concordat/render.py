@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -429,10 +430,10 @@ class _CsvWriter:
         (self._quoted if carriage_return else self._writer).writerow(cells)
 
 
-def pounds_number(pence: int) -> str:
-    """Pence as a plain amount in pounds for a spreadsheet: `-600.00`."""
-    sign = "-" if pence < 0 else ""
-    return f"{sign}{abs(pence) // 100}.{abs(pence) % 100:02d}"
+def pounds_number(pence: int) -> Decimal:
+    """Pence as a plain amount in pounds for a spreadsheet (`-600.00`): a number, so a reduction is
+    not mistaken for a formula and quoted."""
+    return Decimal(pence).scaleb(-2)
 
 
 def csv_out(report: dict[str, Any], out: TextIO | None = None) -> None:

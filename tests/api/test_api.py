@@ -233,8 +233,15 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     )
     var = api.as_("jo").post("/variations", json=variation).json()["reference"]
     api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu", "outcome": "refer"}).raise_for_status()
-    problem(api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve"}), 422)
-    api.as_("sam").post(f"/cases/{var}/decisions", json={"stage": "board", "outcome": "recommend"}).raise_for_status()
+    problem(
+        api.as_("sam").post(
+            f"/cases/{var}/decisions", json={"stage": "board", "outcome": "approve", "minutes_ref": "MIN-2026-01"}
+        ),
+        422,
+    )
+    api.as_("sam").post(
+        f"/cases/{var}/decisions", json={"stage": "board", "outcome": "recommend", "minutes_ref": "MIN-2026-01"}
+    ).raise_for_status()
     assert "Chief Executive was informed" in problem(
         api.as_("dan").post(f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}), 409
     )
@@ -244,47 +251,79 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
         f"/cases/{var}/decisions", json={"stage": "jcu_decision", "outcome": "approve"}
     ).raise_for_status()
 
-    problem(api.as_("sam").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"}), 403)
-    problem(api.as_("jo").post("/funds", json={"name": "PH", "type": "shared", "balance": "100000"}), 422)
-    opened = api.as_("jo").post("/funds", json={"name": "PH", "type": "pooled", "balance": "100000"})
-    assert opened.status_code == 201 and opened.json()["balance_pence"] == 10_000_000
-    change = {"fund": "PH", "change": {"PCC": "-30000", "CCC": 5000}, "public_health": True}
+    # A fund opens when the Programme Board agrees (ToR 4.2): proposing it is a case.
+    fund_body = {"name": "PH", "type": "pooled", "ring_fenced": True, "contribution": {"PCC": "60000", "CCC": 40000}}
+    problem(api.as_("sam").post("/funds", json=fund_body), 403)
+    problem(api.as_("jo").post("/funds", json={**fund_body, "type": "shared"}), 422)
+    assert "names each party's contribution" in problem(
+        api.as_("jo").post("/funds", json={"name": "PH", "type": "pooled", "ring_fenced": True, "balance": 1}), 422
+    )
+    proposed = api.as_("jo").post("/funds", json=fund_body)
+    assert proposed.status_code == 201 and proposed.json()["case"]["stage"] == "board"
+    fnd = proposed.json()["reference"]
+    assert fnd.startswith("FND-") and proposed.json()["case"]["details"]["pounds"]["balance"] == "£100,000.00"
+    assert "no fund is named 'PH'" in problem(api.as_("audrey").get("/funds/PH"), 404)
+    for who, stage, outcome in [
+        ("sam", "board", "propose"),
+        ("phil", "consultation", "support"),
+        ("prue", "programme_board", "agree"),
+    ]:
+        api.as_(who).post(
+            f"/cases/{fnd}/decisions", json={"stage": stage, "outcome": outcome, "minutes_ref": "MIN-2026-01"}
+        ).raise_for_status()
+    opened = api.as_("audrey").get("/funds/PH").json()
+    assert (opened["balance_pence"], opened["balance"], opened["ring_fenced"]) == (10_000_000, "£100,000.00", True)
+    change = {"fund": "PH", "change": {"PCC": "-30000", "CCC": 5000}}  # ring-fenced: the fund says so
+    assert "holds ring-fenced public-health money" in problem(
+        api.as_("jo").post("/funding-changes", json={**change, "public_health": False}), 422
+    )
     problem(api.as_("sam").post("/funding-changes", json=change), 403)
     assert "no fund is named 'Nope'" in problem(
         api.as_("jo").post("/funding-changes", json={**change, "fund": "Nope"}), 404
     )
     fun = api.as_("jo").post("/funding-changes", json=change).json()["reference"]
-    api.as_("sam").post(f"/cases/{fun}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
+    api.as_("sam").post(
+        f"/cases/{fun}/decisions", json={"stage": "board", "outcome": "propose", "minutes_ref": "MIN-2026-01"}
+    ).raise_for_status()
     api.as_("phil").post(
         f"/cases/{fun}/decisions", json={"stage": "consultation", "outcome": "support"}
     ).raise_for_status()
     problem(
-        api.as_("prue").post(f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "approve"}), 422
+        api.as_("prue").post(
+            f"/cases/{fun}/decisions",
+            json={"stage": "programme_board", "outcome": "approve", "minutes_ref": "MIN-2026-01"},
+        ),
+        422,
     )
     api.as_("prue").post(
-        f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "agree"}
+        f"/cases/{fun}/decisions", json={"stage": "programme_board", "outcome": "agree", "minutes_ref": "MIN-2026-01"}
     ).raise_for_status()
     api.as_("pia").post(
-        f"/cases/{fun}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}
+        f"/cases/{fun}/decisions", json={"stage": "pcc_decision", "outcome": "approve", "minutes_ref": "MIN-2026-01"}
     ).raise_for_status()
     api.as_("cal").post(
-        f"/cases/{fun}/decisions", json={"stage": "ccc_decision", "outcome": "approve"}
+        f"/cases/{fun}/decisions", json={"stage": "ccc_decision", "outcome": "approve", "minutes_ref": "MIN-2026-01"}
     ).raise_for_status()
     assert api.as_("audrey").get("/funds/PH").json()["balance_pence"] == 7_500_000
-    big = api.as_("jo").post("/funding-changes", json={"fund": "PH", "change": {"PCC": "-99999"}}).json()["reference"]
-    api.as_("sam").post(f"/cases/{big}/decisions", json={"stage": "board", "outcome": "propose"}).raise_for_status()
-    api.as_("prue").post(
-        f"/cases/{big}/decisions", json={"stage": "programme_board", "outcome": "agree"}
-    ).raise_for_status()
+    # An overspend is refused when it is proposed: nothing is started.
     assert "would overspend it by £24,999.00" in problem(
-        api.as_("pia").post(f"/cases/{big}/decisions", json={"stage": "pcc_decision", "outcome": "approve"}), 422
+        api.as_("jo").post("/funding-changes", json={"fund": "PH", "change": {"PCC": "-99999"}}), 422
     )
 
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1
     quarter = (today.month - 4) % 12 // 3 + 1
     report = api.as_("audrey").get("/reports/public-health", params={"year": year}).json()
-    assert {p["party"]: p[f"Q{quarter}"] for p in report["parties"]} == {"PCC": -3_000_000, "CCC": 500_000}
+    got = {p["party"]: p["quarters"][quarter - 1] for p in report["parties"]}
+    assert {p: (q["contributions_pence"], q["changes_pence"], q["balance_pence"]) for p, q in got.items()} == {
+        "PCC": (6_000_000, -3_000_000, 3_000_000),
+        "CCC": (4_000_000, 500_000, 4_500_000),
+        "CPCCG": (0, 0, 0),
+    }
+    assert (got["PCC"]["balance"], got["CCC"]["changes"]) == ("£30,000.00", "£5,000.00")
+    csv = api.as_("audrey").get("/reports/public-health", params={"year": year, "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert f"Q{quarter}" in csv.text and ",PCC,60000.00,-30000.00,30000.00" in csv.text
     problem(api.as_("audrey").get("/reports/public-health", params={"year": 1066}), 422)
     assert "no fund is named" in problem(api.as_("audrey").get("/funds/Nope"), 404)
 
@@ -344,10 +383,21 @@ def test_a_secretary_on_the_api_and_one_on_the_cli_decide_at_once_and_exactly_on
     before = api.events()
     with ThreadPoolExecutor(2) as pool:
         by_api = pool.submit(
-            api.as_("sam").post, f"/cases/{ref}/decisions", json={"stage": "board", "outcome": "recommend"}
+            api.as_("sam").post,
+            f"/cases/{ref}/decisions",
+            json={"stage": "board", "outcome": "recommend", "minutes_ref": "MIN-2026-01"},
         )
         by_cli = pool.submit(
-            api.engine.run, "decide", ref, "--stage", "board", "--outcome", "reject", who="secretary:board:sue"
+            api.engine.run,
+            "decide",
+            ref,
+            "--stage",
+            "board",
+            "--outcome",
+            "reject",
+            "--minutes-ref",
+            "MIN-2026-01",
+            who="secretary:board:sue",
         )
         http, cli = by_api.result(), by_cli.result()
     assert (http.status_code == 200) != (cli.returncode == 0), (http.text, cli.stderr)

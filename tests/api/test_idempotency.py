@@ -44,7 +44,7 @@ def test_a_copied_key_is_no_way_past_authorisation(api: Api) -> None:
     recorded = str(history(api, ref)[-1]["command_id"])
     assert recorded.startswith("k1:") and "idem-d-dan" not in recorded  # the key itself is never recorded
     before, since = api.events(), api.last_refusal()
-    board = {"stage": "board", "outcome": "recommend"}
+    board = {"stage": "board", "outcome": "recommend", "minutes_ref": "MIN-2026-01"}
     for copied in ("idem-d-dan", recorded):
         for who in ("audrey", "jo", "pat"):
             # The decision the case awaits: for the board's secretary only, whatever key comes with it.
@@ -61,7 +61,17 @@ def test_a_copied_key_is_no_way_past_authorisation(api: Api) -> None:
     api.engine.token_of("auditor:audrey")  # signing the CLI in writes to the directory: before counting
     before = api.events()
     line = api.engine.refused(
-        "decide", ref, "--stage", "board", "--outcome", "recommend", "--command-id", "idem-d-dan", who="auditor:audrey"
+        "decide",
+        ref,
+        "--stage",
+        "board",
+        "--outcome",
+        "recommend",
+        "--minutes-ref",
+        "MIN-2026-01",
+        "--command-id",
+        "idem-d-dan",
+        who="auditor:audrey",
     )
     assert "may not" in line or "not allowed" in line, line
     assert api.events() == before

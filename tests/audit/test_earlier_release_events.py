@@ -72,7 +72,12 @@ def test_old_cases_carry_on_under_the_route_they_started_with(settings: Settings
     # The proposal was at CMET when the release changed: it goes on as it began (no councils' bodies).
     ref = cases["proposal"]
     s = app.decide(
-        ref, actor=Actor.parse("secretary:cmet:cat"), stage="cmet", outcome="recommend_approval", command_id="n1"
+        ref,
+        actor=Actor.parse("secretary:cmet:cat"),
+        stage="cmet",
+        outcome="recommend_approval",
+        minutes_ref="MIN-2026-01",
+        command_id="n1",
     )
     assert s.stage == "governing_body"
     s = app.decide(
@@ -89,7 +94,14 @@ def test_old_cases_carry_on_under_the_route_they_started_with(settings: Settings
     assert s.status == "approved"
     # The variation at the board still goes to the provider on the board's approval (its old route).
     var = cases["variation_open"]
-    s = app.decide(var, actor=Actor.parse("secretary:board:sam"), stage="board", outcome="approve", command_id="n4")
+    s = app.decide(
+        var,
+        actor=Actor.parse("secretary:board:sam"),
+        stage="board",
+        outcome="approve",
+        minutes_ref="MIN-2026-01",
+        command_id="n4",
+    )
     assert s.stage == "provider"
     # The proposal the Programme Board sent back is at the JCU again and can be referred on.
     assert (

@@ -37,8 +37,18 @@ def a_case_with_history(app: CaseService) -> str:
     ).reference
     b = app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1", at=T0)
     escalate(app, ref, command_id="e1", at=b.deadline)
-    app.decide(ref, actor=PAT, stage="programme_board", outcome="extend", command_id="x1", at=b.deadline)
-    app.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id="r1", at=b.deadline)
+    app.decide(
+        ref,
+        actor=PAT,
+        stage="programme_board",
+        outcome="extend",
+        minutes_ref="MIN-2026-01",
+        command_id="x1",
+        at=b.deadline,
+    )
+    app.decide(
+        ref, actor=SAM, stage="board", outcome="recommend", minutes_ref="MIN-2026-01", command_id="r1", at=b.deadline
+    )
     return ref
 
 

@@ -86,7 +86,15 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
 
     # Two more decisions that no runner has processed yet: the lag shows them, the counts do not.
     app.decide(p.waiting, actor=DAN, stage="jcu", outcome="refer", command_id=cid(), at=T0 + timedelta(days=1))
-    app.decide(p.escalated, actor=PB, stage="jcu", outcome="extend", command_id=cid(), at=T0 + timedelta(days=1))
+    app.decide(
+        p.escalated,
+        actor=PB,
+        stage="jcu",
+        outcome="extend",
+        minutes_ref="MIN-2026-01",
+        command_id=cid(),
+        at=T0 + timedelta(days=1),
+    )
     behind = scrape(settings, just_late)
     lag = app.max_notification_id() - newest
     assert lag >= 2

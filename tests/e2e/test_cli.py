@@ -36,20 +36,76 @@ def test_a_proposal_goes_from_the_jcu_to_approval_and_reads_back(engine: Engine)
     assert "at board" in engine.ok(
         "decide", ref, "--stage", "jcu", "--outcome", "refer", "--minutes-ref", "JCU-1", who="lead_director:dan"
     )
-    engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+    engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "board",
+        "--outcome",
+        "recommend",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:board:sam",
+    )
     assert (
         "approve"
         not in engine.refused(  # the Programme Board never approves
-            "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
+            "decide",
+            ref,
+            "--stage",
+            "programme_board",
+            "--outcome",
+            "approve",
+            "--minutes-ref",
+            "MIN-2026-01",
+            who="secretary:programme_board:pat",
         ).split("allowed:")[1]
     )
     parallel = engine.ok(
-        "decide", ref, "--stage", "programme_board", "--outcome", "recommend", who="secretary:programme_board:pat"
+        "decide",
+        ref,
+        "--stage",
+        "programme_board",
+        "--outcome",
+        "recommend",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:programme_board:pat",
     )
     assert "at pcc_decision, ccc_decision, cmet" in parallel
-    engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
-    engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", who="secretary:ccc_decision:cal")
-    engine.ok("decide", ref, "--stage", "cmet", "--outcome", "recommend_approval", who="secretary:cmet:cat")
+    engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "pcc_decision",
+        "--outcome",
+        "approve",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:pcc_decision:pia",
+    )
+    engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "ccc_decision",
+        "--outcome",
+        "approve",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:ccc_decision:cal",
+    )
+    engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "cmet",
+        "--outcome",
+        "recommend_approval",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:cmet:cat",
+    )
     out = engine.ok(
         "decide",
         ref,
@@ -115,7 +171,15 @@ def test_bad_input_gets_one_line_a_non_zero_exit_and_writes_nothing(engine: Engi
         "decide", "PRO-1999-0001", "--stage", "jcu", "--outcome", "refer", who="lead_director:dan"
     )
     assert "awaiting jcu, not board" in engine.refused(
-        "decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam"
+        "decide",
+        ref,
+        "--stage",
+        "board",
+        "--outcome",
+        "recommend",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:board:sam",
     )
     assert "role secretary:board may not decide at jcu" in engine.refused(
         "decide", ref, "--stage", "jcu", "--outcome", "refer", who="secretary:board:sam"
@@ -279,7 +343,17 @@ def test_a_variation_with_a_lever_waits_for_the_chief_executive(engine: Engine) 
         who="jcu_lead:jo",
     )
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
-    engine.ok("decide", ref, "--stage", "board", "--outcome", "recommend", who="secretary:board:sam")
+    engine.ok(
+        "decide",
+        ref,
+        "--stage",
+        "board",
+        "--outcome",
+        "recommend",
+        "--minutes-ref",
+        "MIN-2026-01",
+        who="secretary:board:sam",
+    )
     assert "Chief Executive was informed" in engine.refused(
         "decide", ref, "--stage", "jcu_decision", "--outcome", "approve", who="lead_director:dan"
     )
@@ -290,45 +364,71 @@ def test_a_variation_with_a_lever_waits_for_the_chief_executive(engine: Engine) 
     )
 
 
-def test_a_ring_fenced_funding_change_is_reported_by_quarter(engine: Engine) -> None:
-    engine.ok("fund", "open", "PH pooled", "--type", "pooled", "--balance", "100000", who="jcu_lead:jo")
-    ref = engine.ok(
-        "funding",
-        "start",
-        "--fund",
+def test_a_ring_fenced_fund_opens_on_agreement_and_its_money_is_reported_by_quarter(engine: Engine) -> None:
+    m = ("--minutes-ref", "MIN-2026-01")
+    opening = engine.ok(
+        "fund",
+        "open",
+        "--name",
         "PH pooled",
-        "--change",
-        "PCC=-30000",
-        "--change",
-        "CCC=5000",
-        "--public-health",
+        "--type",
+        "pooled",
+        "--ring-fenced",
+        "--contribution",
+        "PCC=60000",
+        "--contribution",
+        "CCC=40000",
         who="jcu_lead:jo",
     ).strip()
+    assert opening.startswith("FND-")
+    assert "names each party's contribution" in engine.refused(
+        "fund", "open", "--name", "X", "--type", "pooled", "--ring-fenced", "--balance", "1", who="jcu_lead:jo"
+    )
+    assert "no fund is named 'PH pooled'" in engine.refused("fund", "show", "PH pooled", who="auditor:a")
+    # A board decision names its minutes.
+    assert "--minutes-ref: a decision of board" in engine.refused(
+        "decide", opening, "--stage", "board", "--outcome", "propose", who="secretary:board:sam"
+    )
+    engine.ok("decide", opening, "--stage", "board", "--outcome", "propose", *m, who="secretary:board:sam")
+    engine.ok("decide", opening, "--stage", "consultation", "--outcome", "support", who="public_health:phil")
+    out = engine.ok(
+        "decide", opening, "--stage", "programme_board", "--outcome", "agree", *m, who="secretary:programme_board:pat"
+    )
+    assert "opened" in out
+    shown = engine.ok("fund", "show", "PH pooled", who="auditor:a")
+    assert "£100,000.00" in shown and "yes: public-health money" in shown and opening in shown
+    ref = engine.ok(
+        "funding", "start", "--fund", "PH pooled", "--change", "PCC=-30000", "--change", "CCC=5000", who="jcu_lead:jo"
+    ).strip()  # no --public-health: the fund is ring-fenced
     assert "is not PARTY=POUNDS" in engine.refused(
         "funding", "start", "--fund", "PH pooled", "--change", "PCC", who="jcu_lead:jo"
     )
-    engine.ok("decide", ref, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
+    assert "PCC -£30,000.00, CCC £5,000.00" in engine.ok("show", ref, who="auditor:a")
+    engine.ok("decide", ref, "--stage", "board", "--outcome", "propose", *m, who="secretary:board:sam")
     assert "awaiting consultation, not programme_board" in engine.refused(
-        "decide", ref, "--stage", "programme_board", "--outcome", "approve", who="secretary:programme_board:pat"
+        "decide", ref, "--stage", "programme_board", "--outcome", "agree", *m, who="secretary:programme_board:pat"
     )
     engine.ok("decide", ref, "--stage", "consultation", "--outcome", "support", who="public_health:phil")
-    engine.ok("decide", ref, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
-    engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia")
-    engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", who="secretary:ccc_decision:cal")
+    engine.ok(
+        "decide", ref, "--stage", "programme_board", "--outcome", "agree", *m, who="secretary:programme_board:pat"
+    )
+    engine.ok("decide", ref, "--stage", "pcc_decision", "--outcome", "approve", *m, who="secretary:pcc_decision:pia")
+    engine.ok("decide", ref, "--stage", "ccc_decision", "--outcome", "approve", *m, who="secretary:ccc_decision:cal")
     assert json.loads(engine.ok("fund", "show", "PH pooled", "--json", who="auditor:a"))["balance_pence"] == 7_500_000
-    big = engine.ok("funding", "start", "--fund", "PH pooled", "--change", "PCC=-99999", who="jcu_lead:jo").strip()
-    engine.ok("decide", big, "--stage", "board", "--outcome", "propose", who="secretary:board:sam")
-    engine.ok("decide", big, "--stage", "programme_board", "--outcome", "agree", who="secretary:programme_board:pat")
     assert "would overspend it by £24,999.00" in engine.refused(
-        "decide", big, "--stage", "pcc_decision", "--outcome", "approve", who="secretary:pcc_decision:pia"
+        "funding", "start", "--fund", "PH pooled", "--change", "PCC=-99999", who="jcu_lead:jo"
     )
     today = datetime.now(ZoneInfo("Europe/London")).date()
     year = today.year if today.month >= 4 else today.year - 1
     quarter = (today.month - 4) % 12 // 3 + 1
     table = json.loads(engine.ok("report", "public-health", "--year", str(year), "--json", who="auditor:a"))
-    assert {p["party"]: p[f"Q{quarter}"] for p in table["parties"]} == {"PCC": -3_000_000, "CCC": 500_000}
+    pcc = next(p for p in table["parties"] if p["party"] == "PCC")["quarters"][quarter - 1]
+    assert (pcc["contributions"], pcc["changes"], pcc["balance"]) == ("£60,000.00", "-£30,000.00", "£30,000.00")
+    text = engine.ok("report", "public-health", "--year", str(year), who="auditor:a")
+    assert "£30,000.00" in text and "pence" not in text
     csv_text = engine.ok("report", "public-health", "--year", str(year), "--csv", who="auditor:a")
-    assert csv_text.splitlines()[0].startswith("financial_year,party,Q1_pence")
+    assert csv_text.splitlines()[0] == "financial_year,quarter,months,party,contributions_gbp,changes_gbp,balance_gbp"
+    assert f",Q{quarter}," in csv_text and ",PCC,60000.00,-30000.00,30000.00" in csv_text
     assert "no fund is named 'Nope'" in engine.refused("fund", "show", "Nope", who="auditor:a")
 
 
@@ -349,11 +449,11 @@ def test_an_auditor_reads_everything_and_changes_nothing(engine: Engine, tmp_pat
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
     for refused in (
         ("proposal", "start", "--title", "x", "--kind", "procurement", "--value", "1", "--parties", "PCC"),
-        ("decide", ref, "--stage", "board", "--outcome", "recommend"),
+        ("decide", ref, "--stage", "board", "--outcome", "recommend", "--minutes-ref", "MIN-2026-01"),
         ("withdraw", ref),
         ("dispute", "raise", "--against", "CCC", "--subject", "x"),
         ("termination", "serve", "--letter-ref", "x"),
-        ("fund", "open", "Audit fund", "--type", "pooled", "--balance", "1"),
+        ("fund", "open", "--name", "Audit fund", "--type", "pooled", "--balance", "1"),
     ):
         assert "auditor" in engine.refused(*refused, who="auditor:audrey")
     for read in (

@@ -37,10 +37,32 @@ def test_of_two_simultaneous_decisions_on_one_stage_exactly_one_wins(engine: Eng
     engine.ok("decide", ref, "--stage", "jcu", "--outcome", "refer", who="lead_director:dan")
     with ThreadPoolExecutor(2) as pool:
         a = pool.submit(
-            cli, engine, "decide", ref, "--stage", "board", "--outcome", "recommend", "--as", "secretary:board:sam"
+            cli,
+            engine,
+            "decide",
+            ref,
+            "--stage",
+            "board",
+            "--outcome",
+            "recommend",
+            "--minutes-ref",
+            "MIN-2026-01",
+            "--as",
+            "secretary:board:sam",
         )
         b = pool.submit(
-            cli, engine, "decide", ref, "--stage", "board", "--outcome", "reject", "--as", "secretary:board:sue"
+            cli,
+            engine,
+            "decide",
+            ref,
+            "--stage",
+            "board",
+            "--outcome",
+            "reject",
+            "--minutes-ref",
+            "MIN-2026-01",
+            "--as",
+            "secretary:board:sue",
         )
         results = [a.result(), b.result()]
     assert sorted(r.returncode for r in results) == [0, 1], [r.stderr for r in results]

@@ -77,12 +77,19 @@ def test_a_case_command_repeats_with_the_same_request_and_is_refused_with_anothe
     assert app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id=cid, at=T0) == first
     assert app.replay(ref, cid, user_id="dan") == (2, "lead_director")
 
-    approve = scoped_command_id("dan", f"{ref}:decide", "d-1", {"stage": "board", "outcome": "recommend"})
+    approve = scoped_command_id(
+        "dan", f"{ref}:decide", "d-1", {"stage": "board", "outcome": "recommend", "minutes_ref": "MIN-2026-01"}
+    )
     with pytest.raises(IdempotencyKeyReusedError):
         app.replay(ref, approve, user_id="dan")
     with pytest.raises(IdempotencyKeyReusedError):  # and at the store itself, whoever asks it
         app.decide(
-            ref, actor=Actor.parse("secretary:board:dan"), stage="board", outcome="recommend", command_id=approve
+            ref,
+            actor=Actor.parse("secretary:board:dan"),
+            stage="board",
+            outcome="recommend",
+            minutes_ref="MIN-2026-01",
+            command_id=approve,
         )
     assert events(app) == written
     # Another person's use of the same key is a command of their own: nothing to replay.

@@ -31,7 +31,9 @@ def start(app, command_id: str) -> str:  # noqa: ANN001
 
 def to_programme_board(app, ref: str) -> datetime:  # noqa: ANN001
     app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id=f"{ref}-r", at=T0)
-    return app.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id=f"{ref}-b", at=T0).deadline
+    return app.decide(
+        ref, actor=SAM, stage="board", outcome="recommend", minutes_ref="MIN-2026-01", command_id=f"{ref}-b", at=T0
+    ).deadline
 
 
 def test_running_cases_keep_their_policy_and_new_cases_take_the_new_one(settings: Settings, tmp_path: Path) -> None:

@@ -81,13 +81,19 @@ def test_two_writers_of_one_case_never_lose_a_decision(settings: Settings) -> No
     bootstrap.open_cases(settings).decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1", at=T0)
     a, b = bootstrap.open_cases(settings), bootstrap.open_cases(settings)
     stale = b.repository.get(Proposal.create_id(ref))  # b's copy, loaded before a decides
-    a.decide(ref, actor=SAM, stage="board", outcome="recommend", command_id="a1", at=T0)
-    stale.decide(b.rules, actor=SAM, command=Decide(stage="board", outcome="reject"), command_id="b1", at=T0)
+    a.decide(ref, actor=SAM, stage="board", outcome="recommend", minutes_ref="MIN-2026-01", command_id="a1", at=T0)
+    stale.decide(
+        b.rules,
+        actor=SAM,
+        command=Decide(stage="board", outcome="reject", minutes_ref="MIN-2026-01"),
+        command_id="b1",
+        at=T0,
+    )
     with pytest.raises(IntegrityError):
         b.save(stale)
     # Through the service, the loser's command is re-run on what was recorded and refused.
     with pytest.raises(WrongStageError, match="decision already recorded: board: recommend by secretary:board:sam"):
-        b.decide(ref, actor=SAM, stage="board", outcome="reject", command_id="b1", at=T0)
+        b.decide(ref, actor=SAM, stage="board", outcome="reject", minutes_ref="MIN-2026-01", command_id="b1", at=T0)
     assert [d["outcome"] for d in a.get(ref, actor=AUDREY).details["decisions"]] == ["refer", "recommend"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from concordat.web.app import SESSION_COOKIE, create_app
 from domain.actor import Actor
+from tests.domain.support import open_agreed_fund
 from tests.people import ADMIN as OPS
 from tests.people import directory as seeded_directory
 
@@ -99,7 +101,8 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(site: tuple[TestClien
     client, ref = site
     sign_in(client, "sam")
     refused = client.post(
-        f"/cases/{ref}/decide", data={"csrf_token": "forged", "stage": "board", "outcome": "recommend"}
+        f"/cases/{ref}/decide",
+        data={"csrf_token": "forged", "stage": "board", "outcome": "recommend", "minutes_ref": "MIN-2026-01"},
     )
     assert refused.status_code == 403 and "This form has expired" in refused.text
     refused = client.post("/proposals/new", data={"title": "x"})
@@ -194,3 +197,40 @@ def test_the_case_page_shows_the_route_done_awaited_and_to_come(site: tuple[Test
         ("CCG Clinical and Management Executive Team", "To come"),
         ("CCG Governing Body", "To come"),
     ]  # CCC is no party: its council's body is not on this case's route
+
+
+def test_the_ring_fenced_report_is_a_page_and_a_csv_in_pounds(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings)
+    people = seeded_directory(app.state.commands.cases)
+    people.add_user("audrey", ["auditor"], by=OPS, command_id="add-audrey", password=PASSWORD)
+    cases = app.state.commands.cases
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # Q3 of 2026-27
+    open_agreed_fund(cases, "PH pooled", ring_fenced=True, contributions={"PCC": 6_000_000, "CCC": 4_000_000}, at=at)
+    newest = cases.max_notification_id()
+    for runner in bootstrap.projection_runners(settings):
+        with runner:
+            runner.wait(newest, timeout=10)
+    with TestClient(app) as client:
+        assert client.get("/reports/ring-fenced", follow_redirects=False).status_code == 303  # signed in only
+        sign_in(client, "audrey")
+        page = client.get("/reports/ring-fenced", params={"year": "2026"})
+        assert page.status_code == 200 and "Ring-fenced public-health money, 2026-27" in page.text
+        assert "Q3 (October–December 2026)" in page.text and "£60,000.00" in page.text and "6000000" not in page.text
+        csv = client.get("/reports/ring-fenced", params={"year": "2026", "format": "csv"})
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert "2026-27,Q3,October–December 2026,PCC,60000.00,0.00,60000.00" in csv.text
+        assert client.get("/reports/ring-fenced", params={"year": "soon"}).status_code == 422
+
+
+def test_the_start_form_for_a_fund_asks_for_each_partys_contribution_and_whether_it_is_ring_fenced(
+    site: tuple[TestClient, str],
+) -> None:
+    client, _ = site
+    sign_in(client, "jo")
+    form = client.get("/start/fund").text
+    assert 'name="change-PCC"' in form and 'name="ring_fenced"' in form and '<option value="pooled"' in form
+    answer = client.post(
+        "/start/fund", data={"csrf_token": csrf(form), "name": "PH", "type": "pooled", "ring_fenced": "yes"}
+    )
+    assert answer.status_code == 422 and "Give at least one party&#39;s contribution in pounds" in answer.text

@@ -119,7 +119,13 @@ def test_a_form_without_its_csrf_token_is_recorded_with_the_person_proven(site: 
     sign_in(client, "sam")
     refused = client.post(
         f"/cases/{ref}/decide",
-        data={"csrf_token": "forged", "stage": "board", "outcome": "recommend", "command_id": "c-1"},
+        data={
+            "csrf_token": "forged",
+            "stage": "board",
+            "outcome": "recommend",
+            "minutes_ref": "MIN-2026-01",
+            "command_id": "c-1",
+        },
     )
     assert refused.status_code == 403
     (entry,) = refusals(client)
