@@ -189,13 +189,15 @@ class Fund(Recorded):
         return self.ring_fenced
 
     def check_can_afford(self, reference: str, changes: dict[str, int]) -> None:
-        """ToR 2.6: aligned and pooled funds must not overspend."""
+        """ToR 2.6: aligned and pooled funds must not overspend. `reference` is empty for a change
+        not yet started (it has none until it is recorded)."""
         total = sum(changes.values())
         after = self.balance_pence + total
         if after < 0:
+            where = f" in {reference}" if reference else ""
             raise FundWouldOverspendError(
                 f"fund {self.name} ({self.type}) has a balance of {money(self.balance_pence)}; the change of "
-                f"{money(total)} in {reference} would overspend it by {money(-after)}"
+                f"{money(total)}{where} would overspend it by {money(-after)}"
             )
 
     def apply_change(
@@ -299,7 +301,7 @@ class FundingChange(StagedCase):
         if not any(command.changes.values()):
             raise InvalidInputError("the change moves no money: give at least one non-zero --change PARTY=POUNDS")
         ring_fenced = fund.holds_ring_fenced_money(command.public_health)
-        fund.check_can_afford(reference, command.changes)
+        fund.check_can_afford("", command.changes)
         times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"In-year change to {fund.name} ({money(sum(command.changes.values()))})"
         order = policy.partnership.parties

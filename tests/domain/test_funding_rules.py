@@ -185,7 +185,8 @@ def test_opening_a_fund_is_refused_for_bad_contributions_a_taken_name_or_a_role_
 def test_an_overspend_is_refused_when_the_change_is_proposed(app: CaseService) -> None:
     open_fund(app, balance=1_000_000)
     with pytest.raises(
-        FundWouldOverspendError, match=r"balance of £10,000.00; the change of -£15,000.00 in FUN-2026-0001"
+        FundWouldOverspendError,
+        match=r"balance of £10,000.00; the change of -£15,000.00 would overspend it by £5,000.00",
     ):
         start(app)
     assert list(app.references(("FUN",))) == []
