@@ -150,7 +150,8 @@ class Commands:
                 "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
                 "parties": _parties(f.get("parties")),
                 "effective_on": _day(f.get("effective"), "effective"),
-                "public_health": bool(f.get("public_health")),
+                "funds": _parties(f.get("fund")),
+                "public_health": None if f.get("public_health") is None else bool(f.get("public_health")),
                 "title": f.get("title", ""),
             }
             return lambda actor, cid: app.start_variation(actor=actor, fields=fields, command_id=cid)

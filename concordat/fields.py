@@ -127,11 +127,18 @@ class VariationIn(Fields):
     effective: date = _f(
         label="Takes effect on", hint="YYYY-MM-DD, once agreed.", help="When it takes effect once agreed, YYYY-MM-DD."
     )
-    public_health: bool = _f(
-        False,
+    fund: list[str] | str = _f(
+        [],
+        label="Funds the contract draws on (optional)",
+        hint="Their names, comma-separated.",
+        help="The funds the contract draws on, comma-separated: a ring-fenced one means Public Health signs off.",
+    )
+    public_health: bool | None = _f(
+        None,
         label="Public-health money is in the contract",
         input="checkbox",
-        help="Public-health money is in the contract (sign-off needed).",
+        help="Optional: the funds named decide whether ring-fenced money is in the contract; given, it must agree "
+        "(with no fund named, it decides: Public Health signs off).",
     )
     title: str = _f("", label="Title (optional)", help="A title (default: provider, contract and reason).")
 

@@ -268,10 +268,17 @@ class CaseService(Application):
     ) -> CaseView:
         """A JCU lead starts a contract variation (`VAR-2026-0001`)."""
         command = _parse(StartVariation, fields)
+        funds = [self._fund(name) for name in dict.fromkeys(command.funds)]
 
         def build(reference: str, when: datetime) -> Variation:
             return Variation.start(
-                self.rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when
+                self.rules,
+                reference=reference,
+                actor=actor,
+                command=command,
+                command_id=command_id,
+                at=when,
+                funds=funds,
             )
 
         return self._start("VAR", actor, command_id, at, build)

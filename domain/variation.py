@@ -23,6 +23,8 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, CaseAction, Command, Rules, Timer
 from domain.errors import DeadlineNotReachedError, InvalidInputError, NotAllowedError
+from domain.funding import Fund
+from domain.recorded import upcast_adding
 from domain.routes import Facts
 from domain.staged import StagedCase
 from domain.timing import stage_times
@@ -34,7 +36,11 @@ class StartVariation(Command):
     reason: str
     value_change_pence: int
     parties: list[str] = Field(min_length=1)
-    public_health: bool = False
+    # The funds the contract draws on (its funding lines): whether any holds ring-fenced money decides
+    # the Public Health sign-off; `public_health`, given, must agree (alone, for a contract with no
+    # funding lines named, it decides, as before funds recorded the fact).
+    funds: list[str] = []
+    public_health: bool | None = None
     effective_on: date
     title: str = ""
 
@@ -48,7 +54,15 @@ class Variation(StagedCase):
 
     @classmethod
     def start(
-        cls, rules: Rules, *, reference: str, actor: Actor, command: StartVariation, command_id: str, at: datetime
+        cls,
+        rules: Rules,
+        *,
+        reference: str,
+        actor: Actor,
+        command: StartVariation,
+        command_id: str,
+        at: datetime,
+        funds: list[Fund] | None = None,
     ) -> Variation:
         policy = rules.policy
         route = policy.route(cls.ROUTE)
@@ -67,6 +81,8 @@ class Variation(StagedCase):
             )
         if command.effective_on <= rules.calendar.local_date(at):
             raise InvalidInputError(f"--effective {command.effective_on.isoformat()} must be after today")
+        lines = [{"fund": f.name, "ring_fenced": f.ring_fenced} for f in funds or []]
+        public_health = _ring_fenced(lines, command.public_health)
         times = stage_times(rules, route.stages[route.start].deadline, at, route.reminder_working_days)
         title = command.title or f"{command.provider} {command.contract_ref}: {command.reason.replace('_', ' ')}"
         return cls._create(
@@ -79,7 +95,8 @@ class Variation(StagedCase):
             lever=command.reason in policy.variation.levers,
             value_change_pence=command.value_change_pence,
             parties=[p for p in policy.partnership.parties if p in command.parties],
-            public_health=command.public_health,
+            public_health=public_health,
+            funding_lines=lines,
             effective_on=command.effective_on.isoformat(),
             takes_effect_at=rules.calendar.at(command.effective_on, time(0, 0)),
             policy_hash=policy.content_hash,
@@ -93,6 +110,10 @@ class Variation(StagedCase):
         )
 
     class Started(StagedCase.Created):
+        """Version 2 records the contract's funding lines (the funds it draws on, and whether each is
+        ring-fenced); version 1 loads with none, its `public_health` as it was given."""
+
+        class_version = 2
         reference: str
         title: str
         provider: str
@@ -102,6 +123,7 @@ class Variation(StagedCase):
         value_change_pence: int
         parties: list[str]
         public_health: bool
+        funding_lines: list[dict[str, Any]]
         effective_on: str
         takes_effect_at: datetime
         policy_hash: str
@@ -112,6 +134,10 @@ class Variation(StagedCase):
         stage: str
         deadline: datetime
         reminder_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_adding(state, funding_lines=[])
 
     @event(Started)
     def __init__(
@@ -126,6 +152,7 @@ class Variation(StagedCase):
         value_change_pence: int,
         parties: list[str],
         public_health: bool,
+        funding_lines: list[dict[str, Any]],
         effective_on: str,
         takes_effect_at: datetime,
         policy_hash: str,
@@ -144,6 +171,7 @@ class Variation(StagedCase):
         self.value_change_pence = value_change_pence
         self.parties = list(parties)
         self.public_health = public_health
+        self.funding_lines = [dict(line) for line in funding_lines]
         self.effective_on = effective_on
         self.takes_effect_at = takes_effect_at
         self.chief_executive_informed: dict[str, str] | None = None
@@ -182,6 +210,7 @@ class Variation(StagedCase):
             "value_change_pence": self.value_change_pence,
             "parties": list(self.parties),
             "public_health": self.public_health,
+            "funding_lines": [dict(line) for line in getattr(self, "funding_lines", [])],  # none in old snapshots
             "effective_on": self.effective_on,
             "chief_executive_informed": self.chief_executive_informed,
         }
@@ -231,3 +260,20 @@ class Variation(StagedCase):
     def _take_effect(self, *, on: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
         self.status = "effective"
         self._done(command_id)
+
+
+def _ring_fenced(lines: list[dict[str, Any]], asserted: bool | None) -> bool:
+    """Whether the contract holds ring-fenced public-health money: its funding lines say (Cabinet
+    report 4.5.1); a flag given must agree with them. With no line that knows (none named, or funds
+    opened before funds recorded it), the flag given decides."""
+    known = [line for line in lines if line["ring_fenced"] is not None]
+    if not known:
+        return bool(asserted)
+    ring = any(line["ring_fenced"] for line in known)
+    if asserted is not None and asserted != ring:
+        names = ", ".join(line["fund"] for line in known if line["ring_fenced"] == ring) if ring else "its funds"
+        held = f"draws on ring-fenced public-health money ({names})" if ring else "draws on no ring-fenced money"
+        raise InvalidInputError(
+            f"--public-health {'given' if asserted else 'refused'}, but the contract {held}; leave --public-health out"
+        )
+    return ring

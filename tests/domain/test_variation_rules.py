@@ -8,8 +8,28 @@ import pytest
 
 from domain.actor import Actor
 from domain.application import CaseService
-from domain.errors import ChiefExecutiveNotInformedError, InvalidInputError, NotAllowedError, OutcomeNotAllowedError
-from tests.domain.support import AUDREY, CAT, DAN, GUS, LEAD, MINUTES, PAT, PCC_SEC, PHIL, SAM, cid, deciders
+from domain.errors import (
+    CaseNotFoundError,
+    ChiefExecutiveNotInformedError,
+    InvalidInputError,
+    NotAllowedError,
+    OutcomeNotAllowedError,
+)
+from tests.domain.support import (
+    AUDREY,
+    CAT,
+    DAN,
+    GUS,
+    LEAD,
+    MINUTES,
+    PAT,
+    PCC_SEC,
+    PHIL,
+    SAM,
+    cid,
+    deciders,
+    open_agreed_fund,
+)
 
 
 def start(app: CaseService, **fields: object):
@@ -67,6 +87,36 @@ def test_public_health_signs_off_where_its_money_is_in_the_contract(app: CaseSer
     decide(app, v.reference, SAM, "board", "recommend")
     assert decide(app, v.reference, DAN, "jcu_decision", "approve").stage == "public_health"
     assert decide(app, v.reference, PHIL, "public_health", "sign_off").stage == "provider"
+
+
+def test_a_contract_drawing_on_a_ring_fenced_fund_is_signed_off_by_public_health_with_no_tick_box(
+    app: CaseService,
+) -> None:
+    open_agreed_fund(app, "Healthy Child", ring_fenced=True, contributions={"PCC": 1_000_000})
+    open_agreed_fund(app, "Aligned", balance=1_000_000)
+    v = start(app, funds=["Aligned", "Healthy Child"])  # its funding lines, no --public-health
+    assert v.details["public_health"] is True
+    assert v.details["funding_lines"] == [
+        {"fund": "Aligned", "ring_fenced": False},
+        {"fund": "Healthy Child", "ring_fenced": True},
+    ]
+    decide(app, v.reference, DAN, "jcu", "refer")
+    decide(app, v.reference, SAM, "board", "recommend")
+    assert decide(app, v.reference, DAN, "jcu_decision", "approve").stage == "public_health"
+
+
+def test_a_public_health_flag_that_disagrees_with_the_contracts_funding_lines_is_refused(app: CaseService) -> None:
+    open_agreed_fund(app, "Healthy Child", ring_fenced=True, contributions={"PCC": 1_000_000})
+    open_agreed_fund(app, "Aligned", balance=1_000_000)
+    with pytest.raises(InvalidInputError, match=r"draws on ring-fenced public-health money \(Healthy Child\)"):
+        start(app, funds=["Healthy Child"], public_health=False)
+    with pytest.raises(InvalidInputError, match="draws on no ring-fenced money"):
+        start(app, funds=["Aligned"], public_health=True)
+    with pytest.raises(CaseNotFoundError, match="no fund is named 'Nope'"):
+        start(app, funds=["Nope"])
+    assert list(app.references(("VAR",))) == []
+    assert start(app, funds=["Aligned"]).details["public_health"] is False
+    assert start(app, public_health=True).details["public_health"] is True  # no funding lines: the flag decides
 
 
 def test_a_lever_cannot_reach_the_provider_before_the_chief_executive_is_informed(app: CaseService) -> None:
