@@ -725,7 +725,7 @@ def policy_check(path: Path, as_json: bool) -> None:
 
 
 @policy_app.command("show")
-@click.option("--kind", default=None, help="One kind's route only: proposal, variation or funding.")
+@click.option("--kind", default=None, help="One kind's route only: proposal, variation, funding or fund.")
 @click.option(
     "--file",
     "path",
