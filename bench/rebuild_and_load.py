@@ -132,6 +132,7 @@ def long_case(app: CaseService, events: int) -> str:
             actor=PB,
             stage="jcu",
             outcome="extend",
+            minutes_ref="CYPMPB/1",
             command_id=f"x-{uuid.uuid4()}",
             at=now,
             new_deadline=(now + timedelta(days=7)).date(),

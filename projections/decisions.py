@@ -9,6 +9,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.dispute import Dispute
+from domain.fund_opening import FundOpening
 from domain.funding import FundingChange
 from domain.proposal import Proposal
 from domain.staged import StagedCase
@@ -68,6 +69,10 @@ class DecisionsProjection(Projection[DecisionsView]):
 
     @process_event.register
     def _(self, e: FundingChange.Started, tracking: Tracking) -> None:
+        self._index(e, e.title, tracking)
+
+    @process_event.register
+    def _(self, e: FundOpening.Started, tracking: Tracking) -> None:
         self._index(e, e.title, tracking)
 
     @process_event.register

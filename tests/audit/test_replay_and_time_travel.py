@@ -50,6 +50,7 @@ def test_replay_rebuilds_every_view_to_the_same_rows(settings: Settings) -> None
         actor=Actor.parse("secretary:programme_board:pat"),
         stage="programme_board",
         outcome="recommend",
+        minutes_ref="MIN-2026-01",
         command_id="late",
         at=T0 + timedelta(days=60),
     )

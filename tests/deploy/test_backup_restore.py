@@ -95,7 +95,7 @@ def everything(settings: Settings, references: list[str]) -> dict[str, Any]:
             "states": {ref: app.state(ref) for ref in references},
             "case_list": views["case_list"].list_cases(),
             "decisions": views["decisions"].list_decisions(limit=10_000),
-            "public_health": views["public_health"].report(2026),
+            "public_health": views["public_health"].report(2026, ["PCC", "CCC", "CPCCG"]),
             "positions": {name: view.max_tracking_id(app.name) for name, view in views.items()},
         }
     finally:

@@ -65,14 +65,15 @@ def test_the_metrics_count_the_cases_the_decisions_and_the_lag(settings: Setting
         ("dispute", "open"): 1,
         ("termination", "withdrawn"): 1,
         ("funding", "approved"): 1,
+        ("fund", "opened"): 1,
     }
     assert by(found, "concordat_decisions_recorded_total", "forum", "outcome") == {
         ("jcu", "refer"): 1,
         ("jcu", "reject"): 1,
         ("director", "mediation"): 1,
-        ("board", "propose"): 1,
-        ("public_health", "support"): 1,
-        ("programme_board", "agree"): 1,
+        ("board", "propose"): 2,  # the fund's opening and the change to it
+        ("public_health", "support"): 2,
+        ("programme_board", "agree"): 2,
         ("pcc_decision", "approve"): 1,
     }
     newest = app.max_notification_id()

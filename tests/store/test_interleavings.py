@@ -17,7 +17,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.case import case_id
 from domain.errors import ConcordatError
-from tests.domain.support import escalate, person_for
+from tests.domain.support import MINUTES, escalate, person_for
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEAD, AUDREY = Actor.parse("jcu_lead:jo"), Actor.parse("auditor:audrey")
@@ -81,6 +81,7 @@ class TwoWorkers(RuleBasedStateMachine):
             "actor": Actor(id=person_for(action.roles[0]), role=action.roles[0]),  # one person per stage
             "stage": action.stage,
             "outcome": outcome,
+            "minutes_ref": MINUTES,
             "command_id": self._cid(),
             "at": T0 + timedelta(days=self.n),
             **extra,

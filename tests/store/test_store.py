@@ -110,6 +110,7 @@ def test_snapshots_let_a_long_case_load_from_its_latest_snapshot(settings: Setti
             actor=Actor("pat", "secretary:programme_board"),
             stage="jcu",
             outcome="extend",
+            minutes_ref="MIN-2026-01",
             command_id=f"x{n}",
             at=state.deadline,
         )
