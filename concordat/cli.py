@@ -220,7 +220,9 @@ def _out(as_json: bool, data: Any, text: Callable[[Console], None]) -> None:
 def _command_id(given: str | None) -> str:
     if given is not None and not given.strip():
         raise InvalidInputError("--command-id is empty")
-    return given or str(uuid.uuid4())
+    cid = given or str(uuid.uuid4())
+    _attempt["command_id"] = cid  # printed if the outcome is not known (`_unknown_outcome`)
+    return cid
 
 
 def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -1435,6 +1437,10 @@ def _main(argv: list[str] | None) -> None:
         _fail("aborted", 130)
     except Failure as err:
         _fail(str(err), err.code)
+    except CommandRefusedError as err:
+        if err.kind == "StoreUnavailable":  # not refused: nobody knows yet whether it was recorded
+            _fail(_unknown_outcome("the store did not answer in time; the command may or may not be recorded"), 75)
+        _fail(str(err), 1)
     except ConcordatError as err:
         _record_refusal(err)
         _fail(str(err), 1)
@@ -1442,10 +1448,10 @@ def _main(argv: list[str] | None) -> None:
         first = err.errors()[0]
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except TemporalUnavailableError as err:
-        _fail(str(err), 69)
+        _fail(_unknown_outcome(str(err)), 69)
     except RPCError as err:  # Temporal answered, with an error of its own: a failing dependency
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        _fail(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}", 69)
+        _fail(_unknown_outcome(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}"), 69)
     except MapperDeserialisationError:
         _fail(
             "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
@@ -1453,7 +1459,8 @@ def _main(argv: list[str] | None) -> None:
             1,
         )
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
-        _fail(f"store unavailable, try again ({str(err).splitlines()[0] if str(err) else type(err).__name__})", 75)
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        _fail(_unknown_outcome(f"store unavailable, try again ({detail})"), 75)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as err:  # noqa: BLE001 - the process boundary: log it whole, show one line
@@ -1461,6 +1468,15 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"internal error: {type(err).__name__}: {err} (details in {path})", 70)
     # Without standalone mode, click returns the code of `ctx.exit()` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _unknown_outcome(message: str) -> str:
+    """`message`, and for a command that was under way, the command id to repeat it with: repeated,
+    it either finds the command already recorded or does it now (never twice)."""
+    cid = _attempt.get("command_id")
+    if not cid:
+        return message
+    return f"{message}: not done, or not known to be; repeat it with --command-id {cid}"
 
 
 def _record_refusal(err: ConcordatError) -> None:

@@ -81,6 +81,11 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, UNPROCESSABLE):
         return 422, str(exc)
     if isinstance(exc, CommandRefusedError):
+        if exc.kind == "StoreUnavailable":  # not refused: the outcome is not known yet
+            return 503, (
+                "the store did not answer in time; the command may or may not be recorded: repeat it with the "
+                "same Idempotency-Key to finish it (it is recorded once); without a key a repeat is a new command"
+            )
         return KIND_STATUS.get(exc.kind, 409), str(exc)
     if isinstance(exc, ConcordatError):
         return 409, str(exc)  # closed, wrong stage, not yet due, a concurrent change: the case moved on

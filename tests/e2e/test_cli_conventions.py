@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -146,6 +147,18 @@ def test_an_error_from_temporal_exits_69_in_one_line(engine: Engine) -> None:
     assert done.returncode == 69, done.stderr
     line = one_line(done)
     assert line.startswith("concordat: Temporal failed (NOT_FOUND)") and "no-such-namespace" in line
+    # The outcome is not known to the person: the line names the command id to repeat it with, and
+    # repeating it with that id (against the right namespace) does it, once.
+    printed = re.search(r"repeat it with --command-id (\S+)$", line)
+    assert printed is not None, line
+    right = {**engine.env, "CONCORDAT_TOKEN": engine.token_of("lead_director:dan")}
+    again = ["decide", ref, "--stage", "jcu", "--outcome", "approve", "--as", "lead_director:dan"]
+    assert cli(right, *again, "--command-id", printed.group(1)).returncode == 0
+    assert cli(right, *again, "--command-id", printed.group(1)).returncode == 0  # answered, not applied twice
+    history = json.loads(
+        cli(engine.env | {"CONCORDAT_TOKEN": engine.token_of("auditor:audrey")}, "history", ref, "--json").stdout
+    )
+    assert [e["event"] for e in history].count("Decided") == 1
 
 
 def test_up_says_in_one_line_why_temporal_did_not_start(env: dict[str, str]) -> None:
