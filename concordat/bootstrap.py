@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Worker
 
-from concordat import codec, logs, private, store_key
+from concordat import codec, logs, private, schema, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
@@ -49,8 +49,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 def store_env(settings: Settings) -> dict[str, str]:
-    """eventsourcing's settings for the event store and every view, built from ours."""
-    return {**_persistence_env(settings), **_cipher_env(settings)}
+    """eventsourcing's settings for the event store and every view, built from ours. No process makes
+    tables when it opens the store: `concordat migrate` does, once (`concordat.schema`)."""
+    return {**_persistence_env(settings), **_cipher_env(settings), "CREATE_TABLE": "no"}
 
 
 def _cipher_env(settings: Settings) -> dict[str, str]:
@@ -121,7 +122,8 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
         snapshot_interval=settings.snapshot_interval or None,
     )
     try:
-        _first_run_safe(lambda: store_key.check(app, settings.cipher_key.get_secret_value()))
+        schema.ensure(settings, app.recorder.datastore)  # type: ignore[attr-defined]
+        store_key.check(app, settings.cipher_key.get_secret_value())
     except BaseException:
         app.close()
         raise
@@ -140,6 +142,8 @@ def view_classes(settings: Settings) -> dict[str, type[Any]]:
 
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
+    if not schema.ensured(settings):
+        open_cases(settings).close()  # the store's tables first (a new store), and its key checked
     env = Environment(name, store_env(settings))
     return _first_run_safe(
         lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])

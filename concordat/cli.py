@@ -334,6 +334,19 @@ def serve(address: str | None, secure_cookies: bool) -> None:
     raise SystemExit(web_server.serve(settings, address or settings.http_address, secure_cookies=secure_cookies))
 
 
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def migrate(as_json: bool) -> None:
+    """Make or bring up to date the store's tables, once, under a lock (run before the processes start:
+    `up` and the deployment do; a new store is also made by the first process that opens it)."""
+    from concordat import schema
+
+    done = schema.migrate(_settings())
+    data = {"store": done.store, "schema_version": done.version, "was": done.found, "changed": done.changed}
+    what = f"from version {done.found}" if done.changed and done.found else "made" if done.changed else "up to date"
+    _out(as_json, data, lambda c: c.print(f"{done.store}: schema version {done.version} ({what})"))
+
+
 @app.group("user")
 def user_app() -> None:
     """People who may sign in, and their roles (every change is an event in the store)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, engine, ports, private
+from concordat import binaries, bootstrap, engine, ports, private, schema
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.directory import Directory
@@ -294,6 +294,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
+        done = schema.migrate(settings)  # the tables, once, before the processes that share them
         cases = bootstrap.open_cases(settings)
         store = bootstrap.describe_store(settings)
         refusal = _bind(settings, cases, store)
@@ -302,8 +303,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             return 1
         _say(f"store        {store} (id {store_id(cases)}); task queue {engine.task_queue(settings, cases)}")
 
-        for view in ("case_list", "decisions", "public_health"):
-            bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
+        _say(f"schema       version {done.version}" + (f" (was {done.found})" if done.changed else " (up to date)"))
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
         for name, command in [*roles, ("projections", "projections")]:
