@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from concordat import bootstrap, keys
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update
@@ -100,7 +101,16 @@ class Commands:
         cid = await asyncio.to_thread(self._start_id, who, kind, command_id, fields)
         with _reused(command_id):
             state = await asyncio.to_thread(start, actor, cid)
-        await ensure_workflow(client, self.settings, state, self.cases)
+        try:
+            await ensure_workflow(client, self.settings, state, self.cases)
+        except (RPCError, RuntimeError) as err:
+            # The case is stored; its workflow is not running yet. A repeat with the same command id
+            # (Idempotency-Key) finds the case and starts it; so does the worker's sweep on its own.
+            cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TemporalUnavailableError(
+                f"{state.reference} is recorded but Temporal did not start its workflow ({cause}); the engine "
+                "starts it by itself, or repeat the command with the same command id to start it now"
+            ) from None
         return state
 
     def _start_id(self, who: Identity, kind: str, key: str, fields: dict[str, Any]) -> str:

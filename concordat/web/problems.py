@@ -15,6 +15,7 @@ import psycopg
 from eventsourcing.persistence import MapperDeserialisationError, OperationalError, PersistenceError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from temporalio.service import RPCError
 
 from concordat.engine import CommandRefusedError, TemporalUnavailableError
 from domain.errors import (
@@ -63,6 +64,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     ConcordatError,
     ValidationError,
     TemporalUnavailableError,
+    RPCError,
     MapperDeserialisationError,
     OperationalError,
     PersistenceError,
@@ -94,6 +96,9 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
         return 422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
     if isinstance(exc, TemporalUnavailableError):
         return 503, str(exc)
+    if isinstance(exc, RPCError):  # Temporal answered with an error of its own: a failing dependency
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return 503, f"Temporal failed ({exc.status.name if exc.status else 'no status'}): {detail}; try again"
     if isinstance(exc, MapperDeserialisationError):
         return 500, "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with?"
     if isinstance(exc, OperationalError | PersistenceError | psycopg.OperationalError):
