@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
@@ -113,9 +114,38 @@ def load_policy(settings: Settings) -> Policy:
     return Policy.load(settings.policy_file)
 
 
+class StoreConnectionError(Exception):
+    """The store's database cannot be reached as configured (no such database, host or role, a
+    refused password or connection): the database's own words, at once, rather than a pool's timeout."""
+
+
+def check_database(settings: Settings) -> None:
+    """One direct connection to the configured PostgreSQL, to name a wrong URL's cause at once: the
+    pool eventsourcing keeps would retry for seconds and then say only that it got no connection."""
+    if not settings.uses_postgres:
+        return
+    try:
+        psycopg.connect(settings.database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as err:
+        raise StoreConnectionError(f"cannot connect to {describe_store(settings)}: {_cause(err)}") from None
+
+
+def _cause(err: BaseException) -> str:
+    """The database's own reason, from a libpq message such as 'connection failed: connection to
+    server … failed: FATAL:  database "x" does not exist'."""
+    text = " ".join(str(err).split())
+    for marker in ("FATAL:", "failed:"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1].strip()
+            break
+    return text or type(err).__name__
+
+
 def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
     """The store, once it is known that this process's cipher key is the store's (`store_key`):
     a process with no key, or another, is refused before it can write anything."""
+    if not schema.ensured(settings):
+        check_database(settings)  # once a process: a wrong database URL is named at once
     app = CaseService(
         store_env(settings),
         policy=policy or load_policy(settings),

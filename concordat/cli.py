@@ -1462,6 +1462,8 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except TemporalUnavailableError as err:
         _fail(_unknown_outcome(str(err)), 69)
+    except bootstrap.StoreConnectionError as err:
+        _fail(str(err), 69)
     except RPCError as err:  # Temporal answered, with an error of its own: a failing dependency
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         _fail(_unknown_outcome(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}"), 69)

@@ -101,6 +101,7 @@ def migrate(settings: Settings) -> Migration:
     from concordat import bootstrap  # bootstrap opens stores through `ensure`: imported late
     from concordat.web.throttle import create_tables as create_throttle_tables
 
+    bootstrap.check_database(settings)  # a wrong database URL named at once, not as a lock's failure
     env = {**bootstrap.store_env(settings), "CREATE_TABLE": "yes"}
     with _locked(settings):
         # The events' and snapshots' tables, as the application builds its recorders (snapshots on,
