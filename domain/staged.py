@@ -410,6 +410,10 @@ class StagedCase(Case):
             deciders = " or ".join([decider] + ([esc_role] if esc_role and esc_outcomes else []))
             error = NotYourForumError if actor.role.startswith("secretary:") else NotAllowedError
             raise error(f"role {actor.role} may not decide at {stage} for {self.reference}; {deciders} decides there")
+        body_of = policy.forums[sdef.forum].party if sdef.forum in policy.forums else None
+        if body_of is not None and not as_escalation:
+            # A party's own body decides for that party only; a party that has left takes no part.
+            rules.membership.check_acting_for(body_of, f"{self.reference} ({sdef.forum} decides for {body_of})")
         if not as_escalation or command.outcome == "decide":  # extend and send_back decide the clock only
             policy.separation.check_decision(
                 reference=self.reference,
