@@ -206,7 +206,10 @@ def list_cases(
     role: RoleHeader = None,
     kind: Annotated[
         str | None,
-        Query(max_length=40, description="proposal, dispute, termination, variation, funding, or a proposal's kind"),
+        Query(
+            max_length=40,
+            description="proposal, dispute, termination, agreement, variation, funding, or a proposal's kind",
+        ),
     ] = None,
     stage: Annotated[str | None, Query(max_length=40)] = None,
     open: bool = False,
