@@ -168,3 +168,15 @@ def test_once_the_partnership_has_ended_no_party_takes_part(app: CaseService, cl
     with pytest.raises(FormerPartyError, match=f"the partnership ended on 2026-11-24 \\({ref}\\)"):
         proposal(app, ["CCC", "CPCCG"])
     assert app.max_notification_id() == stored
+
+
+def test_an_open_proposal_reaching_the_parties_bodies_asks_only_those_of_members(
+    app: CaseService, clock: Clock
+) -> None:
+    ref = proposal(app, ["PCC", "CCC", "CPCCG"])  # started while PCC was a member
+    at_programme_board = approve_through(app, ref, stop_at="programme_board")
+    assert at_programme_board.stage == "programme_board"
+    pcc_leaves(app, clock)
+    forked = approve_through(app, ref, stop_at="ccc_decision")
+    assert forked.stage == "ccc_decision,cmet"  # not pcc_decision: PCC takes no part
+    assert approve_through(app, ref).status == "approved"
