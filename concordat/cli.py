@@ -42,7 +42,7 @@ from concordat.engine import (
     state_dict,
     sweep,
 )
-from concordat.fields import DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import AgreementIn, DisputeIn, Fields, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain import ledger
@@ -879,7 +879,7 @@ def dispute_app() -> None:
 
 @app.group("termination")
 def termination_app() -> None:
-    """Notices to leave the partnership (six months at least), withdrawal and mutual consent."""
+    """Notices to leave the partnership (six months at least), withdrawal, and agreements by mutual consent."""
 
 
 def _start_case(settings: Settings, as_: str | None, command_id: str | None, kind: str, fields: dict[str, Any]) -> Any:
@@ -1028,13 +1028,31 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
     _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
 
 
-@termination_app.command("consent")
-@click.argument("reference")
-@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The agreed date (today or later).")
+@termination_app.command("propose")
+@_start_options(AgreementIn)
 @_command_opts
-def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
-    _act(_settings(), as_, command_id, reference, "consent", {"effective": _date(effective, "--effective")}, as_json)
+def termination_propose(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
+    """Propose termination by mutual consent: --leaving PARTY leaves (or, without it, the partnership
+    ends) on the agreed date. You sign it for your party as you propose it (--as party_rep:PARTY:ID)."""
+    state = _start_case(_settings(), as_, command_id, "agreement", _given(AgreementIn, options))
+    _out(as_json, state_dict(state), lambda c: render.agreement_line(c, state))
+
+
+@termination_app.command("agree")
+@click.argument("reference")
+@_command_opts
+def termination_agree(reference: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party signs a termination agreement; once every party has, no one party can undo it."""
+    _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
+
+
+@termination_app.command("refuse")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def termination_refuse(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party refuses a termination agreement before every party has signed it (it then fails)."""
+    _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
 
 
 @app.group("variation")

@@ -25,18 +25,19 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.directory import Directory
-from domain.errors import IdempotencyKeyReusedError, InvalidInputError
+from domain.errors import IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
 from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
-START_KINDS = ("proposal", "dispute", "termination", "variation", "funding")
+START_KINDS = ("proposal", "dispute", "termination", "agreement", "variation", "funding")
 # What the store's receipt of each kind of start names: a case reference's prefix, or a fund.
 OPENS = {
     "proposal": "PRO-",
     "dispute": "DSP-",
     "termination": "TRM-",
+    "agreement": "AGR-",
     "variation": "VAR-",
     "funding": "FUN-",
     "fund": "fund:",
@@ -49,7 +50,6 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "refuse": ("refuse", ("note",)),
     "appoint": ("appoint", ("letter_ref",)),
     "findings": ("findings", ("findings", "cost")),
-    "consent": ("consent", ("effective",)),
     "inform-ce": ("inform_chief_executive", ("note",)),
     "extend": ("extend", ("deadline", "note")),
 }
@@ -152,6 +152,15 @@ class Commands:
                 "year_end": bool(f.get("year_end")),
             }
             return lambda actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
+        if kind == "agreement":
+            effective = _day(f.get("effective"), "effective")
+            fields = {
+                "leaving": str(f.get("leaving") or "").strip() or None,
+                "effective": effective.isoformat() if effective else None,
+                "agreement_ref": f.get("agreement_ref", ""),
+                "note": f.get("note", ""),
+            }
+            return lambda actor, cid: app.propose_agreement(actor=actor, fields=fields, command_id=cid)
         if kind == "variation":
             fields = {
                 "provider": f.get("provider", ""),
@@ -209,7 +218,7 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
+        actor = await self._acting(who, reference, allowed_roles(current, "decide", stage), role)
         return await self._act(actor, reference, "decide", act, cid)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
@@ -218,7 +227,7 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "withdraw"), role)
+        actor = await self._acting(who, reference, allowed_roles(current, "withdraw"), role)
         return await self._act(actor, reference, "withdraw", act, cid)
 
     async def act(
@@ -235,8 +244,6 @@ class Commands:
         given = {n: fields.get(n) for n in names}
         if "cost" in given:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
-        if "effective" in given:
-            given["effective"] = _day(given["effective"], "effective")
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None
@@ -245,8 +252,18 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, action), role)
+        actor = await self._acting(who, reference, allowed_roles(current, action), role)
         return await self._act(actor, reference, action, act, cid)
+
+    async def _acting(self, who: Identity, reference: str, allowed: list[str], role: str | None) -> Actor:
+        """The actor for a command on a case. A person the case does not await who holds a role of a
+        party that has left the partnership learns that, not only which roles the case awaits."""
+        try:
+            return who.acting_as(allowed, role)
+        except NotAllowedError:
+            for held in [role] if role else who.roles:
+                await asyncio.to_thread(self.cases.check_role_takes_part, held, reference)
+            raise
 
     async def _earlier(
         self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]

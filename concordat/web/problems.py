@@ -37,6 +37,7 @@ KIND_STATUS = {
     "NotAllowedError": 403,
     "NotYourForumError": 403,
     "NotAPartyError": 403,
+    "FormerPartyError": 403,
     "SeparationOfDutiesError": 403,
     "ForgedCommandError": 403,
     "InvalidInputError": 422,
