@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
@@ -21,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Worker
 
-from concordat import codec, logs, private, store_key
+from concordat import codec, logs, private, schema, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
@@ -49,8 +50,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 def store_env(settings: Settings) -> dict[str, str]:
-    """eventsourcing's settings for the event store and every view, built from ours."""
-    return {**_persistence_env(settings), **_cipher_env(settings)}
+    """eventsourcing's settings for the event store and every view, built from ours. No process makes
+    tables when it opens the store: `concordat migrate` does, once (`concordat.schema`)."""
+    return {**_persistence_env(settings), **_cipher_env(settings), "CREATE_TABLE": "no"}
 
 
 def _cipher_env(settings: Settings) -> dict[str, str]:
@@ -112,16 +114,46 @@ def load_policy(settings: Settings) -> Policy:
     return Policy.load(settings.policy_file)
 
 
+class StoreConnectionError(Exception):
+    """The store's database cannot be reached as configured (no such database, host or role, a
+    refused password or connection): the database's own words, at once, rather than a pool's timeout."""
+
+
+def check_database(settings: Settings) -> None:
+    """One direct connection to the configured PostgreSQL, to name a wrong URL's cause at once: the
+    pool eventsourcing keeps would retry for seconds and then say only that it got no connection."""
+    if not settings.uses_postgres:
+        return
+    try:
+        psycopg.connect(settings.database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as err:
+        raise StoreConnectionError(f"cannot connect to {describe_store(settings)}: {_cause(err)}") from None
+
+
+def _cause(err: BaseException) -> str:
+    """The database's own reason, from a libpq message such as 'connection failed: connection to
+    server … failed: FATAL:  database "x" does not exist'."""
+    text = " ".join(str(err).split())
+    for marker in ("FATAL:", "failed:"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1].strip()
+            break
+    return text or type(err).__name__
+
+
 def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
     """The store, once it is known that this process's cipher key is the store's (`store_key`):
     a process with no key, or another, is refused before it can write anything."""
+    if not schema.ensured(settings):
+        check_database(settings)  # once a process: a wrong database URL is named at once
     app = CaseService(
         store_env(settings),
         policy=policy or load_policy(settings),
         snapshot_interval=settings.snapshot_interval or None,
     )
     try:
-        _first_run_safe(lambda: store_key.check(app, settings.cipher_key.get_secret_value()))
+        schema.ensure(settings, app.recorder.datastore)  # type: ignore[attr-defined]
+        store_key.check(app, settings.cipher_key.get_secret_value())
     except BaseException:
         app.close()
         raise
@@ -140,6 +172,8 @@ def view_classes(settings: Settings) -> dict[str, type[Any]]:
 
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
+    if not schema.ensured(settings):
+        open_cases(settings).close()  # the store's tables first (a new store), and its key checked
     env = Environment(name, store_env(settings))
     return _first_run_safe(
         lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])

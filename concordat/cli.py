@@ -42,7 +42,7 @@ from concordat.engine import (
     state_dict,
     sweep,
 )
-from concordat.fields import DisputeIn, Fields, FundIn, FundingIn, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import AgreementIn, DisputeIn, Fields, FundIn, FundingIn, ProposalIn, TerminationIn, VariationIn
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain import ledger
@@ -220,7 +220,9 @@ def _out(as_json: bool, data: Any, text: Callable[[Console], None]) -> None:
 def _command_id(given: str | None) -> str:
     if given is not None and not given.strip():
         raise InvalidInputError("--command-id is empty")
-    return given or str(uuid.uuid4())
+    cid = given or str(uuid.uuid4())
+    _attempt["command_id"] = cid  # printed if the outcome is not known (`_unknown_outcome`)
+    return cid
 
 
 def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -332,6 +334,19 @@ def serve(address: str | None, secure_cookies: bool) -> None:
 
     settings = _settings()
     raise SystemExit(web_server.serve(settings, address or settings.http_address, secure_cookies=secure_cookies))
+
+
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def migrate(as_json: bool) -> None:
+    """Make or bring up to date the store's tables, once, under a lock (run before the processes start:
+    `up` and the deployment do; a new store is also made by the first process that opens it)."""
+    from concordat import schema
+
+    done = schema.migrate(_settings())
+    data = {"store": done.store, "schema_version": done.version, "was": done.found, "changed": done.changed}
+    what = f"from version {done.found}" if done.changed and done.found else "made" if done.changed else "up to date"
+    _out(as_json, data, lambda c: c.print(f"{done.store}: schema version {done.version} ({what})"))
 
 
 @app.group("user")
@@ -866,7 +881,7 @@ def dispute_app() -> None:
 
 @app.group("termination")
 def termination_app() -> None:
-    """Notices to leave the partnership (six months at least), withdrawal and mutual consent."""
+    """Notices to leave the partnership (six months at least), withdrawal, and agreements by mutual consent."""
 
 
 def _start_case(settings: Settings, as_: str | None, command_id: str | None, kind: str, fields: dict[str, Any]) -> Any:
@@ -1015,13 +1030,31 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
     _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
 
 
-@termination_app.command("consent")
-@click.argument("reference")
-@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The agreed date (today or later).")
+@termination_app.command("propose")
+@_start_options(AgreementIn)
 @_command_opts
-def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Your party consents to mutual termination on a date; all members on one date ends the partnership."""
-    _act(_settings(), as_, command_id, reference, "consent", {"effective": _date(effective, "--effective")}, as_json)
+def termination_propose(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
+    """Propose termination by mutual consent: --leaving PARTY leaves (or, without it, the partnership
+    ends) on the agreed date. You sign it for your party as you propose it (--as party_rep:PARTY:ID)."""
+    state = _start_case(_settings(), as_, command_id, "agreement", _given(AgreementIn, options))
+    _out(as_json, state_dict(state), lambda c: render.agreement_line(c, state))
+
+
+@termination_app.command("agree")
+@click.argument("reference")
+@_command_opts
+def termination_agree(reference: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party signs a termination agreement; once every party has, no one party can undo it."""
+    _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
+
+
+@termination_app.command("refuse")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def termination_refuse(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party refuses a termination agreement before every party has signed it (it then fails)."""
+    _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
 
 
 @app.group("variation")
@@ -1434,6 +1467,10 @@ def _main(argv: list[str] | None) -> None:
         _fail("aborted", 130)
     except Failure as err:
         _fail(str(err), err.code)
+    except CommandRefusedError as err:
+        if err.kind == "StoreUnavailable":  # not refused: nobody knows yet whether it was recorded
+            _fail(_unknown_outcome("the store did not answer in time; the command may or may not be recorded"), 75)
+        _fail(str(err), 1)
     except ConcordatError as err:
         _record_refusal(err)
         _fail(str(err), 1)
@@ -1441,10 +1478,12 @@ def _main(argv: list[str] | None) -> None:
         first = err.errors()[0]
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except TemporalUnavailableError as err:
+        _fail(_unknown_outcome(str(err)), 69)
+    except bootstrap.StoreConnectionError as err:
         _fail(str(err), 69)
     except RPCError as err:  # Temporal answered, with an error of its own: a failing dependency
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        _fail(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}", 69)
+        _fail(_unknown_outcome(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}"), 69)
     except MapperDeserialisationError:
         _fail(
             "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
@@ -1452,7 +1491,8 @@ def _main(argv: list[str] | None) -> None:
             1,
         )
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
-        _fail(f"store unavailable, try again ({str(err).splitlines()[0] if str(err) else type(err).__name__})", 75)
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        _fail(_unknown_outcome(f"store unavailable, try again ({detail})"), 75)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as err:  # noqa: BLE001 - the process boundary: log it whole, show one line
@@ -1460,6 +1500,15 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"internal error: {type(err).__name__}: {err} (details in {path})", 70)
     # Without standalone mode, click returns the code of `ctx.exit()` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _unknown_outcome(message: str) -> str:
+    """`message`, and for a command that was under way, the command id to repeat it with: repeated,
+    it either finds the command already recorded or does it now (never twice)."""
+    cid = _attempt.get("command_id")
+    if not cid:
+        return message
+    return f"{message}: not done, or not known to be; repeat it with --command-id {cid}"
 
 
 def _record_refusal(err: ConcordatError) -> None:

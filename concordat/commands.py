@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from concordat import bootstrap, keys
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update
@@ -24,18 +25,19 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.directory import Directory
-from domain.errors import IdempotencyKeyReusedError, InvalidInputError
+from domain.errors import IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
 from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
-START_KINDS = ("proposal", "dispute", "termination", "variation", "funding", "fund")
+START_KINDS = ("proposal", "dispute", "termination", "agreement", "variation", "funding", "fund")
 # What the store's receipt of each kind of start names: a case reference's prefix, or a fund.
 OPENS = {
     "proposal": "PRO-",
     "dispute": "DSP-",
     "termination": "TRM-",
+    "agreement": "AGR-",
     "variation": "VAR-",
     "funding": "FUN-",
     "fund": "FND-",
@@ -48,7 +50,6 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "refuse": ("refuse", ("note",)),
     "appoint": ("appoint", ("letter_ref",)),
     "findings": ("findings", ("findings", "cost")),
-    "consent": ("consent", ("effective",)),
     "inform-ce": ("inform_chief_executive", ("note",)),
     "extend": ("extend", ("deadline", "note")),
 }
@@ -100,7 +101,16 @@ class Commands:
         cid = await asyncio.to_thread(self._start_id, who, kind, command_id, fields)
         with _reused(command_id):
             state = await asyncio.to_thread(start, actor, cid)
-        await ensure_workflow(client, self.settings, state, self.cases)
+        try:
+            await ensure_workflow(client, self.settings, state, self.cases)
+        except (RPCError, RuntimeError) as err:
+            # The case is stored; its workflow is not running yet. A repeat with the same command id
+            # (Idempotency-Key) finds the case and starts it; so does the worker's sweep on its own.
+            cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TemporalUnavailableError(
+                f"{state.reference} is recorded but Temporal did not start its workflow ({cause}); the engine "
+                "starts it by itself, or repeat the command with the same command id to start it now"
+            ) from None
         return state
 
     def _start_id(self, who: Identity, kind: str, key: str, fields: dict[str, Any]) -> str:
@@ -142,6 +152,15 @@ class Commands:
                 "year_end": bool(f.get("year_end")),
             }
             return lambda actor, cid: app.serve_notice(actor=actor, fields=fields, command_id=cid)
+        if kind == "agreement":
+            effective = _day(f.get("effective"), "effective")
+            fields = {
+                "leaving": str(f.get("leaving") or "").strip() or None,
+                "effective": effective.isoformat() if effective else None,
+                "agreement_ref": f.get("agreement_ref", ""),
+                "note": f.get("note", ""),
+            }
+            return lambda actor, cid: app.propose_agreement(actor=actor, fields=fields, command_id=cid)
         if kind == "variation":
             fields = {
                 "provider": f.get("provider", ""),
@@ -205,7 +224,7 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
+        actor = await self._acting(who, reference, allowed_roles(current, "decide", stage), role)
         return await self._act(actor, reference, "decide", act, cid)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
@@ -214,7 +233,7 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "withdraw"), role)
+        actor = await self._acting(who, reference, allowed_roles(current, "withdraw"), role)
         return await self._act(actor, reference, "withdraw", act, cid)
 
     async def act(
@@ -231,8 +250,6 @@ class Commands:
         given = {n: fields.get(n) for n in names}
         if "cost" in given:
             given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
-        if "effective" in given:
-            given["effective"] = _day(given["effective"], "effective")
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None
@@ -241,8 +258,18 @@ class Commands:
         if earlier is not None:
             return earlier
         current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, action), role)
+        actor = await self._acting(who, reference, allowed_roles(current, action), role)
         return await self._act(actor, reference, action, act, cid)
+
+    async def _acting(self, who: Identity, reference: str, allowed: list[str], role: str | None) -> Actor:
+        """The actor for a command on a case. A person the case does not await who holds a role of a
+        party that has left the partnership learns that, not only which roles the case awaits."""
+        try:
+            return who.acting_as(allowed, role)
+        except NotAllowedError:
+            for held in [role] if role else who.roles:
+                await asyncio.to_thread(self.cases.check_role_takes_part, held, reference)
+            raise
 
     async def _earlier(
         self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]

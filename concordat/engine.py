@@ -10,6 +10,7 @@ store is the system of record.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -160,9 +161,15 @@ async def migrate_workflow(client: Client, settings: Settings, state: CaseView, 
 async def send_update(
     client: Client, settings: Settings, app: CaseService, reference: str, arg: ActInput, command_id: str
 ) -> CaseState:
-    """A person's command to the case's workflow, as an Update whose id is the command id. The
-    workflow is started in the same call if it is not running (update-with-start), so a case whose
-    workflow was lost still takes commands."""
+    """A person's command to the case's workflow, as an Update. The workflow is started in the same
+    call if it is not running (update-with-start), so a case whose workflow was lost still takes
+    commands.
+
+    The update's id is the command id and an attempt of this call's own. The command id, signed in
+    `arg`, is what the store keys the command by (a repeat is answered from the store, never recorded
+    twice); an update id of the command id alone would make Temporal answer every repeat with the
+    first attempt's failure, so a command whose outcome was unknown (the store was down) could never
+    be finished by repeating it."""
     current = app.state(reference)  # raises CaseNotFoundError for an unknown reference
     if not is_live(current):
         # The domain's own words, and the command id's first answer if this is a repeat.
@@ -174,7 +181,11 @@ async def send_update(
     try:
         try:
             return await client.execute_update_with_start_workflow(
-                CaseWorkflow.act, arg, id=command_id, start_workflow_operation=start, result_type=CaseState
+                CaseWorkflow.act,
+                arg,
+                id=update_id(command_id),
+                start_workflow_operation=start,
+                result_type=CaseState,
             )
         except BaseException:
             await _settle(start)
@@ -184,6 +195,11 @@ async def send_update(
         if isinstance(cause, ApplicationError):
             raise CommandRefusedError(cause.message, cause.type) from None
         raise CommandRefusedError(str(cause)) from None
+
+
+def update_id(command_id: str) -> str:
+    """The id of one attempt at a command: the command id, then an attempt of its own."""
+    return f"{command_id}~{uuid.uuid4().hex[:12]}"
 
 
 async def _settle(start: WithStartWorkflowOperation[Any, CaseState]) -> None:

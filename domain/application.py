@@ -29,6 +29,7 @@ from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ValidationError
 
 from domain.actor import Actor
+from domain.agreement import ProposeAgreement, TerminationAgreement
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import (
@@ -41,6 +42,7 @@ from domain.errors import (
 from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
+from domain.membership import Membership
 from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal
 from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
@@ -167,6 +169,16 @@ class CaseService(Application):
             rules = self._rules = Rules.from_policy(self.policy)
         return rules
 
+    def membership(self) -> Membership:
+        """Who takes part in the partnership now (domain/membership.py), from the `Partnership`."""
+        return self.partnership().membership(self.rules.calendar)
+
+    def rules_now(self, case: Any = None) -> Rules:
+        """The rules a command is judged by: the policy the case started under (the current one for
+        a new case), with the partnership's membership as it stands now."""
+        rules = self.rules if case is None else self.rules_for(case)
+        return rules.with_membership(self.membership())
+
     def rules_for(self, case: Any) -> Rules:
         """The rules of the policy a case started under. Every policy a case started under is stored
         (`PolicyVersion`), so a running case keeps its rules when the policy file changes."""
@@ -201,9 +213,11 @@ class CaseService(Application):
     ) -> CaseView:
         """Open a proposal with the next reference of its year (`PRO-2026-0001`)."""
 
+        rules = self.rules_now()
+
         def build(reference: str, when: datetime) -> Proposal:
             return Proposal.start(
-                self.rules,
+                rules,
                 reference=reference,
                 title=title,
                 kind=kind,
@@ -225,9 +239,11 @@ class CaseService(Application):
         if command.linked_case and command.linked_case not in self:
             raise CaseNotFoundError(f"no case has the reference {command.linked_case!r} (linked case)")
 
+        rules = self.rules_now()
+
         def build(reference: str, when: datetime) -> Dispute:
             return Dispute.raise_(
-                self.rules,
+                rules,
                 reference=reference,
                 actor=actor,
                 command=command,
@@ -247,12 +263,14 @@ class CaseService(Application):
         if not partnership.is_active:
             raise CaseClosedError("the partnership has ended; there is nothing to give notice of")
 
+        rules = self.rules_now()
+
         def build(reference: str, when: datetime) -> TerminationNotice:
             pending = [n for n in self._pending_notices() if n.party == actor.party]
             if pending:
                 raise InvalidInputError(f"{actor.party} already has notice pending: {pending[0].reference}")
             return TerminationNotice.serve(
-                self.rules,
+                rules,
                 reference=reference,
                 actor=actor,
                 command=command,
@@ -263,6 +281,23 @@ class CaseService(Application):
 
         return self._start("TRM", actor, command_id, at, build)
 
+    def propose_agreement(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
+        """A party's representative proposes that a party leaves, or that the partnership ends, by
+        everyone's agreement on a date (`AGR-2026-0001`); they sign it for their party as they do."""
+        command = _parse(ProposeAgreement, fields)
+        rules = self.rules_now()
+        if not self.partnership().is_active:
+            raise CaseClosedError("the partnership has ended; there is nothing left to agree")
+
+        def build(reference: str, when: datetime) -> TerminationAgreement:
+            return TerminationAgreement.propose(
+                rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when
+            )
+
+        return self._start("AGR", actor, command_id, at, build)
+
     def start_variation(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
@@ -270,9 +305,11 @@ class CaseService(Application):
         command = _parse(StartVariation, fields)
         funds = [self._fund(name) for name in dict.fromkeys(command.funds)]
 
+        rules = self.rules_now()
+
         def build(reference: str, when: datetime) -> Variation:
             return Variation.start(
-                self.rules,
+                rules,
                 reference=reference,
                 actor=actor,
                 command=command,
@@ -290,9 +327,11 @@ class CaseService(Application):
         command = _parse(StartFundingChange, fields)
         fund = self._fund(command.fund)
 
+        rules = self.rules_now()
+
         def build(reference: str, when: datetime) -> FundingChange:
             return FundingChange.start(
-                self.rules,
+                rules,
                 reference=reference,
                 actor=actor,
                 command=command,
@@ -310,10 +349,11 @@ class CaseService(Application):
         """A JCU lead proposes to open an aligned or pooled fund (`FND-2026-0001`); it opens once the
         Programme Board agrees (ToR 4.2, `[routes.fund]`)."""
         command = _parse(OpenFund, fields)
+        rules = self.rules_now()
 
         def build(reference: str, when: datetime) -> FundOpening:
             return FundOpening.start(
-                self.rules,
+                rules,
                 reference=reference,
                 actor=actor,
                 command=command,
@@ -363,7 +403,7 @@ class CaseService(Application):
     ) -> Any:
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
-        self._check_actor(actor)
+        self._check_acting(actor, reference)
         aggregate = self._load(reference)
         actions = getattr(type(aggregate), "ACTIONS", {})
         if action not in actions:
@@ -552,6 +592,18 @@ class CaseService(Application):
         if not self.policy.is_known_role(actor.role):
             raise NotAllowedError(f"role {actor.role!r} is not known; roles: {self.policy.known_roles_text}")
 
+    def _check_acting(self, actor: Actor, reference: str = "") -> None:
+        """A command's actor: a known role, and not one that acts for a party that has left the
+        partnership (its representative, or its own body's secretary): such a party takes no part."""
+        self._check_actor(actor)
+        self.check_role_takes_part(actor.role, reference)
+
+    def check_role_takes_part(self, role: str, reference: str = "") -> None:
+        """Refuse (FormerPartyError) a role that acts for a party that has left the partnership."""
+        party = self.policy.party_acted_for(role)
+        if party is not None:
+            self.membership().check_acting_for(party, f"{reference or 'new cases'} (acting as {role})")
+
     def _apply(
         self,
         actor: Actor,
@@ -574,7 +626,7 @@ class CaseService(Application):
             scope = scope_of(command_id)
             if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
                 raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
-            rules = self.rules_for(case)
+            rules = self.rules_now(case)
             with self._stamp(reference, command_id, actor, rules.policy.content_hash):
                 others = command(case, rules, when) or []
             try:
@@ -589,7 +641,7 @@ class CaseService(Application):
     ) -> Any:
         """Number a new case in its year's sequence and save it with the sequence and a receipt for
         its command id, in one transaction (so a repeated start returns the case it opened)."""
-        self._check_actor(actor)
+        self._check_acting(actor)
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         at = at or self._clock()
@@ -630,14 +682,14 @@ class CaseService(Application):
         return PolicyVersion(content_hash=self.policy.content_hash, text=self.policy.source_text)
 
     def _view(self, case: Any) -> CaseView:
-        return case.view(self.rules_for(case))
+        return case.view(self.rules_now(case))
 
     def _load(self, reference: str, version: int | None = None) -> Any:
         try:
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
-        if not isinstance(case, StagedCase | Dispute | TerminationNotice):
+        if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 
@@ -673,9 +725,21 @@ class CaseService(Application):
                 }
                 for n in self._pending_notices()
             ],
+            "agreements": [
+                {
+                    "reference": a.reference,
+                    "leaving": a.leaving,
+                    "effective": a.effective,
+                    "status": a.status,
+                    "signed": sorted(a.signed),
+                }
+                for a in self._live_agreements()
+            ],
         }
 
-    def references(self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "VAR", "FUN", "FND")) -> Iterator[str]:
+    def references(
+        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND")
+    ) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
         last_year = self.rules.calendar.local_date(self._clock()).year + 1
         for prefix in prefixes:
@@ -693,6 +757,13 @@ class CaseService(Application):
             self.repository.get(case_id(reference)) for reference in self.references(("TRM",))
         )
         return [n for n in notices if n.status == "pending"]
+
+    def _live_agreements(self) -> list[TerminationAgreement]:
+        """Termination agreements awaiting signatures or in force and not yet taken effect."""
+        agreements: Iterator[TerminationAgreement] = (
+            self.repository.get(case_id(reference)) for reference in self.references(("AGR",))
+        )
+        return [a for a in agreements if a.status in ("open", "in_force")]
 
     def _receipt(self, command_id: str) -> str | None:
         """The case (or `fund:NAME`) a start command opened, or None. A scoped command id's receipt is

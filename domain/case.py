@@ -3,7 +3,7 @@ judged by, the system actor that runs its clock, and the plain-data view the wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.actor import Actor
 from domain.calendar import WorkingDayCalendar
+from domain.membership import Membership
 from domain.policy import Policy
 from domain.recorded import Recorded
 
@@ -27,14 +28,25 @@ def case_id(reference: str) -> UUID:
 
 @dataclass(frozen=True)
 class Rules:
-    """What a command needs to know besides the case: the policy and the calendar built from it."""
+    """What a command needs to know besides the case: the policy, the calendar built from it, and
+    the partnership's membership as it stands when the command is given (`domain/membership.py`;
+    the application service passes it in, from the `Partnership`, with every command)."""
 
     policy: Policy
     calendar: WorkingDayCalendar
+    membership: Membership
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Rules:
-        return cls(policy=policy, calendar=WorkingDayCalendar(policy))
+        """The rules of a policy, for a partnership as formed (every party a member)."""
+        return cls(
+            policy=policy,
+            calendar=WorkingDayCalendar(policy),
+            membership=Membership.founding(policy.partnership.parties),
+        )
+
+    def with_membership(self, membership: Membership) -> Rules:
+        return replace(self, membership=membership)
 
 
 class Command(BaseModel):

@@ -52,7 +52,7 @@ from domain.separation import Separation
 from domain.timing import with_reminder, working_day_times
 
 OPEN = "open"
-REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM)-\d{4}-\d{4}$")
+REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM|AGR)-\d{4}-\d{4}$")
 
 
 class RaiseDispute(Command):
@@ -124,9 +124,11 @@ class Dispute(Case):
         party = actor.party
         if party is None:
             raise NotAllowedError(f"role {actor.role} may not raise a dispute; a party_rep:<party> raises it")
+        rules.membership.check_acting_for(party, "the partnership's disputes")
         if party not in members:
             raise NotAPartyError(f"{party} is not a member of the partnership; members: {', '.join(members)}")
         against = list(dict.fromkeys(command.against))
+        rules.membership.check_parties(against, "--against")
         strangers = [p for p in against if p not in members]
         if strangers:
             raise InvalidInputError(
@@ -252,7 +254,8 @@ class Dispute(Case):
         if self.stage == "mediator_selection":
             if self.nominee is None:
                 return [CaseAction("nominate", list(d.nominated_by))]
-            waiting = [f"party_rep:{p}" for p in self.parties if p not in self.agreed]
+            # A party that has left the partnership takes no part: its agreement is not awaited.
+            waiting = [f"party_rep:{p}" for p in rules.membership.current(self.parties) if p not in self.agreed]
             if waiting:
                 return [CaseAction("agree", waiting), CaseAction("refuse", waiting)]
             return [CaseAction("appoint", list(d.appointed_by))]
@@ -598,6 +601,8 @@ class Dispute(Case):
     def _check(self, rules: Rules, action: str, actor: Actor) -> None:
         if self.status != OPEN:
             raise CaseClosedError(f"{self.reference} is {self.status}; it takes no more commands")
+        if actor.party is not None:
+            rules.membership.check_acting_for(actor.party, self.reference)
         allowed = {a.name: a.roles for a in self.actions(rules)}
         if action not in allowed:
             raise WrongStageError(

@@ -293,6 +293,7 @@ class FundingChange(StagedCase):
             raise NotAllowedError(
                 f"role {actor.role} may not start a funding change; allowed: " + ", ".join(route.started_by)
             )
+        rules.membership.check_parties(command.changes, "--change")
         strangers = [p for p in command.changes if p not in members]
         if strangers:
             raise InvalidInputError(

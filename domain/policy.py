@@ -123,6 +123,9 @@ class TerminationRules(_Model):
     notice_months: int = Field(ge=1)
     year_end: MonthDay
     reminder_months_before: list[int]
+    # How many working days after service a notice may still be recorded (a policy file written
+    # before this setting gets the default).
+    late_recording_working_days: int = Field(default=10, ge=0, le=260)
 
 
 class VariationRules(_Model):
@@ -163,6 +166,9 @@ class Minutes(_Model):
 class Forum(_Model):
     name: str
     decided_by: str
+    # A party's own decision-making body decides for that party only (MOU Schedule 1 (b)-(e)): the
+    # party it belongs to, so that it takes no part once that party has left.
+    party: str | None = None
 
 
 class Partnership(_Model):
@@ -211,15 +217,18 @@ class Policy(_Model):
         found: list[tuple[tuple[str, ...], str]] = []
         if self.partnership.ccg_party not in self.partnership.parties:
             found.append((("partnership", "ccg_party"), f"ccg_party {self.partnership.ccg_party!r} is not a party"))
+        for name, forum in self.forums.items():
+            if forum.party is not None and forum.party not in self.partnership.parties:
+                found.append((("forums", name, "party"), f"party {forum.party!r} is not a party"))
         for stage in ("director", "mediator_selection", "mediation"):
             if stage not in self.dispute.stages:
                 found.append((("dispute", "stages"), f"[dispute.stages.{stage}] is missing"))
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
-        for forum in self.minutes.exempt:
-            if forum not in self.forums:
-                found.append((("minutes", "exempt"), f"{forum!r} is not a forum; forums: {', '.join(self.forums)}"))
+        for exempt in self.minutes.exempt:
+            if exempt not in self.forums:
+                found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
         deciders = {name: f.decided_by for name, f in self.forums.items()}
@@ -297,6 +306,18 @@ class Policy(_Model):
             msg = f"the policy has no route for {kind!r}"
             raise PolicyError(msg) from None
 
+    def party_acted_for(self, role: str) -> str | None:
+        """The party a role acts for: `party_rep:PCC` for PCC, a party's own body's secretary for
+        that party; None for a role that acts for the partnership as a whole."""
+        prefix, sep, rest = role.partition(":")
+        kind = self.roles.prefixed.get(prefix)
+        if not sep or kind is None:
+            return None
+        if kind == "party":
+            return rest
+        forum = self.forums.get(rest)
+        return forum.party if forum is not None else None
+
     def is_known_role(self, role: str) -> bool:
         if role == ADMIN_ROLE or role in self.roles.plain:
             return True
@@ -310,7 +331,12 @@ class Policy(_Model):
         """The roles that may open a case of `kind` (a `party_rep` of any party for disputes and notices)."""
         if kind in self.routes:
             return list(self.routes[kind].started_by)
-        return {"fund": self.roles.manages_funds, "dispute": ["party_rep"], "termination": ["party_rep"]}[kind]
+        return {
+            "fund": self.roles.manages_funds,
+            "dispute": ["party_rep"],
+            "termination": ["party_rep"],
+            "agreement": ["party_rep"],
+        }[kind]
 
     @property
     def known_roles_text(self) -> str:

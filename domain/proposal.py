@@ -66,6 +66,7 @@ class Proposal(StagedCase):
             raise InvalidInputError(
                 f"parties {','.join(unknown) or '(none)'} not known; allowed: " + ",".join(policy.partnership.parties)
             )
+        rules.membership.check_parties(parties, "--parties")
         ordered = [p for p in policy.partnership.parties if p in parties]
         stage = route.start
         times = stage_times(rules, route.stages[stage].deadline, at, route.reminder_working_days)

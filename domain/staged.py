@@ -23,7 +23,9 @@ Invariants: a closed case takes no command; a decision is recorded only at an op
 that stage's decider (or the escalation forum's, for the escalation's outcomes), only with an
 outcome the route offers the case now, and never by a person the policy's separation of duties
 refuses (`domain/separation.py`: one stage per person, no self-approval; checked when the command is
-given, so a case recorded before the rule replays unchanged); every command id is applied at most
+given, so a case recorded before the rule replays unchanged); a party's own body (its forum names the
+party) neither decides nor is asked once that party has left the partnership (`Rules.membership`;
+a fork opens only members' branches, recorded in `Decided`); every command id is applied at most
 once.
 """
 
@@ -411,6 +413,10 @@ class StagedCase(Case):
             deciders = " or ".join([decider] + ([esc_role] if esc_role and esc_outcomes else []))
             error = NotYourForumError if actor.role.startswith("secretary:") else NotAllowedError
             raise error(f"role {actor.role} may not decide at {stage} for {self.reference}; {deciders} decides there")
+        body_of = policy.forums[sdef.forum].party if sdef.forum in policy.forums else None
+        if body_of is not None and not as_escalation:
+            # A party's own body decides for that party only; a party that has left takes no part.
+            rules.membership.check_acting_for(body_of, f"{self.reference} ({sdef.forum} decides for {body_of})")
         if not as_escalation or command.outcome == "decide":  # extend and send_back decide the clock only
             policy.separation.check_decision(
                 reference=self.reference,
@@ -513,7 +519,11 @@ class StagedCase(Case):
         at: datetime,
     ) -> None:
         if isinstance(target, list):
-            branches = [s for s in target if route.holds(route.stages[s].when, [], facts)]
+            branches = [
+                s
+                for s in target
+                if route.holds(route.stages[s].when, [], facts) and self._takes_part(rules, route.stages[s].forum)
+            ]
             if not branches:
                 raise PolicyError(
                     f"no branch of [{', '.join(target)}] applies to {self.reference} "
@@ -542,6 +552,14 @@ class StagedCase(Case):
         self._require(route, facts, target)
         back = came_from if target != came_from else self.open_stages.get(target, {}).get("back", "")
         move.opened.append(self._opening(target, branch, back, self.times(rules, target, at)))
+
+    @staticmethod
+    def _takes_part(rules: Rules, forum: str) -> bool:
+        """A party's own body is asked only while its party is a member (a party that has left takes
+        no part in open cases); a forum of the partnership as a whole always is."""
+        found = rules.policy.forums.get(forum)
+        party = found.party if found is not None else None
+        return party is None or rules.membership.is_member(party)
 
     def _require(self, route: Route, facts: Facts, stage: str) -> None:
         for name in route.stages[stage].requires:

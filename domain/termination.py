@@ -5,22 +5,26 @@ writing to the other partners. Ideally, termination should coincide with year-en
 be agreed at any time by mutual consent."
 
 A `TerminationNotice` is served in writing (its letter's reference is required) by one member's
-representative. It takes effect no earlier than six calendar months after service (the same day
-six months on, or the last day of that month where the day does not exist: 31 August → 28 or 29
-February); with `year_end`, on the first 31 March on or after that. Reminders go to all parties
-three months and one month before (policy). The serving party may withdraw it before it takes
-effect. Every member may consent to mutual termination on an agreed date: when all members'
-consents name the same date, the partnership ends on it (today included), which also ends the
-notice. When a notice matures, the serving party leaves the `Partnership`; with fewer than two
-members left, the partnership ends.
+representative. The date of service is the date the letter was served: it may be recorded late, up
+to the policy's `late_recording_working_days` (default 10) after it; never before the partnership
+began, never in the future, and never so that the date it takes effect has already come. It takes
+effect no earlier than six calendar months after service (the same day six months on, or the last
+day of that month where the day does not exist: 31 August → 28 or 29 February); with `year_end`, on
+the first 31 March on or after that. Reminders go to all parties three months and one month before
+(policy), on a working day (the one before, if that day is not). The serving party may withdraw it
+before it takes effect. When a notice matures, the serving party leaves the `Partnership`; with
+fewer than two members left, the partnership ends.
 
-Separation of duties (`domain/separation.py`, `one_stage_per_person`): mutual consent is every
-party's, so one person consents for one party only (the person who served the notice, for theirs).
+Termination by mutual consent needs no notice: it is an agreement of its own
+(`domain/agreement.py`). Notices recorded by earlier releases may carry consents; those still count.
+
+The `Partnership` records who takes part; the rules read it as a `Membership` (domain/membership.py):
+a party that has left is no party to new cases and takes no part in open ones.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 from uuid import UUID, uuid5
 
@@ -29,6 +33,7 @@ from eventsourcing.domain import event
 from pydantic import Field
 
 from domain.actor import Actor
+from domain.calendar import WorkingDayCalendar
 from domain.case import CASE_NAMESPACE, SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
 from domain.errors import (
     CaseClosedError,
@@ -39,6 +44,7 @@ from domain.errors import (
     NoticeTooShortError,
     WrongStageError,
 )
+from domain.membership import Departure, Membership
 from domain.recorded import Recorded
 
 PENDING = "pending"
@@ -68,6 +74,39 @@ def first_year_end(rules: Rules, on_or_after: date) -> date:
     ye = rules.policy.termination.year_end
     candidate = date(on_or_after.year, ye.month, ye.day)
     return candidate if candidate >= on_or_after else date(on_or_after.year + 1, ye.month, ye.day)
+
+
+def check_service_date(rules: Rules, served_on: date, today: date) -> None:
+    """MOU, Termination ("notice in writing"); governance.md: the date of service is the date the
+    letter was served. It may be recorded late, but only within the policy's window of working days
+    (`late_recording_working_days`); never before the partnership began; never in the future."""
+    if served_on > today:
+        raise InvalidInputError(
+            f"--served-on {served_on.isoformat()} is in the future; notice is served on or before today"
+        )
+    began = rules.policy.partnership.started_on
+    if served_on < began:
+        raise InvalidInputError(
+            f"--served-on {served_on.isoformat()} is before the partnership began on {began.isoformat()}; "
+            "notice can only be served by a member"
+        )
+    window = rules.policy.termination.late_recording_working_days
+    # The last day before the window's next working day begins (a weekend after the tenth counts).
+    last_day = rules.calendar.add_working_days(served_on, window + 1) - timedelta(days=1)
+    if today > last_day:
+        raise InvalidInputError(
+            f"--served-on {served_on.isoformat()} is too long ago: a notice may be recorded at most {window} "
+            f"working days after it was served (this one by {last_day.isoformat()}; today is {today.isoformat()})"
+        )
+
+
+def reminder_day(rules: Rules, effective: date, months: int) -> date:
+    """`months` calendar months before the date a notice takes effect, on a working day: a day that
+    falls on a weekend or bank holiday moves to the working day before (a reminder is never late)."""
+    day = effective - relativedelta(months=months)
+    while not rules.calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
 
 
 class Partnership(Recorded):
@@ -107,6 +146,23 @@ class Partnership(Recorded):
     @event("Ended")
     def _end(self, *, reason: str, notice_ref: str, on: datetime) -> None:
         self.ended_on = on
+        self.ended_by = notice_ref
+
+    def membership(self, calendar: WorkingDayCalendar) -> Membership:
+        """Who takes part now, as the rules read it (dates are the partnership's local days)."""
+        return Membership(
+            members=tuple(self.members),
+            departures=tuple(
+                Departure(
+                    party=d["party"],
+                    on=calendar.local_date(datetime.fromisoformat(d["on"])),
+                    reference=d["notice_ref"],
+                )
+                for d in self.departures
+            ),
+            ended_on=calendar.local_date(self.ended_on) if self.ended_on else None,
+            ended_by=getattr(self, "ended_by", ""),
+        )
 
 
 class TerminationNotice(Case):
@@ -128,14 +184,12 @@ class TerminationNotice(Case):
         party = actor.party
         if party is None:
             raise NotAllowedError(f"role {actor.role} may not serve notice; a party_rep:<party> serves it")
+        rules.membership.check_acting_for(party, "the partnership's cases: it has no notice to give")
         if party not in members:
             raise NotAPartyError(f"{party} is not a member of the partnership; members: {', '.join(members)}")
         today = rules.calendar.local_date(at)
         served_on = command.served_on or today
-        if served_on > today:
-            raise InvalidInputError(
-                f"--served-on {served_on.isoformat()} is in the future; notice is served on or before today"
-            )
+        check_service_date(rules, served_on, today)
         if command.effective and command.year_end:
             raise InvalidInputError("give --effective DATE or --year-end, not both")
         earliest = earliest_effective(rules, served_on)
@@ -146,6 +200,11 @@ class TerminationNotice(Case):
                 f"the earliest allowed date is {earliest.isoformat()}"
             )
         effective = first_year_end(rules, earliest) if command.year_end else (command.effective or earliest)
+        if effective <= today:
+            raise InvalidInputError(
+                f"a notice served on {served_on.isoformat()} takes effect on {effective.isoformat()}, which has "
+                f"already come (today is {today.isoformat()}); a notice is recorded before it takes effect"
+            )
         return cls._create(
             cls.Served,
             reference=reference,
@@ -227,10 +286,8 @@ class TerminationNotice(Case):
     def actions(self, rules: Rules) -> list[CaseAction]:
         if self.status != PENDING:
             return []
-        return [
-            CaseAction("withdraw", [f"party_rep:{self.party}"]),
-            CaseAction("consent", [f"party_rep:{p}" for p in self.members]),
-        ]
+        # Mutual consent is an agreement of its own (domain/agreement.py), not a command on a notice.
+        return [CaseAction("withdraw", [f"party_rep:{self.party}"])]
 
     def _instant(self, rules: Rules, day: date) -> datetime:
         """A date takes effect at its start, midnight in Europe/London."""
@@ -245,9 +302,11 @@ class TerminationNotice(Case):
         timers = []
         for months in rules.policy.termination.reminder_months_before:
             name = f"remind:{months}m"
-            day = effective - relativedelta(months=months)
-            if name not in self.reminders_sent and day > date.fromisoformat(self.served_on):
-                timers.append(Timer(name, rules.calendar.at(day, rules.calendar.start_of_business)))
+            day = reminder_day(rules, effective, months)
+            at = rules.calendar.at(day, rules.calendar.start_of_business)
+            # None before the letter was served, nor before it was recorded (no reminder after the fact).
+            if name not in self.reminders_sent and day > date.fromisoformat(self.served_on) and at > self.started_at:
+                timers.append(Timer(name, at))
         timers.append(Timer("mature", self._instant(rules, effective)))
         return timers
 
@@ -304,27 +363,15 @@ class TerminationNotice(Case):
     def consent(
         self, rules: Rules, *, actor: Actor, command: Consent, command_id: str, at: datetime, partnership: Partnership
     ) -> None:
-        """A member consents to mutual termination on a date; all members on one date ends the
-        partnership then (today included)."""
+        """Consent on a notice, as earlier releases took it: refused now. Termination by mutual consent
+        is an agreement of its own that needs no notice (`TerminationAgreement`); consents recorded on
+        a notice before still count (the `mutual` timer), so those cases run as they were recorded."""
+        if self.status == PENDING:
+            raise InvalidInputError(
+                f"{self.reference} is a notice; mutual consent is an agreement of its own: propose one "
+                "(`concordat termination propose`, POST /agreements) and every party signs it"
+            )
         self._check(rules, "consent", actor)
-        rules.policy.separation.check_one_party(
-            reference=self.reference, person=actor.id, party=actor.party or "", acted_for=self.acted_for
-        )
-        today = rules.calendar.local_date(at)
-        if command.effective < today:
-            raise InvalidInputError(f"--effective {command.effective.isoformat()} is in the past; today or later")
-        consents = {**self.consents, actor.party or "": command.effective.isoformat()}
-        members = [m for m in self.members if m in partnership.members]
-        agreed = all(consents.get(m) == command.effective.isoformat() for m in members)
-        self._consent(
-            party=actor.party or "",
-            effective=command.effective.isoformat(),
-            agreed_by_all=agreed,
-            **self._who(actor, command_id, at),
-        )
-        if agreed and command.effective <= today:
-            # One command, two events: the command id answers with the state after both.
-            self._conclude(rules, "mutual", partnership, command_id=command_id, at=at)
 
     @event("ConsentRecorded")
     def _consent(

@@ -79,6 +79,7 @@ class Variation(StagedCase):
             raise InvalidInputError(
                 f"parties {','.join(unknown)} not known; allowed: {','.join(policy.partnership.parties)}"
             )
+        rules.membership.check_parties(command.parties, "--parties")
         if command.effective_on <= rules.calendar.local_date(at):
             raise InvalidInputError(f"--effective {command.effective_on.isoformat()} must be after today")
         lines = [{"fund": f.name, "ring_fenced": f.ring_fenced} for f in funds or []]

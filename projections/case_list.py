@@ -13,6 +13,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.agreement import TerminationAgreement
 from domain.dispute import Dispute
 from domain.fund_opening import FundOpening
 from domain.funding import FundingChange
@@ -195,6 +196,41 @@ class CaseListProjection(Projection[CaseListView]):
     @process_event.register
     def _(self, e: TerminationNotice.MutuallyTerminated, tracking: Tracking) -> None:
         self._update(e, tracking, status="ended_by_consent", deadline=None)
+
+    @process_event.register
+    def _(self, e: TerminationAgreement.Proposed, tracking: Tracking) -> None:
+        self._insert(
+            e,
+            tracking,
+            kind="agreement",
+            case_kind="agreement",
+            title=f"{e.leaving} leaves the partnership by agreement"
+            if e.leaving
+            else "The partnership ends by agreement",
+            stage="signatures",
+            deadline=e.takes_effect_at,
+            status="open",
+            parties=e.parties,
+        )
+
+    @process_event.register
+    def _(self, e: TerminationAgreement.Signed, tracking: Tracking) -> None:
+        if e.in_force:
+            self._update(e, tracking, status="in_force", stage="agreed")
+        else:
+            self._update(e, tracking, stage="signatures")
+
+    @process_event.register
+    def _(self, e: TerminationAgreement.Declined, tracking: Tracking) -> None:
+        self._update(e, tracking, status="declined", stage="", deadline=None)
+
+    @process_event.register
+    def _(self, e: TerminationAgreement.Lapsed, tracking: Tracking) -> None:
+        self._update(e, tracking, status="lapsed", stage="", deadline=None)
+
+    @process_event.register
+    def _(self, e: TerminationAgreement.TookEffect, tracking: Tracking) -> None:
+        self._update(e, tracking, status="took_effect", stage="", deadline=None)
 
     @process_event.register
     def _(self, e: Variation.Started, tracking: Tracking) -> None:

@@ -47,10 +47,13 @@ def sign(
     key: bytes, act: ActInput, *, reference: str, command_id: str, door: str, at: datetime | None = None
 ) -> ActInput:
     """`act` with its proof: signed by the tier that proved the person, through `door`."""
-    plain = act.model_copy(update={"fields": json.loads(json.dumps(act.fields, default=str)), "proof": None})
+    plain = act.model_copy(
+        update={"fields": json.loads(json.dumps(act.fields, default=str)), "proof": None, "command_id": None}
+    )
     signed_at = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
     signature = hmac.new(key, _message(plain, reference, command_id, door, signed_at), hashlib.sha256).hexdigest()
-    return plain.model_copy(update={"proof": CommandProof(door=door, signed_at=signed_at, signature=signature)})
+    proof = CommandProof(door=door, signed_at=signed_at, signature=signature)
+    return plain.model_copy(update={"proof": proof, "command_id": command_id})
 
 
 def verify(key: bytes, act: ActInput, *, reference: str, command_id: str, taken_at: datetime) -> str:

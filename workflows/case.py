@@ -7,8 +7,12 @@ stage and outcomes) and when to wake (`timers`). The workflow waits on those.
 Update `act(ActInput) -> CaseState`: a person's command by name (`decide`, `withdraw`, `nominate`,
 …). There is no validator: every command reaches the worker, which checks the command's proof of who
 sent it and then the domain's rules, and records each refusal on the refusal log (a validator's
-rejection would leave no trace an auditor can read). The update id is the command id: a repeat gets
-the first answer from Temporal, and an activity retried after its commit gets it from the store.
+rejection would leave no trace an auditor can read). The command id is the signed command's own
+(`ActInput.command_id`), the store's idempotency key: a repeat, or an activity retried after its
+commit, gets the first answer from the store. The update's id is the command id and an attempt, so a
+repeat after an outcome nobody knew (the store was down) runs again rather than being answered with
+the failure Temporal remembers for the first attempt; after any activity failure the workflow
+reloads the case from the store, so its stage and timers are the store's.
 Query `state() -> CaseState`.
 Waits: until the earliest timer (then `fire_timer` with the timer's name, which names the command),
 cut short by any change to the case; the workflow ends when the case has neither actions nor timers,
@@ -48,6 +52,10 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 UPDATE_ACTIVITY_DEADLINE = timedelta(minutes=2)
 TIMER_MARGIN = timedelta(seconds=1)
+# Patch id: the command id comes from the signed command, not the update's id (which carries an attempt).
+COMMAND_ID_IN_ACT = "command-id-in-act"
+# Patch id: an activity's failure that is not a refusal is an unknown outcome (StoreUnavailable).
+UNKNOWN_IS_UNKNOWN = "unknown-outcome-is-store-unavailable"
 
 
 class CaseTimeline:
@@ -92,10 +100,9 @@ class CaseTimeline:
 
     async def _act(self, act: ActInput) -> CaseState:
         async with self._lock:
-            info = workflow.current_update_info()
             command = ActOnCaseInput(
                 reference=self._state.reference,
-                command_id=info.id if info is not None else str(workflow.uuid4()),
+                command_id=self._command_id(act),
                 at=workflow.now(),
                 act=act,
             )
@@ -104,7 +111,12 @@ class CaseTimeline:
             except ActivityError as err:
                 cause = err.cause
                 self._state = await self._call(LOAD_CASE, LoadCaseInput(reference=self._state.reference))
-                if isinstance(cause, ApplicationError):
+                if isinstance(cause, ApplicationError) and (
+                    cause.non_retryable or not workflow.patched(UNKNOWN_IS_UNKNOWN)
+                ):
+                    # A refusal: the domain's (or the proof's) own words. Any other error raised in the
+                    # activity (a lost connection, a full disk) arrives as a retryable ApplicationError
+                    # named after its class: its outcome is unknown, said as such since the patch.
                     raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
                 raise ApplicationError(
                     "the store did not answer in time; the command may or may not be recorded: repeat it "
@@ -113,6 +125,15 @@ class CaseTimeline:
                     non_retryable=True,
                 ) from None
         return self._state
+
+    @staticmethod
+    def _command_id(act: ActInput) -> str:
+        """The command id the proof signs. Commands sent before `ActInput.command_id` existed used it
+        as the update id, and their histories replay that way; the patch marks the change."""
+        if act.command_id and workflow.patched(COMMAND_ID_IN_ACT):
+            return act.command_id
+        info = workflow.current_update_info()
+        return info.id if info is not None else str(workflow.uuid4())
 
     async def _fire(self, name: str) -> CaseState:
         arg = FireTimerInput(

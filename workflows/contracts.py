@@ -97,6 +97,11 @@ class ActInput(Contract):
     action: str = Field(min_length=1)
     fields: dict[str, Any] = {}
     proof: CommandProof | None = None
+    # The command id the proof signs: the store's idempotency key. The update's own id carries an
+    # attempt besides (`engine.send_update`), so a repeat after an unknown outcome is not answered
+    # with the failure Temporal remembers under the first attempt's id. Absent from commands sent
+    # before this field existed: their update id was the command id.
+    command_id: str | None = None
 
 
 class ActOnCaseInput(Contract):

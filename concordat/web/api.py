@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from concordat import keys, render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
-from concordat.fields import DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import AgreementIn, DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
 from concordat.web import refusals
 from domain.actor import Actor
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
@@ -185,10 +185,6 @@ class FindingsIn(Body):
     cost: Pounds
 
 
-class ConsentIn(Body):
-    effective: date
-
-
 class Created(BaseModel):
     reference: str
     case: dict[str, Any]
@@ -211,7 +207,8 @@ def list_cases(
     kind: Annotated[
         str | None,
         Query(
-            max_length=40, description="proposal, dispute, termination, variation, funding, fund, or a proposal's kind"
+            max_length=40,
+            description="proposal, dispute, termination, agreement, variation, funding, fund, or a proposal's kind",
         ),
     ] = None,
     stage: Annotated[str | None, Query(max_length=40)] = None,
@@ -442,6 +439,19 @@ async def serve_notice(
 
 
 @router.post(
+    "/agreements",
+    tags=["commands"],
+    status_code=201,
+    response_model=Created,
+    summary="Propose termination by mutual consent (a party leaves, or the partnership ends, on an agreed date)",
+)
+async def propose_agreement(
+    body: AgreementIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
+    return await _created(cmds, "agreement", who, body, key, role)
+
+
+@router.post(
     "/variations", tags=["commands"], status_code=201, response_model=Created, summary="Start a contract variation"
 )
 async def start_variation(
@@ -512,11 +522,10 @@ def _case_command(name: str, model: type[Body], summary: str) -> None:
 for _name, _model, _summary in [
     ("resolve", ResolveIn, "Dispute: the Lead Director resolves it, or decides on mediation"),
     ("nominate", NominateIn, "Dispute: nominate a mediator"),
-    ("agree", EmptyIn, "Dispute: your party agrees to the nominee"),
-    ("refuse", NoteIn, "Dispute: your party refuses the nominee"),
+    ("agree", EmptyIn, "Dispute: your party agrees to the nominee; agreement: your party signs it"),
+    ("refuse", NoteIn, "Dispute: your party refuses the nominee; agreement: your party refuses it"),
     ("appoint", AppointIn, "Dispute: appoint the agreed mediator, in writing"),
     ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
-    ("consent", ConsentIn, "Termination: your party consents to mutual termination on a date"),
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),
     ("extend", ExtendIn, "Dispute: the escalation forum gives an escalated stage a new deadline"),
 ]:

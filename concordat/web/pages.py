@@ -58,7 +58,6 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "refuse": [("note", "Why")],
     "appoint": [("letter_ref", "Letter of appointment reference")],
     "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
-    "consent": [("effective", "Agreed date (YYYY-MM-DD)")],
     "inform-ce": [("note", "How and when the Chief Executive was informed")],
     "extend": [("deadline", "New deadline (YYYY-MM-DD; empty for the stage's usual time)"), ("note", "Note")],
 }

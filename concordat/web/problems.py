@@ -15,6 +15,7 @@ import psycopg
 from eventsourcing.persistence import MapperDeserialisationError, OperationalError, PersistenceError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from temporalio.service import RPCError
 
 from concordat.engine import CommandRefusedError, TemporalUnavailableError
 from domain.errors import (
@@ -36,6 +37,7 @@ KIND_STATUS = {
     "NotAllowedError": 403,
     "NotYourForumError": 403,
     "NotAPartyError": 403,
+    "FormerPartyError": 403,
     "SeparationOfDutiesError": 403,
     "ForgedCommandError": 403,
     "InvalidInputError": 422,
@@ -63,6 +65,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     ConcordatError,
     ValidationError,
     TemporalUnavailableError,
+    RPCError,
     MapperDeserialisationError,
     OperationalError,
     PersistenceError,
@@ -81,6 +84,11 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, UNPROCESSABLE):
         return 422, str(exc)
     if isinstance(exc, CommandRefusedError):
+        if exc.kind == "StoreUnavailable":  # not refused: the outcome is not known yet
+            return 503, (
+                "the store did not answer in time; the command may or may not be recorded: repeat it with the "
+                "same Idempotency-Key to finish it (it is recorded once); without a key a repeat is a new command"
+            )
         return KIND_STATUS.get(exc.kind, 409), str(exc)
     if isinstance(exc, ConcordatError):
         return 409, str(exc)  # closed, wrong stage, not yet due, a concurrent change: the case moved on
@@ -89,6 +97,9 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
         return 422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
     if isinstance(exc, TemporalUnavailableError):
         return 503, str(exc)
+    if isinstance(exc, RPCError):  # Temporal answered with an error of its own: a failing dependency
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return 503, f"Temporal failed ({exc.status.name if exc.status else 'no status'}): {detail}; try again"
     if isinstance(exc, MapperDeserialisationError):
         return 500, "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with?"
     if isinstance(exc, OperationalError | PersistenceError | psycopg.OperationalError):

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 from starlette.requests import Request
@@ -67,14 +66,6 @@ class SignInThrottle:
         self.trusted_header = trusted_header.strip().lower()
         self.clock = clock
         self.postgres = isinstance(datastore, PostgresDatastore)
-        for attempt in range(3):  # two processes starting at once may both create the table
-            try:
-                self._run([(s, {}) for s in _DDL])
-                break
-            except PersistenceError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.1 * (attempt + 1))
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -175,3 +166,8 @@ class _Full(Exception):
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_tables(datastore: Any) -> None:
+    """The throttle's table, made by `concordat migrate` (concordat.schema), not by each web process."""
+    SignInThrottle(datastore)._run([(s, {}) for s in _DDL])

@@ -35,6 +35,7 @@ WRITES = [
     "/proposals",
     "/disputes",
     "/terminations",
+    "/agreements",
     "/variations",
     "/funding-changes",
     "/funds",
@@ -46,7 +47,6 @@ WRITES = [
     "/cases/DSP-2026-0001/refuse",
     "/cases/DSP-2026-0001/appoint",
     "/cases/DSP-2026-0001/findings",
-    "/cases/TRM-2026-0001/consent",
     "/cases/VAR-2026-0001/inform-ce",
 ]
 
@@ -214,8 +214,20 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     assert notice.status_code == 201, notice.text
     trm = notice.json()["reference"]
     assert api.as_("audrey").get("/partnership").json()["pending_notices"][0]["reference"] == trm
-    problem(api.as_("audrey").post(f"/cases/{trm}/consent", json={"effective": "2099-01-01"}), 403)
-    problem(api.as_("pat").post(f"/cases/{trm}/consent", json={"effective": "soon"}), 422)
+    # Mutual consent is an agreement of its own, signed by every party; once in force nobody undoes it.
+    problem(api.as_("jo").post("/agreements", json={"effective": "2099-01-01", "agreement_ref": "A/1"}), 403)
+    problem(api.as_("pat").post("/agreements", json={"effective": "soon", "agreement_ref": "A/1"}), 422)
+    agreed = api.as_("pat").post(
+        "/agreements", json={"leaving": "CCC", "effective": "2099-03-31", "agreement_ref": "MOU/CCC-EXIT/1"}
+    )
+    assert agreed.status_code == 201, agreed.text
+    agr = agreed.json()["reference"]
+    assert agr.startswith("AGR-") and agreed.json()["case"]["details"]["awaiting"] == ["CCC", "CPCCG"]
+    problem(api.as_("audrey").post(f"/cases/{agr}/agree", json={}), 403)
+    api.as_("cy").post(f"/cases/{agr}/agree", json={}).raise_for_status()
+    assert api.as_("gil").post(f"/cases/{agr}/agree", json={}).json()["status"] == "in_force"
+    assert "no one party can undo it" in problem(api.as_("cy").post(f"/cases/{agr}/refuse", json={}), 409)
+    assert api.as_("audrey").get("/partnership").json()["agreements"][0]["reference"] == agr
     problem(api.as_("pat").post(f"/cases/{trm}/withdraw", json={}), 403)
     assert api.as_("gil").post(f"/cases/{trm}/withdraw", json={"note": "settled"}).json()["status"] == "withdrawn"
 

@@ -148,8 +148,14 @@ def test_the_images_settings_are_real_settings() -> None:
 
 def test_compose_runs_every_role_beside_postgres_temporal_and_its_ui() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "temporal", "temporal-ui", *CONCORDAT_SERVICES}
+    assert set(services) == {"postgres", "temporal", "temporal-ui", "migrate", *CONCORDAT_SERVICES}
     assert services["worker"]["deploy"]["replicas"] == 2
+    # The store's tables are made once, by `concordat migrate`, before any process opens the store.
+    migrate = services["migrate"]
+    assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
+    assert (
+        migrate["environment"]["CONCORDAT_DATABASE_URL"] == services["worker"]["environment"]["CONCORDAT_DATABASE_URL"]
+    )
     for name in CONCORDAT_SERVICES:
         service = services[name]
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
@@ -161,6 +167,7 @@ def test_compose_runs_every_role_beside_postgres_temporal_and_its_ui() -> None:
         assert service["healthcheck"]["test"][:4] == ["CMD", "concordat", "health", role]
         assert {"postgres", "temporal"} <= set(service["depends_on"])
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"]
 
@@ -256,6 +263,9 @@ def test_kubernetes_runs_every_role_as_non_root_with_its_own_health_check() -> N
         else:
             assert role == "web" and probe["httpGet"]["path"] == "/healthz"
         assert "livenessProbe" in container
+        (init,) = pod["initContainers"]  # the store's tables, once, before the process opens the store
+        assert init["args"] == ["migrate"] and init["image"] == container["image"]
+        assert init["securityContext"] == container["securityContext"]
     assert set(found) == set(ROLES)
     assert deployments()[found["worker"]]["spec"]["replicas"] >= 2
 

@@ -40,6 +40,8 @@ def test_a_changed_policy_has_a_different_hash(tmp_path: Path) -> None:
         ((b"reminder_working_days = 3", b"reminder_working_days = -1"), "reminder_working_days"),
         ((b'rule = "FREQ=MONTHLY', b'rule = "EVERY=SOMETIMES'), "not an iCalendar RRULE"),
         ((b"[proposal]", b"[proposal"), "is not valid"),
+        ((b'party = "PCC"\n', b'party = "NHS"\n'), "forums.pcc_decision.party: party 'NHS' is not a party"),
+        ((b"late_recording_working_days = 10", b"late_recording_working_days = -1"), "late_recording_working_days"),
     ],
 )
 def test_a_malformed_policy_is_refused_in_one_line_naming_the_fault(

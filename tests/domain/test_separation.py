@@ -359,20 +359,19 @@ def test_the_appointer_does_not_appoint_themselves(app: CaseService) -> None:
     assert act(app, ref, DAN, "appoint", letter_ref="L1").details["mediator"] == "meg"
 
 
-def test_one_person_consents_to_mutual_termination_for_one_party_only(app: CaseService) -> None:
-    ref = app.serve_notice(actor=CY, fields={"letter_ref": "CCC/LEGAL/2026/17"}, command_id=cid()).reference
-    today = "2026-11-24"
+def agreement(app: CaseService, actor: Actor, **fields: object) -> str:
+    values = {"effective": "2026-11-24", "agreement_ref": "MOU/AGREE/1", **fields}
+    return app.propose_agreement(actor=actor, fields=values, command_id=cid()).reference
+
+
+def test_one_person_signs_a_termination_agreement_for_one_party_only(app: CaseService) -> None:
+    ref = agreement(app, CY)  # cy signs for CCC as they propose it
     cy_for_pcc = Actor(id="cy", role="party_rep:PCC")
-    refused_and_nothing_written(
-        app, ref, lambda: act(app, ref, cy_for_pcc, "consent", effective=today), "cy already acted for CCC"
-    )
-    act(app, ref, PAM, "consent", effective=today)
+    refused_and_nothing_written(app, ref, lambda: act(app, ref, cy_for_pcc, "agree"), "cy already acted for CCC")
+    act(app, ref, PAM, "agree")
     pam_for_the_ccg = Actor(id="pam", role="party_rep:CPCCG")
-    refused_and_nothing_written(
-        app, ref, lambda: act(app, ref, pam_for_the_ccg, "consent", effective=today), "pam already acted for PCC"
-    )
-    act(app, ref, CY, "consent", effective=today)
-    assert act(app, ref, GIL, "consent", effective=today).status == "ended_by_consent"
+    refused_and_nothing_written(app, ref, lambda: act(app, ref, pam_for_the_ccg, "agree"), "pam already acted for PCC")
+    assert act(app, ref, GIL, "agree").status == "took_effect"
 
 
 def test_disputes_and_notices_follow_the_rules_switches() -> None:
@@ -380,5 +379,5 @@ def test_disputes_and_notices_follow_the_rules_switches() -> None:
     ref = dispute(app)
     act(app, ref, Actor(id="pam", role="lead_director"), "resolve", outcome="mediation")
     assert act(app, ref, DAN, "nominate", mediator="pam").details["nominee"] == "pam"
-    ref = app.serve_notice(actor=CY, fields={"letter_ref": "L"}, command_id=cid()).reference
-    assert act(app, ref, Actor(id="cy", role="party_rep:PCC"), "consent", effective="2026-11-24").status == "pending"
+    ref = agreement(app, CY)
+    assert act(app, ref, Actor(id="cy", role="party_rep:PCC"), "agree").status == "open"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -146,6 +147,18 @@ def test_an_error_from_temporal_exits_69_in_one_line(engine: Engine) -> None:
     assert done.returncode == 69, done.stderr
     line = one_line(done)
     assert line.startswith("concordat: Temporal failed (NOT_FOUND)") and "no-such-namespace" in line
+    # The outcome is not known to the person: the line names the command id to repeat it with, and
+    # repeating it with that id (against the right namespace) does it, once.
+    printed = re.search(r"repeat it with --command-id (\S+)$", line)
+    assert printed is not None, line
+    right = {**engine.env, "CONCORDAT_TOKEN": engine.token_of("lead_director:dan")}
+    again = ["decide", ref, "--stage", "jcu", "--outcome", "approve", "--as", "lead_director:dan"]
+    assert cli(right, *again, "--command-id", printed.group(1)).returncode == 0
+    assert cli(right, *again, "--command-id", printed.group(1)).returncode == 0  # answered, not applied twice
+    history = json.loads(
+        cli(engine.env | {"CONCORDAT_TOKEN": engine.token_of("auditor:audrey")}, "history", ref, "--json").stdout
+    )
+    assert [e["event"] for e in history].count("Decided") == 1
 
 
 def test_up_says_in_one_line_why_temporal_did_not_start(env: dict[str, str]) -> None:
@@ -155,3 +168,30 @@ def test_up_says_in_one_line_why_temporal_did_not_start(env: dict[str, str]) -> 
     assert done.returncode == 69, done.stderr
     line = one_line(done)
     assert line.startswith("concordat: Temporal did not start: ") and "unable to open database file" in line
+
+
+def test_a_case_stored_while_temporal_fails_gets_its_workflow_when_repeated(engine: Engine) -> None:
+    """Temporal fails between the store's write and the workflow's start: the person is told the case
+    is recorded and how to finish; repeating with the printed command id starts its workflow, with no
+    second case."""
+    wrong = {
+        **engine.env,
+        "CONCORDAT_TEMPORAL_NAMESPACE": "no-such-namespace",
+        "CONCORDAT_TOKEN": engine.token_of("jcu_lead:jo"),
+    }
+    start = ["proposal", "start", "--title", "Half started", "--kind", "procurement", "--value", "1000"]
+    done = cli(wrong, *start, "--parties", "PCC", "--as", "jcu_lead:jo")
+    assert done.returncode == 69, done.stderr
+    line = one_line(done)
+    found = re.search(r"(PRO-\d{4}-\d{4}) is recorded but Temporal did not start its workflow", line)
+    printed = re.search(r"repeat it with --command-id (\S+)$", line)
+    assert found and printed, line
+    right = {**engine.env, "CONCORDAT_TOKEN": engine.token_of("jcu_lead:jo")}
+    again = cli(right, *start, "--parties", "PCC", "--as", "jcu_lead:jo", "--command-id", printed.group(1))
+    assert again.returncode == 0 and again.stdout.strip() == found.group(1), again.stderr
+    # The workflow runs: the JCU's decision is taken by it.
+    decided = engine.ok("decide", found.group(1), "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
+    assert "approved" in decided
+    listed = engine.ok("list", "--json", who="auditor:audrey")
+    assert [c["reference"] for c in json.loads(listed)].count(found.group(1)) == 1
+    assert "Half started" in listed and listed.count("Half started") == 1

@@ -134,3 +134,26 @@ def test_disputes_and_notices_appear_in_the_list_and_the_register(settings: Sett
     assert [(x["reference"], x["forum"], x["outcome"], x["title"]) for x in decisions] == [
         (d.reference, "director", "mediation", "Overspend share"),
     ]
+
+
+def test_agreements_appear_in_the_list_as_they_are_signed_declined_and_take_effect(settings: Settings) -> None:
+    """On SQLite and PostgreSQL: an agreement's rows, and the partnership it changes saved with it."""
+    app = bootstrap.open_cases(settings)
+    pat, cy, gil = (Actor.parse(r) for r in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"))
+    later = {"leaving": "CCC", "effective": "2027-03-31", "agreement_ref": "A/1"}
+    declined = app.propose_agreement(actor=cy, fields=later, command_id="a1", at=T0).reference
+    app.act(declined, actor=pat, action="refuse", fields={"note": "not now"}, command_id="a2", at=T0)
+    today = {"leaving": "PCC", "effective": "2026-11-24", "agreement_ref": "A/2"}
+    agreed = app.propose_agreement(actor=cy, fields=today, command_id="b1", at=T0).reference
+    app.act(agreed, actor=pat, action="agree", fields={}, command_id="b2", at=T0)
+    run_views(settings, app)
+    assert [(c["reference"], c["case_kind"], c["stage"], c["status"]) for c in snapshot(settings)[0]] == [
+        (declined, "agreement", "", "declined"),
+        (agreed, "agreement", "signatures", "open"),
+    ]
+    app.act(agreed, actor=gil, action="agree", fields={}, command_id="b3", at=T0)
+    run_views(settings, app)
+    assert [(c["status"], c["parties"]) for c in snapshot(settings)[0]][1] == ("took_effect", "PCC,CCC,CPCCG")
+    reopened = bootstrap.open_cases(settings)  # what was saved, not what is in memory
+    assert reopened.partnership().members == ["CCC", "CPCCG"]
+    assert reopened.membership().departure("PCC") is not None

@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 from pydantic import SecretStr
 
-from concordat import bootstrap, store_key
+from concordat import bootstrap, schema, store_key
 from concordat.settings import Settings
 from concordat.store_key import StoreKeyError
 from domain.actor import Actor
@@ -60,7 +60,9 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def forget_the_record(settings: Settings) -> None:
-    """As a store written before the record existed."""
+    """As a store written before the record existed (and the schema's version with it), opened by a
+    process that has not seen it before."""
+    schema.forget(settings)
     if settings.uses_postgres:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             conn.execute(f"DROP TABLE {store_key.TABLE}")
@@ -127,12 +129,13 @@ def test_the_store_records_a_fingerprint_of_its_key_never_the_key(settings: Sett
     bootstrap.open_cases(with_key(settings, key))
     if settings.uses_postgres:
         with psycopg.connect(settings.database_url) as conn:
-            recorded = conn.execute(f"SELECT name, value FROM {store_key.TABLE}").fetchall()
+            recorded = conn.execute(f"SELECT name, value FROM {store_key.TABLE} ORDER BY name").fetchall()
     else:
         con = sqlite3.connect(settings.data_dir / "events.sqlite")
-        recorded = con.execute(f"SELECT name, value FROM {store_key.TABLE}").fetchall()
+        recorded = con.execute(f"SELECT name, value FROM {store_key.TABLE} ORDER BY name").fetchall()
         con.close()
-    assert recorded == [(store_key.NAME, store_key.fingerprint(key))]
+    # The key's fingerprint, beside the schema's version (concordat.schema): nothing else.
+    assert recorded == [(store_key.NAME, store_key.fingerprint(key)), (schema.NAME, str(schema.SCHEMA_VERSION))]
     assert key not in str(recorded) and store_key.fingerprint(key) != store_key.fingerprint(AESCipher.create_key(32))
 
 

@@ -199,6 +199,24 @@ def test_the_case_page_shows_the_route_done_awaited_and_to_come(site: tuple[Test
     ]  # CCC is no party: its council's body is not on this case's route
 
 
+def test_a_party_representative_is_offered_the_agreement_form(site: tuple[TestClient, str]) -> None:
+    client, _ = site
+    people = seeded_directory(client.app.state.commands.cases)  # type: ignore[attr-defined]
+    people.add_user("pat", ["party_rep:PCC"], by=OPS, command_id="add-pat", password=PASSWORD)
+    sign_in(client, "pat")
+    menu = client.get("/start").text
+    assert 'href="/start/agreement"' in menu and "Propose termination by mutual consent" in menu
+    form = client.get("/start/agreement").text
+    assert all(f'name="{n}"' in form for n in ("leaving", "effective", "agreement_ref", "note"))
+    answer = client.post(
+        "/start/agreement",
+        data={"csrf_token": csrf(form), "leaving": "PCC", "effective": "next spring", "agreement_ref": "A/1"},
+    )
+    assert answer.status_code == 422
+    assert "effective &#39;next spring&#39; is not a date YYYY-MM-DD" in answer.text
+    assert 'value="PCC"' in answer.text and 'value="A/1"' in answer.text
+
+
 def test_the_ring_fenced_report_is_a_page_and_a_csv_in_pounds(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings)

@@ -191,7 +191,8 @@ async def test_a_forged_command_writes_nothing_and_is_on_the_refusal_log(running
         "unsigned": approve,
         "other-key": proving.signed(approve, handle.id, "other-key", key=b"k" * 32, at=now),
         "other-actor": genuine.model_copy(update={"actor": ActorRef(id="mallory", role="lead_director")}),
-        "other-command-id": genuine,  # a captured proof replayed under a new command id
+        # A captured proof replayed under a new command id (the id is signed: it cannot be changed).
+        "other-command-id": genuine.model_copy(update={"command_id": "other-command-id"}),
         "stale": proving.signed(approve, handle.id, "stale", at=now - timedelta(days=1)),
     }
     for command_id, act in attempts.items():
@@ -205,10 +206,13 @@ async def test_a_forged_command_writes_nothing_and_is_on_the_refusal_log(running
     assert running.events(handle.id) == ["Started"]
     assert running.events(other.id) == ["Started"]
     refused = {r.command_id: r for r in RefusalLog(running.app).entries()}
-    for command_id in [*attempts, "moved"]:
-        assert refused[command_id].rule == "ForgedCommandError", command_id
+    # Each refusal is on the log under the command id the command carried (the altered actor kept
+    # the genuine command's id, which it cannot change without breaking the signature either).
+    recorded_as = {**{a: a for a in attempts}, "other-actor": "genuine", "moved": "moved"}
+    for attempt, command_id in recorded_as.items():
+        assert refused[command_id].rule == "ForgedCommandError", attempt
         assert refused[command_id].door == "temporal" and not refused[command_id].proven
-    assert refused["other-actor"].actor == "unproven:lead_director:mallory"
+    assert refused["genuine"].actor == "unproven:lead_director:mallory"
     # The genuine command still works: the proof is all that was missing.
     state = await handle.execute_update(CaseWorkflow.act, genuine, id="genuine", result_type=CaseState)
     assert state.status == "approved"

@@ -122,7 +122,9 @@ async def test_a_year_end_notice_matures_on_31_march(timeline: Timeline) -> None
 
 async def test_a_notice_served_on_31_august_matures_on_the_last_day_of_february(timeline: Timeline) -> None:
     today = await timeline.today()
-    served = date(today.year if today >= date(today.year, 8, 31) else today.year - 1, 8, 31)
+    served = date(today.year if today < date(today.year, 8, 31) else today.year + 1, 8, 31)
+    # A notice is recorded within days of service: the clock goes to that 31 August first.
+    await timeline.sleep_until(timeline.app.rules.calendar.at(served, time(10, 0)))
     handle = await timeline.serve(served_on=served.isoformat())
     effective = timeline.app.state(handle.id).details["effective"]
     assert effective in (f"{served.year + 1}-02-28", f"{served.year + 1}-02-29")
@@ -141,14 +143,53 @@ async def test_a_withdrawn_notice_never_matures(timeline: Timeline) -> None:
     assert timeline.events(handle.id) == ["Served", "Withdrawn"]
 
 
-async def test_mutual_consent_today_ends_the_partnership_at_once(timeline: Timeline) -> None:
+async def test_consent_on_a_notice_is_refused_and_the_notice_runs_on(timeline: Timeline) -> None:
     handle = await timeline.serve()
     today = (await timeline.today()).isoformat()
-    for who in ("party_rep:PCC:pat", "party_rep:CCC:cy", "party_rep:CPCCG:gil"):
-        state = await timeline.send(handle, ActInput(actor=ref(who), action="consent", fields={"effective": today}))
-    assert state.status == "ended_by_consent"
-    assert (await handle.result()).status == "ended_by_consent"
-    assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is not None
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await timeline.send(
+            handle, ActInput(actor=ref("party_rep:PCC:pat"), action="consent", fields={"effective": today})
+        )
+    assert "mutual consent is an agreement of its own" in str(caught.value.cause)
+    assert timeline.events(handle.id) == ["Served"]
+    assert (await handle.query(CaseWorkflow.state)).status == "pending"
+
+
+async def propose(timeline: Timeline, **fields: Any) -> WorkflowHandle:
+    state = timeline.app.propose_agreement(
+        actor=Actor.parse("party_rep:CCC:cy"),
+        command_id=str(uuid.uuid4()),
+        fields={"agreement_ref": "MOU/EXIT/1", **fields},
+        at=await timeline.env.get_current_time(),
+    )
+    return await timeline.start(CaseWorkflow, state)
+
+
+async def test_an_agreement_every_party_signs_takes_effect_on_its_date_and_cannot_be_undone(
+    timeline: Timeline,
+) -> None:
+    on = await timeline.today() + timedelta(days=45)
+    handle = await propose(timeline, leaving="CCC", effective=on.isoformat())
+    await timeline.send(handle, ActInput(actor=ref("party_rep:PCC:pat"), action="agree"))
+    state = await timeline.send(handle, ActInput(actor=ref("party_rep:CPCCG:gil"), action="agree"))
+    assert (state.status, [t.name for t in state.timers]) == ("in_force", ["take_effect"])
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await timeline.send(handle, ActInput(actor=ref("party_rep:PCC:pat"), action="refuse"))
+    assert "no one party can undo it" in str(caught.value.cause)
+    assert timeline.members() == ["PCC", "CCC", "CPCCG"]
+    assert (await handle.result()).status == "took_effect"
+    assert timeline.members() == ["PCC", "CPCCG"]
+    assert timeline.app.partnership_view(actor=AUDITOR)["departures"][0]["on"] == timeline.midnight(on)
+    assert timeline.events(handle.id) == ["Proposed", "Signed", "Signed", "TookEffect"]
+    await timeline.keep(handle, "agreement_took_effect")
+
+
+async def test_an_agreement_not_signed_by_every_party_lapses_after_its_date(timeline: Timeline) -> None:
+    on = await timeline.today() + timedelta(days=10)
+    handle = await propose(timeline, effective=on.isoformat())
+    await timeline.send(handle, ActInput(actor=ref("party_rep:PCC:pat"), action="agree"))
+    assert (await handle.result()).status == "lapsed"
+    assert timeline.app.partnership_view(actor=AUDITOR)["ended_on"] is None
 
 
 async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timeline: Timeline) -> None:
@@ -244,7 +285,7 @@ async def test_a_ring_fenced_funding_change_is_consulted_on_then_applied(timelin
             ActInput(
                 actor=ref("secretary:board:sam"),
                 action="decide",
-                fields={"stage": "programme_board", "outcome": "approve"},
+                fields={"stage": "programme_board", "outcome": "approve", "minutes_ref": "MIN-2026-01"},
             ),
         )
     assert "awaiting board, not programme_board" in str(caught.value.cause)
