@@ -1046,6 +1046,23 @@ def termination_agree(reference: str, as_: str | None, as_json: bool, command_id
     _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
 
 
+@termination_app.command("consent")
+@click.argument("reference")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The date the partnership ends.")
+@_command_opts
+def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Consent to ending the partnership on a date, by mutual consent (the command of earlier releases,
+    kept: it signs the open agreement to end the partnership on that date for your party, or, if there is
+    none, proposes one naming notice REFERENCE; see `propose`, `agree`)."""
+    settings = _settings()
+    day = _date(effective, "--effective")
+    session = _session(settings, as_)
+    cid = _command_id(command_id)
+    _attempt.update(reference=reference)
+    state, _ = _run(session.commands().consent(session.identity, reference, day, cid, session.role))
+    _out(as_json, state_dict(state), lambda c: render.agreement_line(c, state))
+
+
 @termination_app.command("refuse")
 @click.argument("reference")
 @click.option("--note", default="", help="Why, for the record.")

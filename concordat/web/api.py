@@ -484,6 +484,24 @@ async def withdraw(
     return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
 
 
+class ConsentIn(Body):
+    effective: date
+
+
+@router.post(
+    "/cases/{ref}/consent",
+    tags=["commands"],
+    summary="Termination (as in earlier releases): your party consents to ending the partnership on a date — "
+    "it signs the open agreement to end it on that date, or proposes one (see POST /agreements)",
+)
+async def consent(
+    ref: Ref, body: ConsentIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
+    state, created = await cmds.consent(who, ref, body.effective, command_id(key), role)
+    location = {"Location": f"/api/v1/cases/{state.reference}"} if created else None
+    return JSONResponse(state_dict(state), status_code=201 if created else 200, headers=location)
+
+
 def _case_command(name: str, model: type[Body], summary: str) -> None:
     async def run(
         ref: Ref,

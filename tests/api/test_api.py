@@ -36,6 +36,7 @@ WRITES = [
     "/disputes",
     "/terminations",
     "/agreements",
+    "/cases/TRM-2026-0001/consent",
     "/variations",
     "/funding-changes",
     "/funds",
@@ -228,6 +229,17 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     assert api.as_("gil").post(f"/cases/{agr}/agree", json={}).json()["status"] == "in_force"
     assert "no one party can undo it" in problem(api.as_("cy").post(f"/cases/{agr}/refuse", json={}), 409)
     assert api.as_("audrey").get("/partnership").json()["agreements"][0]["reference"] == agr
+    # The consent route of earlier releases signs one agreement to end the partnership on that date:
+    # the first consent proposes it, each later one signs it, and the last puts it in force.
+    consents = [
+        api.as_(who).post(f"/cases/{trm}/consent", json={"effective": "2099-06-30"}) for who in ("pat", "cy", "gil")
+    ]
+    assert [c.status_code for c in consents] == [201, 200, 200], [c.text for c in consents]
+    ending = consents[0].json()["reference"]
+    assert ending.startswith("AGR-") and ending != agr
+    assert [c.json()["reference"] for c in consents[1:]] == [ending, ending]
+    assert consents[-1].json()["status"] == "in_force"
+    problem(api.as_("pat").post("/cases/TRM-2099-9999/consent", json={"effective": "2099-06-30"}), 404)
     problem(api.as_("pat").post(f"/cases/{trm}/withdraw", json={}), 403)
     assert api.as_("gil").post(f"/cases/{trm}/withdraw", json={"note": "settled"}).json()["status"] == "withdrawn"
 
