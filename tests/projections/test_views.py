@@ -12,6 +12,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from tests.domain.support import remind
+from tests.people import ensure
 
 LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -133,4 +134,35 @@ def test_disputes_and_notices_appear_in_the_list_and_the_register(settings: Sett
     ]
     assert [(x["reference"], x["forum"], x["outcome"], x["title"]) for x in decisions] == [
         (d.reference, "director", "mediation", "Overspend share"),
+    ]
+
+
+def test_the_list_follows_a_mediator_who_withdraws_and_findings_that_close_the_mediation(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    for who in ("mediator:mo", "mediator:meg"):
+        ensure(app, who)
+    pat, cy = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
+    steps = iter(range(1000))
+
+    def act(ref: str, actor: Actor, action: str, **fields: Any) -> None:
+        app.act(ref, actor=actor, action=action, fields=fields, command_id=f"s{next(steps)}", at=T0)
+
+    def appointed(mediator: str) -> str:
+        fields = {"against": ["CCC"], "subject": "Overspend share"}
+        ref = app.raise_dispute(actor=pat, fields=fields, command_id=f"s{next(steps)}", at=T0).reference
+        act(ref, DAN, "resolve", outcome="mediation")
+        act(ref, DAN, "nominate", mediator=mediator)
+        act(ref, pat, "agree")
+        act(ref, cy, "agree")
+        act(ref, DAN, "appoint", letter_ref="L1")
+        return ref
+
+    withdrawn, decided = appointed("mo"), appointed("meg")
+    act(withdrawn, Actor.parse("mediator:mo"), "withdraw", note="conflict")
+    act(decided, Actor.parse("mediator:meg"), "findings", findings="Split", cost_pence=10)
+    run_views(settings, app)
+    cases, _ = snapshot(settings)
+    assert [(c["reference"], c["stage"], c["status"]) for c in cases] == [
+        (withdrawn, "mediator_selection", "open"),
+        (decided, "", "findings_recorded"),
     ]
