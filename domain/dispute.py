@@ -705,7 +705,10 @@ class Dispute(Case):
             raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
         who = self._who(SYSTEM_ACTOR, command_id, at)
         if timer.startswith("remind:"):
-            recipients = sorted({r for a in self.actions(rules) for r in a.roles})
+            # The mediation's deadline is the mediator's: a replacement being selected meanwhile is not
+            # what the reminder is about.
+            acting = {r for a in self.actions(rules) for r in a.roles}
+            recipients = [MEDIATOR_ROLE] if self.stage == "mediation" else sorted(acting)
             self._remind(stage=self.stage, deadline=self.deadline, recipient_roles=recipients, **who)
         else:
             self._escalate(

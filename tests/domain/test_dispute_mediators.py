@@ -16,7 +16,7 @@ from domain.application import CaseService
 from domain.directory import Directory
 from domain.dispute import MediatorNotEligibleError
 from domain.errors import InvalidInputError, NotAllowedError, NotAPartyError, WrongStageError
-from tests.domain.support import AUDREY, DAN, T0, cid
+from tests.domain.support import AUDREY, DAN, T0, cid, remind
 from tests.people import ADMIN, directory, ensure
 
 PAT = Actor.parse("party_rep:PCC:pat")
@@ -236,3 +236,17 @@ def test_a_resolved_dispute_leaves_no_stage_open(app: CaseService, people: Direc
     ref = app.raise_dispute(actor=PAT, fields=fields, command_id=cid(), at=T0).reference
     s = act(app, ref, DAN, "resolve", outcome="resolved", note="Agreed a split")
     assert (s.status, s.stage) == ("resolved", "")
+
+
+def test_the_mediations_reminder_goes_to_the_mediator_even_while_a_replacement_is_selected(
+    app: CaseService, people: Directory
+) -> None:
+    ref = appointed(app)
+    act(app, ref, DAN, "nominate", mediator="meg")
+    remind(app, ref)
+    last = app.history(ref, actor=AUDREY)[-1]
+    assert (last.event, last.changes["stage"], last.changes["recipient_roles"]) == (
+        "ReminderSent",
+        "mediation",
+        ["mediator"],
+    )
