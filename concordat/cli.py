@@ -868,7 +868,7 @@ def decide(
 @click.option("--note", default="", help="Why it is withdrawn.")
 @_command_opts
 def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Withdraw an open proposal, variation or funding change (JCU leads), or your notice."""
+    """Withdraw an open proposal, variation or funding change (JCU leads), your notice, or yourself as mediator."""
     _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
 
 
@@ -945,14 +945,17 @@ def dispute_resolve(
 @dispute_app.command("nominate")
 @click.argument("reference")
 @click.option(
-    "--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID)."
+    "--mediator",
+    required=True,
+    metavar="ID",
+    help="The nominee's user id (e.g. mo): a person who holds the mediator role and no role of a party.",
 )
 @click.option("--note", default="")
 @_command_opts
 def dispute_nominate(
     reference: str, mediator: str, note: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
-    """Nominate a mediator; every party to the dispute must then agree."""
+    """Nominate a mediator (or, during mediation, a replacement); every party to the dispute must then agree."""
     _act(_settings(), as_, command_id, reference, "nominate", {"mediator": mediator, "note": note}, as_json)
 
 
@@ -973,12 +976,30 @@ def dispute_refuse(reference: str, note: str, as_: str | None, as_json: bool, co
     _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
 
 
+@dispute_app.command("object")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the nominee is not independent, for the record.")
+@_command_opts
+def dispute_object(reference: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party objects that the nominee is not independent: the nominee lapses, for good in this dispute."""
+    _act(_settings(), as_, command_id, reference, "object", {"reason": reason}, as_json)
+
+
+@dispute_app.command("withdraw")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def dispute_withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """The appointed mediator withdraws (--as mediator:ID); the parties then select another."""
+    _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
+
+
 @dispute_app.command("appoint")
 @click.argument("reference")
 @click.option("--letter-ref", required=True, help="Reference of the letter of appointment (appointed in writing).")
 @_command_opts
 def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Appoint the agreed mediator, in writing."""
+    """Appoint the agreed mediator, in writing (a replacement takes the first mediator's place)."""
     _act(_settings(), as_, command_id, reference, "appoint", {"letter_ref": letter_ref}, as_json)
 
 

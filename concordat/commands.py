@@ -48,6 +48,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nominate": ("nominate", ("mediator", "note")),
     "agree": ("agree", ()),
     "refuse": ("refuse", ("note",)),
+    "object": ("object", ("reason",)),
     "appoint": ("appoint", ("letter_ref",)),
     "findings": ("findings", ("findings", "cost")),
     "inform-ce": ("inform_chief_executive", ("note",)),

@@ -124,6 +124,8 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
             value = f"{lead}by {value['by']} on {when(value['at'])}{note}"
         elif key == "cost_shares":
             value = ", ".join(f"{p} {format_pence(v)}" for p, v in value.items())
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            value = "; ".join(detail_entry(key, v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
@@ -146,6 +148,16 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         c.print("decisions:")
         for d in decisions:
             c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['by']}{_minutes(d)}")
+
+
+def detail_entry(key: str, entry: dict[str, Any]) -> str:
+    """One entry of a case's list of records (a dispute's objections and former mediators), in words."""
+    if key == "objections":
+        return f"{entry['party']} objected to {entry['nominee']} on {when(entry['at'])}: {entry['reason']}"
+    if key == "former_mediators":
+        note = f": {entry['note']}" if entry.get("note") else ""
+        return f"{entry['id']} ({entry['letter_ref']}) {entry['ended']} on {when(entry['at'])}{note}"
+    return ", ".join(f"{k}={v}" for k, v in entry.items())
 
 
 def route_line(steps: list[dict[str, Any]]) -> str:

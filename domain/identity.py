@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from argon2 import PasswordHasher
@@ -141,6 +141,13 @@ class People(Recorded):
     @event("Listed")
     def list_user(self, user_id: str) -> None:
         self.user_ids.append(user_id)
+
+
+class Roster(Protocol):
+    """What a case may ask of the directory (a collaborator its commands receive explicitly): the
+    roles a person holds now, or None when no person has that id."""
+
+    def roles_of(self, user_id: str) -> tuple[str, ...] | None: ...
 
 
 @dataclass(frozen=True)

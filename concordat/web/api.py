@@ -159,8 +159,14 @@ class ResolveIn(Body):
 
 
 class NominateIn(Body):
-    mediator: str = Field(min_length=1)
+    mediator: str = Field(
+        min_length=1, description="The nominee's user id (e.g. mo): a person who holds the mediator role"
+    )
     note: str = ""
+
+
+class ObjectIn(Body):
+    reason: str = Field(min_length=1, description="Why the nominee is not independent")
 
 
 class ExtendIn(Body):
@@ -477,7 +483,9 @@ async def decide(
     return state_dict(await cmds.decide(who, ref, body.model_dump(), command_id(key), role))
 
 
-@router.post("/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice)")
+@router.post(
+    "/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice, or yourself as mediator)"
+)
 async def withdraw(
     ref: Ref, who: Who, cmds: Cmds, body: WithdrawIn | None = None, key: IdempotencyKey = None, role: RoleHeader = None
 ) -> dict[str, Any]:
@@ -523,6 +531,7 @@ for _name, _model, _summary in [
     ("nominate", NominateIn, "Dispute: nominate a mediator"),
     ("agree", EmptyIn, "Dispute: your party agrees to the nominee; agreement: your party signs it"),
     ("refuse", NoteIn, "Dispute: your party refuses the nominee; agreement: your party refuses it"),
+    ("object", ObjectIn, "Dispute: your party objects that the nominee is not independent"),
     ("appoint", AppointIn, "Dispute: appoint the agreed mediator, in writing"),
     ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),

@@ -46,6 +46,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: format_pence(int(pence)) if pence is not None else ""
 templates.env.filters["when"] = lambda value: _when(value)
+templates.env.filters["entries"] = lambda value, key: [render.detail_entry(key, v) for v in value]
 
 # The fields each case command takes on its form (labels for people; names as the CLI's options).
 ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
@@ -53,6 +54,7 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "nominate": [("mediator", "Mediator's user id"), ("note", "Note")],
     "agree": [],
     "refuse": [("note", "Why")],
+    "object": [("reason", "Why the nominee is not independent")],
     "appoint": [("letter_ref", "Letter of appointment reference")],
     "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
     "inform-ce": [("note", "How and when the Chief Executive was informed")],
