@@ -12,7 +12,8 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.directory import Directory
 from tests.domain.support import escalate, remind, start
-from tests.faults.processes import env_for, start as start_process, until
+from tests.faults.processes import env_for, until
+from tests.faults.processes import start as start_process
 from tests.people import ADMIN, directory
 from tests.smtp import smtp_server
 
