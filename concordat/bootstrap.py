@@ -214,6 +214,13 @@ def smtp(settings: Settings) -> Smtp | None:
     )
 
 
+def smtp_problem(settings: Settings) -> str | None:
+    """What keeps the SMTP settings from working, in one line, or None."""
+    if settings.smtp_host and not settings.smtp_sender:
+        return "CONCORDAT_SMTP_HOST is set but CONCORDAT_SMTP_SENDER is empty: set the From address"
+    return None
+
+
 def mailer(settings: Settings, view: OutboxView, app: CaseService) -> Mailer:
     return Mailer(
         view=view,

@@ -175,6 +175,9 @@ def check(
             raise Unhealthy(f"{text}: more than {max_quarantined} events quarantined")
         return f"store reachable ({newest} events); {text}"
     if role == "outbox":
+        problem = bootstrap.smtp_problem(settings)
+        if problem:
+            raise Unhealthy(problem)
         newest = _bounded("the store", timeout, _store, settings)
         lag, counts = _bounded("the outbox", timeout, _outbox, settings, newest)
         line = _outbox_line(settings, lag, counts)

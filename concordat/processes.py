@@ -189,6 +189,10 @@ def run_outbox(settings: Settings) -> int:
     """The outbox: its runner writes a row per reminder or escalation and person (`projections/outbox.py`);
     this loop sends them (`workers/mailer.py`) every CONCORDAT_OUTBOX_POLL_SECONDS. One process at a time
     leads (two would send the same row twice); with no CONCORDAT_SMTP_HOST it fills and sends nothing."""
+    problem = bootstrap.smtp_problem(settings)
+    if problem:
+        log.error("outbox.misconfigured", error=problem)
+        return 2
     stop = threading.Event()
     _stop_on_signals(stop)
     with projection_leadership(settings, stop, what="outbox", key=OUTBOX_KEY) as leading:

@@ -184,3 +184,9 @@ def forget_position(view: OutboxView) -> None:
     name = f'"{schema}"."{table}"' if schema else table
     with view.datastore.transaction(commit=True) as c:
         c.execute(f"DELETE FROM {name} WHERE application_name = 'Cases'")  # noqa: S608 - our own table
+
+
+def test_an_smtp_host_without_a_sender_is_unhealthy_in_one_line(sqlite_settings: Settings) -> None:
+    broken = sqlite_settings.model_copy(update={"smtp_host": "smtp.example.org"})
+    with pytest.raises(health.Unhealthy, match="CONCORDAT_SMTP_SENDER is empty: set the From address"):
+        health.check("outbox", broken, timeout=10, max_lag=None)
