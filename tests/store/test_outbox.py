@@ -190,3 +190,22 @@ def test_an_smtp_host_without_a_sender_is_unhealthy_in_one_line(sqlite_settings:
     broken = sqlite_settings.model_copy(update={"smtp_host": "smtp.example.org"})
     with pytest.raises(health.Unhealthy, match="CONCORDAT_SMTP_SENDER is empty: set the From address"):
         health.check("outbox", broken, timeout=10, max_lag=None)
+
+
+def test_a_digest_is_recorded_with_its_rows_before_it_is_sent_so_a_resend_is_the_same_message(
+    settings: Settings, app: CaseService
+) -> None:
+    first = reminder_and_escalation(app)
+    view = project(settings, app)
+    at = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    view.gather_digests("2026-11-30", store_id(app), at)  # then the sender dies before it sends
+    second = start(app, title="A second case").reference
+    remind(app, second)
+    view = project(settings, app)
+    with smtp_server() as (inbox, port):
+        assert mailer(view, app, port, digest_at=time(9, 30), clock=lambda: at).send_due() == 3
+    jo = next(m for m in inbox.received() if str(m["To"]) == "jo@pcc.example.org")
+    assert str(jo["Message-ID"]) == message_id(store_id(app), "digest/jo/2026-11-30")
+    assert first in jo.get_content() and second not in jo.get_content()  # what was recorded, no more
+    waiting = {r["recipient"] for r in view.rows() if r["status"] == "pending"}
+    assert waiting == {"jo", "dan"}  # the second case's reminder, for tomorrow's digest
