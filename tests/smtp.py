@@ -18,9 +18,21 @@ from aiosmtpd.controller import Controller
 
 
 class Inbox:
+    """What the server accepted. Addresses in `refuse` are refused for good (550), as a real server
+    refuses a mailbox that does not exist."""
+
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.refuse: set[str] = set()
         self._lock = threading.Lock()
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         message = message_from_bytes(envelope.original_content or envelope.content, policy=default)

@@ -118,7 +118,12 @@ class Mailer:
         sent = 0
         with self._server() as server:
             for row in rows:
-                if self._deliver(server, self._message(row), row["key"], row["email"]):
+                key = row["key"]
+
+                def refused(why: str, final: bool, key: str = key) -> None:
+                    self.view.mark_failed(key, why, final=final)
+
+                if self._deliver(server, self._message(row), key, refused):
                     self.view.mark_sent(row["key"], self.clock())
                     sent += 1
         return sent
@@ -134,7 +139,8 @@ class Mailer:
         with self._server() as server:
             for d in digests:
                 rows = self.view.rows_of_digest(d["key"])
-                if self._deliver(server, self._digest(d, rows), d["key"], d["email"]):
+                # A refused digest stays pending, with its rows, and is offered again on the next pass.
+                if self._deliver(server, self._digest(d, rows), d["key"], lambda why, final: None):
                     self.view.mark_digest_sent(d["key"], self.clock())
                     sent += 1
         return sent
@@ -143,13 +149,24 @@ class Mailer:
         assert self.smtp is not None  # noqa: S101 - send_due returned already without one
         return self.smtp.connect()
 
-    def _deliver(self, server: smtplib.SMTP, message: EmailMessage, key: str, to: str) -> bool:
+    def _deliver(
+        self, server: smtplib.SMTP, message: EmailMessage, key: str, refused: Callable[[str, bool], None]
+    ) -> bool:
+        """Send one message; True once the server accepted it. A server that refuses this message or
+        its address says so with a code: 5xx is for good (`refused(why, True)`), 4xx for now; either
+        way the next message goes on. A refused sender, or a server gone, ends the pass (raised)."""
         try:
             server.send_message(message)
         except smtplib.SMTPRecipientsRefused as err:
             code = next(iter(err.recipients.values()))[0] if err.recipients else 0
-            self.view.mark_failed(key, f"refused by the server ({code})", final=code >= 500)
+            refused(f"address refused by the server ({code})", code >= 500)
             log.warning("outbox.refused", key=key, code=code)
+            return False
+        except smtplib.SMTPSenderRefused:
+            raise  # CONCORDAT_SMTP_SENDER is the problem, not this message
+        except smtplib.SMTPResponseException as err:
+            refused(f"refused by the server ({err.smtp_code})", err.smtp_code >= 500)
+            log.warning("outbox.refused", key=key, code=err.smtp_code)
             return False
         log.info("outbox.sent", key=key, message_id=message["Message-ID"])
         if self.pause_after_send:

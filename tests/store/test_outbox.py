@@ -209,3 +209,17 @@ def test_a_digest_is_recorded_with_its_rows_before_it_is_sent_so_a_resend_is_the
     assert first in jo.get_content() and second not in jo.get_content()  # what was recorded, no more
     waiting = {r["recipient"] for r in view.rows() if r["status"] == "pending"}
     assert waiting == {"jo", "dan"}  # the second case's reminder, for tomorrow's digest
+
+
+def test_an_address_the_server_refuses_for_good_is_marked_refused_and_the_rest_go_on(
+    settings: Settings, app: CaseService
+) -> None:
+    reminder_and_escalation(app)
+    view = project(settings, app)
+    with smtp_server() as (inbox, port):
+        inbox.refuse.add("dan@pcc.example.org")
+        assert mailer(view, app, port).send_due() == 3
+        assert mailer(view, app, port).send_due() == 0  # a refused row is not offered again
+    dan = next(r for r in view.rows() if r["recipient"] == "dan")
+    assert (dan["status"], dan["last_error"]) == ("refused", "address refused by the server (550)")
+    assert view.counts() == {"sent": 3, "refused": 1}
