@@ -133,26 +133,28 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
 
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
+    """The views, which can always be rebuilt from zero (`concordat audit replay` does). Not the
+    outbox: rebuilding it would send every recent reminder again (`outbox_class`)."""
     if settings.uses_postgres:
         return {
             "case_list": PostgresCaseListView,
             "decisions": PostgresDecisionsView,
             "public_health": PostgresPublicHealthView,
-            "outbox": PostgresOutboxView,
         }
-    return {
-        "case_list": SQLiteCaseListView,
-        "decisions": SQLiteDecisionsView,
-        "public_health": SQLitePublicHealthView,
-        "outbox": SQLiteOutboxView,
-    }
+    return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView, "public_health": SQLitePublicHealthView}
+
+
+def outbox_class(settings: Settings) -> type[OutboxView]:
+    return PostgresOutboxView if settings.uses_postgres else SQLiteOutboxView
 
 
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
     env = Environment(name, store_env(settings))
     return _first_run_safe(
-        lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])
+        lambda: InfrastructureFactory.construct(env=env).tracking_recorder(
+            outbox_class(settings) if name == OutboxProjection.name else view_classes(settings)[name]
+        )
     )
 
 
@@ -194,7 +196,7 @@ def outbox_runner(settings: Settings, app: CaseService) -> GuardedProjectionRunn
         lambda: GuardedProjectionRunner(
             application_class=CaseService,
             projection_class=projection,
-            view_class=view_classes(settings)["outbox"],
+            view_class=outbox_class(settings),
             env=store_env(settings),
         )
     )
