@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from concordat import bootstrap, health
+from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
@@ -223,3 +224,17 @@ def test_an_address_the_server_refuses_for_good_is_marked_refused_and_the_rest_g
     dan = next(r for r in view.rows() if r["recipient"] == "dan")
     assert (dan["status"], dan["last_error"]) == ("refused", "address refused by the server (550)")
     assert view.counts() == {"sent": 3, "refused": 1}
+
+
+def test_an_audit_replay_rebuilds_the_views_and_leaves_the_outbox_alone(settings: Settings, app: CaseService) -> None:
+    reminder_and_escalation(app)
+    view = project(settings, app)
+    with smtp_server() as (inbox, port):
+        mailer(view, app, port).send_due()
+        before = view.rows()
+        for name in ("case_list", "decisions", "public_health"):
+            bootstrap.open_view(settings, name).datastore.close()  # the live views, as `up` makes them
+        replay(settings)  # every view rebuilt from zero and swapped in
+        assert view.rows() == before
+        assert mailer(view, app, port).send_due() == 0
+    assert len(inbox.received()) == 4
