@@ -88,10 +88,12 @@ def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
 
 
 def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
+    """The outbox's lag, and its rows by state (`quarantined`: events it could not project)."""
     try:
         view = bootstrap.open_outbox(settings)
         try:
-            return max(newest - (view.max_tracking_id(CaseService.name) or 0), 0), view.counts()
+            counts = {**view.counts(), "quarantined": view.quarantined_count(CaseService.name)}
+            return max(newest - (view.max_tracking_id(CaseService.name) or 0), 0), counts
         finally:
             view.datastore.close()
     except STORE_ERRORS as err:
@@ -101,6 +103,8 @@ def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
 def _outbox_line(settings: Settings, lag: int, counts: dict[str, int]) -> str:
     states = ("pending", "sent", "no_address", "refused", "expired")
     text = f"outbox lag {lag}; " + ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in states)
+    if counts.get("quarantined"):
+        text += f" ({counts['quarantined']} events quarantined: see the outbox's log)"
     smtp = bootstrap.smtp(settings)
     if smtp is None:
         return f"{text}; no SMTP server (CONCORDAT_SMTP_HOST is empty): nothing is sent"
