@@ -394,9 +394,16 @@ def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input."
 )
+@click.option("--email", default=None, metavar="ADDRESS", help="Where their reminders and escalations are sent.")
 @_command_opts
 def user_add(
-    user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
+    user_id: str,
+    roles: tuple[str, ...],
+    password_stdin: bool,
+    email: str | None,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
 ) -> None:
     """Add a person who may sign in, with their roles (an administrator's command).
 
@@ -410,8 +417,27 @@ def user_add(
     else:
         by = Actor(id=_shell_user(), role="shell")
     view = people.add_user(
-        user_id, list(roles), by=by, command_id=_command_id(command_id), password=_password(password_stdin)
+        user_id,
+        list(roles),
+        by=by,
+        command_id=_command_id(command_id),
+        password=_password(password_stdin),
+        email=email,
     )
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("email")
+@click.argument("address", metavar="ADDRESS")
+@click.argument("user_id", metavar="ID", required=False)
+@_command_opts
+def user_email(address: str, user_id: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Set where your reminders and escalations are sent (or, an administrator, another person's);
+    "" removes it."""
+    settings = _settings()
+    session = _session(settings, as_)
+    who, by = session.for_person(user_id)
+    view = Directory(session.cases).set_email(who, address, by=by, command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -777,6 +803,34 @@ def projections(ctx: click.Context) -> None:
     a view could not project (quarantined, so that one bad event stops nothing)."""
     if ctx.invoked_subcommand is None:
         raise SystemExit(processes.run_projections(_settings()))
+
+
+@app.group(invoke_without_command=True)
+@click.pass_context
+def outbox(ctx: click.Context) -> None:
+    """Reminders and escalations by email: alone, run the outbox (as `concordat up` does): it writes a
+    row per reminder and person from the event log and sends each through CONCORDAT_SMTP_HOST."""
+    if ctx.invoked_subcommand is None:
+        raise SystemExit(processes.run_outbox(_settings()))
+
+
+@outbox.command("list")
+@click.option("--all", "all_", is_flag=True, help="Everyone's (an administrator's or auditor's view).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@_as_option
+def outbox_list(all_: bool, limit: int, as_: str | None, as_json: bool) -> None:
+    """Your reminders and escalations, newest first, and whether each was sent (--all: everyone's)."""
+    settings = _settings()
+    session = _session(settings, as_)
+    session.reader()
+    if all_ and not {ADMIN_ROLE, "auditor"} & set(session.identity.roles):
+        raise NotAllowedError("only an administrator or an auditor sees everyone's reminders (--all)")
+    view = bootstrap.open_outbox(settings)
+    try:
+        rows = view.rows(recipient=None if all_ else session.identity.user_id, limit=limit)
+    finally:
+        view.datastore.close()
+    _out(as_json, rows, lambda c: render.outbox(c, rows))
 
 
 @projections.command("quarantined")

@@ -7,7 +7,10 @@ settings:
 - projections: the store answers, every view can be read, and (with --max-lag N) no view trails
   the store by more than N events; events a view quarantined are counted in the line (and, with
   --max-quarantined N, more than N is unhealthy);
-- web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200.
+- web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200;
+- outbox: the store answers, the outbox can be read, and (with --max-lag N) it trails the store by no
+  more than N events; the line counts the rows by state and says whether an SMTP server is set (with
+  none, the outbox fills and nothing is sent: healthy, and said so).
 
 Every check is bounded by --timeout; a check that cannot finish in time is a failure.
 """
@@ -32,7 +35,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.application import CaseService
 
-ROLES = ("worker", "projections", "web")
+ROLES = ("worker", "projections", "web", "outbox")
 STORE_ERRORS = (OperationalError, PersistenceError, psycopg.Error, sqlite3.Error, OSError)
 
 
@@ -82,6 +85,31 @@ def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
             raise Unhealthy(f"view {projection.name} unreadable ({_first_line(err)})") from None
         found[projection.name] = (max(newest - position, 0), held)
     return found
+
+
+def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
+    """The outbox's lag, and its rows by state (`quarantined`: events it could not project)."""
+    try:
+        view = bootstrap.open_outbox(settings)
+        try:
+            counts = {**view.counts(), "quarantined": view.quarantined_count(CaseService.name)}
+            return max(newest - (view.max_tracking_id(CaseService.name) or 0), 0), counts
+        finally:
+            view.datastore.close()
+    except STORE_ERRORS as err:
+        raise Unhealthy(f"outbox unreadable ({_first_line(err)})") from None
+
+
+def _outbox_line(settings: Settings, lag: int, counts: dict[str, int]) -> str:
+    states = ("pending", "sent", "no_address", "refused", "expired")
+    text = f"outbox lag {lag}; " + ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in states)
+    if counts.get("quarantined"):
+        text += f" ({counts['quarantined']} events quarantined: see the outbox's log)"
+    smtp = bootstrap.smtp(settings)
+    if smtp is None:
+        return f"{text}; no SMTP server (CONCORDAT_SMTP_HOST is empty): nothing is sent"
+    digest = f", daily digest at {settings.smtp_digest_at.isoformat('minutes')}" if settings.smtp_digest else ""
+    return f"{text}; sending through {smtp.host}:{smtp.port_or_default} ({smtp.tls}){digest}"
 
 
 def _temporal(settings: Settings, timeout: float) -> None:
@@ -150,6 +178,16 @@ def check(
         if max_quarantined is not None and held > max_quarantined:
             raise Unhealthy(f"{text}: more than {max_quarantined} events quarantined")
         return f"store reachable ({newest} events); {text}"
+    if role == "outbox":
+        problem = bootstrap.smtp_problem(settings)
+        if problem:
+            raise Unhealthy(problem)
+        newest = _bounded("the store", timeout, _store, settings)
+        lag, counts = _bounded("the outbox", timeout, _outbox, settings, newest)
+        line = _outbox_line(settings, lag, counts)
+        if max_lag is not None and lag > max_lag:
+            raise Unhealthy(f"{line}: more than {max_lag} events behind the store ({newest} events)")
+        return f"store reachable ({newest} events); {line}"
     url = _web(settings, timeout)
     return f"GET {url} answered 200"
 
@@ -163,7 +201,7 @@ def check(
     "--max-lag",
     type=click.IntRange(min=0),
     default=None,
-    help="projections: unhealthy when a view trails the store by more than this many events.",
+    help="projections, outbox: unhealthy when a view (or the outbox) trails the store by more than this many events.",
 )
 @click.option(
     "--max-quarantined",
@@ -173,7 +211,7 @@ def check(
     "(by default they are reported, not a failure: a restart would not release them).",
 )
 def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None) -> None:
-    """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
+    """Check that ROLE (worker, projections, web or outbox) can do its work; one line, exit 0 or 1."""
     try:
         settings = Settings()
     except ValidationError as err:

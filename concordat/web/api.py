@@ -204,6 +204,16 @@ def me(who: Who) -> dict[str, Any]:
     return {"id": who.user_id, "roles": list(who.roles)}
 
 
+@router.get("/me/reminders", tags=["identity"], summary="Your reminders and escalations, and whether each was sent")
+def my_reminders(request: Request, who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """Newest first: each reminder before a deadline, and each escalation of a missed one, that concerns
+    you (you hold the role that must act, or you started the case); `status` is `sent`, `pending`,
+    `no_address` (you had no email address then), `refused` or `expired`."""
+    rows = request.app.state.views["outbox"].rows(recipient=who.user_id, limit=limit)
+    keep = ("reference", "title", "kind", "stage", "forum", "deadline", "role", "event_at", "status", "sent_at")
+    return [{k: r[k] for k in keep} | {"message_id": r["message_id"]} for r in rows]
+
+
 @router.get("/cases", tags=["cases"], summary="Cases, filtered and paged")
 def list_cases(
     request: Request,

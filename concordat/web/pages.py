@@ -295,7 +295,16 @@ async def dashboard(request: Request) -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.page_commands
     rows = await run_in_threadpool(_waiting_on, request, who)
-    return page(request, "dashboard.html", who=who, rows=rows, policy=cmds.cases.policy)
+    reminders = await run_in_threadpool(request.app.state.views["outbox"].rows, recipient=who.user_id, limit=20)
+    return page(
+        request,
+        "dashboard.html",
+        who=who,
+        rows=rows,
+        reminders=reminders,
+        outbox_status=render.OUTBOX_STATUS,
+        policy=cmds.cases.policy,
+    )
 
 
 def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:
