@@ -51,7 +51,7 @@ NORMALISE = [
     ),
     (re.compile(rf"\b{DAY} \d{{2}} {MONTH} \d{{4}}(?: \d{{2}}:\d{{2}})?"), "<date>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>"),
-    (re.compile(r"\b[A-Za-z0-9+/]{43}="), "<key>"),
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}="), "<key>"),
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hex>"),
     (REFERENCE, r"\1-YYYY-\2"),
     (re.compile(r"\bpid \d+"), "pid <pid>"),
@@ -97,7 +97,7 @@ def parse(path: Path) -> Page:
                 text = prompt["command"]
                 while text.endswith("\\") and i + 1 < len(lines):
                     i += 1
-                    text = text[:-1] + "\n" + lines[i]
+                    text = text + "\n" + lines[i]  # bash reads the backslash-newline as one line
                 current = Command(prompt["who"] or "", text, [], start + 1, (i + 1, i + 1))
                 commands.append(current)
             elif current is None:
