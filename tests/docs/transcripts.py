@@ -51,6 +51,9 @@ NORMALISE = [
     ),
     (re.compile(rf"\b{DAY} \d{{2}} {MONTH} \d{{4}}(?: \d{{2}}:\d{{2}})?"), "<date>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>"),
+    # a date a table wrapped over two lines: "Thu 17 Dec" at the end of one, "2026 17:00" on the next
+    (re.compile(rf"\b{DAY} \d{{2}} {MONTH}\b"), "<date>"),
+    (re.compile(r"\b\d{4} \d{2}:\d{2}\b"), "<date>"),
     (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}="), "<key>"),
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hex>"),
     (REFERENCE, r"\1-YYYY-\2"),
