@@ -21,6 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from concordat import codec, logs, private, schema, store_key
@@ -305,11 +306,28 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """How to reach Temporal: plain (the dev server), or TLS with the system's roots or a CA of our
+    own, a client certificate for mTLS, and the name to check the server's certificate against."""
+    files = (settings.temporal_tls_ca_file, settings.temporal_tls_cert_file, settings.temporal_tls_key_file)
+    if not any(files) and not settings.temporal_tls_server_name:
+        return settings.temporal_tls or bool(settings.temporal_api_key.get_secret_value())
+    ca, cert, key = (Path(f).read_bytes() if f else None for f in files)
+    return TLSConfig(
+        server_root_ca_cert=ca,
+        domain=settings.temporal_tls_server_name or None,
+        client_cert=cert,
+        client_private_key=key,
+    )
+
+
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        tls=temporal_tls(settings),
+        api_key=settings.temporal_api_key.get_secret_value() or None,
     )
 
 

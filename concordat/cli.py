@@ -1326,6 +1326,31 @@ def audit_key(as_json: bool) -> None:
     _out(as_json, data, lambda c: c.print(data["public_key"], highlight=False))
 
 
+@app.group("keys")
+def keys_app() -> None:
+    """For operators: fresh secrets for a deployment."""
+
+
+@keys_app.command("generate")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def keys_generate(as_json: bool) -> None:
+    """Print a fresh cipher key, command key, audit key and session secret as `.env` lines (put them in
+    your secret store; nothing is written here), and the audit key's public half as a comment."""
+    made = keys.generate()
+    public = made.pop("audit_public_key")
+
+    def text(c: Console) -> None:
+        for name, value in made.items():
+            c.print(f"{name}={value}", highlight=False, soft_wrap=True)
+        c.print(
+            f"# the audit key's public half (publish it; `concordat audit key` prints it): {public}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _out(as_json, {**made, "audit_public_key": public}, text)
+
+
 @audit_app.command("seal")
 @_as_option
 def audit_seal(as_: str | None, as_json: bool) -> None:

@@ -18,6 +18,7 @@ Every check is bounded by --timeout; a check that cannot finish in time is a fai
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 import urllib.error
@@ -210,21 +211,31 @@ def check(
     help="projections: unhealthy when the views hold more than this many events in quarantine "
     "(by default they are reported, not a failure: a restart would not release them).",
 )
-def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None, as_json: bool) -> None:
     """Check that ROLE (worker, projections, web or outbox) can do its work; one line, exit 0 or 1."""
+
+    def answer(healthy: bool, detail: str) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps({"role": role, "healthy": healthy, "detail": detail}) + "\n")
+        else:
+            sys.stdout.write(f"{role} {'ok' if healthy else 'unhealthy'}: {detail}\n")
+        if not healthy:
+            raise SystemExit(1)
+
     try:
         settings = Settings()
     except ValidationError as err:
         first = err.errors()[0]
-        sys.stdout.write(f"{role} unhealthy: setting CONCORDAT_{str(first['loc'][0]).upper()}: {first['msg']}\n")
-        raise SystemExit(1) from None
+        answer(False, f"setting CONCORDAT_{str(first['loc'][0]).upper()}: {first['msg']}")
+        return
     bootstrap.configure_logging(settings)
     try:
         line = check(role, settings, timeout=timeout, max_lag=max_lag, max_quarantined=max_quarantined)
     except Unhealthy as err:
-        sys.stdout.write(f"{role} unhealthy: {err}\n")
-        raise SystemExit(1) from None
+        answer(False, str(err))
+        return
     except Exception as err:  # noqa: BLE001 - a health check: any failure is "unhealthy", in one line
-        sys.stdout.write(f"{role} unhealthy: {type(err).__name__}: {_first_line(err)}\n")
-        raise SystemExit(1) from None
-    sys.stdout.write(f"{role} ok: {line}\n")
+        answer(False, f"{type(err).__name__}: {_first_line(err)}")
+        return
+    answer(True, line)

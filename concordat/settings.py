@@ -10,7 +10,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.identity import EMAIL
@@ -25,6 +25,26 @@ class Settings(BaseSettings):
     )
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend, HOST:PORT.")
     temporal_namespace: str = "default"
+    temporal_tls: bool = Field(
+        False,
+        description="Connect to Temporal over TLS, trusting the system's roots (on by itself when any "
+        "CONCORDAT_TEMPORAL_TLS_* file or CONCORDAT_TEMPORAL_API_KEY is set).",
+    )
+    temporal_tls_ca_file: str = Field(
+        "", description="PEM file of the CA that signed Temporal's server certificate (empty: the system's roots)."
+    )
+    temporal_tls_cert_file: str = Field(
+        "", description="mTLS: PEM file of this process's client certificate (with CONCORDAT_TEMPORAL_TLS_KEY_FILE)."
+    )
+    temporal_tls_key_file: str = Field(
+        "", description="mTLS: PEM file of the client certificate's private key.", validate_default=True
+    )
+    temporal_tls_server_name: str = Field(
+        "", description="The name to check Temporal's certificate against (empty: the host of the address)."
+    )
+    temporal_api_key: SecretStr = Field(
+        SecretStr(""), description="An API key sent to Temporal with every call (Temporal Cloud); implies TLS."
+    )
     task_queue: str = Field(
         "", description="The task queue the workers poll. Empty: `concordat-` and the store's id, the store's own."
     )
@@ -155,3 +175,14 @@ class Settings(BaseSettings):
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)
+
+    @field_validator("temporal_tls_ca_file", "temporal_tls_cert_file", "temporal_tls_key_file")
+    @classmethod
+    def _readable(cls, value: str, info: ValidationInfo) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"{value!r} is not a readable file (give the path of a PEM file)")
+        if info.field_name == "temporal_tls_key_file" and bool(value) != bool(info.data.get("temporal_tls_cert_file")):
+            raise ValueError(
+                "a client certificate needs its key: set CONCORDAT_TEMPORAL_TLS_CERT_FILE and _KEY_FILE both"
+            )
+        return value

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, engine, ports, private, schema
+from concordat import binaries, bootstrap, engine, logs, ports, private, schema
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.directory import Directory
@@ -103,12 +103,17 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
+def _spawn(
+    name: str, argv: list[str], settings: Settings, env: dict[str, str], *, banner_only_on_stdout: bool = False
+) -> Child:
+    """`banner_only_on_stdout`: the child prints a text banner on stdout and logs on stderr (Temporal's
+    CLI); with JSON logs asked for, the banner is dropped (`up` prints its own) so the log is JSON alone."""
     log_path = private.make_file(bootstrap.data_path(settings, "logs", f"{name}.log"))
     with log_path.open("ab") as out:
+        drop = banner_only_on_stdout and settings.log_format == "json"
         process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
             argv,
-            stdout=out,
+            stdout=subprocess.DEVNULL if drop else out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
@@ -200,8 +205,7 @@ def _stop(children: list[Child]) -> None:
 
 
 def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    logs.say(text, Settings().log_format, "concordat.up")
 
 
 def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = True, temporal_ui: bool = False) -> int:
@@ -276,9 +280,12 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                         str(data / "temporal.sqlite"),
                         "--log-level",
                         "warn",
+                        "--log-format",
+                        "json" if settings.log_format == "json" else "text",
                     ],
                     settings,
                     env,
+                    banner_only_on_stdout=True,
                 )
             )
             if not _wait_for_temporal(settings, children[0]):
