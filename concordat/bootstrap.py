@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,14 +21,17 @@ from psycopg.conninfo import conninfo_to_dict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from concordat import codec, logs, private, schema, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.policy import Policy
+from domain.store import store_id
 from projections.case_list import CaseListProjection, CaseListView, PostgresCaseListView, SQLiteCaseListView
 from projections.decisions import DecisionsProjection, DecisionsView, PostgresDecisionsView, SQLiteDecisionsView
+from projections.outbox import OutboxProjection, OutboxView, PostgresOutboxView, SQLiteOutboxView, outbox_projection
 from projections.public_health import (
     PostgresPublicHealthView,
     PublicHealthProjection,
@@ -36,6 +40,7 @@ from projections.public_health import (
 )
 from projections.quarantine import RetryResult, retry
 from workers.activities import CaseActivities
+from workers.mailer import Mailer, Smtp
 from workers.projection_runner import GuardedProjectionRunner
 from workflows.case import ALL_WORKFLOWS
 from workflows.store_binding import StoreBindingWorkflow
@@ -86,8 +91,8 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     private.make_dirs(data / "views")
     # Made 0600 before SQLite opens them: SQLite gives a database's journal and WAL files its mode.
     private.make_file(data / "events.sqlite")
-    for projection in PROJECTIONS:
-        private.make_file(data / "views" / f"{projection.name}.sqlite")
+    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+        private.make_file(data / "views" / f"{name}.sqlite")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(data / "events.sqlite"),
@@ -96,8 +101,8 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     }
     # eventsourcing's SQLite views share one `tracking` table per database, so each view keeps
     # its own file: each then has its own position, and rebuilds on its own.
-    for projection in PROJECTIONS:
-        env[f"{projection.name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{projection.name}.sqlite")
+    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+        env[f"{name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{name}.sqlite")
     return env
 
 
@@ -161,6 +166,8 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
 
 
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
+    """The views, which can always be rebuilt from zero (`concordat audit replay` does). Not the
+    outbox: rebuilding it would send every recent reminder again (`outbox_class`)."""
     if settings.uses_postgres:
         return {
             "case_list": PostgresCaseListView,
@@ -170,13 +177,19 @@ def view_classes(settings: Settings) -> dict[str, type[Any]]:
     return {"case_list": SQLiteCaseListView, "decisions": SQLiteDecisionsView, "public_health": SQLitePublicHealthView}
 
 
+def outbox_class(settings: Settings) -> type[OutboxView]:
+    return PostgresOutboxView if settings.uses_postgres else SQLiteOutboxView
+
+
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
     if not schema.ensured(settings):
         open_cases(settings).close()  # the store's tables first (a new store), and its key checked
     env = Environment(name, store_env(settings))
     return _first_run_safe(
-        lambda: InfrastructureFactory.construct(env=env).tracking_recorder(view_classes(settings)[name])
+        lambda: InfrastructureFactory.construct(env=env).tracking_recorder(
+            outbox_class(settings) if name == OutboxProjection.name else view_classes(settings)[name]
+        )
     )
 
 
@@ -204,6 +217,56 @@ def open_decisions(settings: Settings) -> DecisionsView:
 
 def open_public_health(settings: Settings) -> PublicHealthView:
     return open_view(settings, "public_health")
+
+
+def open_outbox(settings: Settings) -> OutboxView:
+    return open_view(settings, "outbox")
+
+
+def outbox_runner(settings: Settings, app: CaseService) -> GuardedProjectionRunner:
+    """The outbox's own runner (`projections/outbox.py`): not one of `PROJECTIONS`, so that nothing
+    rebuilds it from zero and sends everything again."""
+    projection = outbox_projection(app.policy, store_id(app), timedelta(days=settings.outbox_max_age_days))
+    return _first_run_safe(
+        lambda: GuardedProjectionRunner(
+            application_class=CaseService,
+            projection_class=projection,
+            view_class=outbox_class(settings),
+            env=store_env(settings),
+        )
+    )
+
+
+def smtp(settings: Settings) -> Smtp | None:
+    """The SMTP server to send through, or None when CONCORDAT_SMTP_HOST is empty."""
+    if not settings.smtp_host:
+        return None
+    return Smtp(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        sender=settings.smtp_sender,
+    )
+
+
+def smtp_problem(settings: Settings) -> str | None:
+    """What keeps the SMTP settings from working, in one line, or None."""
+    if settings.smtp_host and not settings.smtp_sender:
+        return "CONCORDAT_SMTP_HOST is set but CONCORDAT_SMTP_SENDER is empty: set the From address"
+    return None
+
+
+def mailer(settings: Settings, view: OutboxView, app: CaseService) -> Mailer:
+    return Mailer(
+        view=view,
+        smtp=smtp(settings),
+        store=store_id(app),
+        zone=app.rules.calendar.zone,
+        digest_at=settings.smtp_digest_at if settings.smtp_digest else None,
+        pause_after_send=settings.fault_pause_after_send,
+    )
 
 
 def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
@@ -243,11 +306,28 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """How to reach Temporal: plain (the dev server), or TLS with the system's roots or a CA of our
+    own, a client certificate for mTLS, and the name to check the server's certificate against."""
+    files = (settings.temporal_tls_ca_file, settings.temporal_tls_cert_file, settings.temporal_tls_key_file)
+    if not any(files) and not settings.temporal_tls_server_name:
+        return settings.temporal_tls or bool(settings.temporal_api_key.get_secret_value())
+    ca, cert, key = (Path(f).read_bytes() if f else None for f in files)
+    return TLSConfig(
+        server_root_ca_cert=ca,
+        domain=settings.temporal_tls_server_name or None,
+        client_cert=cert,
+        client_private_key=key,
+    )
+
+
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        tls=temporal_tls(settings),
+        api_key=settings.temporal_api_key.get_secret_value() or None,
     )
 
 

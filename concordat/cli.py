@@ -396,9 +396,16 @@ def _password(from_stdin: bool, *, ask_for: str | None = None) -> str | None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read their password (12 characters at least) from standard input."
 )
+@click.option("--email", default=None, metavar="ADDRESS", help="Where their reminders and escalations are sent.")
 @_command_opts
 def user_add(
-    user_id: str, roles: tuple[str, ...], password_stdin: bool, as_: str | None, as_json: bool, command_id: str | None
+    user_id: str,
+    roles: tuple[str, ...],
+    password_stdin: bool,
+    email: str | None,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
 ) -> None:
     """Add a person who may sign in, with their roles (an administrator's command).
 
@@ -412,8 +419,27 @@ def user_add(
     else:
         by = Actor(id=_shell_user(), role="shell")
     view = people.add_user(
-        user_id, list(roles), by=by, command_id=_command_id(command_id), password=_password(password_stdin)
+        user_id,
+        list(roles),
+        by=by,
+        command_id=_command_id(command_id),
+        password=_password(password_stdin),
+        email=email,
     )
+    _out(as_json, view, lambda c: render.user(c, view))
+
+
+@user_app.command("email")
+@click.argument("address", metavar="ADDRESS")
+@click.argument("user_id", metavar="ID", required=False)
+@_command_opts
+def user_email(address: str, user_id: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Set where your reminders and escalations are sent (or, an administrator, another person's);
+    "" removes it."""
+    settings = _settings()
+    session = _session(settings, as_)
+    who, by = session.for_person(user_id)
+    view = Directory(session.cases).set_email(who, address, by=by, command_id=_command_id(command_id))
     _out(as_json, view, lambda c: render.user(c, view))
 
 
@@ -781,6 +807,34 @@ def projections(ctx: click.Context) -> None:
         raise SystemExit(processes.run_projections(_settings()))
 
 
+@app.group(invoke_without_command=True)
+@click.pass_context
+def outbox(ctx: click.Context) -> None:
+    """Reminders and escalations by email: alone, run the outbox (as `concordat up` does): it writes a
+    row per reminder and person from the event log and sends each through CONCORDAT_SMTP_HOST."""
+    if ctx.invoked_subcommand is None:
+        raise SystemExit(processes.run_outbox(_settings()))
+
+
+@outbox.command("list")
+@click.option("--all", "all_", is_flag=True, help="Everyone's (an administrator's or auditor's view).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@_as_option
+def outbox_list(all_: bool, limit: int, as_: str | None, as_json: bool) -> None:
+    """Your reminders and escalations, newest first, and whether each was sent (--all: everyone's)."""
+    settings = _settings()
+    session = _session(settings, as_)
+    session.reader()
+    if all_ and not {ADMIN_ROLE, "auditor"} & set(session.identity.roles):
+        raise NotAllowedError("only an administrator or an auditor sees everyone's reminders (--all)")
+    view = bootstrap.open_outbox(settings)
+    try:
+        rows = view.rows(recipient=None if all_ else session.identity.user_id, limit=limit)
+    finally:
+        view.datastore.close()
+    _out(as_json, rows, lambda c: render.outbox(c, rows))
+
+
 @projections.command("quarantined")
 @_as_option
 def projections_quarantined(as_: str | None, as_json: bool) -> None:
@@ -870,7 +924,7 @@ def decide(
 @click.option("--note", default="", help="Why it is withdrawn.")
 @_command_opts
 def withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Withdraw an open proposal, variation or funding change (JCU leads), or your notice."""
+    """Withdraw an open proposal, variation or funding change (JCU leads), your notice, or yourself as mediator."""
     _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
 
 
@@ -947,14 +1001,17 @@ def dispute_resolve(
 @dispute_app.command("nominate")
 @click.argument("reference")
 @click.option(
-    "--mediator", required=True, metavar="ID", help="The independent mediator's id (they act as mediator:ID)."
+    "--mediator",
+    required=True,
+    metavar="ID",
+    help="The nominee's user id (e.g. mo): a person who holds the mediator role and no role of a party.",
 )
 @click.option("--note", default="")
 @_command_opts
 def dispute_nominate(
     reference: str, mediator: str, note: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
-    """Nominate a mediator; every party to the dispute must then agree."""
+    """Nominate a mediator (or, during mediation, a replacement); every party to the dispute must then agree."""
     _act(_settings(), as_, command_id, reference, "nominate", {"mediator": mediator, "note": note}, as_json)
 
 
@@ -975,12 +1032,30 @@ def dispute_refuse(reference: str, note: str, as_: str | None, as_json: bool, co
     _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
 
 
+@dispute_app.command("object")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the nominee is not independent, for the record.")
+@_command_opts
+def dispute_object(reference: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party objects that the nominee is not independent: the nominee lapses, for good in this dispute."""
+    _act(_settings(), as_, command_id, reference, "object", {"reason": reason}, as_json)
+
+
+@dispute_app.command("withdraw")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def dispute_withdraw(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """The appointed mediator withdraws (--as mediator:ID); the parties then select another."""
+    _act(_settings(), as_, command_id, reference, "withdraw", {"note": note}, as_json)
+
+
 @dispute_app.command("appoint")
 @click.argument("reference")
 @click.option("--letter-ref", required=True, help="Reference of the letter of appointment (appointed in writing).")
 @_command_opts
 def dispute_appoint(reference: str, letter_ref: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
-    """Appoint the agreed mediator, in writing."""
+    """Appoint the agreed mediator, in writing (a replacement takes the first mediator's place)."""
     _act(_settings(), as_, command_id, reference, "appoint", {"letter_ref": letter_ref}, as_json)
 
 
@@ -1046,6 +1121,23 @@ def termination_propose(as_: str | None, as_json: bool, command_id: str | None, 
 def termination_agree(reference: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Your party signs a termination agreement; once every party has, no one party can undo it."""
     _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
+
+
+@termination_app.command("consent")
+@click.argument("reference")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The date the partnership ends.")
+@_command_opts
+def termination_consent(reference: str, effective: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Consent to ending the partnership on a date, by mutual consent (the command of earlier releases,
+    kept: it signs the open agreement to end the partnership on that date for your party, or, if there is
+    none, proposes one naming notice REFERENCE; see `propose`, `agree`)."""
+    settings = _settings()
+    day = _date(effective, "--effective")
+    session = _session(settings, as_)
+    cid = _command_id(command_id)
+    _attempt.update(reference=reference)
+    state, _ = _run(session.commands().consent(session.identity, reference, day, cid, session.role))
+    _out(as_json, state_dict(state), lambda c: render.agreement_line(c, state))
 
 
 @termination_app.command("refuse")
@@ -1231,6 +1323,31 @@ def audit_key(as_json: bool) -> None:
     public = keys.audit_key(_settings()).public_key()
     data = {"public_key": keys.public_text(public), "fingerprint": ledger.key_fingerprint(public)}
     _out(as_json, data, lambda c: c.print(data["public_key"], highlight=False))
+
+
+@app.group("keys")
+def keys_app() -> None:
+    """For operators: fresh secrets for a deployment."""
+
+
+@keys_app.command("generate")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def keys_generate(as_json: bool) -> None:
+    """Print a fresh cipher key, command key, audit key and session secret as `.env` lines (put them in
+    your secret store; nothing is written here), and the audit key's public half as a comment."""
+    made = keys.generate()
+    public = made.pop("audit_public_key")
+
+    def text(c: Console) -> None:
+        for name, value in made.items():
+            c.print(f"{name}={value}", highlight=False, soft_wrap=True)
+        c.print(
+            f"# the audit key's public half (publish it; `concordat audit key` prints it): {public}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _out(as_json, {**made, "audit_public_key": public}, text)
 
 
 @audit_app.command("seal")

@@ -25,7 +25,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.directory import Directory
-from domain.errors import IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
+from domain.errors import CaseNotFoundError, IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
 from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
 from workers.proof import sign
@@ -48,6 +48,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nominate": ("nominate", ("mediator", "note")),
     "agree": ("agree", ()),
     "refuse": ("refuse", ("note",)),
+    "object": ("object", ("reason",)),
     "appoint": ("appoint", ("letter_ref",)),
     "findings": ("findings", ("findings", "cost")),
     "inform-ce": ("inform_chief_executive", ("note",)),
@@ -112,6 +113,34 @@ class Commands:
                 "starts it by itself, or repeat the command with the same command id to start it now"
             ) from None
         return state
+
+    async def consent(
+        self, who: Identity, reference: str, effective: date, command_id: str, role: str | None = None
+    ) -> tuple[Any, bool]:
+        """`termination consent` of earlier releases, on today's agreements: sign, for the person's
+        party, the open agreement that ends the partnership on `effective`, or propose one that names
+        the notice `reference` (the notice must exist). The agreement is in force once every party
+        has signed it, and then no one party can undo it. Answers the agreement, and whether it is new."""
+        await asyncio.to_thread(self.cases.get, reference, actor=who.any_role())  # unknown: 404, not a proposal
+
+        def open_agreement() -> str | None:
+            # From the store, not the case list: a consent given a moment ago must be found.
+            for ref in self.cases.references(prefixes=("AGR",)):
+                try:
+                    state = self.cases.state(ref)
+                except CaseNotFoundError:
+                    continue
+                details = state.details
+                same = str(details.get("effective")) == effective.isoformat() and not details.get("leaving")
+                if same and state.status == "open":
+                    return ref
+            return None
+
+        found = await asyncio.to_thread(open_agreement)
+        if found is not None:
+            return await self.act(who, found, "agree", {}, command_id, role), False
+        fields = {"effective": effective, "agreement_ref": f"consent to {reference}", "note": f"consent on {reference}"}
+        return await self.start("agreement", who, fields, command_id, role), True
 
     def _start_id(self, who: Identity, kind: str, key: str, fields: dict[str, Any]) -> str:
         """The command id the store records for a start: scoped to the person, the kind and the

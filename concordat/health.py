@@ -7,7 +7,10 @@ settings:
 - projections: the store answers, every view can be read, and (with --max-lag N) no view trails
   the store by more than N events; events a view quarantined are counted in the line (and, with
   --max-quarantined N, more than N is unhealthy);
-- web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200.
+- web: GET /healthz on CONCORDAT_HTTP_ADDRESS answers 200;
+- outbox: the store answers, the outbox can be read, and (with --max-lag N) it trails the store by no
+  more than N events; the line counts the rows by state and says whether an SMTP server is set (with
+  none, the outbox fills and nothing is sent: healthy, and said so).
 
 Every check is bounded by --timeout; a check that cannot finish in time is a failure.
 """
@@ -15,6 +18,7 @@ Every check is bounded by --timeout; a check that cannot finish in time is a fai
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 import urllib.error
@@ -32,7 +36,7 @@ from concordat import bootstrap
 from concordat.settings import Settings
 from domain.application import CaseService
 
-ROLES = ("worker", "projections", "web")
+ROLES = ("worker", "projections", "web", "outbox")
 STORE_ERRORS = (OperationalError, PersistenceError, psycopg.Error, sqlite3.Error, OSError)
 
 
@@ -82,6 +86,31 @@ def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
             raise Unhealthy(f"view {projection.name} unreadable ({_first_line(err)})") from None
         found[projection.name] = (max(newest - position, 0), held)
     return found
+
+
+def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
+    """The outbox's lag, and its rows by state (`quarantined`: events it could not project)."""
+    try:
+        view = bootstrap.open_outbox(settings)
+        try:
+            counts = {**view.counts(), "quarantined": view.quarantined_count(CaseService.name)}
+            return max(newest - (view.max_tracking_id(CaseService.name) or 0), 0), counts
+        finally:
+            view.datastore.close()
+    except STORE_ERRORS as err:
+        raise Unhealthy(f"outbox unreadable ({_first_line(err)})") from None
+
+
+def _outbox_line(settings: Settings, lag: int, counts: dict[str, int]) -> str:
+    states = ("pending", "sent", "no_address", "refused", "expired")
+    text = f"outbox lag {lag}; " + ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in states)
+    if counts.get("quarantined"):
+        text += f" ({counts['quarantined']} events quarantined: see the outbox's log)"
+    smtp = bootstrap.smtp(settings)
+    if smtp is None:
+        return f"{text}; no SMTP server (CONCORDAT_SMTP_HOST is empty): nothing is sent"
+    digest = f", daily digest at {settings.smtp_digest_at.isoformat('minutes')}" if settings.smtp_digest else ""
+    return f"{text}; sending through {smtp.host}:{smtp.port_or_default} ({smtp.tls}){digest}"
 
 
 def _temporal(settings: Settings, timeout: float) -> None:
@@ -150,6 +179,16 @@ def check(
         if max_quarantined is not None and held > max_quarantined:
             raise Unhealthy(f"{text}: more than {max_quarantined} events quarantined")
         return f"store reachable ({newest} events); {text}"
+    if role == "outbox":
+        problem = bootstrap.smtp_problem(settings)
+        if problem:
+            raise Unhealthy(problem)
+        newest = _bounded("the store", timeout, _store, settings)
+        lag, counts = _bounded("the outbox", timeout, _outbox, settings, newest)
+        line = _outbox_line(settings, lag, counts)
+        if max_lag is not None and lag > max_lag:
+            raise Unhealthy(f"{line}: more than {max_lag} events behind the store ({newest} events)")
+        return f"store reachable ({newest} events); {line}"
     url = _web(settings, timeout)
     return f"GET {url} answered 200"
 
@@ -163,7 +202,7 @@ def check(
     "--max-lag",
     type=click.IntRange(min=0),
     default=None,
-    help="projections: unhealthy when a view trails the store by more than this many events.",
+    help="projections, outbox: unhealthy when a view (or the outbox) trails the store by more than this many events.",
 )
 @click.option(
     "--max-quarantined",
@@ -172,21 +211,31 @@ def check(
     help="projections: unhealthy when the views hold more than this many events in quarantine "
     "(by default they are reported, not a failure: a restart would not release them).",
 )
-def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None) -> None:
-    """Check that ROLE (worker, projections or web) can do its work; one line, exit 0 or 1."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
+def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None, as_json: bool) -> None:
+    """Check that ROLE (worker, projections, web or outbox) can do its work; one line, exit 0 or 1."""
+
+    def answer(healthy: bool, detail: str) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps({"role": role, "healthy": healthy, "detail": detail}) + "\n")
+        else:
+            sys.stdout.write(f"{role} {'ok' if healthy else 'unhealthy'}: {detail}\n")
+        if not healthy:
+            raise SystemExit(1)
+
     try:
         settings = Settings()
     except ValidationError as err:
         first = err.errors()[0]
-        sys.stdout.write(f"{role} unhealthy: setting CONCORDAT_{str(first['loc'][0]).upper()}: {first['msg']}\n")
-        raise SystemExit(1) from None
+        answer(False, f"setting CONCORDAT_{str(first['loc'][0]).upper()}: {first['msg']}")
+        return
     bootstrap.configure_logging(settings)
     try:
         line = check(role, settings, timeout=timeout, max_lag=max_lag, max_quarantined=max_quarantined)
     except Unhealthy as err:
-        sys.stdout.write(f"{role} unhealthy: {err}\n")
-        raise SystemExit(1) from None
+        answer(False, str(err))
+        return
     except Exception as err:  # noqa: BLE001 - a health check: any failure is "unhealthy", in one line
-        sys.stdout.write(f"{role} unhealthy: {type(err).__name__}: {_first_line(err)}\n")
-        raise SystemExit(1) from None
-    sys.stdout.write(f"{role} ok: {line}\n")
+        answer(False, f"{type(err).__name__}: {_first_line(err)}")
+        return
+    answer(True, line)

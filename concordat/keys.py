@@ -107,3 +107,18 @@ def public_from_text(text: str) -> Ed25519PublicKey:
 def fingerprint(raw: bytes) -> str:
     """A short name for a key that reveals nothing of it."""
     return hashlib.sha256(b"concordat key fingerprint\0" + raw).hexdigest()[:16]
+
+
+def generate() -> dict[str, str]:
+    """Fresh secrets for a deployment, named as the settings that take them: the cipher key (AES, 32
+    bytes), the command key, the audit key's seed (Ed25519) and the session secret, each base64 of
+    random bytes from the operating system; and the audit key's public half, to publish."""
+    audit_seed = secrets.token_bytes(32)
+    public = Ed25519PrivateKey.from_private_bytes(audit_seed).public_key()
+    return {
+        "CONCORDAT_CIPHER_KEY": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+        "CONCORDAT_COMMAND_KEY": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+        "CONCORDAT_AUDIT_KEY": base64.b64encode(audit_seed).decode("ascii"),
+        "CONCORDAT_SESSION_SECRET": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+        "audit_public_key": public_text(public),
+    }

@@ -6,8 +6,10 @@ knows it, so every line inside a command carries it.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import structlog
 
@@ -50,3 +52,16 @@ class _StderrLoggerFactory:
 
     def __call__(self, *args: object) -> structlog.PrintLogger:
         return structlog.PrintLogger(file=sys.stderr)
+
+
+def say(text: str, fmt: str, logger: str) -> None:
+    """A line for the person who started a process (what it started, where): as it is on a console, and
+    with `CONCORDAT_LOG_FORMAT=json` a JSON line like every other log line, so a log shipper reads all
+    of a process's output. On stdout, flushed at once (a supervisor waits for these lines)."""
+    if fmt == "json":
+        text = json.dumps(
+            {"event": text, "level": "info", "logger": logger, "timestamp": datetime.now(UTC).isoformat()},
+            ensure_ascii=False,
+        )
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

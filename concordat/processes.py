@@ -1,4 +1,5 @@
-"""The long-running processes `concordat up` starts: the Temporal worker and the projection runner.
+"""The long-running processes `concordat up` starts: the Temporal worker, the projection runner and
+the outbox.
 
 Each runs until SIGTERM or SIGINT, then stops cleanly: the worker finishes the activities it holds
 (Temporal would retry them elsewhere anyway), the runners finish the event in hand.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import smtplib
+import sqlite3
 import threading
 import time
 from contextlib import suppress
@@ -18,7 +21,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from temporalio.client import Client
 
 from concordat import bootstrap, engine, keys, metrics
-from concordat.leadership import projection_leadership
+from concordat.leadership import OUTBOX_KEY, projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.audit import Auditor
@@ -180,3 +183,63 @@ def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
         sealing.close()
     log.warning("projections.stopped")
     return 0
+
+
+def run_outbox(settings: Settings) -> int:
+    """The outbox: its runner writes a row per reminder or escalation and person (`projections/outbox.py`);
+    this loop sends them (`workers/mailer.py`) every CONCORDAT_OUTBOX_POLL_SECONDS. One process at a time
+    leads (two would send the same row twice); with no CONCORDAT_SMTP_HOST it fills and sends nothing."""
+    problem = bootstrap.smtp_problem(settings)
+    if problem:
+        log.error("outbox.misconfigured", error=problem)
+        return 2
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with projection_leadership(settings, stop, what="outbox", key=OUTBOX_KEY) as leading:
+        if not leading:
+            log.warning("outbox.stopped", leading=False)
+            return 0
+        return _run_outbox(settings, stop)
+
+
+def _run_outbox(settings: Settings, stop: threading.Event) -> int:
+    app = bootstrap.open_cases(settings)
+    runner = bootstrap.outbox_runner(settings, app)
+    view = bootstrap.open_outbox(settings)
+    mailer = bootstrap.mailer(settings, view, app)
+    try:
+        runner.__enter__()
+        smtp = bootstrap.smtp(settings)
+        log.warning(
+            "outbox.ready",
+            smtp=f"{smtp.host}:{smtp.port_or_default} ({smtp.tls})" if smtp else "none: nothing is sent",
+            digest=settings.smtp_digest_at.isoformat("minutes") if settings.smtp_digest else "off",
+        )
+        while not stop.is_set():
+            if runner.is_interrupted.is_set():
+                try:
+                    runner.run_forever(timeout=0)  # re-raises the error that stopped its thread
+                except Exception:  # the process boundary: log it whole and exit non-zero
+                    log.exception("outbox.runner_failed")
+                return 1
+            try:
+                mailer.send_due()
+            except (OSError, smtplib.SMTPException) as err:  # the server away, or refusing for now: next pass
+                log.warning("outbox.send_failed", error=_first_line(err))
+            except (OperationalError, PersistenceError, psycopg.OperationalError, sqlite3.OperationalError) as err:
+                log.warning("outbox.store_unavailable", error=_first_line(err))
+            except Exception:  # the process boundary: log it whole and exit non-zero
+                log.exception("outbox.sender_failed")
+                return 1
+            stop.wait(settings.outbox_poll_seconds)
+    finally:
+        runner.__exit__(None, None, None)
+        view.datastore.close()
+        app.close()
+    log.warning("outbox.stopped")
+    return 0
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -125,6 +125,8 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
             value = f"{lead}by {value['by']} on {when(value['at'])}{note}"
         elif key in MONEY_MAPS and isinstance(value, dict):
             value = pounds_text(value)
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            value = "; ".join(detail_entry(key, v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
@@ -147,6 +149,16 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         c.print("decisions:")
         for d in decisions:
             c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['by']}{_minutes(d)}")
+
+
+def detail_entry(key: str, entry: dict[str, Any]) -> str:
+    """One entry of a case's list of records (a dispute's objections and former mediators), in words."""
+    if key == "objections":
+        return f"{entry['party']} objected to {entry['nominee']} on {when(entry['at'])}: {entry['reason']}"
+    if key == "former_mediators":
+        note = f": {entry['note']}" if entry.get("note") else ""
+        return f"{entry['id']} ({entry['letter_ref']}) {entry['ended']} on {when(entry['at'])}{note}"
+    return ", ".join(f"{k}={v}" for k, v in entry.items())
 
 
 def route_line(steps: list[dict[str, Any]]) -> str:
@@ -362,6 +374,35 @@ def decisions(c: Console, rows: list[dict[str, Any]], lag: int) -> None:
     c.print(table)
 
 
+OUTBOX_STATUS = {
+    "pending": "waiting to be sent",
+    "sent": "sent",
+    "no_address": "not sent: no email address",
+    "expired": "not sent: too old when queued",
+    "refused": "not sent: address refused",
+}
+
+
+def outbox(c: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        c.print("no reminders or escalations")
+        return
+    table = Table(title=f"{_count(len(rows), 'reminder')}, newest first", title_justify="left")
+    for col in ("when", "case", "what", "deadline", "to", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        deadline = r["deadline"] if r["deadline"] and "T" not in r["deadline"] else when(r["deadline"])
+        table.add_row(
+            when(r["event_at"]),
+            r["reference"],
+            f"{r['kind']} at {r['forum']}",
+            deadline,
+            f"{r['recipient']} ({r['role']})",
+            OUTBOX_STATUS.get(r["status"], r["status"]) + (f" {when(r['sent_at'])}" if r["sent_at"] else ""),
+        )
+    c.print(table)
+
+
 def fund(c: Console, view: dict[str, Any]) -> None:
     ring = {True: "yes: public-health money", False: "no", None: "not recorded (opened before funds recorded it)"}
     rows = [
@@ -548,7 +589,8 @@ def user(c: Console, view: dict[str, Any]) -> None:
     tokens = [t["id"] + (" (revoked)" if t["revoked"] else "") for t in view.get("tokens", [])]
     c.print(
         f"{view['id']}: {', '.join(view['roles']) or 'no roles'}; "
-        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}",
+        f"password {'set' if view['has_password'] else 'not set'}; tokens: {', '.join(tokens) or 'none'}"
+        + (f"; email {view['email']}" if view.get("email") else ""),
         highlight=False,
     )
 

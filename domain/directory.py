@@ -28,6 +28,7 @@ from domain.identity import (
     TokenIndex,
     UnknownUserError,
     User,
+    check_email,
     check_role,
     check_user_id,
     hash_password,
@@ -56,7 +57,14 @@ class Directory:
     # --- changes --------------------------------------------------------------------------------
 
     def add_user(
-        self, user_id: str, roles: list[str], *, by: Actor, command_id: str, password: str | None = None
+        self,
+        user_id: str,
+        roles: list[str],
+        *,
+        by: Actor,
+        command_id: str,
+        password: str | None = None,
+        email: str | None = None,
     ) -> dict[str, Any]:
         """Add a person. An administrator adds people; while nobody exists yet, whoever has the store
         (the shell that runs it) adds the first person, who must be an administrator."""
@@ -72,12 +80,15 @@ class Directory:
             )
         _check_independent(user_id, checked)
         password_hash = hash_password(password) if password is not None else None
+        address = check_email(email) if email is not None else ""
         if self._find(user_id) is not None:
             raise InvalidInputError(f"user {user_id!r} already exists; use `concordat user grant` to add a role")
         with self.app.stamp(f"user:{user_id}", command_id, by):
             user = User(user_id=user_id, roles=checked)
             if password_hash:
                 user.set_password(password_hash)
+            if address:
+                user.set_email(address)
             people = self._people()
             people.list_user(user_id)
         self.app.save(user, people)
@@ -118,6 +129,18 @@ class Directory:
         with self.app.stamp(f"user:{user.user_id}", command_id, by):
             user.set_password(password_hash)
         self.app.save(user)
+        return self.view(user)
+
+    def set_email(self, user_id: str, email: str, *, by: Actor, command_id: str) -> dict[str, Any]:
+        """Where reminders reach a person: their own to set, or an administrator's. Empty removes it;
+        the same address again records nothing."""
+        user = self._user(user_id)
+        _require_self_or_admin(by, user.user_id, "set another person's email address")
+        address = check_email(email)
+        if address != user.email:
+            with self.app.stamp(f"user:{user.user_id}", command_id, by):
+                user.set_email(address)
+            self.app.save(user)
         return self.view(user)
 
     def issue_token(self, user_id: str, *, by: Actor, command_id: str) -> IssuedToken:
@@ -206,6 +229,7 @@ class Directory:
             "id": user.user_id,
             "roles": list(user.roles),
             "has_password": bool(user.password_hash),
+            "email": user.email,
             "tokens": [
                 {"id": t, "issued_at": v["issued_at"].isoformat(), "revoked": v["revoked"]}
                 for t, v in user.tokens.items()

@@ -6,10 +6,12 @@ Lifecycle (MOU, Governance; governance.md, "Dispute"):
        │      └─resolve: no_mediation─────────────────────────────▶ closed without mediation
        │ resolve: mediation
        ▼
-    mediator_selection: nominate → every party agrees (a refusal clears the nominee) → appoint
-       │ (appointed in writing: the letter's reference is required)
+    mediator_selection: nominate → every party agrees → appoint (in writing: the letter's reference)
+       │  a party's refusal, or its objection that the nominee is not independent, clears the nominee
        ▼
     mediation ──findings (the appointed mediator only; binding; costs split equally)──▶ findings_recorded
+       │  the mediator withdraws ──▶ back to mediator_selection (a new deadline)
+       └─ a replacement: nominate → every party agrees → appoint (in writing) ──▶ mediation (the new one)
 
 A concern is raised by a party's representative against one or more other parties. The Lead
 Director (the Corporate Director: People & Communities) tries first to resolve it and decides
@@ -17,6 +19,20 @@ whether mediation is required. The mediator is selected by agreement between the
 party to the dispute must agree to the nominee. Each stage has a working-day deadline from the
 policy, with a reminder before it; a missed deadline is escalated (recorded, and the escalation
 forum is told), and the stage stays open for the people who act in it.
+
+The mediator is a person of the directory (the `people` collaborator: the roles each person holds
+now) who holds the `mediator` role and no role tied to a party — neither a party's representative
+(`party_rep:<party>`) nor an officer who records a party's own body's decisions (a forum with
+`party` in the policy). That is checked at nomination and again at appointment. Each party may
+object that a nominee is not independent, with its reason: the objection is recorded, the nominee
+lapses, and that person is not nominated again in this dispute. A nominee named `mediator:<id>` (the
+form an earlier description of the field suggested) is the person `<id>`, and such a name recorded
+before is read so, so a dispute stuck with it carries on.
+
+There is no dead end after the appointment: the mediator may withdraw (the dispute goes back to
+mediator selection), or the parties replace them by agreement — the Lead Director nominates another,
+every party agrees, and the new mediator is appointed in writing while the first still serves. A
+dispute closes with the findings: its stage is then empty, as every closed case's is.
 
 Separation of duties (`domain/separation.py`): the mediator is independent — nobody who has acted in
 the dispute (raised it, decided at the director stage, nominated or appointed, answered for a party)
@@ -48,11 +64,25 @@ from domain.errors import (
     NotAPartyError,
     WrongStageError,
 )
+from domain.identity import Roster
 from domain.separation import Separation
 from domain.timing import with_reminder, working_day_times
 
 OPEN = "open"
 REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM|AGR)-\d{4}-\d{4}$")
+MEDIATOR_ROLE = "mediator"
+
+
+class MediatorNotEligibleError(InvalidInputError):
+    """The person named as mediator cannot be one (MOU, Governance: "an independent mediator"): no
+    person of the directory, without the mediator role, tied to a party, or objected to by a party."""
+
+
+def person_id(name: str) -> str:
+    """The mediator as the directory knows them: `mo`. `mediator:mo` names the same person (an earlier
+    description of the field suggested that form); any other role is no part of a person's id."""
+    role, sep, ident = name.strip().rpartition(":")
+    return ident.strip() if sep and role.strip() == MEDIATOR_ROLE else name.strip()
 
 
 class RaiseDispute(Command):
@@ -68,7 +98,23 @@ class Resolve(Command):
 
 
 class Nominate(Command):
-    mediator: str = Field(min_length=1, description="The nominee's id, as they will sign in (mediator:<id>).")
+    mediator: str = Field(
+        min_length=1,
+        description="The nominee's user id in the directory (e.g. mo): a person who holds the mediator role "
+        "and no role of a party.",
+    )
+    note: str = ""
+
+
+class Object(Command):
+    """A party's objection that the nominee is not independent (of the dispute or of the parties)."""
+
+    reason: str = Field(min_length=1, description="Why the nominee is not independent.")
+
+
+class Withdraw(Command):
+    """The appointed mediator withdraws from the dispute."""
+
     note: str = ""
 
 
@@ -221,6 +267,8 @@ class Dispute(Case):
         self.cost_pence: int | None = None
         self.cost_shares: dict[str, int] = {}
         self.resolution: dict[str, Any] | None = None
+        self.objections: list[dict[str, Any]] = []
+        self.former_mediators: list[dict[str, Any]] = []
         # Who has acted in the dispute, and for which party (separation of duties).
         self.acted: dict[str, str] = {actor_id: f"raised it (as {actor_role})"}
         self.acted_for: dict[str, str] = {actor_id: raised_by}
@@ -234,10 +282,14 @@ class Dispute(Case):
         "nominate": (Nominate, "nominate"),
         "agree": (Agree, "agree"),
         "refuse": (Refuse, "refuse"),
+        "object": (Object, "object_to_nominee"),
         "appoint": (Appoint, "appoint"),
         "findings": (Findings, "record_findings"),
+        "withdraw": (Withdraw, "withdraw"),
         "extend": (Extend, "extend"),
     }
+    # Commands and timers read the directory's roster: who holds the mediator role, and who a party's.
+    COLLABORATORS: ClassVar[tuple[str, ...]] = ("people",)
 
     def actions(self, rules: Rules) -> list[CaseAction]:
         if self.status != OPEN:
@@ -252,14 +304,22 @@ class Dispute(Case):
         if self.stage == "director":
             return [CaseAction("resolve", list(d.resolved_by))]
         if self.stage == "mediator_selection":
-            if self.nominee is None:
-                return [CaseAction("nominate", list(d.nominated_by))]
-            # A party that has left the partnership takes no part: its agreement is not awaited.
-            waiting = [f"party_rep:{p}" for p in rules.membership.current(self.parties) if p not in self.agreed]
-            if waiting:
-                return [CaseAction("agree", waiting), CaseAction("refuse", waiting)]
-            return [CaseAction("appoint", list(d.appointed_by))]
-        return [CaseAction("findings", ["mediator"])]
+            return self._selection_actions(rules)
+        # Mediation: the mediator's findings or withdrawal; meanwhile a replacement may be selected.
+        mediator = [CaseAction("findings", [MEDIATOR_ROLE]), CaseAction("withdraw", [MEDIATOR_ROLE])]
+        return [*mediator, *self._selection_actions(rules)]
+
+    def _selection_actions(self, rules: Rules) -> list[CaseAction]:
+        d = rules.policy.dispute
+        if self.nominee is None:
+            return [CaseAction("nominate", list(d.nominated_by))]
+        # A party that has left the partnership takes no part: its agreement is not awaited.
+        current = rules.membership.current(self.parties)
+        waiting = [f"party_rep:{p}" for p in current if p not in self.agreed]
+        every = [f"party_rep:{p}" for p in current]
+        if waiting:
+            return [CaseAction("agree", waiting), CaseAction("refuse", waiting), CaseAction("object", every)]
+        return [CaseAction("appoint", list(d.appointed_by)), CaseAction("object", every)]
 
     def timers(self) -> list[Timer]:
         if self.status != OPEN or self.deadline is None:
@@ -298,6 +358,8 @@ class Dispute(Case):
                 "mediator": self.mediator,
                 "letter_ref": self.letter_ref,
                 "resolution": self.resolution,
+                "objections": [dict(o) for o in self.objections],
+                "former_mediators": [dict(m) for m in self.former_mediators],
                 "findings": self.findings,
                 "cost_pence": self.cost_pence,
                 "cost_shares": dict(self.cost_shares),
@@ -307,7 +369,9 @@ class Dispute(Case):
 
     # --- commands ---------------------------------------------------------------------------
 
-    def resolve(self, rules: Rules, *, actor: Actor, command: Resolve, command_id: str, at: datetime) -> None:
+    def resolve(
+        self, rules: Rules, *, actor: Actor, command: Resolve, command_id: str, at: datetime, people: Roster
+    ) -> None:
         """The Lead Director resolves the concern, or decides whether mediation is required."""
         self._check(rules, "resolve", actor)
         self._separation(rules).check_not_starter(
@@ -356,30 +420,45 @@ class Dispute(Case):
         self._done(command_id)
         self._move(next_stage, status, deadline, reminder_at)
 
-    def nominate(self, rules: Rules, *, actor: Actor, command: Nominate, command_id: str, at: datetime) -> None:
+    def nominate(
+        self, rules: Rules, *, actor: Actor, command: Nominate, command_id: str, at: datetime, people: Roster
+    ) -> None:
+        """The Lead Director nominates a mediator (at mediator selection, or a replacement during
+        mediation): a person of the directory holding the mediator role and no party's role, whom no
+        party has objected to, and who has not acted in the dispute."""
         self._check(rules, "nominate", actor)
+        nominee = person_id(command.mediator)
+        if ":" in nominee:
+            raise InvalidInputError(
+                f"mediator {command.mediator!r}: give the mediator's user id (e.g. mo), not a role and an id"
+            )
         sep = self._separation(rules)
         sep.check_not_starter(
             reference=self.reference, person=actor.id, started_by=self.started_by, what="nominate its mediator"
         )
         sep.check_independent(
             reference=self.reference,
-            person=command.mediator,
+            person=nominee,
             acted={actor.id: f"nominates the mediator (as {actor.role})", **self.acted},
             what="be its mediator",
         )
-        self._nominate(mediator=command.mediator, note=command.note, **self._who(actor, command_id, at))
+        if nominee == self.mediator:
+            raise InvalidInputError(f"{nominee} is already the mediator of {self.reference}; nominate another person")
+        self._check_eligible(rules, people, nominee)
+        self._nominate(mediator=nominee, note=command.note, **self._who(actor, command_id, at))
 
     @event("MediatorNominated")
     def _nominate(
         self, *, mediator: str, note: str, actor_id: str, actor_role: str, command_id: str, at: datetime
     ) -> None:
-        self.nominee = mediator
+        self.nominee = person_id(mediator)  # recorded as `mediator:<id>` before: the same person
         self.agreed = []
         self._acted(actor_id, f"nominated a mediator (as {actor_role})")
         self._done(command_id)
 
-    def agree(self, rules: Rules, *, actor: Actor, command: Agree, command_id: str, at: datetime) -> None:
+    def agree(
+        self, rules: Rules, *, actor: Actor, command: Agree, command_id: str, at: datetime, people: Roster
+    ) -> None:
         """Every party to the dispute must agree to the nominee (MOU: selected by agreement)."""
         self._check(rules, "agree", actor)
         self._check_party_person(rules, actor)
@@ -393,7 +472,9 @@ class Dispute(Case):
         self._acted(actor_id, f"agreed to a mediator for {party}", party)
         self._done(command_id)
 
-    def refuse(self, rules: Rules, *, actor: Actor, command: Refuse, command_id: str, at: datetime) -> None:
+    def refuse(
+        self, rules: Rules, *, actor: Actor, command: Refuse, command_id: str, at: datetime, people: Roster
+    ) -> None:
         """A party refuses the nominee: the nomination lapses and a new one is needed."""
         self._check(rules, "refuse", actor)
         self._check_party_person(rules, actor)
@@ -410,8 +491,46 @@ class Dispute(Case):
         self._acted(actor_id, f"refused a mediator for {party}", party)
         self._done(command_id)
 
-    def appoint(self, rules: Rules, *, actor: Actor, command: Appoint, command_id: str, at: datetime) -> None:
-        """The agreed mediator is appointed in writing: the letter's reference is recorded."""
+    def object_to_nominee(
+        self, rules: Rules, *, actor: Actor, command: Object, command_id: str, at: datetime, people: Roster
+    ) -> None:
+        """A party objects that the nominee is not independent, and says why. Any party to the dispute
+        may, whether or not it has agreed, until the nominee is appointed: the nominee lapses (the
+        mediator is selected by agreement, and this party does not agree) and is not nominated
+        again in this dispute."""
+        self._check(rules, "object", actor)
+        self._check_party_person(rules, actor)
+        self._object(
+            party=actor.party or "",
+            mediator=self.nominee or "",
+            reason=command.reason,
+            **self._who(actor, command_id, at),
+        )
+
+    @event("MediatorObjected")
+    def _object(
+        self, *, party: str, mediator: str, reason: str, actor_id: str, actor_role: str, command_id: str, at: datetime
+    ) -> None:
+        self.objections.append(
+            {
+                "party": party,
+                "nominee": mediator,
+                "reason": reason,
+                "by": f"{actor_role}:{actor_id}",
+                "at": at.isoformat(),
+            }
+        )
+        self.nominee = None
+        self.agreed = []
+        self._acted(actor_id, f"objected to a mediator for {party}", party)
+        self._done(command_id)
+
+    def appoint(
+        self, rules: Rules, *, actor: Actor, command: Appoint, command_id: str, at: datetime, people: Roster
+    ) -> None:
+        """The agreed mediator is appointed in writing: the letter's reference is recorded. They must
+        still be eligible (a role granted or revoked since the nomination counts). A replacement
+        agreed during mediation takes the first mediator's place, and the mediation starts afresh."""
         self._check(rules, "appoint", actor)
         sep = self._separation(rules)
         sep.check_not_starter(
@@ -423,6 +542,7 @@ class Dispute(Case):
             acted={actor.id: f"appoints the mediator (as {actor.role})", **self.acted},
             what="be its mediator",
         )
+        self._check_eligible(rules, people, self.nominee or "")
         times = self._times(rules, "mediation", at)
         self._appoint(
             mediator=self.nominee or "",
@@ -445,13 +565,27 @@ class Dispute(Case):
         command_id: str,
         at: datetime,
     ) -> None:
-        self.mediator = mediator
+        if self.mediator is not None:  # a replacement, agreed by the parties during the mediation
+            self.former_mediators.append(
+                {
+                    "id": self.mediator,
+                    "letter_ref": self.letter_ref,
+                    "ended": "replaced",
+                    "note": "",
+                    "at": at.isoformat(),
+                }
+            )
+        self.mediator = person_id(mediator)  # recorded as `mediator:<id>` before: the same person
         self.letter_ref = letter_ref
+        self.nominee = None
+        self.agreed = []
         self._acted(actor_id, f"appointed the mediator (as {actor_role})")
         self._done(command_id)
         self._move("mediation", OPEN, deadline, reminder_at)
 
-    def record_findings(self, rules: Rules, *, actor: Actor, command: Findings, command_id: str, at: datetime) -> None:
+    def record_findings(
+        self, rules: Rules, *, actor: Actor, command: Findings, command_id: str, at: datetime, people: Roster
+    ) -> None:
         """Only the appointed mediator records findings; they bind the parties; costs are shared equally."""
         self._check(rules, "findings", actor)
         if actor.id != self.mediator:
@@ -484,9 +618,50 @@ class Dispute(Case):
         self._done(command_id)
         self._move("", "findings_recorded", None, None)
 
+    def withdraw(
+        self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime, people: Roster
+    ) -> None:
+        """The appointed mediator withdraws: the dispute goes back to mediator selection, with that
+        stage's deadline from now, and the parties select another by agreement (a replacement already
+        being selected carries on)."""
+        self._check(rules, "withdraw", actor)
+        if actor.id != self.mediator:
+            raise NotAllowedError(f"only the appointed mediator ({self.mediator}) may withdraw from {self.reference}")
+        times = self._times(rules, "mediator_selection", at)
+        self._withdraw(
+            mediator=self.mediator,
+            note=command.note,
+            deadline=times.deadline,
+            reminder_at=times.reminder_at,
+            **self._who(actor, command_id, at),
+        )
+
+    @event("MediatorWithdrew")
+    def _withdraw(
+        self,
+        *,
+        mediator: str,
+        note: str,
+        deadline: datetime,
+        reminder_at: datetime | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        self.former_mediators.append(
+            {"id": mediator, "letter_ref": self.letter_ref, "ended": "withdrew", "note": note, "at": at.isoformat()}
+        )
+        self.mediator = None
+        self.letter_ref = None
+        self._done(command_id)
+        self._move("mediator_selection", OPEN, deadline, reminder_at)
+
     # --- the clock --------------------------------------------------------------------------
 
-    def extend(self, rules: Rules, *, actor: Actor, command: Extend, command_id: str, at: datetime) -> None:
+    def extend(
+        self, rules: Rules, *, actor: Actor, command: Extend, command_id: str, at: datetime, people: Roster
+    ) -> None:
         """An escalated stage gets a new deadline from the escalation forum (governance.md: every kind's
         escalation is actionable); the stage and what was done in it so far stay as they are."""
         self._check(rules, "extend", actor)
@@ -523,7 +698,7 @@ class Dispute(Case):
         self._open_stage(stage, deadline, reminder_at)
         self._done(command_id)
 
-    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime) -> None:
+    def fire(self, rules: Rules, *, timer: str, command_id: str, at: datetime, people: Roster) -> None:
         """A reminder before a stage's deadline, or the escalation of a missed one."""
         due = {t.name: t.at for t in self.timers()}
         if self.status != OPEN:
@@ -534,7 +709,10 @@ class Dispute(Case):
             raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
         who = self._who(SYSTEM_ACTOR, command_id, at)
         if timer.startswith("remind:"):
-            recipients = sorted({r for a in self.actions(rules) for r in a.roles})
+            # The mediation's deadline is the mediator's: a replacement being selected meanwhile is not
+            # what the reminder is about.
+            acting = {r for a in self.actions(rules) for r in a.roles}
+            recipients = [MEDIATOR_ROLE] if self.stage == "mediation" else sorted(acting)
             self._remind(stage=self.stage, deadline=self.deadline, recipient_roles=recipients, **who)
         else:
             self._escalate(
@@ -583,6 +761,33 @@ class Dispute(Case):
         if party is not None:
             self.acted_for.setdefault(person, party)
 
+    def _check_eligible(self, rules: Rules, people: Roster, person: str) -> None:
+        """The mediator is a person of the directory who holds the mediator role, no role tied to a
+        party (MOU, Governance: "an independent mediator"), and no party has objected to."""
+        roles = people.roles_of(person)
+        if roles is None:
+            raise MediatorNotEligibleError(
+                f"no user has the id {person!r}: the mediator is a person of the directory who holds the "
+                f"{MEDIATOR_ROLE} role (an administrator adds them with `concordat user add`)"
+            )
+        if MEDIATOR_ROLE not in roles:
+            raise MediatorNotEligibleError(
+                f"{person} does not hold the {MEDIATOR_ROLE} role (they hold: {', '.join(roles) or 'none'}); "
+                f"an administrator grants it with `concordat user grant {person} --role {MEDIATOR_ROLE}`"
+            )
+        for role in roles:
+            party = rules.policy.party_of_role(role)
+            if party is not None:
+                raise MediatorNotEligibleError(
+                    f"{person} holds {role}, a role of {party}: the mediator is independent of the parties; "
+                    "nominate someone who holds no party's role"
+                )
+        for o in self.objections:
+            if o["nominee"] == person:
+                raise MediatorNotEligibleError(
+                    f"{o['party']} objected to {person} as not independent ({o['reason']}); nominate someone else"
+                )
+
     def _check_party_person(self, rules: Rules, actor: Actor) -> None:
         """A party's agreement to a mediator is given by its own person: not by one who acts for
         another party, nor by the nominee."""
@@ -609,6 +814,10 @@ class Dispute(Case):
                 f"{self.reference} is at {self.stage}; {action} is not possible now; possible: {', '.join(allowed)}"
             )
         if actor.role not in allowed[action]:
+            if actor.party and actor.party not in self.parties and action == "object":
+                raise NotAPartyError(
+                    f"{actor.party} is not a party to {self.reference}; parties: {', '.join(self.parties)}"
+                )
             if actor.party and f"party_rep:{actor.party}" not in allowed[action] and action in ("agree", "refuse"):
                 raise NotAPartyError(
                     f"{actor.party} is not a party waiting to agree in {self.reference}; waiting: "
@@ -624,7 +833,8 @@ class Dispute(Case):
 
     def _move(self, stage: str, status: str, deadline: datetime | None, reminder_at: datetime | None) -> None:
         self.status = status
-        if status != OPEN:
+        if status != OPEN:  # closed: no stage is awaited any more (findings close the mediation)
+            self.stage = ""
             self.deadline = self.reminder_at = None
             return
         if deadline is not None:

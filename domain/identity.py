@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from argon2 import PasswordHasher
@@ -73,6 +73,7 @@ class User(Recorded):
     it existed replay unchanged (a class default covers snapshots taken before it)."""
 
     session_version: int = 0
+    email: str = ""  # where reminders are sent (`domain/outbox` reads it from `EmailSet`); none until set
 
     @event("Added")
     def __init__(self, user_id: str, roles: list[str]) -> None:
@@ -108,6 +109,11 @@ class User(Recorded):
         self.tokens[token_id]["revoked"] = True
         self.session_version += 1
 
+    @event("EmailSet")
+    def set_email(self, email: str) -> None:
+        """Where reminders and escalations reach this person (empty: nowhere)."""
+        self.email = email
+
     @event("SessionsEnded")
     def end_sessions(self) -> None:
         """Signed out: every session of this person ends (a copied cookie too, in any web process)."""
@@ -141,6 +147,13 @@ class People(Recorded):
     @event("Listed")
     def list_user(self, user_id: str) -> None:
         self.user_ids.append(user_id)
+
+
+class Roster(Protocol):
+    """What a case may ask of the directory (a collaborator its commands receive explicitly): the
+    roles a person holds now, or None when no person has that id."""
+
+    def roles_of(self, user_id: str) -> tuple[str, ...] | None: ...
 
 
 @dataclass(frozen=True)
@@ -207,6 +220,25 @@ def check_role(policy: Policy, role: str) -> str:
     if not policy.is_known_role(role) or role == "system":
         raise InvalidInputError(f"role {role!r} is not known; roles: {policy.known_roles_text}")
     return role
+
+
+# One address, as people type it: a local part and a domain with a dot, no spaces, quotes, angle
+# brackets or line breaks (any of which could inject a header into the message it is written into).
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+def check_email(email: str) -> str:
+    """An email address, or empty to clear it; InvalidInputError says what is allowed."""
+    email = (email or "").strip()
+    if email and (len(email) > 254 or not EMAIL.match(email) or ".." in email):
+        raise InvalidInputError(
+            f"email address {email!r} is not allowed: give one address like jo.smith@peterborough.gov.uk "
+            "(letters, digits and . _ + - before the @, a domain with a dot after it; no spaces or names), "
+            'or "" to remove it'
+        )
+    return email
 
 
 def check_password(password: str) -> str:

@@ -164,6 +164,10 @@ class Minutes(_Model):
 
 
 class Forum(_Model):
+    """A body that decides or recommends. `party` names the party it belongs to (a council's or the
+    CCG's own body), so whoever records its decisions is that party's officer: not independent of
+    the partners, and so never a dispute's mediator. A joint forum names none."""
+
     name: str
     decided_by: str
     # A party's own decision-making body decides for that party only (MOU Schedule 1 (b)-(e)): the
@@ -298,6 +302,17 @@ class Policy(_Model):
 
     def decider_of(self, forum: str) -> str:
         return self.forums[forum].decided_by
+
+    def party_of_role(self, role: str) -> str | None:
+        """The party a role is tied to: `party_rep:<party>`, or the decider of a party's own forum
+        (`secretary:pcc_decision` is PCC's officer); None for a role of no one party."""
+        prefix, sep, rest = role.partition(":")
+        if prefix == "party_rep" and sep and rest in self.partnership.parties:
+            return rest
+        for forum in self.forums.values():
+            if forum.party is not None and forum.decided_by == role:
+                return forum.party
+        return None
 
     def route(self, kind: str) -> Route:
         try:

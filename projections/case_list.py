@@ -165,9 +165,8 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Dispute.DirectorDecided, tracking: Tracking) -> None:
-        self._update(
-            e, tracking, stage=e.next_stage or "director", status=e.status, deadline=iso(e.deadline), escalated_to=None
-        )
+        # A dispute the director closes awaits no stage any more (`next_stage` is then empty).
+        self._update(e, tracking, stage=e.next_stage, status=e.status, deadline=iso(e.deadline), escalated_to=None)
 
     @process_event.register
     def _(self, e: Dispute.MediatorAppointed, tracking: Tracking) -> None:
@@ -175,7 +174,11 @@ class CaseListProjection(Projection[CaseListView]):
 
     @process_event.register
     def _(self, e: Dispute.FindingsRecorded, tracking: Tracking) -> None:
-        self._update(e, tracking, status="findings_recorded", deadline=None, escalated_to=None)
+        self._update(e, tracking, stage="", status="findings_recorded", deadline=None, escalated_to=None)
+
+    @process_event.register
+    def _(self, e: Dispute.MediatorWithdrew, tracking: Tracking) -> None:
+        self._update(e, tracking, stage="mediator_selection", deadline=iso(e.deadline), escalated_to=None)
 
     @process_event.register
     def _(self, e: Dispute.DeadlineExtended, tracking: Tracking) -> None:

@@ -159,8 +159,14 @@ class ResolveIn(Body):
 
 
 class NominateIn(Body):
-    mediator: str = Field(min_length=1)
+    mediator: str = Field(
+        min_length=1, description="The nominee's user id (e.g. mo): a person who holds the mediator role"
+    )
     note: str = ""
+
+
+class ObjectIn(Body):
+    reason: str = Field(min_length=1, description="Why the nominee is not independent")
 
 
 class ExtendIn(Body):
@@ -196,6 +202,16 @@ class Created(BaseModel):
 @router.get("/me", tags=["identity"], summary="Who the token belongs to, and their roles")
 def me(who: Who) -> dict[str, Any]:
     return {"id": who.user_id, "roles": list(who.roles)}
+
+
+@router.get("/me/reminders", tags=["identity"], summary="Your reminders and escalations, and whether each was sent")
+def my_reminders(request: Request, who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """Newest first: each reminder before a deadline, and each escalation of a missed one, that concerns
+    you (you hold the role that must act, or you started the case); `status` is `sent`, `pending`,
+    `no_address` (you had no email address then), `refused` or `expired`."""
+    rows = request.app.state.views["outbox"].rows(recipient=who.user_id, limit=limit)
+    keep = ("reference", "title", "kind", "stage", "forum", "deadline", "role", "event_at", "status", "sent_at")
+    return [{k: r[k] for k in keep} | {"message_id": r["message_id"]} for r in rows]
 
 
 @router.get("/cases", tags=["cases"], summary="Cases, filtered and paged")
@@ -496,11 +512,31 @@ async def decide(
     return state_dict(await cmds.decide(who, ref, body.model_dump(), command_id(key), role))
 
 
-@router.post("/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice)")
+@router.post(
+    "/cases/{ref}/withdraw", tags=["commands"], summary="Withdraw a case (or your notice, or yourself as mediator)"
+)
 async def withdraw(
     ref: Ref, who: Who, cmds: Cmds, body: WithdrawIn | None = None, key: IdempotencyKey = None, role: RoleHeader = None
 ) -> dict[str, Any]:
     return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
+
+
+class ConsentIn(Body):
+    effective: date
+
+
+@router.post(
+    "/cases/{ref}/consent",
+    tags=["commands"],
+    summary="Termination (as in earlier releases): your party consents to ending the partnership on a date — "
+    "it signs the open agreement to end it on that date, or proposes one (see POST /agreements)",
+)
+async def consent(
+    ref: Ref, body: ConsentIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
+    state, created = await cmds.consent(who, ref, body.effective, command_id(key), role)
+    location = {"Location": f"/api/v1/cases/{state.reference}"} if created else None
+    return JSONResponse(state_dict(state), status_code=201 if created else 200, headers=location)
 
 
 def _case_command(name: str, model: type[Body], summary: str) -> None:
@@ -524,6 +560,7 @@ for _name, _model, _summary in [
     ("nominate", NominateIn, "Dispute: nominate a mediator"),
     ("agree", EmptyIn, "Dispute: your party agrees to the nominee; agreement: your party signs it"),
     ("refuse", NoteIn, "Dispute: your party refuses the nominee; agreement: your party refuses it"),
+    ("object", ObjectIn, "Dispute: your party objects that the nominee is not independent"),
     ("appoint", AppointIn, "Dispute: appoint the agreed mediator, in writing"),
     ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),

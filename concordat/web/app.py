@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         "case_list": bootstrap.open_case_list(settings),
         "decisions": bootstrap.open_decisions(settings),
         "public_health": bootstrap.open_public_health(settings),
+        "outbox": bootstrap.open_outbox(settings),
     }
     app.state.throttle = SignInThrottle(commands.cases.recorder.datastore, trusted_header=settings.trusted_proxy_header)
     app.add_middleware(

@@ -49,6 +49,7 @@ templates.env.filters["pounds"] = lambda pence: format_pence(int(pence)) if penc
 templates.env.filters["pounds_map"] = lambda pence_by_party: pounds_text({p: int(v) for p, v in pence_by_party.items()})
 templates.env.globals["money_maps"] = MONEY_MAPS
 templates.env.filters["when"] = lambda value: _when(value)
+templates.env.filters["entries"] = lambda value, key: [render.detail_entry(key, v) for v in value]
 
 # The fields each case command takes on its form (labels for people; names as the CLI's options).
 ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
@@ -56,6 +57,7 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "nominate": [("mediator", "Mediator's user id"), ("note", "Note")],
     "agree": [],
     "refuse": [("note", "Why")],
+    "object": [("reason", "Why the nominee is not independent")],
     "appoint": [("letter_ref", "Letter of appointment reference")],
     "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
     "inform-ce": [("note", "How and when the Chief Executive was informed")],
@@ -296,7 +298,16 @@ async def dashboard(request: Request) -> HTMLResponse:
     who = me(request)
     cmds = request.app.state.page_commands
     rows = await run_in_threadpool(_waiting_on, request, who)
-    return page(request, "dashboard.html", who=who, rows=rows, policy=cmds.cases.policy)
+    reminders = await run_in_threadpool(request.app.state.views["outbox"].rows, recipient=who.user_id, limit=20)
+    return page(
+        request,
+        "dashboard.html",
+        who=who,
+        rows=rows,
+        reminders=reminders,
+        outbox_status=render.OUTBOX_STATUS,
+        policy=cmds.cases.policy,
+    )
 
 
 def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ KIND_STATUS = {
     "SeparationOfDutiesError": 403,
     "ForgedCommandError": 403,
     "InvalidInputError": 422,
+    "MediatorNotEligibleError": 422,
     "IdempotencyKeyReusedError": 422,
     "OutcomeNotAllowedError": 422,
     "NoticeTooShortError": 422,

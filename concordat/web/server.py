@@ -6,7 +6,7 @@ import sys
 
 import uvicorn
 
-from concordat import ports
+from concordat import logs, ports
 from concordat.settings import Settings
 from concordat.web.app import create_app
 
@@ -31,14 +31,14 @@ def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> 
         )
         return 1
     app = create_app(settings, secure_cookies=secure_cookies)
-    say = sys.stdout.write
-    say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)\n")
+
+    def say(text: str) -> None:
+        logs.say(text, settings.log_format, "concordat.serve")
+
+    say(f"web          http://{host}:{port}/  (API http://{host}:{port}/api/v1/docs)")
     if not app.state.commands.directory.has_users():
-        say(
-            "no users yet: create the first administrator, who then adds everyone else\n"
-            "  concordat user add ID --role admin --password-stdin\n"
-        )
-    sys.stdout.flush()
+        say("no users yet: create the first administrator, who then adds everyone else")
+        say("  concordat user add ID --role admin --password-stdin")
     config = uvicorn.Config(
         app,
         host=host,
@@ -48,6 +48,9 @@ def serve(settings: Settings, address: str, *, secure_cookies: bool = False) -> 
         server_header=False,
         proxy_headers=False,
         lifespan="off",
+        # uvicorn's own lines go through our logging (configured by the CLI from the settings), so
+        # with CONCORDAT_LOG_FORMAT=json they are JSON lines like the rest.
+        log_config=None,
     )
     server = uvicorn.Server(config)
     server.run()

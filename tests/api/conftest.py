@@ -27,6 +27,8 @@ PEOPLE = {
     "gil": ["party_rep:CPCCG"],
     "audrey": ["auditor"],
     "mo": ["mediator"],
+    "meg": ["mediator"],
+    "max": ["mediator"],
     "phil": ["public_health"],
     "multi": ["jcu_lead", "auditor"],
 }

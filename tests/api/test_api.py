@@ -36,6 +36,7 @@ WRITES = [
     "/disputes",
     "/terminations",
     "/agreements",
+    "/cases/TRM-2026-0001/consent",
     "/variations",
     "/funding-changes",
     "/funds",
@@ -45,6 +46,7 @@ WRITES = [
     "/cases/DSP-2026-0001/nominate",
     "/cases/DSP-2026-0001/agree",
     "/cases/DSP-2026-0001/refuse",
+    "/cases/DSP-2026-0001/object",
     "/cases/DSP-2026-0001/appoint",
     "/cases/DSP-2026-0001/findings",
     "/cases/VAR-2026-0001/inform-ce",
@@ -206,7 +208,48 @@ def test_a_dispute_through_mediation_over_the_api(api: Api) -> None:
     assert "takes no more commands" in problem(api.as_("mo").post(f"/cases/{ref}/refuse", json={}), 409)
 
 
-def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
+def test_a_mediator_is_objected_to_withdraws_and_is_replaced_over_the_api(api: Api) -> None:
+    body = {"against": ["CCC"], "subject": "Share of the therapy overspend"}
+    ref = api.as_("pat").post("/disputes", json=body).json()["reference"]
+    dan = api.as_("dan")
+    dan.post(f"/cases/{ref}/resolve", json={"outcome": "mediation"}).raise_for_status()
+    # The nominee must be a person of the directory who holds the mediator role; the refusal is on the record.
+    mark = api.last_refusal()
+    assert "pia does not hold the mediator role" in problem(dan.post(f"/cases/{ref}/nominate", json={"mediator": "pia"}), 422)  # fmt: skip
+    refusal = api.refusals(mark)[-1]
+    assert (refusal["rule"], refusal["actor"], refusal["door"]) == (
+        "MediatorNotEligibleError",
+        "lead_director:dan",
+        "api",
+    )
+    # A party objects that the nominee is not independent, and says why.
+    dan.post(f"/cases/{ref}/nominate", json={"mediator": "meg"}).raise_for_status()
+    problem(api.as_("cy").post(f"/cases/{ref}/object", json={"reason": ""}), 422)
+    assert "it is for party_rep:PCC, party_rep:CCC" in problem(api.as_("gil").post(f"/cases/{ref}/object", json={"reason": "x"}), 403)  # fmt: skip
+    objected = api.as_("cy").post(f"/cases/{ref}/object", json={"reason": "Meg advised PCC in 2025"})
+    assert objected.status_code == 200, objected.text
+    assert objected.json()["details"]["objections"][0]["reason"] == "Meg advised PCC in 2025"
+    assert "CCC objected to meg" in problem(dan.post(f"/cases/{ref}/nominate", json={"mediator": "meg"}), 422)
+
+    def appoint(mediator: str, letter: str) -> None:
+        dan.post(f"/cases/{ref}/nominate", json={"mediator": mediator}).raise_for_status()
+        for party in ("pat", "cy"):
+            api.as_(party).post(f"/cases/{ref}/agree", json={}).raise_for_status()
+        dan.post(f"/cases/{ref}/appoint", json={"letter_ref": letter}).raise_for_status()
+
+    appoint("mo", "JCU/MED/1")
+    # The mediator may withdraw; only the appointed one.
+    assert "only the appointed mediator (mo)" in problem(api.as_("meg").post(f"/cases/{ref}/withdraw", json={}), 403)
+    withdrew = api.as_("mo").post(f"/cases/{ref}/withdraw", json={"note": "A conflict came to light"})
+    assert withdrew.status_code == 200, withdrew.text
+    assert (withdrew.json()["stage"], withdrew.json()["details"]["mediator"]) == ("mediator_selection", None)
+    # No dead end: another is selected by agreement, appointed in writing, and records binding findings.
+    appoint("max", "JCU/MED/2")
+    done = api.as_("max").post(f"/cases/{ref}/findings", json={"findings": "CCC bears 60%", "cost": "£10.01"})
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["stage"]) == ("findings_recorded", "")
+    assert [m["id"] for m in done.json()["details"]["former_mediators"]] == ["mo"]
+
     early = problem(api.as_("gil").post("/terminations", json={"letter_ref": "L/1", "effective": "2026-12-01"}), 422)
     assert "the earliest allowed date is" in early
     problem(api.as_("jo").post("/terminations", json={"letter_ref": "L/1"}), 403)
@@ -228,6 +271,17 @@ def test_notice_variation_and_funding_over_the_api(api: Api) -> None:
     assert api.as_("gil").post(f"/cases/{agr}/agree", json={}).json()["status"] == "in_force"
     assert "no one party can undo it" in problem(api.as_("cy").post(f"/cases/{agr}/refuse", json={}), 409)
     assert api.as_("audrey").get("/partnership").json()["agreements"][0]["reference"] == agr
+    # The consent route of earlier releases signs one agreement to end the partnership on that date:
+    # the first consent proposes it, each later one signs it, and the last puts it in force.
+    consents = [
+        api.as_(who).post(f"/cases/{trm}/consent", json={"effective": "2099-06-30"}) for who in ("pat", "cy", "gil")
+    ]
+    assert [c.status_code for c in consents] == [201, 200, 200], [c.text for c in consents]
+    ending = consents[0].json()["reference"]
+    assert ending.startswith("AGR-") and ending != agr
+    assert [c.json()["reference"] for c in consents[1:]] == [ending, ending]
+    assert consents[-1].json()["status"] == "in_force"
+    problem(api.as_("pat").post("/cases/TRM-2099-9999/consent", json={"effective": "2099-06-30"}), 404)
     problem(api.as_("pat").post(f"/cases/{trm}/withdraw", json={}), 403)
     assert api.as_("gil").post(f"/cases/{trm}/withdraw", json={"note": "settled"}).json()["status"] == "withdrawn"
 

@@ -26,9 +26,11 @@ K8S = DEPLOY / "k8s"
 SETTINGS = {f"CONCORDAT_{name.upper()}" for name in Settings.model_fields}
 SECRET_WORDS = re.compile(r"PASSWORD|PWD|SECRET|KEY|TOKEN", re.IGNORECASE)
 REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):\?[^}]*\}")
+# An optional setting from the environment, with its default (`${NAME:-default}`): SMTP, for one.
+OPTIONAL = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):-(?P<default>[^}]*)\}")
 # The command each process role runs, and the role its health check names.
-ROLES_BY_COMMAND = {"worker": "worker", "projections": "projections", "serve": "web"}
-CONCORDAT_SERVICES = {"worker", "projections", "web"}
+ROLES_BY_COMMAND = {"worker": "worker", "projections": "projections", "serve": "web", "outbox": "outbox"}
+CONCORDAT_SERVICES = {"worker", "projections", "web", "outbox"}
 
 
 def compose() -> dict[str, Any]:
@@ -195,7 +197,7 @@ def test_compose_sets_only_real_settings_with_values_they_accept(monkeypatch: py
         for key in [k for k in SETTINGS]:
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
-            monkeypatch.setenv(key, REQUIRED.sub("placeholder", str(value)))
+            monkeypatch.setenv(key, OPTIONAL.sub(r"\g<default>", REQUIRED.sub("placeholder", str(value))))
         Settings()  # every value is one its setting accepts
 
 
@@ -204,7 +206,10 @@ def test_compose_holds_no_secret_and_publishes_only_on_loopback() -> None:
         for key, value in (service.get("environment") or {}).items():
             text = str(value)
             if SECRET_WORDS.search(key):
-                assert REQUIRED.fullmatch(text), f"{name}: {key} must come from the environment (${{{key}:?…}})"
+                # From the environment: required (`${KEY:?…}`), or optional and empty unless given (`${KEY:-}`).
+                assert REQUIRED.fullmatch(text) or text == f"${{{key}:-}}", (
+                    f"{name}: {key} must come from the environment (${{{key}:?…}})"
+                )
             if key.endswith("DATABASE_URL"):  # the password part is the only interpolation
                 assert urlsplit(REQUIRED.sub("placeholder", text)).password == "placeholder", f"{name}: {key}"
         for port in service.get("ports", []):
@@ -295,6 +300,7 @@ def test_the_runbook_documents_every_setting_and_each_procedure() -> None:
         "concordat health worker",
         "concordat health projections",
         "concordat health web",
+        "concordat health outbox",
         "pg_dump",
         "pg_restore",
         "concordat audit verify",

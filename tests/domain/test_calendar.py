@@ -3,10 +3,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.calendar import WorkingDayCalendar
+from domain.case import Rules
 from domain.errors import PolicyError
 from domain.policy import MeetingPattern, Policy
+from domain.timing import with_reminder
+
+POLICY = Policy.load()
 
 
 @pytest.fixture
@@ -71,3 +77,24 @@ def test_a_meeting_pattern_answers_the_same_from_memory() -> None:
     )
     first = [pattern.first_after(date(2026, 2, 1)) for _ in range(3)]
     assert first == [date(2026, 5, 12)] * 3  # March's cancelled: May, every time
+
+
+@given(
+    opened=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2029, 12, 31)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
+    working_days=st.integers(min_value=1, max_value=60),
+    lead=st.integers(min_value=1, max_value=10),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_stages_reminder_always_falls_on_a_working_day_at_start_of_business(
+    opened: datetime, working_days: int, lead: int
+) -> None:
+    """What the outbox mails is due on a working day: the reminder of every working-day deadline (the
+    staged routes' and the disputes'), whatever day the stage opened, bank holidays included."""
+    rules = Rules.from_policy(POLICY)
+    times = with_reminder(rules, rules.calendar.deadline_after(opened, working_days), opened, lead)
+    if times.reminder_at is not None:
+        local = times.reminder_at.astimezone(rules.calendar.zone)
+        assert rules.calendar.is_working_day(local.date()), local
+        assert local.time() == rules.calendar.start_of_business

@@ -21,6 +21,7 @@ from domain.errors import (
     WrongStageError,
 )
 from tests.domain.support import AUDREY, DAN, cid
+from tests.people import ensure
 
 PAT = Actor.parse("party_rep:PCC:pat")
 CY = Actor.parse("party_rep:CCC:cy")
@@ -39,6 +40,7 @@ def act(app: CaseService, ref: str, actor: Actor, action: str, **fields: object)
 
 
 def to_mediation(app: CaseService, **fields: object) -> str:
+    ensure(app, "mediator:mo")  # a person of the directory, holding the mediator role
     ref = raise_(app, **fields).reference
     act(app, ref, DAN, "resolve", outcome="mediation", note="Needs an independent view")
     act(app, ref, DAN, "nominate", mediator="mo")
@@ -89,7 +91,7 @@ def test_every_party_must_agree_to_the_nominee_before_the_appointment(app: CaseS
     with pytest.raises(NotAPartyError, match="waiting: CPCCG"):
         act(app, ref, CY, "agree")
     s = act(app, ref, GIL, "agree")
-    assert [a.name for a in s.actions] == ["appoint"]
+    assert [a.name for a in s.actions] == ["appoint", "object"]  # a party may still object until appointed
 
 
 def test_a_refusal_sends_it_back_to_nomination(app: CaseService) -> None:
@@ -119,6 +121,7 @@ def test_only_the_appointed_mediator_records_binding_findings_and_costs_split_eq
         act(app, ref, Actor.parse("mediator:someone"), "findings", findings="x", cost_pence=100)
     s = act(app, ref, MO, "findings", findings="CCC bears 60% of the overspend", cost_pence=100_001)
     assert s.status == "findings_recorded"
+    assert (s.stage, s.deadline, s.actions, s.timers) == ("", None, [], [])  # findings close the mediation
     assert s.details["binding"] is True
     assert s.details["cost_shares"] == {"PCC": 33_334, "CCC": 33_334, "CPCCG": 33_333}
     with pytest.raises(CaseClosedError):

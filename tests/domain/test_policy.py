@@ -60,3 +60,12 @@ def test_roles_are_known_only_in_the_shapes_governance_allows(policy: Policy) ->
     assert not policy.is_known_role("secretary:pub")
     assert not policy.is_known_role("party_rep:NHS")
     assert not policy.is_known_role("chief")
+
+
+def test_a_role_is_tied_to_a_party_as_a_representative_or_as_the_officer_of_its_own_body(policy: Policy) -> None:
+    assert policy.party_of_role("party_rep:CCC") == "CCC"
+    assert policy.party_of_role("secretary:pcc_decision") == "PCC"
+    assert policy.party_of_role("secretary:governing_body") == "CPCCG"
+    assert policy.party_of_role("secretary:board") is None  # a joint forum
+    assert policy.party_of_role("mediator") is None
+    assert policy.party_of_role("party_rep:NHS") is None

@@ -249,8 +249,21 @@ def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
         "dispute", "raise", "--against", "NHS", "--subject", "x", who="party_rep:PCC:pat"
     )
     engine.ok("dispute", "resolve", ref, "--outcome", "mediation", who="lead_director:dan")
-    engine.ok("dispute", "nominate", ref, "--mediator", "mo", who="lead_director:dan")
+    # The mediator is a person of the directory with the mediator role, and no party's.
+    for person in ("mediator:mo", "mediator:meg", "mediator:rex", "party_rep:CPCCG:rex"):
+        engine.token_of(person)  # an administrator added them (and granted rex both roles)
+    nominate = ("dispute", "nominate", ref, "--mediator")
+    assert "no user has the id 'zed'" in engine.refused(*nominate, "zed", who="lead_director:dan")
+    assert "rex holds party_rep:CPCCG, a role of CPCCG" in engine.refused(*nominate, "rex", who="lead_director:dan")
+    engine.ok(*nominate, "mediator:meg", who="lead_director:dan")  # the person meg
     assert "CPCCG is not a party waiting to agree" in engine.refused("dispute", "agree", ref, who="party_rep:CPCCG:gil")
+    objected = json.loads(
+        engine.ok(
+            "dispute", "object", ref, "--reason", "Meg advised CCC on the contract", "--json", who="party_rep:CCC:cy"
+        )
+    )
+    assert (objected["details"]["nominee"], objected["details"]["objections"][0]["nominee"]) == (None, "meg")
+    engine.ok(*nominate, "mo", who="lead_director:dan")
     engine.ok("dispute", "agree", ref, who="party_rep:PCC:pat")
     engine.ok("dispute", "agree", ref, who="party_rep:CCC:cy")
     assert "letter-ref" in engine.refused("dispute", "appoint", ref, who="lead_director:dan", code=2)
@@ -274,10 +287,13 @@ def test_a_dispute_goes_to_mediation_through_the_cli(engine: Engine) -> None:
     assert done["status"] == "findings_recorded"
     shown = json.loads(engine.ok("show", ref, "--json", who="auditor:a"))
     assert shown["details"]["cost_shares"] == {"PCC": 60001, "CCC": 60000}
+    assert (shown["status"], shown["stage"]) == ("findings_recorded", "")  # the findings close the mediation
     events = [h["event"] for h in json.loads(engine.ok("history", ref, "--json", who="auditor:a"))]
     assert events == [
         "Raised",
         "DirectorDecided",
+        "MediatorNominated",
+        "MediatorObjected",
         "MediatorNominated",
         "MediatorAgreed",
         "MediatorAgreed",

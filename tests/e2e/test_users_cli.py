@@ -134,6 +134,7 @@ def test_people_and_tokens_from_the_command_line(run: Run, admin: str) -> None:
         "id": "sam",
         "roles": ["secretary:board", "party_rep:PCC"],
         "has_password": True,
+        "email": "",
         "tokens": [],
     }
     ok(run("user", "add", "audrey", "--role", "auditor"))

@@ -12,6 +12,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from tests.domain.support import remind
+from tests.people import ensure
 
 LEAD, DAN, SAM = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan"), Actor.parse("secretary:board:sam")
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -157,3 +158,34 @@ def test_agreements_appear_in_the_list_as_they_are_signed_declined_and_take_effe
     reopened = bootstrap.open_cases(settings)  # what was saved, not what is in memory
     assert reopened.partnership().members == ["CCC", "CPCCG"]
     assert reopened.membership().departure("PCC") is not None
+
+
+def test_the_list_follows_a_mediator_who_withdraws_and_findings_that_close_the_mediation(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)
+    for who in ("mediator:mo", "mediator:meg"):
+        ensure(app, who)
+    pat, cy = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")
+    steps = iter(range(1000))
+
+    def act(ref: str, actor: Actor, action: str, **fields: Any) -> None:
+        app.act(ref, actor=actor, action=action, fields=fields, command_id=f"s{next(steps)}", at=T0)
+
+    def appointed(mediator: str) -> str:
+        fields = {"against": ["CCC"], "subject": "Overspend share"}
+        ref = app.raise_dispute(actor=pat, fields=fields, command_id=f"s{next(steps)}", at=T0).reference
+        act(ref, DAN, "resolve", outcome="mediation")
+        act(ref, DAN, "nominate", mediator=mediator)
+        act(ref, pat, "agree")
+        act(ref, cy, "agree")
+        act(ref, DAN, "appoint", letter_ref="L1")
+        return ref
+
+    withdrawn, decided = appointed("mo"), appointed("meg")
+    act(withdrawn, Actor.parse("mediator:mo"), "withdraw", note="conflict")
+    act(decided, Actor.parse("mediator:meg"), "findings", findings="Split", cost_pence=10)
+    run_views(settings, app)
+    cases, _ = snapshot(settings)
+    assert [(c["reference"], c["stage"], c["status"]) for c in cases] == [
+        (withdrawn, "mediator_selection", "open"),
+        (decided, "", "findings_recorded"),
+    ]

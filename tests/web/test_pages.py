@@ -217,6 +217,39 @@ def test_a_party_representative_is_offered_the_agreement_form(site: tuple[TestCl
     assert 'value="PCC"' in answer.text and 'value="A/1"' in answer.text
 
 
+def test_a_dispute_page_shows_objections_and_offers_each_party_its_objection_and_the_mediator_withdrawal(
+    site: tuple[TestClient, str],
+) -> None:
+    client, _ = site
+    cases = client.app.state.commands.cases  # type: ignore[attr-defined]
+    people = seeded_directory(cases)
+    for who, roles in {"cy": ["party_rep:CCC"], "mo": ["mediator"], "meg": ["mediator"]}.items():
+        people.add_user(who, roles, by=OPS, command_id=f"add-{who}", password=PASSWORD)
+    pat, cy, dan = (Actor.parse(a) for a in ("party_rep:PCC:pat", "party_rep:CCC:cy", "lead_director:dan"))
+    ref = cases.raise_dispute(
+        actor=pat, fields={"against": ["CCC"], "subject": "Overspend share"}, command_id="r1"
+    ).reference
+
+    def act(actor: Actor, action: str, n: str, **fields: object) -> None:
+        cases.act(ref, actor=actor, action=action, fields=fields, command_id=n)
+
+    act(dan, "resolve", "r2", outcome="mediation")
+    act(dan, "nominate", "r3", mediator="meg")
+    act(cy, "object", "r4", reason="Meg advised PCC in 2025")
+    act(dan, "nominate", "r5", mediator="mo")
+    sign_in(client, "cy")
+    page = client.get(f"/cases/{ref}").text
+    assert "CCC objected to meg on" in page and "Meg advised PCC in 2025" in page
+    assert f'action="/cases/{ref}/act/object"' in page and 'name="reason"' in page
+    client.post("/sign-out", data={"csrf_token": csrf(page)})
+    act(pat, "agree", "r6")
+    act(cy, "agree", "r7")
+    act(dan, "appoint", "r8", letter_ref="JCU/MED/1")
+    sign_in(client, "mo")
+    page = client.get(f"/cases/{ref}").text
+    assert "Withdraw as this dispute's mediator" in page and f'action="/cases/{ref}/withdraw"' in page
+
+
 def test_the_ring_fenced_report_is_a_page_and_a_csv_in_pounds(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings)

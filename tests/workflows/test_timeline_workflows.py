@@ -22,6 +22,7 @@ from domain.actor import Actor
 from domain.application import CaseService
 from tests import proving
 from tests.domain.support import MINUTES, open_agreed_fund
+from tests.people import ensure
 from workers.activities import case_state
 from workflows.case import CaseWorkflow
 from workflows.contracts import ActInput, ActorRef, CaseInput, CaseState
@@ -201,6 +202,7 @@ async def test_the_validator_refuses_a_party_that_did_not_serve_the_notice(timel
 
 
 async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Timeline) -> None:
+    ensure(timeline.app, "mediator:mo")  # the mediator is a person of the directory
     state = timeline.app.raise_dispute(
         actor=Actor.parse("party_rep:PCC:pat"),
         command_id=str(uuid.uuid4()),
@@ -222,6 +224,44 @@ async def test_a_dispute_goes_through_mediation_to_binding_findings(timeline: Ti
     assert (await handle.result()).status == "findings_recorded"
     assert timeline.app.state(handle.id).details["cost_shares"] == {"PCC": 60_001, "CCC": 60_000}
     await timeline.keep(handle, "dispute_findings_recorded")
+
+
+async def test_a_mediator_withdraws_and_another_is_appointed_and_records_the_findings(timeline: Timeline) -> None:
+    for mediator in ("mediator:mo", "mediator:meg"):
+        ensure(timeline.app, mediator)
+    state = timeline.app.raise_dispute(
+        actor=Actor.parse("party_rep:PCC:pat"),
+        command_id=str(uuid.uuid4()),
+        fields={"against": ["CCC"], "subject": "Overspend share"},
+        at=await timeline.env.get_current_time(),
+    )
+    handle = await timeline.start(CaseWorkflow, state)
+    appoint = [
+        ("party_rep:PCC:pat", "agree", {}),
+        ("party_rep:CCC:cy", "agree", {}),
+    ]
+    steps = [
+        ("lead_director:dan", "resolve", {"outcome": "mediation"}),
+        ("lead_director:dan", "nominate", {"mediator": "mo"}),
+        *appoint,
+        ("lead_director:dan", "appoint", {"letter_ref": "JCU/MED/1"}),
+        ("mediator:mo", "withdraw", {"note": "A conflict came to light"}),
+        ("lead_director:dan", "nominate", {"mediator": "meg"}),
+        *appoint,
+        ("lead_director:dan", "appoint", {"letter_ref": "JCU/MED/2"}),
+    ]
+    for who, action, fields in steps:
+        s = await timeline.send(handle, ActInput(actor=ref(who), action=action, fields=fields))
+    assert (s.stage, s.status) == ("mediation", "open")
+    # The mediation's clock runs again for the new mediator: a reminder comes before its deadline.
+    await timeline.sleep_until(s.deadline - timedelta(days=1))
+    assert timeline.events(handle.id)[-1] == "ReminderSent"
+    s = await timeline.send(
+        handle, ActInput(actor=ref("mediator:meg"), action="findings", fields={"findings": "Split", "cost_pence": 10})
+    )
+    assert (s.stage, s.status) == ("", "findings_recorded")
+    assert (await handle.result()).status == "findings_recorded"
+    await timeline.keep(handle, "dispute_mediator_withdrew_then_findings")
 
 
 async def test_a_missed_director_deadline_is_escalated_after_a_reminder(timeline: Timeline) -> None:

@@ -1,0 +1,64 @@
+"""The docs cannot drift: every command they show runs here, on a real engine, and prints what they say;
+and the docs site builds with no warning (`mkdocs build --strict`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs import transcripts
+from tests.e2e.conftest import running_engine
+from tests.people import Tokens, ensure, settings_of
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+RUN = [page for page in PAGES if transcripts.parse(page).commands]
+
+
+def signed_in(env: dict[str, str], people: dict[str, list[str]]) -> dict[str, str]:
+    """A token for each of the page's people, made with their roles by the administrator `root`."""
+    if not people:
+        return {}
+    tokens = Tokens(settings_of(env))
+    try:
+        for name, roles in people.items():
+            for role in roles:
+                ensure(tokens.app, f"{role}:{name}")
+        return {name: tokens(f"{roles[0]}:{name}") for name, roles in people.items()}
+    finally:
+        tokens.close()
+
+
+@pytest.mark.parametrize("path", RUN, ids=[str(page.relative_to(ROOT)) for page in RUN])
+def test_every_command_in_the_page_prints_what_the_page_says(path: Path, tmp_path: Path) -> None:
+    page = transcripts.parse(path)
+    with running_engine(tmp_path / "engine") as engine:
+        banner = engine.lines[: next(i for i, line in enumerate(engine.lines) if line.startswith("ready")) + 1]
+        session = transcripts.Session(tmp_path, engine.env, banner, signed_in(engine.env, page.people))
+        results = [session.run(command) for command in page.commands]
+    if os.environ.get("CONCORDAT_DOCS_WRITE") == "1":
+        transcripts.write_back(page, results)
+    failures = transcripts.report(page, results)
+    assert not failures, "the page and the engine disagree:\n" + failures
+
+
+def test_the_docs_site_builds_without_a_warning(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "index.html").exists()
+
+
+def test_the_readme_is_the_first_five_minutes() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    assert len(readme) < 200, f"README.md has {len(readme)} lines; move the rest to docs/"
