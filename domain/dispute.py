@@ -50,26 +50,27 @@ from domain.errors import (
 )
 from domain.separation import Separation
 from domain.timing import with_reminder, working_day_times
+from domain.values import CaseReference, LongText, Note, PartyCode, PersonId, Reference, Title
 
 OPEN = "open"
 REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM)-\d{4}-\d{4}$")
 
 
 class RaiseDispute(Command):
-    against: list[str] = Field(min_length=1)
-    subject: str = Field(min_length=1)
-    description: str = ""
-    linked_case: str | None = None
+    against: list[PartyCode] = Field(min_length=1, max_length=20)
+    subject: Title
+    description: Note = ""
+    linked_case: CaseReference | None = None
 
 
 class Resolve(Command):
     outcome: Literal["resolved", "mediation", "no_mediation"]
-    note: str = ""
+    note: Note = ""
 
 
 class Nominate(Command):
-    mediator: str = Field(min_length=1, description="The nominee's id, as they will sign in (mediator:<id>).")
-    note: str = ""
+    mediator: PersonId = Field(description="The nominee's id, as they will sign in (mediator:<id>).")
+    note: Note = ""
 
 
 class Agree(Command):
@@ -77,15 +78,15 @@ class Agree(Command):
 
 
 class Refuse(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Appoint(Command):
-    letter_ref: str = Field(min_length=1)
+    letter_ref: Reference
 
 
 class Findings(Command):
-    findings: str = Field(min_length=1)
+    findings: LongText
     cost_pence: int = Field(ge=0)
 
 
@@ -93,7 +94,7 @@ class Extend(Command):
     """The escalation forum gives an escalated stage more time: to a date, or by the stage's own rule."""
 
     new_deadline: date | None = None
-    note: str = ""
+    note: Note = ""
 
 
 def split_cost(total_pence: int, parties: list[str], order: list[str]) -> dict[str, int]:

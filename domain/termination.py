@@ -26,7 +26,6 @@ from uuid import UUID, uuid5
 
 from dateutil.relativedelta import relativedelta
 from eventsourcing.domain import event
-from pydantic import Field
 
 from domain.actor import Actor
 from domain.case import CASE_NAMESPACE, SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
@@ -40,19 +39,20 @@ from domain.errors import (
     WrongStageError,
 )
 from domain.recorded import Recorded
+from domain.values import Note, Reference
 
 PENDING = "pending"
 
 
 class ServeNotice(Command):
-    letter_ref: str = Field(min_length=1)
+    letter_ref: Reference
     served_on: date | None = None
     effective: date | None = None
     year_end: bool = False
 
 
 class WithdrawNotice(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Consent(Command):

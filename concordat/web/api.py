@@ -10,19 +10,37 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from concordat import keys, render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
-from concordat.fields import DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import (
+    AppointIn,
+    ConsentIn,
+    DecisionIn,
+    DisputeIn,
+    EmptyIn,
+    ExtendIn,
+    Fields,
+    FindingsIn,
+    FundIn,
+    FundingIn,
+    NominateIn,
+    NoteIn,
+    ProposalIn,
+    ResolveIn,
+    TerminationIn,
+    VariationIn,
+    WithdrawIn,
+)
 from concordat.web import refusals
 from domain.actor import Actor
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
@@ -132,61 +150,6 @@ def command_id(key: str | None) -> str:
 
 
 # --- request bodies --------------------------------------------------------------------------------
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class DecisionIn(Body):
-    stage: str = Field(min_length=1, description="The stage (or escalation forum) deciding, e.g. board")
-    outcome: str = Field(min_length=1, description="e.g. approve, refer, recommend, reject, defer")
-    minutes_ref: str = ""
-    note: str = ""
-    stage_outcome: str | None = Field(
-        None, description="With outcome `decide` at an escalation: the stage's own outcome"
-    )
-    deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
-
-
-class WithdrawIn(Body):
-    note: str = ""
-
-
-class ResolveIn(Body):
-    outcome: Literal["resolved", "mediation", "no_mediation"]
-    note: str = ""
-
-
-class NominateIn(Body):
-    mediator: str = Field(min_length=1)
-    note: str = ""
-
-
-class ExtendIn(Body):
-    deadline: date | None = Field(None, description="The new deadline (empty: the stage's own time from today)")
-    note: str = ""
-
-
-class NoteIn(Body):
-    note: str = ""
-
-
-class EmptyIn(Body):
-    pass
-
-
-class AppointIn(Body):
-    letter_ref: str = Field(min_length=1)
-
-
-class FindingsIn(Body):
-    findings: str = Field(min_length=1)
-    cost: Pounds
-
-
-class ConsentIn(Body):
-    effective: date
 
 
 class Created(BaseModel):
@@ -472,7 +435,7 @@ async def withdraw(
     return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
 
 
-def _case_command(name: str, model: type[Body], summary: str) -> None:
+def _case_command(name: str, model: type[Fields], summary: str) -> None:
     async def run(
         ref: Ref,
         body: model,

@@ -27,6 +27,7 @@ from concordat.settings import Settings
 from concordat.web import refusals
 from concordat.web.problems import EXPECTED, Problem, problem_for, problem_response
 from concordat.web.throttle import SignInThrottle
+from domain.values import field_path
 
 log = structlog.get_logger("concordat.web")
 HERE = Path(__file__).parent
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+            {"field": field_path(tuple(p for p in e["loc"] if p != "body")), "message": e["msg"]} for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
