@@ -232,8 +232,8 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, "decide", command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "decide", stage), role)
+        allowed = await asyncio.to_thread(self._allowed, reference, "decide", stage)
+        actor = who.acting_as(allowed, role)
         return await self._act(actor, reference, "decide", act, cid)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
@@ -241,8 +241,7 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, "withdraw", command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, "withdraw"), role)
+        actor = who.acting_as(await asyncio.to_thread(self._allowed, reference, "withdraw"), role)
         return await self._act(actor, reference, "withdraw", act, cid)
 
     async def act(
@@ -269,9 +268,21 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, action, command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = who.acting_as(allowed_roles(current, action), role)
+        actor = who.acting_as(await asyncio.to_thread(self._allowed, reference, action), role)
         return await self._act(actor, reference, action, act, cid)
+
+    def _allowed(self, reference: str, action: str, stage: str = "") -> list[str]:
+        """The roles that may give `action` (at `stage`) now; when nobody may now (the case has moved
+        on), the roles that could when the case last awaited it. So a person who never could is
+        refused as such (403), whatever key they send, before the domain says the case moved on (409)
+        to one who could (who then learns what was recorded instead)."""
+        current = self.cases.state(reference)
+        allowed = allowed_roles(current, action, stage)
+        version = current.version - 1
+        while not allowed and version >= 1:
+            allowed = allowed_roles(self.cases.state(reference, version=version), action, stage)
+            version -= 1
+        return allowed
 
     async def _earlier(
         self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]

@@ -47,6 +47,7 @@ from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.errors import InvalidInputError
 from domain.identity import AuthenticationError, Identity, split_token
 from domain.refusals import RefusalLog
+from domain.values import CASE_REFERENCE_PATTERN, FUND_NAME_PATTERN, NAME_PATTERN, PARTY_PATTERN
 
 LONDON = ZoneInfo("Europe/London")
 MAX_INT = 2**31 - 1  # what either database takes in a LIMIT, OFFSET or version without overflowing
@@ -132,9 +133,7 @@ IdempotencyKey = Annotated[
         description="Repeat a command safely: the same key and body from the same person, one event.",
     ),
 ]
-Ref = Annotated[
-    str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"], description="A case reference.")
-]
+Ref = Annotated[str, Path(pattern=CASE_REFERENCE_PATTERN, examples=["PRO-2026-0001"], description="A case reference.")]
 
 
 def reader(who: Identity, cmds: Commands, role: str | None) -> Actor:
@@ -173,12 +172,15 @@ def list_cases(
     role: RoleHeader = None,
     kind: Annotated[
         str | None,
-        Query(max_length=40, description="proposal, dispute, termination, variation, funding, or a proposal's kind"),
+        Query(
+            pattern=NAME_PATTERN,
+            description="proposal, dispute, termination, variation, funding, or a proposal's kind",
+        ),
     ] = None,
-    stage: Annotated[str | None, Query(max_length=40)] = None,
+    stage: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     open: bool = False,
     overdue: bool = False,
-    party: Annotated[str | None, Query(max_length=20)] = None,
+    party: Annotated[str | None, Query(pattern=PARTY_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def decisions(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    case: Annotated[str | None, Query(max_length=20)] = None,
+    case: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
@@ -243,7 +245,9 @@ def partnership(who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]
 
 
 @router.get("/funds/{name}", tags=["funds"], summary="A fund's balance, contributions and changes")
-def fund(name: Annotated[str, Path(max_length=200)], who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]:
+def fund(
+    name: Annotated[str, Path(pattern=FUND_NAME_PATTERN)], who: Who, cmds: Cmds, role: RoleHeader = None
+) -> dict[str, Any]:
     return cmds.cases.fund_view(name, actor=reader(who, cmds, role))
 
 
@@ -270,7 +274,7 @@ def audit_verify(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    reference: Annotated[str | None, Query(max_length=20)] = None,
+    reference: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
     done = Auditor(cmds.cases, keys.audit_key(request.app.state.settings).public_key()).check(reference)
@@ -301,7 +305,7 @@ def audit_export(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    reference: Annotated[str | None, Query(max_length=20)] = None,
+    reference: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> PlainTextResponse:
     authorize_export(cmds.cases, who.acting_as([AUDITOR_ROLE], role))
