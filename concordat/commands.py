@@ -29,7 +29,7 @@ from domain.directory import Directory
 from domain.errors import IdempotencyKeyReusedError, InvalidInputError
 from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
-from domain.values import amount_as_text, check_pence, field_path
+from domain.values import amount_as_text, check_pence, check_pounds_text, field_path
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
@@ -132,6 +132,8 @@ class Commands:
     def _pence(self, value: Any, field: str, *, signed: bool = False) -> int:
         """An amount in pounds as pence, within the policy's maximum."""
         text = amount_as_text(value, field=field, signed=signed)
+        if isinstance(value, str):
+            check_pounds_text(text, self.cases.policy.limits.max_value_pounds, field=field, signed=signed)
         pence = parse_signed_pounds(text) if signed else parse_pounds(text)
         return check_pence(pence, self.cases.policy.limits.max_value_pounds, field=field)
 

@@ -172,11 +172,10 @@ def amount_as_text(value: Any, *, field: str, signed: bool = True) -> str:
     if isinstance(value, bool):
         raise InvalidInputError(f"{field}: true/false is not an amount; give pounds, e.g. 180000")
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInputError(f"{field}: {value} is not an amount; give pounds, e.g. 180000")
-        if value.is_integer():
-            return str(int(value)) if abs(value) < 1e18 else f"{value:.0f}"
-        return repr(value)
+        # A JSON number is whole pounds: binary fractions are no way to carry pence.
+        if not math.isfinite(value) or not value.is_integer():
+            raise InvalidInputError(f'{field}: {value} is not whole pounds; give pence as a string, e.g. "180000.50"')
+        return f"{value:.0f}"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -200,7 +199,7 @@ def _money_check(signed: bool) -> Any:
 def Money(*, signed: bool) -> Any:  # noqa: N802 - a type
     """Pounds as the CLI takes them, as a number or a string. The schema's numeric bounds come from
     the policy (`x-concordat-amount` marks where the OpenAPI document puts them)."""
-    number: dict[str, JsonValue] = {"type": "number"}
+    number: dict[str, JsonValue] = {"type": "integer"}
     text: dict[str, JsonValue] = {
         "type": "string",
         "maxLength": POUNDS_TEXT_MAX,
@@ -221,6 +220,28 @@ def Money(*, signed: bool) -> Any:  # noqa: N802 - a type
 
 Pounds = Money(signed=False)
 SignedPounds = Money(signed=True)
+
+
+def pounds_pattern(max_value_pounds: int, *, signed: bool) -> str:
+    """The amounts in pounds, as text, that are within `max_value_pounds` by their digits alone: at
+    most as many digits before the point as every such amount (pence included) stays within it."""
+    digits = max(len(str(max_value_pounds)) - 1, 1)
+    grouped = "|".join(
+        f"[0-9]{{1,{min(3, digits - 3 * groups)}}}(,[0-9]{{3}}){{{groups}}}"
+        for groups in range(1, (digits - 1) // 3 + 1)
+    )
+    whole = f"({grouped}|[0-9]{{1,{digits}}})" if grouped else f"[0-9]{{1,{digits}}}"
+    return f"^ *{'-? *' if signed else ''}£? *{whole}(\\.[0-9]{{1,2}})? *$"
+
+
+def check_pounds_text(text: str, max_value_pounds: int, *, field: str, signed: bool) -> str:
+    """An amount given as text, within the policy's maximum by its digits (the OpenAPI pattern)."""
+    if not re.fullmatch(pounds_pattern(max_value_pounds, signed=signed), text):
+        raise InvalidInputError(
+            f"{field}: not an amount in pounds up to the policy's maximum of £{max_value_pounds:,} "
+            f'(e.g. {"-20000" if signed else "180000"} or "£180,000.50")'
+        )
+    return text
 
 
 def check_pence(pence: int, max_value_pounds: int, *, field: str) -> int:

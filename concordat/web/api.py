@@ -198,7 +198,11 @@ def list_cases(
     return {"items": rows, "total": view.count_cases(**filters), "limit": limit, "offset": offset, "lag_events": lag}
 
 
-@router.get("/cases/{ref}", tags=["cases"], summary="One case, now or as it stood (as_of / version)")
+@router.get(
+    "/cases/{ref}",
+    tags=["cases"],
+    summary="One case, now or as it stood (as_of / version; with both, the earlier)",
+)
 def get_case(
     ref: Ref,
     who: Who,
@@ -210,10 +214,10 @@ def get_case(
     version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> dict[str, Any]:
     actor = reader(who, cmds, role)
-    if as_of and version:
-        raise InvalidInputError("give as_of or version, not both")
     if as_of is not None:
-        version = cmds.cases.version_at(ref, as_of if as_of.tzinfo else as_of.replace(tzinfo=LONDON))
+        # With both, the earlier: the case as it stood at `version`, unless it had not got so far by `as_of`.
+        at = cmds.cases.version_at(ref, as_of if as_of.tzinfo else as_of.replace(tzinfo=LONDON))
+        version = at if version is None else min(version, at)
     state = cmds.cases.get(ref, actor=actor, version=version)
     now = cmds.cases.state(ref) if version else state
     return {**state_dict(state), "your_actions": actions_for(now, who) if not version else []}

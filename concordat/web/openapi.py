@@ -14,7 +14,7 @@ from typing import Any
 
 from domain.policy import Policy
 from domain.staged import ESCALATION_OUTCOMES
-from domain.values import PARTY_PATTERN
+from domain.values import PARTY_PATTERN, pounds_pattern
 
 PARTIES_TEXT_PATTERN = r"^[A-Z0-9_, ]*$"  # fields.Parties' string form, before the policy is known
 
@@ -79,9 +79,11 @@ def complete(schema: dict[str, Any], policy: Policy) -> dict[str, Any]:
             amount = node.pop("x-concordat-amount", None)
             if amount is not None:
                 for branch in node.get("anyOf", []):
-                    if branch.get("type") == "number":
+                    if branch.get("type") == "integer":
                         branch["maximum"] = most
                         branch["minimum"] = -most if amount == "signed" else 0
+                    elif branch.get("type") == "string":
+                        branch["pattern"] = pounds_pattern(most, signed=amount == "signed")
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

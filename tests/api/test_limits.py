@@ -16,6 +16,7 @@ import pytest
 
 from tests.api.conftest import Api, api_on, problem
 from tests.api.test_api import PROPOSAL
+from tests.conftest import new_database
 from tests.e2e.conftest import _env, free_port, running_engine
 
 REF = {"proposal": "PRO-2026-9001", "dispute": "DSP-2026-9001", "termination": "TRM-2026-9001"}
@@ -87,7 +88,7 @@ def store_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     tmp: Path = tmp_path_factory.mktemp(f"limits-{request.param}")
     env = _env(tmp, free_port())
     if request.param == "postgres":
-        env["CONCORDAT_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["CONCORDAT_DATABASE_URL"] = new_database(request.getfixturevalue("postgres_server"))
     with running_engine(tmp, env) as engine, api_on(engine) as api:
         yield api
 
@@ -116,6 +117,8 @@ def test_every_text_field_refuses_what_could_break_a_store_or_fool_a_reader(stor
             assert field in detail, (path, field, what, detail)
     assert api.events() == before  # nothing written
     assert api.refusals(since) == []  # bad input is the request's own mistake, not a rule's refusal
+    api.engine.token_of("jcu_lead:jo")  # signing the CLI in writes to the directory: before counting
+    before = api.events()
 
     # The same rules hold on the command line, naming the option.
     line = api.engine.refused(
@@ -131,7 +134,7 @@ def test_every_text_field_refuses_what_could_break_a_store_or_fool_a_reader(stor
         "PCC",
         who="jcu_lead:jo",
     )
-    assert line.startswith("--title:") and "control character" in line, line
+    assert line.startswith("concordat: --title:") and "control character" in line, line
     for amount in ("١٢٣", "1" + "0" * 30):
         line = api.engine.refused(
             "proposal",
