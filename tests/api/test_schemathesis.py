@@ -10,6 +10,8 @@ operations itself, with a bounded number of generated requests each, in both gen
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +30,30 @@ def every_check() -> list[object]:
     return [c for c in CHECKS.get_all() if not isinstance(c, type)]
 
 
+def run(
+    strategy: Any, examples: int, headers: dict[str, str], mode: GenerationMode, checks: list[object]
+) -> Callable[[], None]:
+    """A Hypothesis test sending `examples` requests drawn from `strategy`, checked by `checks`."""
+
+    @given(case=strategy)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case: schemathesis.Case) -> None:
+        sent = dict(headers)
+        if mode is GenerationMode.POSITIVE and case.method == "POST":
+            # A new request with a new key, as a client makes them: a key generated twice for two
+            # bodies is, rightly, a 422 (the same key, another request).
+            sent["Idempotency-Key"] = uuid.uuid4().hex
+        case.call_and_validate(headers=sent, checks=checks)  # type: ignore[arg-type]
+
+    return check  # type: ignore[no-any-return]
+
+
 def test_every_check_passes_for_every_operation_with_the_tokens_of_several_roles(api: Api) -> None:
     schema = schemathesis.openapi.from_url(f"{api.engine.web}/api/v1/openapi.json")
     tokens = {**api.tokens, "admin": api.engine.token_of("admin:root")}
@@ -42,24 +68,7 @@ def test_every_check_passes_for_every_operation_with_the_tokens_of_several_roles
             for who in ROLES:
                 headers = {"Authorization": f"Bearer {tokens[who]}"}
 
-                @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(
-                    max_examples=examples,
-                    deadline=None,
-                    suppress_health_check=list(HealthCheck),
-                    derandomize=True,
-                    database=None,
-                )
-                def check(
-                    case: schemathesis.Case, headers: dict[str, str] = headers, mode: GenerationMode = mode
-                ) -> None:
-                    sent = dict(headers)
-                    if mode is GenerationMode.POSITIVE and case.method == "POST":
-                        # A new request with a new key, as a client makes them: a key generated twice
-                        # for two bodies is, rightly, a 422 (the same key, another request).
-                        sent["Idempotency-Key"] = uuid.uuid4().hex
-                    case.call_and_validate(headers=sent, checks=checks)  # type: ignore[arg-type]
-
+                check = run(operation.as_strategy(generation_mode=mode), examples, headers, mode, checks)
                 try:
                     check()
                 except Exception as err:  # noqa: BLE001 - collected, so one run names every failing operation
