@@ -40,7 +40,9 @@ _LINE_BREAKS = "\\t\\n\\r"
 _C1 = "\\x7f-\\x9f"  # DEL and the C1 controls (ESC's 8-bit cousins: CSI is \x9b)
 _BIDI = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"  # marks, embeddings, overrides, isolates
 _SEPARATORS = "\\u2028\\u2029"  # line and paragraph separators: line breaks a reader cannot see
-_SURROGATES = "\\ud800-\\udfff"  # a lone surrogate cannot be stored as UTF-8
+# A lone surrogate cannot be stored as UTF-8. (Refused apart from the published pattern: JSON Schema's
+# regular expressions run on Unicode scalar values, which have none, and some engines reject the range.)
+_SURROGATES = "\\ud800-\\udfff"
 # Characters that show nothing: allowed inside text (a zero-width joiner builds an emoji), but not
 # as its only content.
 _INVISIBLE = (
@@ -65,13 +67,14 @@ DEFAULT_MAX_VALUE_POUNDS = 1_000_000_000
 
 def text_pattern(*, multiline: bool, optional: bool = False) -> str:
     """The whole rule for a text field as one regular expression (the OpenAPI `pattern`)."""
-    refused = _C0 + _C1 + _BIDI + _SEPARATORS + _SURROGATES + ("" if multiline else _LINE_BREAKS)
+    refused = _C0 + _C1 + _BIDI + _SEPARATORS + ("" if multiline else _LINE_BREAKS)
     allowed = f"[^{refused}]"
     content = f"[^\\s{refused}{_INVISIBLE}]"
     body = f"{allowed}*{content}{allowed}*"
     return f"^({body})?$" if optional else f"^{body}$"
 
 
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 _REFUSED_CHAR = re.compile(f"[{_C0 + _C1 + _BIDI + _SEPARATORS + _SURROGATES + _LINE_BREAKS}]")
 
 
@@ -107,7 +110,7 @@ def _text_check(max_length: int, *, multiline: bool, optional: bool) -> Any:
                 "is {length} characters long; at most {max} are accepted",
                 {"length": len(value), "max": max_length},
             )
-        if not compiled.fullmatch(value):
+        if not compiled.fullmatch(value) or _SURROGATE.search(value):
             raise PydanticCustomError("text_refused", _describe(value, multiline))
         text = unicodedata.normalize("NFC", value)
         return text.replace("\r\n", "\n").replace("\r", "\n") if multiline else text

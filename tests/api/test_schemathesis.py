@@ -71,7 +71,7 @@ def test_every_check_passes_for_every_operation_with_the_tokens_of_several_roles
                 check = run(operation.as_strategy(generation_mode=mode), examples, headers, mode, checks)
                 try:
                     check()
-                except Exception as err:  # noqa: BLE001 - collected, so one run names every failing operation
+                except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - collected: one run names every failure
                     text = str(err).strip()
                     failures[f"{operation.label} [{mode.value}, {who}]"] = text[:600] or type(err).__name__
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

@@ -103,7 +103,7 @@ def test_a_note_keeps_its_lines_and_a_title_is_one_line_of_at_most_its_limit() -
 
 @given(st.text(max_size=20))
 def test_the_published_pattern_is_exactly_what_a_title_accepts(text: str) -> None:
-    published = re.fullmatch(text_pattern(multiline=False), text) is not None
+    published = re.fullmatch(text_pattern(multiline=False), text) is not None  # (no surrogates: st.text has none)
     try:
         Line(text=text)
         accepted = True
