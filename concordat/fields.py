@@ -162,6 +162,7 @@ class FundingIn(Fields):
         input="changes",
         hint="Negative for a reduction; leave a party empty for no change.",
         help='Each party\'s change in pounds, e.g. {"PCC": -20000}; on the CLI PARTY=POUNDS, repeated for each party.',
+        min_length=1,
     )
     public_health: bool = _f(
         False,

@@ -192,7 +192,9 @@ def amount_as_text(value: Any, *, field: str, signed: bool = True) -> str:
 def _money_check(signed: bool) -> Any:
     def check(value: Any) -> Any:
         try:
-            return amount_as_text(value, field="amount", signed=signed) if value is not None else value
+            if value is not None:
+                amount_as_text(value, field="amount", signed=signed)
+            return value  # as given: the door reads it against the policy (`concordat.commands`)
         except InvalidInputError as err:
             raise PydanticCustomError("amount_refused", str(err).removeprefix("amount: ")) from None
 

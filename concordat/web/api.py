@@ -82,6 +82,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     for code, text in [
+        (400, "The body is not JSON"),
         (401, "No valid token"),
         (403, "Your roles may not do this"),
         (404, "No such case"),

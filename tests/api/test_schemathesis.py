@@ -20,6 +20,10 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from tests.api.conftest import Api
 
+# A rule on a well-formed request that no JSON Schema can state: a variation takes effect after today
+# (a date the schema can only call a date). Refused with a 422 naming the rule; listed here, narrowly,
+# so that every other schema-valid request refused is a failure.
+RULES_BEYOND_A_SCHEMA = ("must be after today",)
 EXAMPLES = {GenerationMode.POSITIVE: 5, GenerationMode.NEGATIVE: 4}
 ROLES = ("jo", "sam", "audrey", "admin")
 
@@ -73,5 +77,7 @@ def test_every_check_passes_for_every_operation_with_the_tokens_of_several_roles
                     check()
                 except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - collected: one run names every failure
                     text = str(err).strip()
+                    if "ST202" in text and text.count("- ST") == 1 and any(r in text for r in RULES_BEYOND_A_SCHEMA):
+                        continue
                     failures[f"{operation.label} [{mode.value}, {who}]"] = text[:600] or type(err).__name__
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
