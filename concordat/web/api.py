@@ -65,9 +65,13 @@ the same person sending the same key and body again gets the same answer and rec
 the same key with a different body is a 422; another person's key replays nothing. Authorisation runs
 before any replay. Without one, each request is a new command.
 
-**Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`) and returned in pence.
+**Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`; a JSON number is whole
+pounds), at most the policy's `[limits] max_value_pounds`, and returned in pence.
 
-**Errors** are `application/problem+json` (RFC 9457): 401, 403, 404 (no such case), 409 (the case has
+**Text** is checked as on every door: no control or bidirectional-override characters, some visible
+text, and each field's length limit (the schema states each limit and pattern).
+
+**Errors** are `application/problem+json` (RFC 9457): 400 (the body is not JSON), 401, 403, 404 (no such case), 409 (the case has
 moved on: a decision was already recorded, it is closed, or the stage is another), 422 (the request
 is wrong), 503 (the store or Temporal is unavailable: try again with the same Idempotency-Key).
 
