@@ -128,7 +128,8 @@ def identity(
 Who = Annotated[Identity, Depends(identity)]
 Cmds = Annotated[Commands, Depends(commands)]
 RoleHeader = Annotated[
-    str | None, Header(alias="X-Concordat-Role", description="The role to act in, if you hold several.")
+    str | None,
+    Header(alias="X-Concordat-Role", min_length=1, description="The role to act in, if you hold several."),
 ]
 IdempotencyKey = Annotated[
     str | None,
