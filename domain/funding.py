@@ -32,6 +32,7 @@ from domain.recorded import Recorded
 from domain.routes import Facts
 from domain.staged import Decide, StagedCase
 from domain.timing import stage_times
+from domain.values import FundName, OptionalTitle, PartyCode
 
 
 def money(pence: int) -> str:
@@ -50,7 +51,7 @@ def financial_quarter(rules: Rules, day: date) -> tuple[int, int]:
 
 
 class OpenFund(Command):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    name: FundName
     type: Literal["aligned", "pooled"]
     balance_pence: int = Field(ge=0)
 
@@ -150,11 +151,11 @@ class Fund(Recorded):
 
 
 class StartFundingChange(Command):
-    fund: str = Field(min_length=1)
-    changes: dict[str, int] = Field(min_length=1)
+    fund: FundName
+    changes: dict[PartyCode, int] = Field(min_length=1, max_length=20)
     public_health: bool = False
     public_health_service: bool = False
-    title: str = ""
+    title: OptionalTitle = ""
 
 
 class FundingChange(StagedCase):

@@ -26,21 +26,22 @@ from domain.errors import DeadlineNotReachedError, InvalidInputError, NotAllowed
 from domain.routes import Facts
 from domain.staged import StagedCase
 from domain.timing import stage_times
+from domain.values import Name, Note, OptionalTitle, PartyCode, ProviderName, Reference
 
 
 class StartVariation(Command):
-    provider: str = Field(min_length=1)
-    contract_ref: str = Field(min_length=1)
-    reason: str
+    provider: ProviderName
+    contract_ref: Reference
+    reason: Name
     value_change_pence: int
-    parties: list[str] = Field(min_length=1)
+    parties: list[PartyCode] = Field(min_length=1, max_length=20)
     public_health: bool = False
     effective_on: date
-    title: str = ""
+    title: OptionalTitle = ""
 
 
 class InformChiefExecutive(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Variation(StagedCase):
