@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from concordat import bootstrap, keys
 from concordat.engine import TemporalUnavailableError, ensure_workflow, send_update
+from concordat.fields import ACT_MODELS, START_MODELS, DecisionIn, Fields, WithdrawIn
 from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.settings import Settings
 from domain.actor import Actor
@@ -28,6 +30,7 @@ from domain.directory import Directory
 from domain.errors import CaseNotFoundError, IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
 from domain.idempotency import reused_text, scoped_command_id
 from domain.identity import Identity, role_fits
+from domain.values import amount_as_text, check_pence, check_pounds_text, field_path
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
@@ -97,6 +100,9 @@ class Commands:
     ) -> Any:
         """Open a case of `kind` from request fields named as the CLI's options; start its workflow."""
         actor = who.acting_as(self.cases.policy.roles_that_start(kind), role)
+        if kind not in START_MODELS:
+            raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
+        fields = self._checked(START_MODELS[kind], fields)
         start = self._start(kind, fields)  # the request's own mistakes first, whatever the engine's state
         client = await self.client()  # before writing: a case with no engine to run it helps nobody
         cid = await asyncio.to_thread(self._start_id, who, kind, command_id, fields)
@@ -142,6 +148,34 @@ class Commands:
         fields = {"effective": effective, "agreement_ref": f"consent to {reference}", "note": f"consent on {reference}"}
         return await self.start("agreement", who, fields, command_id, role), True
 
+    def _checked(self, model: type[Fields], given: dict[str, Any]) -> dict[str, Any]:
+        """The request's fields checked by the command's one declaration (concordat/fields.py, with
+        the rules of domain/values.py), whichever door they came through: the first problem as one
+        line naming the field as that door spells it (`--letter-ref` on the command line)."""
+        fields = {}
+        for name, info in model.model_fields.items():
+            value = given.get(name)
+            if value is None or (value == "" and info.default is None):
+                continue  # not given: the field's default
+            fields[name] = value
+        try:
+            checked = model.model_validate(fields)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = field_path(first["loc"]) or model.__name__
+            if self.door == "cli":
+                where = "--" + where.replace("_", "-")
+            raise InvalidInputError(f"{where}: {first['msg']}") from None
+        return checked.model_dump()
+
+    def _pence(self, value: Any, field: str, *, signed: bool = False) -> int:
+        """An amount in pounds as pence, within the policy's maximum."""
+        text = amount_as_text(value, field=field, signed=signed)
+        if isinstance(value, str):
+            check_pounds_text(text, self.cases.policy.limits.max_value_pounds, field=field, signed=signed)
+        pence = parse_signed_pounds(text) if signed else parse_pounds(text)
+        return check_pence(pence, self.cases.policy.limits.max_value_pounds, field=field)
+
     def _start_id(self, who: Identity, kind: str, key: str, fields: dict[str, Any]) -> str:
         """The command id the store records for a start: scoped to the person, the kind and the
         fields (domain/idempotency.py), or the key itself if this person used it for a start of this
@@ -155,7 +189,7 @@ class Commands:
         """The store call that opens the case, with the request's fields turned into the domain's."""
         app = self.cases
         if kind == "proposal":
-            pence, parties = parse_pounds(str(f.get("value", ""))), _parties(f.get("parties"))
+            pence, parties = self._pence(f.get("value"), "value"), _parties(f.get("parties"))
             return lambda actor, cid: app.start_proposal(
                 actor=actor,
                 title=f.get("title", ""),
@@ -195,7 +229,7 @@ class Commands:
                 "provider": f.get("provider", ""),
                 "contract_ref": f.get("contract_ref", ""),
                 "reason": f.get("reason", ""),
-                "value_change_pence": parse_signed_pounds(str(f.get("value_change", ""))),
+                "value_change_pence": self._pence(f.get("value_change"), "value_change", signed=True),
                 "parties": _parties(f.get("parties")),
                 "effective_on": _day(f.get("effective"), "effective"),
                 "funds": _parties(f.get("fund")),
@@ -209,7 +243,7 @@ class Commands:
                 raise InvalidInputError('change: give each party\'s change in pounds, e.g. {"PCC": "-20000"}')
             fields = {
                 "fund": f.get("fund", ""),
-                "changes": {str(p): parse_signed_pounds(str(v)) for p, v in changes.items()},
+                "changes": {str(p): self._pence(v, f"change.{p}", signed=True) for p, v in changes.items()},
                 "public_health": None if f.get("public_health") is None else bool(f.get("public_health")),
                 "public_health_service": bool(f.get("public_health_service")),
                 "title": f.get("title", ""),
@@ -226,8 +260,8 @@ class Commands:
                 "name": f.get("name", ""),
                 "type": f.get("type", ""),
                 "ring_fenced": bool(f.get("ring_fenced")),
-                "contributions": {str(p): parse_pounds(str(v)) for p, v in given.items()},
-                "balance_pence": None if balance in (None, "") else parse_pounds(str(balance)),
+                "contributions": {str(p): self._pence(v, f"contribution.{p}") for p, v in given.items()},
+                "balance_pence": None if balance in (None, "") else self._pence(balance, "balance"),
                 "title": f.get("title", ""),
             }
             return lambda actor, cid: app.open_fund(actor=actor, fields=fields, command_id=cid)
@@ -239,6 +273,7 @@ class Commands:
         self, who: Identity, reference: str, fields: dict[str, Any], command_id: str, role: str | None = None
     ) -> Any:
         """A forum's decision at one of the stages the case awaits (or an escalation's outcome)."""
+        fields = self._checked(DecisionIn, fields)
         stage = str(fields.get("stage") or "").strip()
         new_deadline = _day(fields.get("deadline"), "deadline")
         act = {
@@ -252,17 +287,17 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, "decide", command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = await self._acting(who, reference, allowed_roles(current, "decide", stage), role)
+        allowed = await asyncio.to_thread(self._allowed, reference, "decide", stage)
+        actor = await self._acting(who, reference, allowed, role)
         return await self._act(actor, reference, "decide", act, cid)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
-        act = {"note": note or ""}
+        act = {"note": self._checked(WithdrawIn, {"note": note})["note"]}
         cid, earlier = await self._earlier(who, reference, "withdraw", command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = await self._acting(who, reference, allowed_roles(current, "withdraw"), role)
+        allowed = await asyncio.to_thread(self._allowed, reference, "withdraw")
+        actor = await self._acting(who, reference, allowed, role)
         return await self._act(actor, reference, "withdraw", act, cid)
 
     async def act(
@@ -276,9 +311,12 @@ class Commands:
     ) -> Any:
         """A case's own command by its CLI name (`nominate`, `inform-ce`, …)."""
         action, names = CASE_ACTIONS[command]
+        fields = self._checked(ACT_MODELS[command], fields)
         given = {n: fields.get(n) for n in names}
         if "cost" in given:
-            given = {"findings": given["findings"] or "", "cost_pence": parse_pounds(str(given["cost"] or ""))}
+            given = {"findings": given["findings"] or "", "cost_pence": self._pence(given["cost"], "cost")}
+        if "effective" in given:
+            given["effective"] = _day(given["effective"], "effective")
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None
@@ -286,8 +324,8 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, action, command_id, act)
         if earlier is not None:
             return earlier
-        current = await asyncio.to_thread(self.cases.state, reference)
-        actor = await self._acting(who, reference, allowed_roles(current, action), role)
+        allowed = await asyncio.to_thread(self._allowed, reference, action)
+        actor = await self._acting(who, reference, allowed, role)
         return await self._act(actor, reference, action, act, cid)
 
     async def _acting(self, who: Identity, reference: str, allowed: list[str], role: str | None) -> Actor:
@@ -299,6 +337,19 @@ class Commands:
             for held in [role] if role else who.roles:
                 await asyncio.to_thread(self.cases.check_role_takes_part, held, reference)
             raise
+
+    def _allowed(self, reference: str, action: str, stage: str = "") -> list[str]:
+        """The roles that may give `action` (at `stage`) now; when nobody may now (the case has moved
+        on), the roles that could when the case last awaited it. So a person who never could is
+        refused as such (403), whatever key they send, before the domain says the case moved on (409)
+        to one who could (who then learns what was recorded instead)."""
+        current = self.cases.state(reference)
+        allowed = allowed_roles(current, action, stage)
+        version = current.version - 1
+        while not allowed and version >= 1:
+            allowed = allowed_roles(self.cases.state(reference, version=version), action, stage)
+            version -= 1
+        return allowed
 
     async def _earlier(
         self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]

@@ -18,6 +18,26 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
+from domain.values import (
+    CASE_REFERENCE_PATTERN,
+    FundName,
+    LongText,
+    MediatorId,
+    Name,
+    Note,
+    OptionalReference,
+    OptionalTitle,
+    PartyCode,
+    Pattern,
+    Pounds,
+    ProviderName,
+    Reference,
+    SignedPounds,
+    Title,
+)
+
+OptionalCaseReference = Pattern(f"^$|{CASE_REFERENCE_PATTERN}", "a case reference (e.g. PRO-2026-0001)")
+
 
 def _f(default: Any = ..., *, label: str, help: str, input: str = "text", hint: str = "", **kw: Any) -> Any:
     return Field(default, title=label, description=help, json_schema_extra={"input": input, "hint": hint}, **kw)
@@ -27,22 +47,22 @@ class Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-Pounds = Annotated[str | int | float, Field(description='Pounds, e.g. 180000 or "£180,000.50".')]
-SignedPounds = Annotated[str | int | float, Field(description="Pounds, negative for a reduction, e.g. -20000.")]
+# A list of parties, or one comma-separated string (as the CLI and the forms give them).
+Parties = list[PartyCode] | Annotated[str, Field(max_length=200, pattern=r"^[A-Z0-9_, ]*$")]
 PARTIES_HELP = "Parties it concerns: PCC, CCC, CPCCG (a list, or comma-separated)."
 
 
 class ProposalIn(Fields):
     """Start a proposal"""
 
-    title: str = _f(label="Title", help="What the proposal is, in a line.", min_length=1, max_length=300)
-    kind: str = _f(
+    title: Title = _f(label="Title", help="What the proposal is, in a line.")
+    kind: Name = _f(
         label="Kind of proposal",
         input="kind",
         help="service_commissioning, pathway_change, minor_redesign, major_redesign or procurement.",
     )
     value: Pounds = _f(label="Annual value in pounds", help="Annual value in pounds, e.g. 180000 or £180,000.50.")
-    parties: list[str] | str = _f(label="Parties", input="parties", help=PARTIES_HELP)
+    parties: Parties = _f(label="Parties", input="parties", help=PARTIES_HELP)
     public_health: bool = _f(
         False,
         label="Public-health ring-fenced money is involved",
@@ -54,20 +74,18 @@ class ProposalIn(Fields):
 class DisputeIn(Fields):
     """Raise a dispute"""
 
-    against: list[str] | str = _f(
+    against: Parties = _f(
         label="Parties the concern is against",
         input="parties",
         help="The parties the concern is against, e.g. CCC (a list, or comma-separated).",
     )
-    subject: str = _f(
+    subject: Title = _f(
         label="What the dispute is about",
         help="What the dispute is about, in a line.",
         hint="In a line.",
-        min_length=1,
-        max_length=300,
     )
-    description: str = _f("", label="The concern in full", input="textarea", help="The concern in full.")
-    case: str | None = _f(
+    description: Note = _f("", label="The concern in full", input="textarea", help="The concern in full.")
+    case: OptionalCaseReference | None = _f(
         None,
         label="A case it concerns (optional)",
         help="A case it concerns, e.g. PRO-2026-0001.",
@@ -78,11 +96,10 @@ class DisputeIn(Fields):
 class TerminationIn(Fields):
     """Serve notice to leave the partnership"""
 
-    letter_ref: str = _f(
+    letter_ref: Reference = _f(
         label="Reference of the notice letter",
         hint="Notice is given in writing.",
         help="Reference of the notice letter (notice is given in writing).",
-        min_length=1,
     )
     served_on: date | None = _f(
         None,
@@ -107,34 +124,31 @@ class TerminationIn(Fields):
 class AgreementIn(Fields):
     """Propose termination by mutual consent"""
 
-    leaving: str | None = _f(
+    leaving: PartyCode | None = _f(
         None,
         label="The party that leaves (empty: the partnership ends)",
         hint="PCC, CCC or CPCCG; leave empty to end the partnership.",
         help="The party that leaves, e.g. PCC (leave it out: the partnership ends).",
-        max_length=40,
     )
     effective: date = _f(
         label="Agreed date",
         hint="YYYY-MM-DD, today or later; no notice period applies.",
         help="The agreed date, YYYY-MM-DD (today or later); it takes effect at the start of that day.",
     )
-    agreement_ref: str = _f(
+    agreement_ref: Reference = _f(
         label="Reference of the written agreement",
         hint="Signed by every party.",
         help="Reference of the written agreement every party signs.",
-        min_length=1,
-        max_length=200,
     )
-    note: str = _f("", label="Note (optional)", input="textarea", help="A note for the record.", max_length=2000)
+    note: Note = _f("", label="Note (optional)", input="textarea", help="A note for the record.")
 
 
 class VariationIn(Fields):
     """Start a contract variation"""
 
-    provider: str = _f(label="Provider", help="The provider whose contract varies.", min_length=1)
-    contract_ref: str = _f(label="Contract reference", help="The contract's reference.", min_length=1)
-    reason: str = _f(
+    provider: ProviderName = _f(label="Provider", help="The provider whose contract varies.")
+    contract_ref: Reference = _f(label="Contract reference", help="The contract's reference.")
+    reason: Name = _f(
         label="Reason",
         input="reason",
         help="performance_review, contract_performance_notice, managing_activity_and_referrals or other.",
@@ -144,7 +158,7 @@ class VariationIn(Fields):
         hint="Negative for a reduction, e.g. -40000.",
         help="Change in annual value in pounds; negative for a reduction.",
     )
-    parties: list[str] | str = _f(
+    parties: Parties = _f(
         label="Parties to the contract",
         input="parties",
         help="Parties to the contract: PCC, CCC, CPCCG (a list, or comma-separated).",
@@ -152,7 +166,7 @@ class VariationIn(Fields):
     effective: date = _f(
         label="Takes effect on", hint="YYYY-MM-DD, once agreed.", help="When it takes effect once agreed, YYYY-MM-DD."
     )
-    fund: list[str] | str = _f(
+    fund: list[FundName] | Annotated[str, Field(max_length=2000)] = _f(
         [],
         label="Funds the contract draws on (optional)",
         hint="Their names, comma-separated.",
@@ -165,18 +179,19 @@ class VariationIn(Fields):
         help="Optional: the funds named decide whether ring-fenced money is in the contract; given, it must agree "
         "(with no fund named, it decides: Public Health signs off).",
     )
-    title: str = _f("", label="Title (optional)", help="A title (default: provider, contract and reason).")
+    title: OptionalTitle = _f("", label="Title (optional)", help="A title (default: provider, contract and reason).")
 
 
 class FundingIn(Fields):
     """Start an in-year funding change"""
 
-    fund: str = _f(label="Fund", hint="Its name, as opened.", help="The fund's name.", min_length=1)
-    change: dict[str, SignedPounds] = _f(
+    fund: FundName = _f(label="Fund", hint="Its name, as opened.", help="The fund's name.")
+    change: dict[PartyCode, SignedPounds] = _f(
         label="Each party's change in contribution, in pounds",
         input="changes",
         hint="Negative for a reduction; leave a party empty for no change.",
         help='Each party\'s change in pounds, e.g. {"PCC": -20000}; on the CLI PARTY=POUNDS, repeated for each party.',
+        min_length=1,
     )
     public_health: bool | None = _f(
         None,
@@ -191,15 +206,15 @@ class FundingIn(Fields):
         input="checkbox",
         help="A public-health service: each council's Director of Public Health decides.",
     )
-    title: str = _f("", label="Title (optional)", help="A title (default: the fund and the net change).")
+    title: OptionalTitle = _f("", label="Title (optional)", help="A title (default: the fund and the net change).")
 
 
 class FundIn(Fields):
     """Propose to open an aligned or pooled fund (the Programme Board agrees it)"""
 
-    name: str = _f(label="Name of the fund", help="The fund's name.", min_length=1, max_length=200)
+    name: FundName = _f(label="Name of the fund", help="The fund's name.")
     type: Literal["aligned", "pooled"] = _f(label="Aligned or pooled", input="fund_type", help="aligned or pooled.")
-    contribution: dict[str, Pounds] = _f(
+    contribution: dict[PartyCode, Pounds] = _f(
         {},
         label="Each party's contribution, in pounds",
         input="changes",
@@ -219,7 +234,85 @@ class FundIn(Fields):
         help="Opening balance in pounds: the sum of the contributions if both are given; alone, for a fund that "
         "is not ring-fenced.",
     )
-    title: str = _f("", label="Title (optional)", help="A title (default: the fund, its type and balance).")
+    title: OptionalTitle = _f("", label="Title (optional)", help="A title (default: the fund, its type and balance).")
+
+
+# --- commands on a case: the API's request bodies, and what the CLI's and the pages' fields are
+# checked against (`concordat.commands`) ---------------------------------------------------------
+
+
+class DecisionIn(Fields):
+    stage: Name = Field(description="The stage (or escalation forum) deciding, e.g. board")
+    outcome: Name = Field(description="e.g. approve, refer, recommend, reject, defer")
+    minutes_ref: OptionalReference = ""
+    note: Note = ""
+    stage_outcome: Name | None = Field(
+        None, description="With outcome `decide` at an escalation: the stage's own outcome"
+    )
+    deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
+
+
+class WithdrawIn(Fields):
+    note: Note = ""
+
+
+class ResolveIn(Fields):
+    outcome: Literal["resolved", "mediation", "no_mediation"]
+    note: Note = ""
+
+
+class NominateIn(Fields):
+    mediator: MediatorId = Field(
+        description="The nominee's user id (e.g. mo): a person of the directory who holds the mediator role"
+    )
+    note: Note = ""
+
+
+class ObjectIn(Fields):
+    reason: LongText = Field(description="Why the nominee is not independent")
+
+
+class ExtendIn(Fields):
+    deadline: date | None = Field(None, description="The new deadline (empty: the stage's own time from today)")
+    note: Note = ""
+
+
+class NoteIn(Fields):
+    note: Note = ""
+
+
+class EmptyIn(Fields):
+    pass
+
+
+class AppointIn(Fields):
+    letter_ref: Reference
+
+
+class FindingsIn(Fields):
+    findings: LongText
+    cost: Pounds
+
+
+class ConsentIn(Fields):
+    effective: date
+
+
+# Each command on a case by its CLI name: the fields it takes.
+ACT_MODELS: dict[str, type[Fields]] = {
+    "decide": DecisionIn,
+    "withdraw": WithdrawIn,
+    "resolve": ResolveIn,
+    "nominate": NominateIn,
+    "agree": EmptyIn,
+    "refuse": NoteIn,
+    "object": ObjectIn,
+    "appoint": AppointIn,
+    "findings": FindingsIn,
+    "consent": ConsentIn,
+    "inform-ce": NoteIn,
+    "extend": ExtendIn,
+}
 
 
 START_MODELS: dict[str, type[Fields]] = {

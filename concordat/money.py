@@ -8,7 +8,8 @@ from typing import Any
 
 from domain.errors import InvalidInputError
 
-_POUNDS = re.compile(r"^£?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?$")
+# ASCII only: `\d` alone would read Arabic-Indic and other digits as numbers.
+_POUNDS = re.compile(r"^£?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?$", re.ASCII)
 
 
 def parse_pounds(text: str) -> int:

@@ -51,6 +51,7 @@ from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
 from domain.staged import StagedCase
 from domain.termination import Partnership, ServeNotice, TerminationNotice
+from domain.values import check_pence, field_path
 from domain.variation import StartVariation, Variation
 
 log = structlog.get_logger("concordat.domain")
@@ -85,7 +86,7 @@ def _parse(model: type[M], fields: dict[str, Any]) -> M:
         return model.model_validate(fields)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        where = field_path(first["loc"]) or model.__name__
         raise InvalidInputError(f"{where.replace('_', '-')}: {first['msg']}") from None
 
 
@@ -321,6 +322,7 @@ class CaseService(Application):
     ) -> CaseView:
         """A JCU lead starts a contract variation (`VAR-2026-0001`)."""
         command = _parse(StartVariation, fields)
+        check_pence(command.value_change_pence, self.policy.limits.max_value_pounds, field="value-change")
         funds = [self._fund(name) for name in dict.fromkeys(command.funds)]
 
         rules = self.rules_now()
@@ -343,6 +345,8 @@ class CaseService(Application):
     ) -> CaseView:
         """A JCU lead starts an in-year change to a fund (`FUN-2026-0001`)."""
         command = _parse(StartFundingChange, fields)
+        for party, pence in command.changes.items():
+            check_pence(pence, self.policy.limits.max_value_pounds, field=f"change.{party}")
         fund = self._fund(command.fund)
 
         rules = self.rules_now()
@@ -367,6 +371,10 @@ class CaseService(Application):
         """A JCU lead proposes to open an aligned or pooled fund (`FND-2026-0001`); it opens once the
         Programme Board agrees (ToR 4.2, `[routes.fund]`)."""
         command = _parse(OpenFund, fields)
+        for party, pence in command.contributions.items():
+            check_pence(pence, self.policy.limits.max_value_pounds, field=f"contribution {party}")
+        if command.balance_pence is not None:
+            check_pence(command.balance_pence, self.policy.limits.max_value_pounds, field="balance")
         rules = self.rules_now()
 
         def build(reference: str, when: datetime) -> FundOpening:
@@ -433,6 +441,8 @@ class CaseService(Application):
             )
         model, method = actions[action]
         command = _parse(model, fields)
+        if isinstance(getattr(command, "cost_pence", None), int):
+            check_pence(command.cost_pence, self.policy.limits.max_value_pounds, field="cost")
 
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)

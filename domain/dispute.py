@@ -67,6 +67,7 @@ from domain.errors import (
 from domain.identity import Roster
 from domain.separation import Separation
 from domain.timing import with_reminder, working_day_times
+from domain.values import CaseReference, LongText, MediatorId, Note, PartyCode, Reference, Title
 
 OPEN = "open"
 REFERENCE = re.compile(r"^(PRO|VAR|FUN|DSP|TRM|AGR)-\d{4}-\d{4}$")
@@ -86,36 +87,35 @@ def person_id(name: str) -> str:
 
 
 class RaiseDispute(Command):
-    against: list[str] = Field(min_length=1)
-    subject: str = Field(min_length=1)
-    description: str = ""
-    linked_case: str | None = None
+    against: list[PartyCode] = Field(min_length=1, max_length=20)
+    subject: Title
+    description: Note = ""
+    linked_case: CaseReference | None = None
 
 
 class Resolve(Command):
     outcome: Literal["resolved", "mediation", "no_mediation"]
-    note: str = ""
+    note: Note = ""
 
 
 class Nominate(Command):
-    mediator: str = Field(
-        min_length=1,
+    mediator: MediatorId = Field(
         description="The nominee's user id in the directory (e.g. mo): a person who holds the mediator role "
         "and no role of a party.",
     )
-    note: str = ""
+    note: Note = ""
 
 
 class Object(Command):
     """A party's objection that the nominee is not independent (of the dispute or of the parties)."""
 
-    reason: str = Field(min_length=1, description="Why the nominee is not independent.")
+    reason: LongText = Field(description="Why the nominee is not independent.")
 
 
 class Withdraw(Command):
     """The appointed mediator withdraws from the dispute."""
 
-    note: str = ""
+    note: Note = ""
 
 
 class Agree(Command):
@@ -123,15 +123,15 @@ class Agree(Command):
 
 
 class Refuse(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Appoint(Command):
-    letter_ref: str = Field(min_length=1)
+    letter_ref: Reference
 
 
 class Findings(Command):
-    findings: str = Field(min_length=1)
+    findings: LongText
     cost_pence: int = Field(ge=0)
 
 
@@ -139,7 +139,7 @@ class Extend(Command):
     """The escalation forum gives an escalated stage more time: to a date, or by the stage's own rule."""
 
     new_deadline: date | None = None
-    note: str = ""
+    note: Note = ""
 
 
 def split_cost(total_pence: int, parties: list[str], order: list[str]) -> dict[str, int]:

@@ -32,6 +32,7 @@ from domain.recorded import Recorded, upcast_adding
 from domain.routes import Facts
 from domain.staged import Decide, StagedCase
 from domain.timing import stage_times
+from domain.values import FundName, OptionalTitle, PartyCode
 
 
 def money(pence: int) -> str:
@@ -55,10 +56,10 @@ class OpenFund(Command):
     are identified separately). `balance_pence` alone (no contributions) is the form before funds
     knew their contributors; it is refused for a ring-fenced fund."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    name: FundName
     type: Literal["aligned", "pooled"]
     ring_fenced: bool = False
-    contributions: dict[str, Annotated[int, Field(ge=0)]] = {}
+    contributions: dict[PartyCode, Annotated[int, Field(ge=0)]] = Field(default={}, max_length=20)
     balance_pence: int | None = Field(default=None, ge=0)
     title: str = ""
 
@@ -262,12 +263,12 @@ class Fund(Recorded):
 
 
 class StartFundingChange(Command):
-    fund: str = Field(min_length=1)
-    changes: dict[str, int] = Field(min_length=1)
+    fund: FundName
+    changes: dict[PartyCode, int] = Field(min_length=1, max_length=20)
     # Whether the fund holds ring-fenced money is the fund's fact; a flag given here must agree.
     public_health: bool | None = None
     public_health_service: bool = False
-    title: str = ""
+    title: OptionalTitle = ""
 
 
 class FundingChange(StagedCase):

@@ -28,6 +28,7 @@ from domain.errors import PolicyError
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
 from domain.separation import Separation
+from domain.values import DEFAULT_MAX_VALUE_POUNDS, MAX_PENCE
 
 # The case kinds whose way through the forums is a route in the policy file.
 ROUTED_KINDS = ("proposal", "variation", "funding")
@@ -198,6 +199,13 @@ class Roles(_Model):
     withdraws_proposals: list[str] = []
 
 
+class Limits(_Model):
+    """Bounds on what a command may carry (`domain/values.py` holds the rest). An amount above
+    `max_value_pounds` is refused, whichever way it comes in (default)."""
+
+    max_value_pounds: int = Field(default=DEFAULT_MAX_VALUE_POUNDS, ge=1, le=MAX_PENCE // 100)
+
+
 class Policy(_Model):
     partnership: Partnership
     proposal: ProposalRules
@@ -213,6 +221,7 @@ class Policy(_Model):
     # Separation of duties (`domain/separation.py`); a file without the table gets both rules on.
     separation: Separation = Separation()
     minutes: Minutes = Minutes()
+    limits: Limits = Limits()
     content_hash: str = ""
     source_text: str = ""
 

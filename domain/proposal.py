@@ -27,6 +27,7 @@ from domain.recorded import upcast_adding
 from domain.routes import Facts
 from domain.staged import OPEN, StagedCase, decided_v1_as_v2
 from domain.timing import stage_times
+from domain.values import Title, check_pence, checked
 
 
 class Proposal(StagedCase):
@@ -54,13 +55,12 @@ class Proposal(StagedCase):
         route = policy.route(cls.ROUTE)
         if actor.role not in route.started_by:
             raise NotAllowedError(f"role {actor.role} may not start a proposal; allowed: {', '.join(route.started_by)}")
-        title = title.strip()
-        if not title:
-            raise InvalidInputError("title is empty; give the proposal a title")
+        title = checked(Title, title, field="title").strip()
         if kind not in policy.proposal.kinds:
             raise InvalidInputError(f"kind {kind!r} is not known; allowed: {', '.join(policy.proposal.kinds)}")
         if value_pence < 0:
             raise InvalidInputError("value must be zero or more (pence a year)")
+        check_pence(value_pence, policy.limits.max_value_pounds, field="value")
         unknown = [p for p in parties if p not in policy.partnership.parties]
         if unknown or not parties:
             raise InvalidInputError(

@@ -36,7 +36,6 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import event
-from pydantic import Field
 
 from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
@@ -57,6 +56,7 @@ from domain.recorded import upcast_adding
 from domain.routes import Facts, Route
 from domain.separation import SeparationOfDutiesError
 from domain.timing import StageTimes, stage_times, with_reminder
+from domain.values import Name, Note, OptionalReference
 
 OPEN = "open"
 WITHDRAWN = "withdrawn"
@@ -64,16 +64,16 @@ ESCALATION_OUTCOMES = ("extend", "send_back", "decide")
 
 
 class Decide(Command):
-    stage: str = Field(min_length=1)
-    outcome: str = Field(min_length=1)
-    minutes_ref: str = ""
-    note: str = ""
-    stage_outcome: str | None = None
+    stage: Name
+    outcome: Name
+    minutes_ref: OptionalReference = ""
+    note: Note = ""
+    stage_outcome: Name | None = None
     new_deadline: date | None = None
 
 
 class Withdraw(Command):
-    note: str = ""
+    note: Note = ""
 
 
 def _iso(instant: datetime | None) -> str | None:

@@ -30,7 +30,6 @@ from uuid import UUID, uuid5
 
 from dateutil.relativedelta import relativedelta
 from eventsourcing.domain import event
-from pydantic import Field
 
 from domain.actor import Actor
 from domain.calendar import WorkingDayCalendar
@@ -46,19 +45,20 @@ from domain.errors import (
 )
 from domain.membership import Departure, Membership
 from domain.recorded import Recorded
+from domain.values import Note, Reference
 
 PENDING = "pending"
 
 
 class ServeNotice(Command):
-    letter_ref: str = Field(min_length=1)
+    letter_ref: Reference
     served_on: date | None = None
     effective: date | None = None
     year_end: bool = False
 
 
 class WithdrawNotice(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Consent(Command):

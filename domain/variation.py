@@ -28,25 +28,26 @@ from domain.recorded import upcast_adding
 from domain.routes import Facts
 from domain.staged import StagedCase
 from domain.timing import stage_times
+from domain.values import FundName, Name, Note, OptionalTitle, PartyCode, ProviderName, Reference
 
 
 class StartVariation(Command):
-    provider: str = Field(min_length=1)
-    contract_ref: str = Field(min_length=1)
-    reason: str
+    provider: ProviderName
+    contract_ref: Reference
+    reason: Name
     value_change_pence: int
-    parties: list[str] = Field(min_length=1)
+    parties: list[PartyCode] = Field(min_length=1, max_length=20)
     # The funds the contract draws on (its funding lines): whether any holds ring-fenced money decides
     # the Public Health sign-off; `public_health`, given, must agree (alone, for a contract with no
     # funding lines named, it decides, as before funds recorded the fact).
-    funds: list[str] = []
+    funds: list[FundName] = Field(default=[], max_length=20)
     public_health: bool | None = None
     effective_on: date
-    title: str = ""
+    title: OptionalTitle = ""
 
 
 class InformChiefExecutive(Command):
-    note: str = ""
+    note: Note = ""
 
 
 class Variation(StagedCase):

@@ -52,6 +52,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
+    return new_database(postgres_server)
+
+
+def new_database(postgres_server: str) -> str:
+    """A fresh database on the server, as a connection URL."""
     name = f"concordat_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

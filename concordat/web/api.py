@@ -10,25 +10,46 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from concordat import keys, render
 from concordat.commands import Commands, actions_for
 from concordat.engine import state_dict
-from concordat.fields import AgreementIn, DisputeIn, FundIn, FundingIn, Pounds, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import (
+    AgreementIn,
+    AppointIn,
+    ConsentIn,
+    DecisionIn,
+    DisputeIn,
+    EmptyIn,
+    ExtendIn,
+    Fields,
+    FindingsIn,
+    FundIn,
+    FundingIn,
+    NominateIn,
+    NoteIn,
+    ObjectIn,
+    ProposalIn,
+    ResolveIn,
+    TerminationIn,
+    VariationIn,
+    WithdrawIn,
+)
 from concordat.web import refusals
 from domain.actor import Actor
 from domain.audit import AUDITOR_ROLE, Auditor, authorize_export
 from domain.errors import InvalidInputError
 from domain.identity import AuthenticationError, Identity, split_token
 from domain.refusals import RefusalLog
+from domain.values import CASE_REFERENCE_PATTERN, FUND_NAME_PATTERN, NAME_PATTERN, PARTY_PATTERN
 
 LONDON = ZoneInfo("Europe/London")
 MAX_INT = 2**31 - 1  # what either database takes in a LIMIT, OFFSET or version without overflowing
@@ -46,9 +67,13 @@ the same person sending the same key and body again gets the same answer and rec
 the same key with a different body is a 422; another person's key replays nothing. Authorisation runs
 before any replay. Without one, each request is a new command.
 
-**Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`) and returned in pence.
+**Money** is given in pounds as the CLI takes it (`180000`, `"£180,000.50"`; a JSON number is whole
+pounds), at most the policy's `[limits] max_value_pounds`, and returned in pence.
 
-**Errors** are `application/problem+json` (RFC 9457): 401, 403, 404 (no such case), 409 (the case has
+**Text** is checked as on every door: no control or bidirectional-override characters, some visible
+text, and each field's length limit (the schema states each limit and pattern).
+
+**Errors** are `application/problem+json` (RFC 9457): 400 (the body is not JSON), 401, 403, 404 (no such case), 409 (the case has
 moved on: a decision was already recorded, it is closed, or the stage is another), 422 (the request
 is wrong), 503 (the store or Temporal is unavailable: try again with the same Idempotency-Key).
 
@@ -63,6 +88,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     for code, text in [
+        (400, "The body is not JSON"),
         (401, "No valid token"),
         (403, "Your roles may not do this"),
         (404, "No such case"),
@@ -104,7 +130,8 @@ def identity(
 Who = Annotated[Identity, Depends(identity)]
 Cmds = Annotated[Commands, Depends(commands)]
 RoleHeader = Annotated[
-    str | None, Header(alias="X-Concordat-Role", description="The role to act in, if you hold several.")
+    str | None,
+    Header(alias="X-Concordat-Role", min_length=1, description="The role to act in, if you hold several."),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -114,9 +141,7 @@ IdempotencyKey = Annotated[
         description="Repeat a command safely: the same key and body from the same person, one event.",
     ),
 ]
-Ref = Annotated[
-    str, Path(pattern=r"^[A-Z]{3}-\d{4}-\d{4}$", examples=["PRO-2026-0001"], description="A case reference.")
-]
+Ref = Annotated[str, Path(pattern=CASE_REFERENCE_PATTERN, examples=["PRO-2026-0001"], description="A case reference.")]
 
 
 def reader(who: Identity, cmds: Commands, role: str | None) -> Actor:
@@ -132,63 +157,6 @@ def command_id(key: str | None) -> str:
 
 
 # --- request bodies --------------------------------------------------------------------------------
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class DecisionIn(Body):
-    stage: str = Field(min_length=1, description="The stage (or escalation forum) deciding, e.g. board")
-    outcome: str = Field(min_length=1, description="e.g. approve, refer, recommend, reject, defer")
-    minutes_ref: str = ""
-    note: str = ""
-    stage_outcome: str | None = Field(
-        None, description="With outcome `decide` at an escalation: the stage's own outcome"
-    )
-    deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
-
-
-class WithdrawIn(Body):
-    note: str = ""
-
-
-class ResolveIn(Body):
-    outcome: Literal["resolved", "mediation", "no_mediation"]
-    note: str = ""
-
-
-class NominateIn(Body):
-    mediator: str = Field(
-        min_length=1, description="The nominee's user id (e.g. mo): a person who holds the mediator role"
-    )
-    note: str = ""
-
-
-class ObjectIn(Body):
-    reason: str = Field(min_length=1, description="Why the nominee is not independent")
-
-
-class ExtendIn(Body):
-    deadline: date | None = Field(None, description="The new deadline (empty: the stage's own time from today)")
-    note: str = ""
-
-
-class NoteIn(Body):
-    note: str = ""
-
-
-class EmptyIn(Body):
-    pass
-
-
-class AppointIn(Body):
-    letter_ref: str = Field(min_length=1)
-
-
-class FindingsIn(Body):
-    findings: str = Field(min_length=1)
-    cost: Pounds
 
 
 class Created(BaseModel):
@@ -223,14 +191,14 @@ def list_cases(
     kind: Annotated[
         str | None,
         Query(
-            max_length=40,
-            description="proposal, dispute, termination, agreement, variation, funding, fund, or a proposal's kind",
+            pattern=NAME_PATTERN,
+            description="proposal, dispute, termination, agreement, fund, variation, funding, or a proposal's kind",
         ),
     ] = None,
-    stage: Annotated[str | None, Query(max_length=40)] = None,
+    stage: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     open: bool = False,
     overdue: bool = False,
-    party: Annotated[str | None, Query(max_length=20)] = None,
+    party: Annotated[str | None, Query(pattern=PARTY_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
@@ -248,7 +216,11 @@ def list_cases(
     return {"items": rows, "total": view.count_cases(**filters), "limit": limit, "offset": offset, "lag_events": lag}
 
 
-@router.get("/cases/{ref}", tags=["cases"], summary="One case, now or as it stood (as_of / version)")
+@router.get(
+    "/cases/{ref}",
+    tags=["cases"],
+    summary="One case, now or as it stood (as_of / version; with both, the earlier)",
+)
 def get_case(
     ref: Ref,
     who: Who,
@@ -260,10 +232,10 @@ def get_case(
     version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> dict[str, Any]:
     actor = reader(who, cmds, role)
-    if as_of and version:
-        raise InvalidInputError("give as_of or version, not both")
     if as_of is not None:
-        version = cmds.cases.version_at(ref, as_of if as_of.tzinfo else as_of.replace(tzinfo=LONDON))
+        # With both, the earlier: the case as it stood at `version`, unless it had not got so far by `as_of`.
+        at = cmds.cases.version_at(ref, as_of if as_of.tzinfo else as_of.replace(tzinfo=LONDON))
+        version = at if version is None else min(version, at)
     state = cmds.cases.get(ref, actor=actor, version=version)
     now = cmds.cases.state(ref) if version else state
     return {**state_dict(state), "your_actions": actions_for(now, who) if not version else []}
@@ -280,7 +252,7 @@ def decisions(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    case: Annotated[str | None, Query(max_length=20)] = None,
+    case: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
@@ -295,7 +267,9 @@ def partnership(who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]
 
 
 @router.get("/funds/{name}", tags=["funds"], summary="A fund's balance, contributions and changes")
-def fund(name: Annotated[str, Path(max_length=200)], who: Who, cmds: Cmds, role: RoleHeader = None) -> dict[str, Any]:
+def fund(
+    name: Annotated[str, Path(pattern=FUND_NAME_PATTERN)], who: Who, cmds: Cmds, role: RoleHeader = None
+) -> dict[str, Any]:
     return cmds.cases.fund_view(name, actor=reader(who, cmds, role))
 
 
@@ -336,7 +310,7 @@ def audit_verify(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    reference: Annotated[str | None, Query(max_length=20)] = None,
+    reference: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
 ) -> dict[str, Any]:
     reader(who, cmds, role)
     done = Auditor(cmds.cases, keys.audit_key(request.app.state.settings).public_key()).check(reference)
@@ -367,7 +341,7 @@ def audit_export(
     who: Who,
     cmds: Cmds,
     role: RoleHeader = None,
-    reference: Annotated[str | None, Query(max_length=20)] = None,
+    reference: Annotated[str | None, Query(pattern=CASE_REFERENCE_PATTERN)] = None,
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> PlainTextResponse:
     authorize_export(cmds.cases, who.acting_as([AUDITOR_ROLE], role))
@@ -521,10 +495,6 @@ async def withdraw(
     return state_dict(await cmds.withdraw(who, ref, (body or WithdrawIn()).note, command_id(key), role))
 
 
-class ConsentIn(Body):
-    effective: date
-
-
 @router.post(
     "/cases/{ref}/consent",
     tags=["commands"],
@@ -539,7 +509,7 @@ async def consent(
     return JSONResponse(state_dict(state), status_code=201 if created else 200, headers=location)
 
 
-def _case_command(name: str, model: type[Body], summary: str) -> None:
+def _case_command(name: str, model: type[Fields], summary: str) -> None:
     async def run(
         ref: Ref,
         body: model,

@@ -24,9 +24,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from concordat import bootstrap
 from concordat.commands import Commands
 from concordat.settings import Settings
+from concordat.web import openapi as openapi_doc
 from concordat.web import refusals
 from concordat.web.problems import EXPECTED, Problem, problem_for, problem_response
 from concordat.web.throttle import SignInThrottle
+from domain.values import field_path
 
 log = structlog.get_logger("concordat.web")
 HERE = Path(__file__).parent
@@ -113,7 +115,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+            {"field": field_path(tuple(p for p in e["loc"] if p != "body")), "message": e["msg"]} for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
@@ -131,12 +133,18 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Any:
-        # Logged whole by the server; the person gets one line and no traceback.
+        # Logged whole by the server; the person gets one line and no traceback. Starlette answers
+        # this from its outermost middleware (ServerErrorMiddleware), outside `_security_headers`
+        # below: the headers are added here, or a 500 would go without them.
         log.error("web.internal_error", path=request.url.path, error=type(exc).__name__)
         status, detail = problem_for(exc)
         if _wants_html(request):
-            return await pages.error_page(request, status, detail)
-        return problem_response(status, detail)
+            answer: Response = await pages.error_page(request, status, detail)
+        else:
+            answer = problem_response(status, detail)
+        for name, value in security_headers(request.url.path, hsts=secure_cookies).items():
+            answer.headers.setdefault(name, value)
+        return answer
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Response:
@@ -171,7 +179,7 @@ def _document_problems(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_doc.complete(schema, app.state.commands.cases.policy)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -29,6 +29,7 @@ from domain.errors import (
     PolicyError,
 )
 from domain.identity import AuthenticationError, UnknownUserError
+from domain.values import field_path
 
 PROBLEM = "application/problem+json"
 UNPROCESSABLE = (InvalidInputError, OutcomeNotAllowedError, NoticeTooShortError, FundWouldOverspendError, PolicyError)
@@ -95,7 +96,7 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
         return 409, str(exc)  # closed, wrong stage, not yet due, a concurrent change: the case moved on
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        return 422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        return 422, f"{field_path(first['loc'])}: {first['msg']}"
     if isinstance(exc, TemporalUnavailableError):
         return 503, str(exc)
     if isinstance(exc, RPCError):  # Temporal answered with an error of its own: a failing dependency

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,25 +75,33 @@ class Api:
         return every[-1]["position"] if every else 0
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with running_engine(tmp_path_factory.mktemp("api")) as engine:
-        tokens = {}
-        for who, roles in PEOPLE.items():
-            engine.ok(
-                "user",
-                "add",
-                who,
-                *[a for r in roles for a in ("--role", r)],
-                "--password-stdin",
-                stdin=PASSWORD + "\n",
-                who="admin:root",  # an administrator adds people
-            )
-            tokens[who] = json.loads(engine.ok("token", "create", who, "--json", who="admin:root"))["token"]
-        api = Api(engine, tokens)
+@contextmanager
+def api_on(engine: Engine) -> Iterator[Api]:
+    """The API of a running engine, with PEOPLE added and a token issued to each."""
+    tokens = {}
+    for who, roles in PEOPLE.items():
+        engine.ok(
+            "user",
+            "add",
+            who,
+            *[a for r in roles for a in ("--role", r)],
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+            who="admin:root",  # an administrator adds people
+        )
+        tokens[who] = json.loads(engine.ok("token", "create", who, "--json", who="admin:root"))["token"]
+    api = Api(engine, tokens)
+    try:
         yield api
+    finally:
         for client in api.clients.values():
             client.close()
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with running_engine(tmp_path_factory.mktemp("api")) as engine, api_on(engine) as api:
+        yield api
 
 
 def problem(response: httpx.Response, status: int) -> str:

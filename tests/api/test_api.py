@@ -205,7 +205,9 @@ def test_a_dispute_through_mediation_over_the_api(api: Api) -> None:
     assert done.status_code == 200, done.text
     shares = done.json()["details"]["cost_shares"]
     assert sum(shares.values()) == 120_001 and max(shares.values()) - min(shares.values()) <= 1
-    assert "takes no more commands" in problem(api.as_("mo").post(f"/cases/{ref}/refuse", json={}), 409)
+    # Once it is closed: one who could have refused learns so (409); one who never could is refused as such.
+    assert "takes no more commands" in problem(api.as_("cy").post(f"/cases/{ref}/refuse", json={}), 409)
+    assert "may not" in problem(api.as_("mo").post(f"/cases/{ref}/refuse", json={}), 403)
 
 
 def test_a_mediator_is_objected_to_withdraws_and_is_replaced_over_the_api(api: Api) -> None:

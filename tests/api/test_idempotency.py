@@ -49,9 +49,13 @@ def test_a_copied_key_is_no_way_past_authorisation(api: Api) -> None:
         for who in ("audrey", "jo", "pat"):
             # The decision the case awaits: for the board's secretary only, whatever key comes with it.
             problem(api.as_(who).post(f"/cases/{ref}/decisions", json=board, headers=key(copied)), 403)
-            # The very request the key was first used for: no replay of dan's answer, the case moved on.
-            moved_on = problem(api.as_(who).post(f"/cases/{ref}/decisions", json=REFER, headers=key(copied)), 409)
-            assert "awaiting board, not jcu" in moved_on
+            # The very request the key was first used for: no replay of dan's answer, and no word of
+            # how the case moved on either: they could never have given it (authorisation first).
+            refused = problem(api.as_(who).post(f"/cases/{ref}/decisions", json=REFER, headers=key(copied)), 403)
+            assert "may not" in refused, refused
+    # The person who could have given it, with a key of their own, learns that the case moved on.
+    moved_on = problem(api.as_("dan").post(f"/cases/{ref}/decisions", json=REFER, headers=key("idem-d-dan-2")), 409)
+    assert "awaiting board, not jcu" in moved_on
     problem(api.as_("audrey").post("/proposals", json=PROPOSAL, headers=key("idem-start-jo")), 403)
     assert api.events() == before
     refused = api.refusals(since)

@@ -79,7 +79,7 @@ def refused(app: CaseService, ref: str, call: Callable[[], object], error: type[
         ("zed", MediatorNotEligibleError, "no user has the id 'zed': the mediator is a person of the directory"),
         ("jo", MediatorNotEligibleError, "jo does not hold the mediator role (they hold: jcu_lead)"),
         ("mediator:zed", MediatorNotEligibleError, "no user has the id 'zed'"),
-        ("party_rep:PCC:pat", InvalidInputError, "give the mediator's user id (e.g. mo), not a role and an id"),
+        ("party_rep:PCC:pat", InvalidInputError, "is not a person id (e.g. mo), or mediator:ID"),
     ],
 )
 def test_a_nominee_who_is_not_a_mediator_of_the_directory_is_refused(

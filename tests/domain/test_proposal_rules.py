@@ -78,7 +78,7 @@ def test_a_start_records_the_policy_hash_and_the_jcu_deadline(app: CaseService) 
         ({"kind": "bridge"}, "kind 'bridge' is not known; allowed: service_commissioning"),
         ({"parties": ["PCC", "NHS"]}, "parties NHS not known; allowed: PCC,CCC,CPCCG"),
         ({"parties": []}, "parties (none) not known"),
-        ({"title": "  "}, "title is empty"),
+        ({"title": "  "}, "title: has no visible text"),
         ({"value_pence": -1}, "value must be zero or more"),
     ],
 )

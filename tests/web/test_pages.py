@@ -158,7 +158,7 @@ def test_a_form_error_is_shown_by_the_field_and_in_the_summary_keeping_what_was_
         data={"csrf_token": token, "title": "Respite care", "kind": "procurement", "value": "lots", "parties": ["PCC"]},
     )
     assert answer.status_code == 422
-    assert "value &#39;lots&#39; is not an amount in pounds" in answer.text
+    assert "value: not an amount in pounds" in answer.text
     assert 'value="Respite care"' in answer.text and 'value="procurement" selected' in answer.text
     assert 'value="PCC" checked' in answer.text
 

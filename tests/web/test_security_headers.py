@@ -63,6 +63,30 @@ def test_every_page_forbids_inline_script_framing_sniffing_and_caching(client: T
     assert static.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_server_error_carries_the_same_headers(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data"), secure_cookies=True)
+
+    @app.get("/api/v1/boom", include_in_schema=False)
+    def boom() -> None:
+        raise RuntimeError("a fault")
+
+    @app.get("/boom", include_in_schema=False)
+    def boom_page() -> None:
+        raise RuntimeError("a fault")
+
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        for path, accept in (("/api/v1/boom", "application/json"), ("/boom", "text/html")):
+            answer = client.get(path, headers={"Accept": accept})
+            assert answer.status_code == 500, answer.text
+            assert "a fault" not in answer.text and "Traceback" not in answer.text
+            policy = directives(answer.headers["content-security-policy"])
+            assert policy["frame-ancestors"] == "'none'" and policy["script-src"] == "'self'"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["referrer-policy"] == "same-origin"
+            assert answer.headers["cache-control"] == "no-store"
+            assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
 def test_hsts_is_sent_only_behind_https(tmp_path: Path) -> None:
     with client_for(Settings(data_dir=tmp_path / "data"), secure_cookies=True) as secure:
         assert secure.get("/sign-in").headers["strict-transport-security"].startswith("max-age=31536000")
