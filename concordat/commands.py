@@ -165,6 +165,8 @@ class Commands:
             where = field_path(first["loc"]) or model.__name__
             if self.door == "cli":
                 where = "--" + where.replace("_", "-")
+            if str(first["type"]).startswith("date"):  # pydantic's words for a date are about datetimes
+                raise InvalidInputError(f"{where} {first['input']!r} is not a date YYYY-MM-DD") from None
             raise InvalidInputError(f"{where}: {first['msg']}") from None
         return checked.model_dump()
 
