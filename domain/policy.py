@@ -244,6 +244,17 @@ class Policy(_Model):
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
+        reached = {stage.forum for route in self.routes.values() for stage in route.stages.values()}
+        reached |= {route.escalation.forum for route in self.routes.values() if route.escalation is not None}
+        for name in self.forums:
+            if self.routes and name not in reached:
+                found.append(
+                    (
+                        ("forums", name),
+                        f"forum {name!r} is reached by no route: no stage or escalation decides there, so nothing "
+                        "could ever be decided by it (name it in a route's stage, or remove it)",
+                    )
+                )
         deciders = {name: f.decided_by for name, f in self.forums.items()}
         for kind, route in self.routes.items():
             for loc, msg in route.problems(deciders, self.is_known_role):

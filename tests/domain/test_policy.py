@@ -42,6 +42,16 @@ def test_a_changed_policy_has_a_different_hash(tmp_path: Path) -> None:
         ((b"[proposal]", b"[proposal"), "is not valid"),
         ((b'party = "PCC"\n', b'party = "NHS"\n'), "forums.pcc_decision.party: party 'NHS' is not a party"),
         ((b"late_recording_working_days = 10", b"late_recording_working_days = -1"), "late_recording_working_days"),
+        # A forum no route reaches could never decide anything (issue 18): named, not accepted.
+        (
+            (b"[forums.jcu]", b'[forums.orphan]\nname = "Nobody\'s forum"\ndecided_by = "jcu_lead"\n[forums.jcu]'),
+            "forum 'orphan' is reached by no route",
+        ),
+        # A role no one can hold: the stage could never be decided.
+        (
+            (b'decided_by = "secretary:board"', b'decided_by = "secretary:nowhere"'),
+            "'secretary:nowhere', which is not a known role",
+        ),
     ],
 )
 def test_a_malformed_policy_is_refused_in_one_line_naming_the_fault(

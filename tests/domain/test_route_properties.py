@@ -99,7 +99,7 @@ def routes(draw: st.DrawFn) -> dict[str, Any]:
 def policy_with(route: dict[str, Any]) -> Policy:
     data = copy.deepcopy(BASE)
     data["routes"]["proposal"] = route
-    for name in [*route["stages"], "esc"]:
+    for name in [*route["stages"], *(["esc"] if "escalation" in route else [])]:
         forum = name if name == "esc" else f"f_{name}"
         data["forums"][forum] = {"name": forum, "decided_by": f"secretary:{forum}"}
     policy = Policy.model_validate(data)

@@ -21,7 +21,7 @@ def test_the_shipped_policy_checks_clean(tmp_path: Path) -> None:
     path.write_text(SHIPPED)
     done = concordat("policy", "check", str(path))
     assert done.returncode == 0, done.stderr
-    assert "valid; routes: funding, proposal, variation" in done.stdout
+    assert "valid; routes: fund, funding, proposal, variation" in done.stdout
     assert json.loads(concordat("policy", "check", str(path), "--json").stdout)["valid"] is True
 
 
@@ -52,7 +52,7 @@ def test_policy_show_prints_each_route_readably() -> None:
     assert "recommend → public_health if ring_fenced; otherwise [pcc_decision ∥ ccc_decision ∥ cmet]" in done.stdout
     assert "join parties: when every branch has approved → approved; a refusal → not_agreed" in done.stdout
     shown = json.loads(concordat("policy", "show", "--json").stdout)
-    assert sorted(shown) == ["funding", "proposal", "variation"]
+    assert sorted(shown) == ["fund", "funding", "proposal", "variation"]
     unknown = concordat("policy", "show", "--kind", "pigeon")
     assert unknown.returncode == 1 and "the policy has no such route" in unknown.stderr
 
