@@ -212,6 +212,22 @@ class FundingIn(Fields):
 class FundIn(Fields):
     """Propose to open an aligned or pooled fund (the Programme Board agrees it)"""
 
+    # Each party's contribution (a ring-fenced fund's are identified separately: Cabinet report
+    # 4.5.1), or, for a fund that is not ring-fenced, an opening balance alone (the earlier form).
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["contribution"], "properties": {"contribution": {"minProperties": 1}}},
+                {
+                    "required": ["balance"],
+                    "properties": {"balance": {"not": {"type": "null"}}, "ring_fenced": {"const": False}},
+                },
+            ]
+        },
+    )
+
     name: FundName = _f(label="Name of the fund", help="The fund's name.")
     type: Literal["aligned", "pooled"] = _f(label="Aligned or pooled", input="fund_type", help="aligned or pooled.")
     contribution: dict[PartyCode, Pounds] = _f(

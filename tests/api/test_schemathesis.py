@@ -23,7 +23,9 @@ from tests.api.conftest import Api
 # A rule on a well-formed request that no JSON Schema can state: a variation takes effect after today
 # (a date the schema can only call a date). Refused with a 422 naming the rule; listed here, narrowly,
 # so that every other schema-valid request refused is a failure.
-RULES_BEYOND_A_SCHEMA = ("must be after today",)
+# Rules between values no JSON Schema states: a variation takes effect after today; a fund's opening
+# balance, given beside its contributions, is their sum.
+RULES_BEYOND_A_SCHEMA = ("must be after today", "is not the sum of the contributions")
 EXAMPLES = {GenerationMode.POSITIVE: 5, GenerationMode.NEGATIVE: 4}
 ROLES = ("jo", "sam", "audrey", "admin")
 
