@@ -119,7 +119,7 @@ def load_policy(settings: Settings) -> Policy:
     return Policy.load(settings.policy_file)
 
 
-class StoreConnectionError(Exception):
+class StoreConnectionError(ConnectionError):
     """The store's database cannot be reached as configured (no such database, host or role, a
     refused password or connection): the database's own words, at once, rather than a pool's timeout."""
 
@@ -132,7 +132,7 @@ def check_database(settings: Settings) -> None:
     try:
         psycopg.connect(settings.database_url, connect_timeout=5).close()
     except psycopg.OperationalError as err:
-        raise StoreConnectionError(f"cannot connect to {describe_store(settings)}: {_cause(err)}") from None
+        raise StoreConnectionError(f"cannot connect to the store ({describe_store(settings)}): {_cause(err)}") from None
 
 
 def _cause(err: BaseException) -> str:

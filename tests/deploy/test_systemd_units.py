@@ -47,7 +47,14 @@ def test_each_unit_runs_a_command_of_the_cli_with_real_settings(path: Path) -> N
 def test_the_target_starts_every_service() -> None:
     wants = set(unit(UNITS / "concordat.target")["Unit"]["Wants"].split())
     assert wants == {p.name for p in SERVICES}
-    assert {shlex.split(unit(p)["Service"]["ExecStart"])[1] for p in SERVICES} == {"worker", "projections", "serve"}
+    commands = {shlex.split(unit(p)["Service"]["ExecStart"])[1] for p in SERVICES}
+    assert commands == {"migrate", "worker", "projections", "outbox", "serve"}
+    # The store's tables are made once, before any process opens the store.
+    for path in SERVICES:
+        if path.name != "concordat-migrate.service":
+            assert unit(path)["Unit"]["Requires"] == "concordat-migrate.service"
+            assert "concordat-migrate.service" in unit(path)["Unit"]["After"].split()
+    assert unit(UNITS / "concordat-migrate.service")["Service"]["Type"] == "oneshot"
 
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:

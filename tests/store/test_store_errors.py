@@ -39,4 +39,4 @@ def test_a_wrong_database_url_is_named_at_once(
     done = subprocess.run([sys.executable, "-m", "concordat", *command], env=env, capture_output=True, text=True)
     assert done.returncode == 69, done.stderr
     (line,) = done.stderr.strip().splitlines()  # one line, never a traceback
-    assert line.startswith("concordat: cannot connect to PostgreSQL") and cause in line, line
+    assert line.startswith("concordat: cannot connect to the store (PostgreSQL") and cause in line, line
