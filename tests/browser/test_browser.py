@@ -108,7 +108,7 @@ def test_a_proposal_from_the_browser_to_the_boards_decision(browser: Browser, si
     jo.get_by_label("CPCCG", exact=True).check()
     jo.get_by_role("button", name="Start proposal").click()
     # Refused by the rules: the error by the field and in the summary, what was typed kept.
-    expect(jo.locator(".govuk-error-summary")).to_contain_text("is not an amount in pounds")
+    expect(jo.locator(".govuk-error-summary")).to_contain_text("value: not an amount in pounds")
     expect(jo.get_by_label("Title")).to_have_value("Community paediatrics pathway")
     expect(jo.get_by_label("CPCCG", exact=True)).to_be_checked()
     accessible(jo)
