@@ -522,7 +522,7 @@ def test_up_refuses_a_taken_port_and_says_so(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_everything_up_started(engine: Engine) -> None:
     pids = [int(line.split()[2]) for line in engine.lines if " pid " in line]
-    assert len(pids) == 4  # temporal, worker, projections, web
+    assert len(pids) == 5  # temporal, worker, projections, outbox, web
     engine.process.send_signal(signal.SIGINT)
     assert engine.process.wait(timeout=60) == 0
     for pid in pids:
