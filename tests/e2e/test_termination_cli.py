@@ -73,6 +73,7 @@ def test_notices_agreements_and_former_parties_on_the_running_engine(engine: Eng
     # An open dispute in which PCC is awaited, before PCC leaves.
     dsp = engine.ok("dispute", "raise", "--against", "PCC,CPCCG", "--subject", "Overspend", who=CY).strip()
     engine.ok("dispute", "resolve", dsp, "--outcome", "mediation", who=DAN)
+    engine.token_of("mediator:meg")  # the mediator is a person of the directory with the mediator role
     engine.ok("dispute", "nominate", dsp, "--mediator", "meg", who=DAN)
 
     # PCC leaves today by everyone's agreement: no notice, no notice period.

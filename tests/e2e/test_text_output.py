@@ -167,12 +167,13 @@ def test_a_csv_cell_a_spreadsheet_would_run_is_prefixed_with_a_quote(cell: str) 
 
 
 def test_numbers_stay_numbers_in_the_public_health_csv(capsys: pytest.CaptureFixture[str]) -> None:
-    table = render.public_health_table(
-        [{"party": "=cmd|' /C calc'!A0", "quarter": 1, "amount_pence": -2000}], 2026, ["PCC"]
-    )
-    render.csv_out(table)
+    """A party's name that reads as a formula is neutralised; a reduction stays a number (-20.00)."""
+    quarter = {"quarter": "Q1", "contributions_pence": 0, "changes_pence": -2000, "balance_pence": -2000}
+    line = {"party": "=cmd|' /C calc'!A0", "opening_balance_pence": 0, "quarters": [quarter]}
+    report = {"financial_year": "2026-27", "quarters": {"Q1": "Apr-Jun"}, "parties": [line], "total": line}
+    render.csv_out(report)
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[1][1] == "'=cmd|' /C calc'!A0" and rows[1][2] == "-2000"
+    assert rows[1][3] == "'=cmd|' /C calc'!A0" and rows[1][5] == "-20.00"
 
 
 def test_the_audit_export_on_the_command_line_neutralises_formulas(cli_env: Settings, tmp_path: Path) -> None:
