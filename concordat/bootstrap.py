@@ -132,7 +132,22 @@ def check_database(settings: Settings) -> None:
     try:
         psycopg.connect(settings.database_url, connect_timeout=5).close()
     except psycopg.OperationalError as err:
-        raise StoreConnectionError(f"cannot connect to the store ({describe_store(settings)}): {_cause(err)}") from None
+        cause = _cause(err)
+        if not any(word in cause for word in _MISCONFIGURED):
+            raise  # down or restarting (refused, no socket, a timeout): "store unavailable, try again"
+        raise StoreConnectionError(f"cannot connect to the store ({describe_store(settings)}): {cause}") from None
+
+
+# What PostgreSQL (or libpq) says when the URL itself is wrong: waiting would not mend it.
+_MISCONFIGURED = (
+    "does not exist",
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "failed to resolve host",
+    "could not translate host name",
+    "invalid connection option",
+    "invalid integer value",
+)
 
 
 def _cause(err: BaseException) -> str:
