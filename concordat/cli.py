@@ -538,6 +538,7 @@ def token_create(user_id: str | None, as_: str | None, as_json: bool, command_id
         _out(True, {"token": issued.token, "id": issued.token_id, "user": issued.user_id}, lambda c: None)
         return
     sys.stdout.write(issued.token + "\n")
+    sys.stdout.flush()  # the token first, then the note, whether the two streams go to one place or not
     sys.stderr.write(
         f"token {issued.token_id} for {render.inert(issued.user_id)}: shown once; revoke with "
         f"`concordat token revoke {issued.token_id}`\n"
