@@ -43,6 +43,7 @@ from concordat.engine import (
     sweep,
 )
 from concordat.fields import AgreementIn, DisputeIn, Fields, FundIn, FundingIn, ProposalIn, TerminationIn, VariationIn
+from concordat.leadership import PAUSE_TIMEOUT_SECONDS, ReplayRunningError, RunnerDidNotPauseError
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain import ledger
@@ -1392,10 +1393,19 @@ def audit_refusals(since: int, limit: int, as_: str | None, as_json: bool) -> No
 @_as_option
 def audit_replay(as_: str | None, as_json: bool) -> None:
     """Rebuild every view from event zero into fresh tables and swap them in when complete (an
-    administrator's command)."""
+    administrator's command). A running projection runner steps aside for it and then carries on."""
     settings = _settings()
     _session(settings, as_).admin()
-    summary = replay(settings, console=None if as_json else Console(stderr=True))
+    try:
+        summary = replay(settings, console=None if as_json else Console(stderr=True))
+    except ReplayRunningError:
+        _fail("another audit replay is running; nothing was rebuilt: run it again when that one is done", 75)
+    except RunnerDidNotPauseError:
+        _fail(
+            f"the projection runner did not step aside within {PAUSE_TIMEOUT_SECONDS:.0f} s (a runner older than "
+            "this release does not know how): nothing was rebuilt; stop it, replay, and start it again",
+            75,
+        )
     data = {
         "events": summary.events,
         "views": summary.views,
