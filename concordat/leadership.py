@@ -174,7 +174,7 @@ def runner_paused(settings: Settings, *, timeout: float = PAUSE_TIMEOUT_SECONDS)
                         raise RunnerDidNotPauseError
                     time.sleep(POLL_SECONDS / 4)  # waiting for another process to let go of a lock
                 try:
-                    log.warning("replay.views_held", lock="postgres advisory lock")
+                    log.info("replay.views_held", lock="postgres advisory lock")
                     yield
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
@@ -200,7 +200,7 @@ def runner_paused(settings: Settings, *, timeout: float = PAUSE_TIMEOUT_SECONDS)
                 if time.monotonic() > deadline:
                     raise RunnerDidNotPauseError from None
                 time.sleep(POLL_SECONDS / 4)  # waiting for another process to let go of a lock
-        log.warning("replay.views_held", lock=str(bootstrap.data_path(settings, "views", ".runner.lock")))
+        log.info("replay.views_held", lock=str(bootstrap.data_path(settings, "views", ".runner.lock")))
         yield
     finally:
         os.close(leader)  # closing the descriptors releases their locks
