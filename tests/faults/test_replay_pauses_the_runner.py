@@ -5,11 +5,14 @@ A replay killed half-way gives the views back to the runner as its process ends.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 from concordat import bootstrap
+from concordat.leadership import runner_paused
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -79,3 +82,24 @@ def test_a_replay_killed_half_way_gives_the_views_back_to_the_runner(settings: S
         assert runner.process.poll() is None and "Traceback" not in runner.text()
     finally:
         runner.stop()
+
+
+def test_a_second_replay_while_one_runs_is_refused_in_one_line_and_rebuilds_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = bootstrap.open_cases(settings)
+    some_cases(app, 1)
+    admin = {**env_for(settings), "CONCORDAT_TOKEN": token_for(app, "admin:root")}
+    with runner_paused(settings):  # the first replay, holding the views
+        second = subprocess.run(
+            [sys.executable, "-m", "concordat", "audit", "replay"],
+            env=admin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert second.returncode == 75, second.stderr
+    assert second.stderr.splitlines() == [
+        "concordat: another audit replay is running; nothing was rebuilt: run it again when that one is done"
+    ]
+    assert not list((settings.data_dir / "views").glob("*.rebuild-*"))  # no staged views were made
