@@ -69,7 +69,8 @@ def fresh_env(python: Path, home: Path) -> dict[str, str]:
     git = shutil.which("git")
     assert git, "git is needed to clone"
     path = [str(python.parent)] + [d for d in (str(Path(git).parent),) if d != str(python.parent)]
-    env = {k: v for k, v in os.environ.items() if KEPT.match(k)}
+    # Not what `uv run pytest` set for the tests themselves: the clone's uv starts afresh.
+    env = {k: v for k, v in os.environ.items() if KEPT.match(k) and k != "UV_RUN_RECURSION_DEPTH"}
     env.update(HOME=str(home), PATH=os.pathsep.join(path), UV_CACHE_DIR=uv_cache_dir())
     return env
 
