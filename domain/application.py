@@ -29,6 +29,7 @@ from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ValidationError
 
+from domain import foi_register
 from domain.actor import Actor
 from domain.agreement import ProposeAgreement, TerminationAgreement
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
@@ -332,10 +333,12 @@ class CaseService(Application):
 
         return self._start("FOI", actor, command_id, at, build)
 
-    def foi_requests(self, *, actor: Actor) -> list[CaseView]:
-        """Every FOI request, oldest first, as it stands (read from the store: a few a year)."""
+    def foi_register(self, *, actor: Actor) -> dict[str, Any]:
+        """Every FOI request as it stands, oldest first, and the share answered on time per quarter
+        (`domain/foi_register.py`). Read from the store, not a view: there are a few a year."""
         self._check_actor(actor)
-        return [self.state(reference) for reference in self.references(("FOI",))]
+        requests = [self.state(reference) for reference in self.references(("FOI",))]
+        return foi_register.register(self.rules, requests, self.rules.calendar.local_date(self._clock()))
 
     def start_variation(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None

@@ -517,7 +517,18 @@ class FoiRequest(Case):
             **self._who(actor, command_id, at),
         )
 
-    @event("ResponseSent")
+    class ResponseSent(Case.Event):
+        sent_on: str
+        due: str
+        on_time: bool
+        draft_ref: str
+        exemptions: list[str]
+        actor_id: str
+        actor_role: str
+        command_id: str
+        at: datetime
+
+    @event(ResponseSent)
     def _sent(
         self,
         *,
