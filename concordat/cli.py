@@ -1301,7 +1301,7 @@ for _step, _help in [
     _foi_step(_step, _help)
 
 
-@foi_app.command("extend")
+@foi_app.command("extend-public-interest")
 @click.argument("reference")
 @click.option("--to", "to", required=True, metavar="YYYY-MM-DD", help="The new due date (a UK working day).")
 @click.option("--reason", required=True, help="The exemption whose public interest test needs the time.")
@@ -1312,7 +1312,7 @@ def foi_extend(reference: str, to: str, reason: str, as_: str | None, as_json: b
     _act(_settings(), as_, command_id, reference, "extend-public-interest", fields, as_json)
 
 
-@foi_app.command("draft")
+@foi_app.command("draft-response")
 @click.argument("reference")
 @click.option("--draft-ref", required=True, help="The draft response's document reference.")
 @click.option("--exemption", "exemptions", multiple=True, help="An exemption it cites, e.g. s.43(2); repeat for more.")

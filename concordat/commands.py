@@ -63,8 +63,8 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fees-notice": ("fees_notice", ("on", "note")),
     "fee-paid": ("fee_paid", ("on", "note")),
     "extend-public-interest": ("extend_public_interest", ("to", "reason")),
-    "draft-response": ("draft", ("draft_ref", "exemptions", "note")),
-    "send-response": ("send", ("on", "note")),
+    "draft-response": ("draft_response", ("draft_ref", "exemptions", "note")),
+    "send-response": ("send_response", ("on", "note")),
 }
 # Fields that are dates, sent to the domain as YYYY-MM-DD (or left out).
 _DATES = ("on", "to")

@@ -217,10 +217,10 @@ class FoiRequest(Case):
         "fees_notice": (OnDate, "fees_notice"),
         "fee_paid": (OnDate, "fee_paid"),
         "extend_public_interest": (Extend, "extend_public_interest"),
-        "draft": (Draft, "put_draft"),
+        "draft_response": (Draft, "put_draft"),
         "agree": (AgreeDraft, "agree"),
         "refuse": (RefuseDraft, "refuse"),
-        "send": (OnDate, "send"),
+        "send_response": (OnDate, "send"),
     }
 
     def actions(self, rules: Rules) -> list[CaseAction]:
@@ -232,7 +232,7 @@ class FoiRequest(Case):
             return [CaseAction("clarification_received", own)]
         if state == AWAITING_FEE:
             return [CaseAction("fee_paid", own)]
-        found = [CaseAction("draft", own)]
+        found = [CaseAction("draft_response", own)]
         if self.draft is None:
             found.append(CaseAction("seek_clarification", own))
             found.append(CaseAction("fees_notice", own))
@@ -247,7 +247,7 @@ class FoiRequest(Case):
             found.append(CaseAction("agree", agree))
             found.append(CaseAction("refuse", [f"party_rep:{p}" for p in waiting]))
         if self.draft is not None and not waiting:
-            found.append(CaseAction("send", own))
+            found.append(CaseAction("send_response", own))
         return found
 
     def timers(self, rules: Rules) -> list[Timer]:
@@ -297,7 +297,7 @@ class FoiRequest(Case):
                 "party": self.party,
                 "parties": list(self.parties),
                 "received_on": self.received_on,
-                "clock": clock.status,
+                "clock": clock.status if self.status == OPEN else "answered",
                 "counted_from": clock.counted_from.isoformat(),
                 "statutory_due": clock.statutory_due.isoformat() if clock.statutory_due else None,
                 "due": clock.due.isoformat() if clock.due else None,
@@ -407,7 +407,7 @@ class FoiRequest(Case):
     def put_draft(self, rules: Rules, *, actor: Actor, command: Draft, command_id: str, at: datetime) -> None:
         """The draft response (its document's reference and the exemptions it cites) goes to each
         other party for agreement; a new draft replaces the one before and needs agreement afresh."""
-        self._check(rules, "draft", actor)
+        self._check(rules, "draft_response", actor)
         window = rules.policy.foi.agreement.working_days
         deadline = rules.calendar.deadline_after(at, window)
         exemptions = list(dict.fromkeys(e.strip() for e in command.exemptions if e.strip()))
@@ -501,7 +501,7 @@ class FoiRequest(Case):
 
     def send(self, rules: Rules, *, actor: Actor, command: OnDate, command_id: str, at: datetime) -> None:
         """The first party sends the agreed response; on time if on or before the due date."""
-        self._check(rules, "send", actor)
+        self._check(rules, "send_response", actor)
         clock = self.clock(rules)
         on = self._on(rules, command, at, not_before=date.fromisoformat(self.received_on), what="receipt")
         due = clock.due
@@ -632,7 +632,7 @@ class FoiRequest(Case):
             why = {
                 AWAITING_CLARIFICATION: "the clock is stopped until the clarification arrives",
                 AWAITING_FEE: "the clock is stopped until the fee is paid",
-            }.get(state, f"it takes now: {', '.join(offered)}")
+            }.get(state, f"it takes now: {', '.join(a.replace('_', '-') for a in offered)}")
             raise WrongStageError(f"{self.reference} takes no {action.replace('_', '-')} now: {why}")
         if actor.role not in offered[action]:
             raise NotAllowedError(

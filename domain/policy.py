@@ -260,6 +260,11 @@ class Policy(_Model):
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        if not self.is_known_role(self.foi.agreement.escalate_to):
+            found.append((("foi", "agreement", "escalate_to"), f"{self.foi.agreement.escalate_to!r} is not a role"))
+        for nation in self.foi.holiday_nations:
+            if nation not in ("ENG", "WLS", "SCT", "NIR"):
+                found.append((("foi", "holiday_nations"), f"{nation!r} is not ENG, WLS, SCT or NIR"))
         for exempt in self.minutes.exempt:
             if exempt not in self.forums:
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))

@@ -46,7 +46,7 @@ def test_the_party_first_approached_records_it_and_its_due_date_counts_every_nat
     assert state.details["party"] == "PCC"
     assert state.details["due"] == "2026-12-30"
     assert state.deadline == datetime(2026, 12, 30, 17, 0, tzinfo=UTC)
-    assert {a.name for a in state.actions} >= {"draft", "seek_clarification", "fees_notice"}
+    assert {a.name for a in state.actions} >= {"draft_response", "seek_clarification", "fees_notice"}
 
 
 def test_only_a_partys_representative_records_a_request_and_never_one_from_the_future(app: CaseService) -> None:
@@ -63,7 +63,7 @@ def test_clarification_stops_the_clock_and_its_arrival_starts_twenty_days_afresh
     assert stopped.stage == "awaiting_clarification" and stopped.deadline is None
     assert [a.name for a in stopped.actions] == ["clarification_received"]
     with pytest.raises(WrongStageError, match="stopped until the clarification arrives"):
-        act(app, ref, PIA, "draft", draft_ref="D1")
+        act(app, ref, PIA, "draft_response", draft_ref="D1")
     # Arrives Mon 23 Nov: 24 Nov – 21 Dec is 20 working days (St Andrew's Day, Mon 30 Nov, skipped).
     running = act(app, ref, PIA, "clarification_received", on=date(2026, 11, 23))
     assert running.details["counted_from"] == "2026-11-23"
@@ -95,21 +95,21 @@ def test_a_public_interest_extension_names_its_reason_and_a_date_within_the_poli
 
 def test_the_response_is_sent_only_once_every_other_party_has_agreed_its_draft(app: CaseService) -> None:
     ref = receive(app, received_on=date(2026, 11, 20)).reference
-    drafted = act(app, ref, PIA, "draft", draft_ref="PCC/FOI/881/d1", exemptions=["s.43(2)", "s.40(2)"])
+    drafted = act(app, ref, PIA, "draft_response", draft_ref="PCC/FOI/881/d1", exemptions=["s.43(2)", "s.40(2)"])
     assert drafted.stage == "agreement"
     assert drafted.details["awaiting"] == ["CCC", "CPCCG"]
-    with pytest.raises(WrongStageError, match="takes no send"):
-        act(app, ref, PIA, "send")
+    with pytest.raises(WrongStageError, match="takes no send-response"):
+        act(app, ref, PIA, "send_response")
     with pytest.raises(NotAllowedError, match="may not agree"):
         act(app, ref, PIA, "agree")
     act(app, ref, CY, "agree")
     refused = act(app, ref, GIL, "refuse", note="the s.43 reasoning is thin")
     assert refused.stage == "drafting"
-    act(app, ref, PIA, "draft", draft_ref="PCC/FOI/881/d2", exemptions=["s.43(2)"])
+    act(app, ref, PIA, "draft_response", draft_ref="PCC/FOI/881/d2", exemptions=["s.43(2)"])
     assert app.state(ref).details["awaiting"] == ["CCC", "CPCCG"]  # a new draft is agreed afresh
     act(app, ref, CY, "agree")
     act(app, ref, GIL, "agree")
-    sent = act(app, ref, PIA, "send", on=date(2026, 12, 18))
+    sent = act(app, ref, PIA, "send_response", on=date(2026, 12, 18))
     assert sent.status == "sent"
     assert sent.details["sent_on"] == "2026-12-18" and sent.details["on_time"] is True
     assert sent.details["exemptions"] == ["s.43(2)"]
@@ -120,7 +120,7 @@ def test_a_party_silent_past_the_agreement_deadline_is_escalated_to_the_lead_dir
     app: CaseService,
 ) -> None:
     ref = receive(app, received_on=date(2026, 11, 20)).reference
-    act(app, ref, PIA, "draft", draft_ref="d1")
+    act(app, ref, PIA, "draft_response", draft_ref="d1")
     act(app, ref, CY, "agree")
     with pytest.raises(NotAllowedError, match="may not agree"):
         act(app, ref, DAN, "agree")
@@ -128,7 +128,7 @@ def test_a_party_silent_past_the_agreement_deadline_is_escalated_to_the_lead_dir
     assert escalated.details["drafts"][-1]["escalated"] == ["CPCCG"]
     agreed = act(app, ref, DAN, "agree")
     assert agreed.details["drafts"][-1]["agreed"]["CPCCG"] == "lead_director:dan"
-    assert [a.name for a in agreed.actions if a.name == "send"] == ["send"]
+    assert [a.name for a in agreed.actions if a.name == "send_response"] == ["send_response"]
 
 
 def test_the_due_date_brings_a_reminder_then_records_the_request_overdue_and_a_late_answer_says_so(
@@ -142,10 +142,10 @@ def test_the_due_date_brings_a_reminder_then_records_the_request_overdue_and_a_l
     assert overdue.timers == []
     history = [e.event for e in app.history(ref, actor=DAN)]
     assert history[-2:] == ["ReminderSent", "Overdue"]
-    act(app, ref, PIA, "draft", draft_ref="d1")
+    act(app, ref, PIA, "draft_response", draft_ref="d1")
     act(app, ref, CY, "agree")
     act(app, ref, GIL, "agree")
-    sent = act(app, ref, PIA, "send")
+    sent = act(app, ref, PIA, "send_response")
     assert sent.details["on_time"] is False
 
 
@@ -154,3 +154,12 @@ def test_a_repeated_command_id_records_once(app: CaseService) -> None:
     first = app.act(ref, actor=PIA, action="seek_clarification", fields={}, command_id="same")
     again = app.act(ref, actor=PIA, action="seek_clarification", fields={}, command_id="same")
     assert first.version == again.version == 2
+
+
+def test_the_policy_check_names_an_foi_escalation_to_no_role_and_an_unknown_nation(policy: Policy) -> None:
+    text = policy.source_text.replace('escalate_to = "lead_director"', 'escalate_to = "chief_exec"').replace(
+        '"SCT", "NIR"]\nmax_extension', '"SCT", "IOM"]\nmax_extension'
+    )
+    _, problems = Policy.check_bytes(text.encode(), "changed.toml")
+    assert any("foi.agreement.escalate_to" in p and "'chief_exec' is not a role" in p for p in problems), problems
+    assert any("'IOM' is not ENG, WLS, SCT or NIR" in p for p in problems), problems

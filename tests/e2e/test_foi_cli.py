@@ -75,14 +75,14 @@ def test_an_foi_request_from_receipt_through_clarification_and_agreement_to_the_
     engine.ok("foi", "seek-clarification", ref, "--note", "which financial years?", who=PIA)
     stopped = json.loads(engine.ok("show", ref, "--json", who=AUDREY))
     assert stopped["stage"] == "awaiting_clarification" and stopped["details"]["due"] is None
-    refused = engine.refused("foi", "draft", ref, "--draft-ref", "D1", who=PIA)
+    refused = engine.refused("foi", "draft-response", ref, "--draft-ref", "D1", who=PIA)
     assert "the clock is stopped until the clarification arrives" in refused
     engine.ok("foi", "clarification-received", ref, who=PIA)
 
     # The draft goes to the other parties; the response is sent once both have agreed it.
-    engine.ok("foi", "draft", ref, "--draft-ref", "PCC/FOI/881/d1", "--exemption", "s.43(2)", who=PIA)
+    engine.ok("foi", "draft-response", ref, "--draft-ref", "PCC/FOI/881/d1", "--exemption", "s.43(2)", who=PIA)
     refused = engine.refused("foi", "send-response", ref, who=PIA)
-    assert "takes no send" in refused, refused
+    assert "takes no send-response" in refused, refused
     engine.ok("foi", "agree", ref, who=CY)
     engine.ok("foi", "agree", ref, who=GIL)
     sent = json.loads(engine.ok("foi", "send-response", ref, "--json", who=PIA))

@@ -41,7 +41,9 @@ def test_an_foi_page_offers_each_party_its_step_and_the_register_lists_the_reque
     assert 'name="exemptions"' in page
     client.post("/sign-out", data={"csrf_token": csrf(page)})
 
-    cases.act(ref, actor=pia, action="draft", fields={"draft_ref": "D1", "exemptions": ["s.40(2)"]}, command_id="f2")
+    cases.act(
+        ref, actor=pia, action="draft_response", fields={"draft_ref": "D1", "exemptions": ["s.40(2)"]}, command_id="f2"
+    )
     sign_in(client, "cy")
     page = client.get(f"/cases/{ref}").text
     assert f'action="/cases/{ref}/act/agree"' in page and f'action="/cases/{ref}/act/draft-response"' not in page
