@@ -353,10 +353,18 @@ class WorkerParts:
 
 
 def build_worker(
-    client: Client, app: CaseService, task_queue: str, *, command_key: bytes, pause_after_commit: float = 0.0
+    client: Client,
+    app: CaseService,
+    task_queue: str,
+    *,
+    command_key: bytes,
+    pause_after_commit: float = 0.0,
+    pause_once_file: Path | None = None,
 ) -> WorkerParts:
     """A worker for the store's workflows; its activities act only on commands signed with `command_key`."""
-    activities = CaseActivities(app, command_key=command_key, pause_after_commit=pause_after_commit)
+    activities = CaseActivities(
+        app, command_key=command_key, pause_after_commit=pause_after_commit, pause_once_file=pause_once_file
+    )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
     worker = Worker(
         client,

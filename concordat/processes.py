@@ -93,6 +93,7 @@ def run_worker(settings: Settings) -> int:
             queue,  # type: ignore[arg-type]
             command_key=keys.command_key(settings),
             pause_after_commit=settings.fault_pause_after_commit,
+            pause_once_file=settings.fault_pause_once_file,
         )
         async with parts.worker:
             log.warning("worker.ready", task_queue=queue, temporal=settings.temporal_address)
