@@ -119,7 +119,10 @@ def test_temporal_killed_during_starts_leaves_no_case_without_a_workflow_and_no_
         env = {**_env(tmp_path, port), "CONCORDAT_WATCH_SECONDS": "1"}
         with running_engine(tmp_path, env, args=("--temporal", address)) as engine:
             token = engine.token_of("jcu_lead:jo")
-            starters = [Starter(f"start-{i}", "api" if i % 2 else "cli", retries=i % 4 != 1) for i in range(CASES)]
+            warm = Starter("warm", "api", retries=True)
+            _attempt(engine, warm, token)  # the web app has its Temporal client before Temporal goes
+            assert warm.done, warm.answers
+            starters = [Starter(f"start-{i}", "api" if i % 2 else "cli", retries=i % 4 > 1) for i in range(CASES)]
             first = [threading.Thread(target=_attempt, args=(engine, s, token)) for s in starters]
             for thread in first:
                 thread.start()
@@ -143,7 +146,7 @@ def test_temporal_killed_during_starts_leaves_no_case_without_a_workflow_and_no_
             store = bootstrap.open_cases(settings_of(engine.env))
             stored = set(store.references())
             told = set().union(*(s.refs for s in starters))
-            assert told <= stored, (stored, report)
+            assert told | warm.refs <= stored, (stored, report)
             titles = [store.state(ref).title for ref in stored]
             assert len(titles) == len(set(titles)), (titles, report)  # no key made two cases
             until(
