@@ -716,12 +716,14 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
             "migrated": moved,
             "interrupted": found.interrupted,
             "started": found.started,
+            "workflows_without_case": found.orphans,
         },
         lambda c: c.print(
             f"{found.live} live of {found.cases} cases: each has its workflow running; "
             f"{found.interrupted} found ended outside the engine, recorded and restarted"
             + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
-            + (f"; {moved} moved to CaseWorkflow" if migrate else ""),
+            + (f"; {moved} moved to CaseWorkflow" if migrate else "")
+            + (f"; {found.orphans} workflows run with no live case (see the worker's log)" if found.orphans else ""),
             highlight=False,
         ),
     )

@@ -14,13 +14,14 @@ import sqlite3
 import threading
 import time
 from contextlib import suppress
+from typing import Any
 
 import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 from temporalio.client import Client
 
-from concordat import bootstrap, engine, keys, metrics
+from concordat import bootstrap, engine, keys, metrics, sweeps
 from concordat.leadership import OUTBOX_KEY, projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -117,12 +118,30 @@ async def _watch(client: Client, settings: Settings, app: CaseService, stop: asy
     while not stop.is_set():
         try:
             found = await engine.sweep(client, settings, app)
-            if found.interrupted:
-                log.warning("worker.sweep", interrupted=found.interrupted, started=found.started)
+            if found.interrupted or found.started or found.orphans:
+                log.warning("worker.sweep", interrupted=found.interrupted, started=found.started, orphans=found.orphans)
+            _keep_sweep(
+                settings,
+                cases=found.cases,
+                live=found.live,
+                without_workflow=found.without_workflow,
+                orphans=found.orphans,
+            )
         except Exception as err:  # noqa: BLE001 - Temporal or the store away for a moment: the next sweep tries again
-            log.warning("worker.sweep_failed", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
+            error = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log.warning("worker.sweep_failed", error=error)
+            _keep_sweep(settings, failed=error)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.watch_seconds)
+
+
+def _keep_sweep(settings: Settings, **found: Any) -> None:
+    """Record the sweep for `concordat health worker` and the metrics; a full or read-only disk
+    must not stop the sweeps themselves."""
+    try:
+        sweeps.record(settings, **found)
+    except OSError as err:
+        log.warning("worker.sweep_not_recorded", error=str(err))
 
 
 def run_projections(settings: Settings) -> int:

@@ -107,6 +107,16 @@ def _workflows(engine: Engine, refs: set[str]) -> dict[str, str]:
     return asyncio.run(describe())
 
 
+def _repaired_by_sweeps(engine: Engine) -> int:
+    """How many workflows the sweeps started, in all, as `concordat health worker` says."""
+    done = subprocess.run(
+        [sys.executable, "-m", "concordat", "health", "worker"], env=engine.env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    found = re.search(r"given one; (\d+) in all", done.stdout)
+    return int(found.group(1)) if done.returncode == 0 and found else 0
+
+
 def test_temporal_killed_during_starts_leaves_no_case_without_a_workflow_and_no_duplicate(tmp_path: Path) -> None:
     port = free_port()
     address, db_file = f"127.0.0.1:{port}", tmp_path / "temporal.sqlite"
@@ -154,6 +164,7 @@ def test_temporal_killed_during_starts_leaves_no_case_without_a_workflow_and_no_
                 "every stored case to have a running workflow (the sweep repairs those no retry started)",
                 engine,
             )
+            until(lambda: _repaired_by_sweeps(engine) >= 1, "`health worker` to count the sweep's repairs", engine)
             assert engine.process.poll() is None
     finally:
         server.stop()
