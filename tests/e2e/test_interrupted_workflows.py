@@ -141,7 +141,12 @@ def test_a_workflow_whose_case_closed_behind_its_back_is_counted_not_started(eng
     cases = bootstrap.open_cases(Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"])))
     cases.withdraw(ref, actor=Actor.parse("jcu_lead:jo"), command_id="behind-its-back")
     cases.close()
-    found = json.loads(engine.ok("resume", "--json", who="admin:root"))
+    deadline = time.monotonic() + WATCH_TIMEOUT
+    while True:  # Temporal's list of workflows (its visibility store) trails their start by a moment
+        found = json.loads(engine.ok("resume", "--json", who="admin:root"))
+        if found["workflows_without_case"] == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # polling Temporal's visibility store
     assert found["workflows_without_case"] == 1, found
     assert found["started"] == 0
     assert describe(engine, ref)[0] == WorkflowExecutionStatus.RUNNING
