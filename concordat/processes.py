@@ -144,16 +144,39 @@ def _keep_sweep(settings: Settings, **found: Any) -> None:
         log.warning("worker.sweep_not_recorded", error=str(err))
 
 
+# The projection runner's own reconnection to a store that went away: 1 s, doubling to 30 s, back
+# to 1 s once it has run a minute.
+RECONNECT_FIRST_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+RECONNECT_STABLE_SECONDS = 60.0
+STORE_ERRORS = (OperationalError, PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
+
+
 def run_projections(settings: Settings) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     if settings.metrics_address:  # standing by or leading: the views' lag is the same to read
         metrics.serve(settings)
-    with projection_leadership(settings, stop) as leading:
-        if not leading:
-            log.warning("projections.stopped", leading=False)
+    delay = RECONNECT_FIRST_SECONDS
+    while True:
+        started = time.monotonic()
+        try:
+            with projection_leadership(settings, stop) as leading:
+                if not leading:
+                    log.warning("projections.stopped", leading=False)
+                    return 0
+                code = _run_projection_runners(settings, stop)
+                if code is not None:
+                    return code
+        except STORE_ERRORS as err:  # the store went away (a restart, a full disk) under the runners or the lock
+            log.warning("projections.store_unavailable", error=_first_line(err), retry_in=delay)
+        if time.monotonic() - started >= RECONNECT_STABLE_SECONDS:
+            delay = RECONNECT_FIRST_SECONDS
+        if stop.wait(delay):
+            log.warning("projections.stopped")
             return 0
-        return _run_projection_runners(settings, stop)
+        delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+        log.warning("projections.reconnecting")
 
 
 class _Sealing:
@@ -179,7 +202,10 @@ class _Sealing:
         self.app.close()
 
 
-def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
+def _run_projection_runners(settings: Settings, stop: threading.Event) -> int | None:
+    """Run the views until `stop` (0), or a failure that is not the store's (1, to be restarted by a
+    supervisor); None when the store went away under a runner: `run_projections` reconnects, leading
+    again first (a lock held on a PostgreSQL connection is gone with it)."""
     runners = bootstrap.projection_runners(settings)
     sealing = _Sealing(settings)
     try:
@@ -193,14 +219,21 @@ def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
                 if runner.is_interrupted.is_set() and not stop.is_set():
                     try:
                         runner.run_forever(timeout=0)  # re-raises the error that stopped its thread
+                    except STORE_ERRORS as err:
+                        log.warning(
+                            "projections.store_unavailable", view=runner.projection.name, error=_first_line(err)
+                        )
+                        return None
                     except Exception:  # the process boundary: log it whole and exit non-zero
                         log.exception("projections.runner_failed", view=runner.projection.name)
                     return 1
             stop.wait(0.5)
     finally:
         for runner in runners:
-            runner.__exit__(None, None, None)
-        sealing.close()
+            with suppress(*STORE_ERRORS):  # closing what a lost store left behind
+                runner.__exit__(None, None, None)
+        with suppress(*STORE_ERRORS):
+            sealing.close()
     log.warning("projections.stopped")
     return 0
 

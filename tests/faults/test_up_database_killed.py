@@ -1,8 +1,8 @@
 """Under `concordat up` on PostgreSQL: the postmaster is SIGKILLed for about 30 s during a burst of
 decisions through the API and the CLI. Every caller gets success, or 503 (API) / 69 or 75 (CLI) in
 one line; once PostgreSQL is back (restarted on the same data dir and port), every retry with the same
-Idempotency-Key or command id succeeds; each decision is stored once; the views catch up; nobody
-restarts anything by hand."""
+Idempotency-Key or command id succeeds; each decision is stored once; the views catch up, the
+projection runner reconnecting by itself (it does not exit); nobody restarts anything by hand."""
 
 from __future__ import annotations
 
@@ -146,6 +146,8 @@ def test_postgres_killed_during_a_burst_of_decisions_loses_and_doubles_nothing(
             engine,
         )
         assert engine.process.poll() is None  # `up` is still running
+        exits = [line for line in engine.lines if line.startswith("concordat: projections exited")]
+        assert not exits, exits  # the projection runner reconnected in place: nobody restarted it
     store = bootstrap.open_cases(settings_of(env))
     assert sorted(store.references()) == sorted(refs)  # no case more
     for ref in refs:  # each decision once: none lost, none doubled
