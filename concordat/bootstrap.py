@@ -6,6 +6,7 @@ connects or reads configuration at import time.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
@@ -88,6 +90,8 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
         }
         return env
     data = settings.data_dir.resolve()
+    if read_only(settings):
+        return _read_only_env(data)
     private.make_dirs(data / "views")
     # Made 0600 before SQLite opens them: SQLite gives a database's journal and WAL files its mode.
     private.make_file(data / "events.sqlite")
@@ -104,6 +108,47 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
         env[f"{name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{name}.sqlite")
     return env
+
+
+def read_only(settings: Settings) -> bool:
+    """An SQLite store in a data dir this process cannot write (an auditor's copy on a read-only
+    mount, `chmod -w`, `chattr +i`): it is opened read-only, so read commands work and a write is
+    refused as such (`read_only_refusal`, exit 77)."""
+    if settings.uses_postgres:
+        return False
+    data = settings.data_dir.resolve()
+    return (data / "events.sqlite").is_file() and not os.access(data, os.W_OK)
+
+
+def _read_only_env(data: Path) -> dict[str, str]:
+    """SQLite URIs that open each database read-only. Without its -wal and -shm files (a copy made
+    after the engine stopped holds none), SQLite cannot open a WAL database read-only in a directory
+    it cannot write unless told the file will not change (`immutable=1`); with them, `mode=ro` reads
+    the log too."""
+
+    def uri(path: Path) -> str:
+        logged = path.with_name(path.name + "-wal").exists() and path.with_name(path.name + "-shm").exists()
+        return f"file:{quote(str(path))}?mode=ro" + ("" if logged else "&immutable=1")
+
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": uri(data / "events.sqlite"),
+        "SQLITE_LOCK_TIMEOUT": "10",
+        "APPLICATION_RECORDER_TOPIC": "projections.polling:PollingSQLiteApplicationRecorder",
+    }
+    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+        env[f"{name.upper()}_SQLITE_DBNAME"] = uri(data / "views" / f"{name}.sqlite")
+    return env
+
+
+READ_ONLY_WORDS = ("attempt to write a readonly database", "readonly database")
+
+
+def read_only_refusal(settings: Settings) -> str:
+    return (
+        f"the store is read-only ({describe_store(settings)}: its data directory cannot be written): "
+        "read commands (show, list, history, audit) work; this command writes"
+    )
 
 
 def describe_store(settings: Settings) -> str:
@@ -353,10 +398,18 @@ class WorkerParts:
 
 
 def build_worker(
-    client: Client, app: CaseService, task_queue: str, *, command_key: bytes, pause_after_commit: float = 0.0
+    client: Client,
+    app: CaseService,
+    task_queue: str,
+    *,
+    command_key: bytes,
+    pause_after_commit: float = 0.0,
+    pause_once_file: Path | None = None,
 ) -> WorkerParts:
     """A worker for the store's workflows; its activities act only on commands signed with `command_key`."""
-    activities = CaseActivities(app, command_key=command_key, pause_after_commit=pause_after_commit)
+    activities = CaseActivities(
+        app, command_key=command_key, pause_after_commit=pause_after_commit, pause_once_file=pause_once_file
+    )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
     worker = Worker(
         client,

@@ -231,9 +231,21 @@ def _out(as_json: bool, data: Any, text: Callable[[Console], None]) -> None:
 def _command_id(given: str | None) -> str:
     if given is not None and not given.strip():
         raise InvalidInputError("--command-id is empty")
+    _refuse_if_read_only()
     cid = given or str(uuid.uuid4())
     _attempt["command_id"] = cid  # printed if the outcome is not known (`_unknown_outcome`)
     return cid
+
+
+def _refuse_if_read_only() -> None:
+    """A command that writes, on a store opened read-only (an auditor's copy): said at once, before
+    Temporal or the store is asked to do anything."""
+    try:
+        settings = Settings()
+    except ValidationError:
+        return  # said by the command's own settings check
+    if bootstrap.read_only(settings):
+        raise Failure(bootstrap.read_only_refusal(settings), 77)
 
 
 def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -727,12 +739,14 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
             "migrated": moved,
             "interrupted": found.interrupted,
             "started": found.started,
+            "workflows_without_case": found.orphans,
         },
         lambda c: c.print(
             f"{found.live} live of {found.cases} cases: each has its workflow running; "
             f"{found.interrupted} found ended outside the engine, recorded and restarted"
             + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
-            + (f"; {moved} moved to CaseWorkflow" if migrate else ""),
+            + (f"; {moved} moved to CaseWorkflow" if migrate else "")
+            + (f"; {found.orphans} workflows run with no live case (see the worker's log)" if found.orphans else ""),
             highlight=False,
         ),
     )
@@ -1739,6 +1753,8 @@ def _main(argv: list[str] | None) -> None:
             1,
         )
     except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
+        if any(words in str(err) for words in bootstrap.READ_ONLY_WORDS):  # nothing was written, nor can be
+            _fail(_read_only_refusal(), 77)
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         _fail(_unknown_outcome(f"store unavailable, try again ({detail})"), 75)
     except KeyboardInterrupt:
@@ -1774,6 +1790,22 @@ def _record_refusal(err: ConcordatError) -> None:
     if identity is not None:
         role = _attempt.get("claimed") if _attempt.get("claimed") in identity.roles else identity.roles[0]
         actor = Actor(id=identity.user_id, role=str(role))
+    try:
+        _record_refusal_in(cases, err, actor, command)
+    except (OperationalError, PersistenceError) as failed:
+        if not any(words in str(failed) for words in bootstrap.READ_ONLY_WORDS):
+            raise
+        # A read-only store (an auditor's copy) cannot take the record; the refusal is still said.
+
+
+def _read_only_refusal() -> str:
+    try:
+        return bootstrap.read_only_refusal(Settings())
+    except ValidationError:
+        return "the store is read-only: read commands (show, list, history, audit) work; this command writes"
+
+
+def _record_refusal_in(cases: Any, err: ConcordatError, actor: Actor | None, command: str) -> None:
     RefusalLog(cases).record(
         door="cli",
         command=command or "concordat",

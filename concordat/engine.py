@@ -240,6 +240,12 @@ class Sweep:
     live: int = 0
     interrupted: int = 0
     started: int = 0
+    orphans: int | None = None  # running workflows of this store with no live case (None: Temporal cannot list)
+
+    @property
+    def without_workflow(self) -> int:
+        """Live cases found with no running workflow (each was given one: `started`)."""
+        return self.started
 
 
 async def sweep(client: Client, settings: Settings, app: CaseService, *, now: datetime | None = None) -> Sweep:
@@ -251,6 +257,7 @@ async def sweep(client: Client, settings: Settings, app: CaseService, *, now: da
     starts nothing more. The worker runs it every CONCORDAT_WATCH_SECONDS; `concordat resume` once."""
     found = Sweep()
     now = now or datetime.now(UTC)
+    live: set[str] = set()
     for reference in await asyncio.to_thread(lambda: list(app.references())):
         found.cases += 1
         try:
@@ -260,6 +267,7 @@ async def sweep(client: Client, settings: Settings, app: CaseService, *, now: da
         if not is_live(state):
             continue
         found.live += 1
+        live.add(reference)
         handle = client.get_workflow_handle(reference)
         try:
             described: WorkflowExecutionDescription | None = await handle.describe()
@@ -280,6 +288,31 @@ async def sweep(client: Client, settings: Settings, app: CaseService, *, now: da
         found.interrupted += 1
         await ensure_workflow(client, settings, await asyncio.to_thread(app.state, reference), app)
         found.started += 1
+    found.orphans = await _orphans(client, settings, app, live)
+    return found
+
+
+async def _orphans(client: Client, settings: Settings, app: CaseService, live: set[str]) -> int | None:
+    """How many workflows of this store's task queue run with no live case: the case closed (or is
+    not in the store) while its workflow went on. Counted and logged, not ended: a workflow ends by
+    itself once its case has nothing left to do, and ending one by hand is an operator's call.
+    None when Temporal cannot list workflows (a server without visibility)."""
+    query = f"ExecutionStatus = 'Running' AND TaskQueue = '{task_queue(settings, app)}'"
+    found = 0
+    try:
+        async for execution in client.list_workflows(query):
+            if execution.id == STORE_BINDING_ID or execution.id in live:
+                continue
+            try:
+                state = await asyncio.to_thread(app.state, execution.id)
+            except CaseNotFoundError:
+                state = None
+            if state is None or not is_live(state):
+                found += 1
+                log.warning("case.workflow_without_live_case", case=execution.id, run_id=execution.run_id)
+    except RPCError as err:
+        log.info("sweep.cannot_list_workflows", error=str(err).splitlines()[0] if str(err) else err.status)
+        return None
     return found
 
 

@@ -4,6 +4,8 @@ For container health checks and Kubernetes probes, run beside the process with t
 settings:
 
 - worker: Temporal answers at CONCORDAT_TEMPORAL_ADDRESS (namespace included) and the store answers;
+  the line says what the last sweep found (`concordat/sweeps.py`): live cases without a workflow
+  (given one), workflows without a live case, or why it failed;
 - projections: the store answers, every view can be read, and (with --max-lag N) no view trails
   the store by more than N events; events a view quarantined are counted in the line (and, with
   --max-quarantined N, more than N is unhealthy);
@@ -32,7 +34,7 @@ import psycopg
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
 
-from concordat import bootstrap
+from concordat import bootstrap, sweeps
 from concordat.settings import Settings
 from domain.application import CaseService
 
@@ -160,9 +162,10 @@ def check(
     if role == "worker":
         _temporal(settings, timeout)
         newest = _bounded("the store", timeout, _store, settings)
+        last = sweeps.read(settings)
         return (
             f"temporal {settings.temporal_address} namespace {settings.temporal_namespace} reachable; "
-            f"store reachable ({newest} events)"
+            f"store reachable ({newest} events); " + (last.line() if last else "no sweep yet")
         )
     if role == "projections":
         newest = _bounded("the store", timeout, _store, settings)

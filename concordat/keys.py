@@ -52,10 +52,15 @@ def _decode(name: str, text: str, sizes: tuple[int, ...]) -> bytes:
 def private_dir(settings: Settings) -> Path:
     """The data dir's key directory, readable only by its owner (made so if it is not)."""
     data = settings.data_dir.resolve()
-    data.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data / KEY_DIR
-    path.mkdir(exist_ok=True, mode=0o700)
-    path.chmod(0o700)
+    try:
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.mkdir(exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+    except OSError:
+        if not path.is_dir():
+            raise
+        # A read-only copy of the data dir (an auditor's): its keys are read as they are.
     return path
 
 

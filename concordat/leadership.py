@@ -148,6 +148,9 @@ class ReplayWatch:
             if self._conn is not None:
                 self._conn.close()
             return False
+        except OSError as err:  # the views' folder unwritable (a full or read-only disk): no request seen
+            log.warning("projections.replay_watch_failed", error=str(err))
+            return False
 
     def close(self) -> None:
         if self._conn is not None:

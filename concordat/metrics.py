@@ -19,10 +19,17 @@ CONCORDAT_METRICS_ADDRESS through Temporal's own exporter (`temporal_runtime`).
 | concordat_projection_lag_events | gauge | view |
 | concordat_projection_quarantined_events | gauge | view |
 | concordat_metrics_store_up | gauge | — |
+| concordat_sweep_last_timestamp_seconds | gauge | — |
+| concordat_sweep_cases_without_workflow | gauge | — |
+| concordat_sweep_workflows_without_case | gauge | — |
+| concordat_sweep_repaired | counter | — |
+| concordat_sweep_failed | counter | — |
 
 `concordat_cases_overdue` is "open and past its deadline" at scrape time, as `concordat list
 --overdue` asks it. `concordat_cases_escalated` counts open cases escalated now (to the forum named);
-a case's escalation ends when its forum decides.
+a case's escalation ends when its forum decides. The `concordat_sweep_*` metrics are what the
+worker's last sweep (`concordat/sweeps.py`) found, read from the data dir: shown by the processes
+beside a worker (under `concordat up`, the web app), absent before the first sweep.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from concordat import bootstrap
+from concordat import bootstrap, sweeps
 from concordat.settings import Settings
 from projections.case_list import iso
 
@@ -105,10 +112,12 @@ class CasesCollector(Collector):
                 self._close()  # reopen on the next scrape
                 up.add_metric([], 0)
                 yield up
+                yield from _sweep_metrics(self.settings)
                 return
         yield from families
         up.add_metric([], 1)
         yield up
+        yield from _sweep_metrics(self.settings)
 
     def _read(self) -> Iterator[Metric]:
         cases, views = self._open()
@@ -196,6 +205,36 @@ class CasesCollector(Collector):
         yield position
         yield lag
         yield quarantined
+
+
+def _sweep_metrics(settings: Settings) -> Iterator[Metric]:
+    """What the worker's last sweep found (`sweeps.read`); nothing before the first."""
+    last = sweeps.read(settings)
+    if last is None:
+        return
+    at = GaugeMetricFamily("concordat_sweep_last_timestamp_seconds", "When the worker's last sweep ran (Unix time).")
+    at.add_metric([], last.at.timestamp())
+    yield at
+    missing = GaugeMetricFamily(
+        "concordat_sweep_cases_without_workflow",
+        "Live cases the last sweep found with no running workflow (it started one for each).",
+    )
+    missing.add_metric([], last.without_workflow)
+    yield missing
+    if last.orphans is not None:
+        orphans = GaugeMetricFamily(
+            "concordat_sweep_workflows_without_case", "Running workflows the last sweep found with no live case."
+        )
+        orphans.add_metric([], last.orphans)
+        yield orphans
+    repaired = CounterMetricFamily(
+        "concordat_sweep_repaired", "Workflows the sweeps started for live cases that had none, in all."
+    )
+    repaired.add_metric([], last.repaired_total)
+    yield repaired
+    failed = CounterMetricFamily("concordat_sweep_failed", "Sweeps that failed (Temporal or the store away), in all.")
+    failed.add_metric([], last.failed_total)
+    yield failed
 
 
 def registry(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> CollectorRegistry:

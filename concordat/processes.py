@@ -14,13 +14,14 @@ import sqlite3
 import threading
 import time
 from contextlib import suppress
+from typing import Any
 
 import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 from temporalio.client import Client
 
-from concordat import bootstrap, engine, keys, metrics
+from concordat import bootstrap, engine, keys, metrics, sweeps
 from concordat.leadership import OUTBOX_KEY, ReplayWatch, projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -95,6 +96,7 @@ def run_worker(settings: Settings) -> int:
             queue,  # type: ignore[arg-type]
             command_key=keys.command_key(settings),
             pause_after_commit=settings.fault_pause_after_commit,
+            pause_once_file=settings.fault_pause_once_file,
         )
         async with parts.worker:
             log.warning("worker.ready", task_queue=queue, temporal=settings.temporal_address)
@@ -118,12 +120,38 @@ async def _watch(client: Client, settings: Settings, app: CaseService, stop: asy
     while not stop.is_set():
         try:
             found = await engine.sweep(client, settings, app)
-            if found.interrupted:
-                log.warning("worker.sweep", interrupted=found.interrupted, started=found.started)
+            if found.interrupted or found.started or found.orphans:
+                log.warning("worker.sweep", interrupted=found.interrupted, started=found.started, orphans=found.orphans)
+            _keep_sweep(
+                settings,
+                cases=found.cases,
+                live=found.live,
+                without_workflow=found.without_workflow,
+                orphans=found.orphans,
+            )
         except Exception as err:  # noqa: BLE001 - Temporal or the store away for a moment: the next sweep tries again
-            log.warning("worker.sweep_failed", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
+            error = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log.warning("worker.sweep_failed", error=error)
+            _keep_sweep(settings, failed=error)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.watch_seconds)
+
+
+def _keep_sweep(settings: Settings, **found: Any) -> None:
+    """Record the sweep for `concordat health worker` and the metrics; a full or read-only disk
+    must not stop the sweeps themselves."""
+    try:
+        sweeps.record(settings, **found)
+    except OSError as err:
+        log.warning("worker.sweep_not_recorded", error=str(err))
+
+
+# The projection runner's own reconnection to a store that went away: 1 s, doubling to 30 s, back
+# to 1 s once it has run a minute.
+RECONNECT_FIRST_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+RECONNECT_STABLE_SECONDS = 60.0
+STORE_ERRORS = (OperationalError, PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
 
 
 def run_projections(settings: Settings) -> int:
@@ -136,21 +164,37 @@ def run_projections(settings: Settings) -> int:
     if settings.metrics_address:  # standing by or leading: the views' lag is the same to read
         metrics.serve(settings)
     watch = ReplayWatch(settings)
+    delay = RECONNECT_FIRST_SECONDS
     try:
         while True:
-            with projection_leadership(settings, stop, hold_off=watch.requested) as leading:
-                if not leading:
-                    log.warning("projections.stopped", leading=False)
+            started = time.monotonic()
+            try:
+                with projection_leadership(settings, stop, hold_off=watch.requested) as leading:
+                    if not leading:
+                        log.warning("projections.stopped", leading=False)
+                        return 0
+                    code = _run_projection_runners(settings, stop, watch)
+            except STORE_ERRORS as err:  # the store went away (a restart, a full disk) under the runners or the lock
+                log.warning("projections.store_unavailable", error=_first_line(err), retry_in=delay)
+                code = None
+            if code == PAUSED:  # an audit replay holds the views: wait for it to finish or die
+                while watch.requested() and not stop.wait(PAUSE_POLL_SECONDS):
+                    pass
+                if stop.is_set():
+                    log.warning("projections.stopped", paused=True)
                     return 0
-                outcome = _run_projection_runners(settings, stop, watch)
-            if outcome != PAUSED:
-                return outcome
-            while watch.requested() and not stop.wait(PAUSE_POLL_SECONDS):
-                pass
-            if stop.is_set():
-                log.warning("projections.stopped", paused=True)
+                log.warning("projections.resumed")
+                delay = RECONNECT_FIRST_SECONDS
+                continue
+            if code is not None:
+                return code
+            if time.monotonic() - started >= RECONNECT_STABLE_SECONDS:
+                delay = RECONNECT_FIRST_SECONDS
+            if stop.wait(delay):
+                log.warning("projections.stopped")
                 return 0
-            log.warning("projections.resumed")
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            log.warning("projections.reconnecting")
     finally:
         watch.close()
 
@@ -178,7 +222,11 @@ class _Sealing:
         self.app.close()
 
 
-def _run_projection_runners(settings: Settings, stop: threading.Event, watch: ReplayWatch) -> int:
+def _run_projection_runners(settings: Settings, stop: threading.Event, watch: ReplayWatch) -> int | None:
+    """Run the views until `stop` (0), an audit replay's request (PAUSED), or a failure that is not
+    the store's (1, to be restarted by a supervisor); None when the store went away under a runner:
+    `run_projections` reconnects, leading again first (a lock held on a PostgreSQL connection is gone
+    with it)."""
     runners = bootstrap.projection_runners(settings)
     sealing = _Sealing(settings)
     try:
@@ -192,6 +240,11 @@ def _run_projection_runners(settings: Settings, stop: threading.Event, watch: Re
                 if runner.is_interrupted.is_set() and not stop.is_set():
                     try:
                         runner.run_forever(timeout=0)  # re-raises the error that stopped its thread
+                    except STORE_ERRORS as err:
+                        log.warning(
+                            "projections.store_unavailable", view=runner.projection.name, error=_first_line(err)
+                        )
+                        return None
                     except Exception:  # the process boundary: log it whole and exit non-zero
                         log.exception("projections.runner_failed", view=runner.projection.name)
                     return 1
@@ -201,10 +254,12 @@ def _run_projection_runners(settings: Settings, stop: threading.Event, watch: Re
             stop.wait(PAUSE_POLL_SECONDS)
     finally:
         for runner in runners:
-            runner.__exit__(None, None, None)
+            with suppress(*STORE_ERRORS):  # closing what a lost store left behind
+                runner.__exit__(None, None, None)
             with suppress(Exception):  # the view's own connections, which the runner leaves open
                 runner.view.datastore.close()
-        sealing.close()
+        with suppress(*STORE_ERRORS):
+            sealing.close()
     log.warning("projections.stopped")
     return 0
 

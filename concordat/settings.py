@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="Fault tests only: a worker sleeps this long after each command commits, "
         "so a test can kill it between the commit and the activity's completion.",
     )
+    fault_pause_once_file: Path | None = Field(
+        None,
+        description="Fault tests only: with CONCORDAT_FAULT_PAUSE_AFTER_COMMIT, pause once only: the pause that "
+        "creates this file happens, no later one (so a worker restarted by `concordat up` runs freely).",
+    )
     cipher_key: SecretStr = Field(
         SecretStr(""),
         description="Encrypt event state at rest with AES-GCM under this base64 key (16, 24 or 32 bytes).",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import TypeVar
 
 import structlog
@@ -52,12 +53,20 @@ class CaseActivities:
     """`command_key` verifies the proof each person's command carries (`workers/proof.py`): a command
     whose proof does not hold writes nothing but its refusal."""
 
-    def __init__(self, app: CaseService, *, command_key: bytes, pause_after_commit: float = 0.0) -> None:
+    def __init__(
+        self,
+        app: CaseService,
+        *,
+        command_key: bytes,
+        pause_after_commit: float = 0.0,
+        pause_once_file: Path | None = None,
+    ) -> None:
         self.app = app
         self.command_key = command_key
         self.refusals = RefusalLog(app)
         # Fault injection for the fault tests (settings.fault_pause_after_commit); zero otherwise.
         self.pause_after_commit = pause_after_commit
+        self.pause_once_file = pause_once_file
 
     def _run(
         self,
@@ -80,9 +89,19 @@ class CaseActivities:
                 raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
             finally:
                 workflow_id_cvar.reset(token)
-        if writes and self.pause_after_commit:
+        if writes and self.pause_after_commit and self._first_pause():
             time.sleep(self.pause_after_commit)
         return case_state(state)
+
+    def _first_pause(self) -> bool:
+        """Fault tests: every pause, or (with `pause_once_file`) the one that creates the file alone."""
+        if self.pause_once_file is None:
+            return True
+        try:
+            self.pause_once_file.open("x").close()
+        except FileExistsError:
+            return False
+        return True
 
     @activity.defn(name=LOAD_CASE)
     def load_case(self, input: LoadCaseInput) -> CaseState:

@@ -105,8 +105,17 @@ def problem_for(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, MapperDeserialisationError):
         return 500, "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with?"
     if isinstance(exc, OperationalError | PersistenceError | psycopg.OperationalError):
+        if any(full in str(exc) for full in DISK_FULL):  # the cause, named: waiting alone will not mend it
+            return 503, (
+                "store unavailable: its database or disk is full; try again once there is space "
+                "(with the same Idempotency-Key, it is recorded once)"
+            )
         return 503, "store unavailable, try again (with the same Idempotency-Key, it is recorded once)"
     return 500, f"internal error ({type(exc).__name__}); the details are in the server's log"
+
+
+# SQLite's words (SQLITE_FULL) and PostgreSQL's (ENOSPC, "could not extend file …") for a full disk.
+DISK_FULL = ("database or disk is full", "No space left on device")
 
 
 def problem_response(
