@@ -125,3 +125,39 @@ def header(name: str) -> None:
 
 def met(ok: bool) -> str:
     return "yes" if ok else "NO"
+
+
+class RoundTrips:
+    """Counts the times this process waited for PostgreSQL to answer (a round trip), by wrapping
+    psycopg's wait function: each run of "wait to read" after anything else is one answer waited for.
+    Statements sent together in a pipeline and answered together count once, as they travel once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[RoundTrips]:
+        import psycopg.waiting as waiting
+
+        original = waiting.wait
+
+        def wrapped(gen: Any, *args: Any, **kwargs: Any) -> Any:
+            def counted() -> Any:
+                last = None
+                try:
+                    state = next(gen)
+                    while True:
+                        if state == waiting.Wait.R and last != waiting.Wait.R:
+                            self.count += 1
+                        last = state
+                        state = gen.send((yield state))
+                except StopIteration as done:
+                    return done.value
+
+            return original(counted(), *args, **kwargs)
+
+        waiting.wait = wrapped
+        try:
+            yield self
+        finally:
+            waiting.wait = original

@@ -2,7 +2,7 @@
 on PostgreSQL sees every event exactly once, in an order consistent with each case's versions, while
 many writer *processes* insert into different cases and commit after random delays.
 
-`projections/stamped_recorder.py` keeps it by issuing ids only to the events of finished transactions. The
+`projections/pg_recorder.py` keeps it by issuing ids only to the events of finished transactions. The
 same tests run against a naive recorder (eventsourcing's, with its lock taken out, so ids are issued at
 insert and read by a reader that ignores transactions in flight), and assert that it *does* lose
 events: so the tests can tell a log that keeps the promise from one that does not.
@@ -26,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from concordat import schema
 from concordat.settings import Settings
-from projections.stamped_recorder import StampedPostgresApplicationRecorder
+from projections.pg_recorder import StampedPostgresApplicationRecorder
 
 TABLE = "cases_events"
 WRITERS, CASES, VERSIONS = 8, 5, 6
