@@ -150,11 +150,11 @@ def run(backend: str, n: int, writers: int) -> list[dict[str, str]]:
         return rows
 
 
-def _writer(settings: Settings, count: int, ready: Any, go: Any, out: Any) -> None:
-    """One writer process: its own cases started first, then `count` decisions once told to go."""
+def _writer(settings: Settings, refs: list[str], ready: Any, go: Any, out: Any) -> None:
+    """One writer process: a decision on each of its own cases, once told to go."""
     logs.configure("console", "warning")
     app = bootstrap.open_cases(settings)
-    refs = _cases(app, count)
+    app.state(refs[0])  # connected and warmed up before the clock starts
     ready.release()
     go.wait()
     start = time.perf_counter()
@@ -166,9 +166,15 @@ def _writer(settings: Settings, count: int, ready: Any, go: Any, out: Any) -> No
 def processes(settings: Settings, writers: int, per_writer: int) -> float:
     """Decisions per second of `writers` processes deciding `per_writer` cases each, all at once: from
     the first one's start to the last one's end (the monotonic clock is the machine's, not the process's)."""
+    app = bootstrap.open_cases(settings)
+    refs = _cases(app, writers * per_writer)  # started here: starts all take one sequence's numbers
+    app.close()
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(settings, per_writer, ready, go, out)) for _ in range(writers)]
+    procs = [
+        ctx.Process(target=_writer, args=(settings, refs[w * per_writer : (w + 1) * per_writer], ready, go, out))
+        for w in range(writers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:

@@ -128,36 +128,49 @@ def met(ok: bool) -> str:
 
 
 class RoundTrips:
-    """Counts the times this process waited for PostgreSQL to answer (a round trip), by wrapping
-    psycopg's wait function: each run of "wait to read" after anything else is one answer waited for.
-    Statements sent together in a pipeline and answered together count once, as they travel once."""
+    """Counts this process's round trips to PostgreSQL: each statement sent on its own (and each
+    COMMIT or ROLLBACK) is one, since the client waits for its answer before it sends the next; the
+    statements of a pipeline travel together and count once per sync (`Pipeline.sync`, and the sync
+    at the end of every pipeline block, nested ones too: psycopg sends one for each). A pool's ping
+    is a statement, so it counts too."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.by: dict[str, int] = {}
 
     @contextmanager
     def counting(self) -> Iterator[RoundTrips]:
-        import psycopg.waiting as waiting
+        patched: list[tuple[Any, str, Any]] = []
 
-        original = waiting.wait
+        def wrap(owner: Any, name: str, counts: Callable[..., bool]) -> None:
+            original = getattr(owner, name)
 
-        def wrapped(gen: Any, *args: Any, **kwargs: Any) -> Any:
-            def counted() -> Any:
-                last = None
-                try:
-                    state = next(gen)
-                    while True:
-                        if state == waiting.Wait.R and last != waiting.Wait.R:
-                            self.count += 1
-                        last = state
-                        state = gen.send((yield state))
-                except StopIteration as done:
-                    return done.value
+            def counted(this: Any, *args: Any, **kwargs: Any) -> Any:
+                if counts(this):
+                    self.count += 1
+                    self.by[name] = self.by.get(name, 0) + 1
+                return original(this, *args, **kwargs)
 
-            return original(counted(), *args, **kwargs)
+            patched.append((owner, name, original))
+            setattr(owner, name, counted)
 
-        waiting.wait = wrapped
+        def alone(conn: Any) -> bool:
+            return conn._pipeline is None  # noqa: SLF001 - psycopg's own marker of pipeline mode
+
+        wrap(psycopg.Cursor, "execute", lambda cur: alone(cur.connection))
+        wrap(psycopg.Cursor, "executemany", lambda cur: alone(cur.connection))
+
+        def ends(conn: Any) -> bool:  # commit() and rollback() with no transaction open send nothing
+            return alone(conn) and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+        wrap(psycopg.Connection, "commit", ends)
+        wrap(psycopg.Connection, "rollback", ends)
+        wrap(psycopg.Transaction, "__enter__", lambda tx: alone(tx.connection))  # BEGIN
+        wrap(psycopg.Transaction, "__exit__", lambda tx: alone(tx.connection))  # COMMIT or ROLLBACK
+        wrap(psycopg.Pipeline, "sync", lambda _: True)
+        wrap(psycopg.Pipeline, "__exit__", lambda _: True)
         try:
             yield self
         finally:
-            waiting.wait = original
+            for owner, name, original in reversed(patched):
+                setattr(owner, name, original)

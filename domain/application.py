@@ -16,6 +16,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import chain
@@ -143,6 +144,10 @@ class HistoryEntry:
     hash: str = ""
 
 
+# The partnership's membership as one command read it (`CaseService._one_read_of_membership`).
+_command_membership: ContextVar[Membership | None] = ContextVar("command_membership", default=None)
+
+
 class OneReadRepository(Repository):
     """eventsourcing's repository, reading a case's latest snapshot and the events after it in one
     statement where the store's recorder offers that (`select_with_snapshot`: our PostgreSQL
@@ -223,8 +228,25 @@ class CaseService(Application):
         return rules
 
     def membership(self) -> Membership:
-        """Who takes part in the partnership now (domain/membership.py), from the `Partnership`."""
+        """Who takes part in the partnership now (domain/membership.py), from the `Partnership`: read
+        once for the whole of a command (`_one_read_of_membership`), else each time asked."""
+        held = _command_membership.get()
+        if held is not None:
+            return held
         return self.partnership().membership(self.rules.calendar)
+
+    @contextmanager
+    def _one_read_of_membership(self) -> Iterator[None]:
+        """One command reads the partnership once, not at each of its checks (who may act, the rules,
+        the answer): the same answer, in fewer round trips. Nested commands share the outer read."""
+        if _command_membership.get() is not None:
+            yield
+            return
+        token = _command_membership.set(self.membership())
+        try:
+            yield
+        finally:
+            _command_membership.reset(token)
 
     def rules_now(self, case: Any = None) -> Rules:
         """The rules a command is judged by: the policy the case started under (the current one for
@@ -466,6 +488,12 @@ class CaseService(Application):
     ) -> Any:
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
+        with self._one_read_of_membership():
+            return self._act(reference, actor=actor, action=action, fields=fields, command_id=command_id, at=at)
+
+    def _act(
+        self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str, at: datetime | None
+    ) -> Any:
         self._check_acting(actor, reference)
         aggregate = self._load(reference)
         actions = getattr(type(aggregate), "ACTIONS", {})
@@ -483,7 +511,7 @@ class CaseService(Application):
             getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return _changed(others)
 
-        state = self._apply(actor, reference, command_id, at, run)
+        state = self._apply(actor, reference, command_id, at, run, loaded=aggregate)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
         return state
 
@@ -676,29 +704,38 @@ class CaseService(Application):
         command_id: str,
         at: datetime | None,
         command: Callable[[Any, Rules, datetime], Any],
+        *,
+        loaded: Any = None,
     ) -> Any:
         """Load → command → save, idempotent by command id, retried on a concurrent write. The
-        command may return other aggregates it changed (the partnership), saved atomically with it."""
+        command may return other aggregates it changed (the partnership), saved atomically with it.
+        `loaded`: the case as the caller just loaded it, used for the first attempt."""
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         when = at or self._clock()
-        for _ in range(CONFLICT_ATTEMPTS):
-            case = self._load(reference)
-            applied = case.command_versions.get(command_id)
-            if applied is not None:
-                # Already applied (a retry): the same answer as the first time, nothing stored.
-                return self.state(reference, version=applied)
-            scope = scope_of(command_id)
-            if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
-                raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
-            rules = self.rules_now(case)
-            with self._stamp(reference, command_id, actor, rules.policy.content_hash):
-                others = command(case, rules, when) or []
-            try:
-                self.save(case, *others)
-            except RecordConflictError:
-                continue  # another writer got there first: run the command on what they recorded
-            return self._view(case)
+        with self._one_read_of_membership():
+            for attempt in range(CONFLICT_ATTEMPTS):
+                case = loaded if attempt == 0 and loaded is not None else self._load(reference)
+                applied = case.command_versions.get(command_id)
+                if applied is not None:
+                    # Already applied (a retry): the same answer as the first time, nothing stored.
+                    return self.state(reference, version=applied)
+                scope = scope_of(command_id)
+                if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+                    raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
+                if attempt:
+                    _command_membership.set(self.partnership().membership(self.rules.calendar))  # read afresh
+                rules = self.rules_now(case)
+                with self._stamp(reference, command_id, actor, rules.policy.content_hash):
+                    others = command(case, rules, when) or []
+                try:
+                    self.save(case, *others)
+                except RecordConflictError:
+                    continue  # another writer got there first: run the command on what they recorded
+                for other in others:
+                    if isinstance(other, Partnership):  # the answer shows the partnership as it now stands
+                        _command_membership.set(other.membership(self.rules.calendar))
+                return self._view(case)
         raise RecordConflictError(f"{reference} kept changing under {CONFLICT_ATTEMPTS} attempts")
 
     def _start(

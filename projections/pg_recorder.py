@@ -48,6 +48,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
@@ -90,12 +91,34 @@ class OneTrip(PostgresApplicationRecorder):
 
     - `select_with_snapshot`: a case's latest snapshot and the events after it in one statement
       (eventsourcing's repository sends two); `domain.application` uses it when the recorder has it.
+    - the events' insert in one round trip: BEGIN, the insert (and, for the locking recorder, its
+      lock) and COMMIT sent together in one pipeline with one sync. eventsourcing's insert syncs
+      four times (its own sync after the insert, then one for each pipeline that psycopg nests
+      around a transaction). A unique violation (another writer stored that version first) still
+      comes back as eventsourcing's IntegrityError, a RecordConflictError, and nothing is stored.
     - pings only connections that sat idle (`ping_only_idle_connections`)."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         ping_only_idle_connections(self.datastore)
         self._with_snapshot: dict[tuple[str, bool], Composed] = {}
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return None
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline(), conn.cursor() as curs:
+                    conn.execute("BEGIN")
+                    self._insert_events(curs, stored_events, **kwargs)
+                    self._insert_stored_events(curs, stored_events, **kwargs)
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()  # the failed transaction ends here, not when the pool finds it
+                raise
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _with_snapshot_statement(self, snapshots_table: str, upto: bool) -> Composed:
         key = (snapshots_table, upto)
@@ -204,10 +227,6 @@ class StampedPostgresApplicationRecorder(OneTrip):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
     ) -> Sequence[int] | None:
         return None  # issued later, by the stamper, in commit-safe order
-
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        super().insert_events(stored_events, **kwargs)
-        return None
 
     # Reading: stamp what has finished, then read by id exactly as eventsourcing does.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
