@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +119,21 @@ def table(title: str, rows: list[dict[str, Any]]) -> None:
             r.get("met", ""),
         )
     console.print(t)
+    markdown(rows)
+
+
+def markdown(rows: list[dict[str, Any]]) -> None:
+    """The rows in the columns of the table in docs/benchmarks.md (but its `#`), to paste there."""
+    columns = ("what", "backend", "ours", "baseline", "ratio", "goal", "met")  # backend: its "store"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    sys.stdout.write("\n".join(lines) + "\n")  # not through rich, which would wrap the long lines
+    sys.stdout.flush()
 
 
 def header(name: str) -> None:
-    console.print(f"[bold]{name}[/bold]  machine: {machine()}")
+    when = datetime.now(UTC).strftime("%d %B %Y")
+    console.print(f"[bold]{name}[/bold]  machine: {machine()}; {when}")
 
 
 def met(ok: bool) -> str:
