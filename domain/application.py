@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType, strtobool
@@ -168,6 +168,30 @@ class OneReadRepository(Repository):
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} not found.")
         return aggregate
 
+    def get_many(self, aggregate_ids: list[UUID]) -> dict[UUID, Any]:
+        """Several aggregates as they stand, in one statement where the recorder offers that; an id
+        with no aggregate is left out."""
+        read = getattr(self.event_store.recorder, "select_many_with_snapshot", None)
+        found = None
+        if read is not None and self.snapshot_store is not None and self.cache is None:
+            found = read(aggregate_ids, self.snapshot_store.recorder)
+        if found is None or self.snapshot_store is None:
+            loaded: dict[UUID, Any] = {}
+            for aggregate_id in aggregate_ids:
+                try:
+                    loaded[aggregate_id] = self.get(aggregate_id)
+                except AggregateNotFoundError:
+                    pass
+            return loaded
+        aggregates: dict[UUID, Any] = {}
+        for aggregate_id, (snapshot, stored) in found.items():
+            snapshots = [] if snapshot is None else [self.snapshot_store.mapper.to_domain_event(snapshot)]
+            events = (self.event_store.mapper.to_domain_event(e) for e in stored)
+            aggregate = project_aggregate(None, chain(snapshots, events))
+            if aggregate is not None:
+                aggregates[aggregate_id] = aggregate
+        return aggregates
+
 
 class CaseService(Application):
     """The partnership's cases on one event store (SQLite or PostgreSQL, chosen by `env`)."""
@@ -236,13 +260,15 @@ class CaseService(Application):
         return self.partnership().membership(self.rules.calendar)
 
     @contextmanager
-    def _one_read_of_membership(self) -> Iterator[None]:
+    def _one_read_of_membership(self, partnership: Partnership | None = None) -> Iterator[None]:
         """One command reads the partnership once, not at each of its checks (who may act, the rules,
-        the answer): the same answer, in fewer round trips. Nested commands share the outer read."""
+        the answer): the same answer, in fewer round trips. Nested commands share the outer read.
+        `partnership`: as the caller just read it."""
         if _command_membership.get() is not None:
             yield
             return
-        token = _command_membership.set(self.membership())
+        held = self.membership() if partnership is None else partnership.membership(self.rules.calendar)
+        token = _command_membership.set(held)
         try:
             yield
         finally:
@@ -488,14 +514,32 @@ class CaseService(Application):
     ) -> Any:
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
-        with self._one_read_of_membership():
-            return self._act(reference, actor=actor, action=action, fields=fields, command_id=command_id, at=at)
+        # The case and the partnership in one read (one round trip on PostgreSQL).
+        found = self.repository.get_many([case_id(reference), Partnership.create_id()])  # type: ignore[attr-defined]
+        with self._one_read_of_membership(found.get(Partnership.create_id()) or self._first_partnership()):
+            return self._act(
+                reference,
+                actor=actor,
+                action=action,
+                fields=fields,
+                command_id=command_id,
+                at=at,
+                loaded=found.get(case_id(reference)),
+            )
 
     def _act(
-        self, reference: str, *, actor: Actor, action: str, fields: dict[str, Any], command_id: str, at: datetime | None
+        self,
+        reference: str,
+        *,
+        actor: Actor,
+        action: str,
+        fields: dict[str, Any],
+        command_id: str,
+        at: datetime | None,
+        loaded: Any,
     ) -> Any:
         self._check_acting(actor, reference)
-        aggregate = self._load(reference)
+        aggregate = self._checked(reference, loaded)
         actions = getattr(type(aggregate), "ACTIONS", {})
         if action not in actions:
             raise InvalidInputError(
@@ -791,6 +835,11 @@ class CaseService(Application):
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
+        return self._checked(reference, case)
+
+    @staticmethod
+    def _checked(reference: str, case: Any) -> Any:
+        """`case` if it is a case (not None, not another kind of aggregate under that id)."""
         if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
@@ -806,8 +855,11 @@ class CaseService(Application):
         try:
             return self.repository.get(Partnership.create_id())
         except AggregateNotFoundError:
-            p = self.policy.partnership
-            return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
+            return self._first_partnership()
+
+    def _first_partnership(self) -> Partnership:
+        p = self.policy.partnership
+        return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
 
     def partnership_view(self, *, actor: Actor) -> dict[str, Any]:
         self._check_actor(actor)

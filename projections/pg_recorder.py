@@ -107,9 +107,9 @@ class OneTrip(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return None
-        with self.datastore.get_connection() as conn:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
-                with conn.pipeline(), conn.cursor() as curs:
+                with conn.pipeline():
                     conn.execute("BEGIN")
                     self._insert_events(curs, stored_events, **kwargs)
                     self._insert_stored_events(curs, stored_events, **kwargs)
@@ -118,7 +118,7 @@ class OneTrip(PostgresApplicationRecorder):
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()  # the failed transaction ends here, not when the pool finds it
                 raise
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)  # the insert's RETURNING
 
     def _with_snapshot_statement(self, snapshots_table: str, upto: bool) -> Composed:
         key = (snapshots_table, upto)
@@ -168,6 +168,45 @@ class OneTrip(PostgresApplicationRecorder):
             else:
                 events.append(stored)
         return snapshot, events
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_many_with_snapshot(
+        self, originator_ids: Sequence[UUID], snapshots: Any
+    ) -> dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]] | None:
+        """`select_with_snapshot` for several aggregates in one statement (a case and the partnership)."""
+        if not isinstance(snapshots, PostgresAggregateRecorder) or snapshots.datastore is not self.datastore:
+            return None
+        schema = Identifier(self.datastore.schema)
+        statement = SQL(
+            "WITH snap AS (SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state"
+            "  FROM {schema}.{snapshots} WHERE originator_id = ANY(%(ids)s)"
+            "  ORDER BY originator_id, originator_version DESC)"
+            " SELECT true AS snapshot, originator_id, originator_version, topic, state FROM snap"
+            " UNION ALL"
+            " SELECT false, e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{events} AS e"
+            "  WHERE e.originator_id = ANY(%(ids)s) AND e.originator_version > coalesce("
+            "   (SELECT s.originator_version FROM snap AS s WHERE s.originator_id = e.originator_id), 0)"
+            " ORDER BY originator_id, snapshot DESC, originator_version"
+        ).format(
+            schema=schema, snapshots=Identifier(snapshots.events_table_name), events=Identifier(self.events_table_name)
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, {"ids": list(originator_ids)}, prepare=True)
+            rows = curs.fetchall()
+        found: dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]] = {}
+        for row in rows:
+            stored = StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            snapshot, events = found.setdefault(row["originator_id"], (None, []))
+            if row["snapshot"]:
+                found[row["originator_id"]] = (stored, events)
+            else:
+                events.append(stored)
+        return found
 
 
 class LockingPostgresApplicationRecorder(OneTrip):

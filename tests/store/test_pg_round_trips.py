@@ -1,7 +1,8 @@
-"""Fewer round trips on PostgreSQL (`projections/pg_recorder.py`), with nothing else changed: a case
-loads from its latest snapshot and the events after it in one statement, exactly as eventsourcing's
-two statements load it; and a connection is not pinged before each use, yet a decision still lands
-when the database has dropped every connection since the last one."""
+"""Fewer round trips on PostgreSQL (`projections/pg_recorder.py`), with nothing else changed: a decision
+takes two (the case and the partnership read together; BEGIN, INSERT and COMMIT sent together), as a
+raw INSERT and COMMIT does; a case loads from its latest snapshot and the events after it in one
+statement, exactly as eventsourcing's two statements load it; and a connection is not pinged before
+each use, yet a decision still lands when the database has dropped every connection since the last."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from eventsourcing.application import Repository
 
+from bench.common import RoundTrips
 from bench.rebuild_and_load import long_case
 from concordat import bootstrap
 from concordat.settings import Settings
@@ -70,3 +72,24 @@ def test_a_decision_lands_after_the_database_dropped_every_connection(pg: Settin
     state = app.decide(ref, actor=DAN, stage="jcu", outcome="refer", command_id="d1")
     assert state.stage == "board"
     assert [e.originator_version for e in app.recorder.select_events(case_id(ref))] == [1, 2]
+
+
+def test_a_decision_is_two_round_trips(pg: Settings) -> None:
+    app = bootstrap.open_cases(pg)
+    refs = [
+        app.start_proposal(
+            actor=JO,
+            title="t",
+            kind="procurement",
+            value_pence=100_000,
+            parties=["PCC"],
+            public_health=False,
+            command_id=f"s{i}",
+        ).reference
+        for i in range(2)
+    ]
+    app.decide(refs[0], actor=DAN, stage="jcu", outcome="refer", command_id="d0")  # connections made, warm
+    with RoundTrips().counting() as trips:
+        state = app.decide(refs[1], actor=DAN, stage="jcu", outcome="refer", command_id="d1")
+    assert state.stage == "board"
+    assert trips.count == 2, trips.by  # read the case and the partnership; BEGIN, INSERT, COMMIT
