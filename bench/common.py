@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +119,71 @@ def table(title: str, rows: list[dict[str, Any]]) -> None:
             r.get("met", ""),
         )
     console.print(t)
+    markdown(rows)
+
+
+def markdown(rows: list[dict[str, Any]]) -> None:
+    """The rows in the columns of the table in docs/benchmarks.md (but its `#`), to paste there."""
+    columns = ("what", "backend", "ours", "baseline", "ratio", "goal", "met")  # backend: its "store"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    sys.stdout.write("\n".join(lines) + "\n")  # not through rich, which would wrap the long lines
+    sys.stdout.flush()
 
 
 def header(name: str) -> None:
-    console.print(f"[bold]{name}[/bold]  machine: {machine()}")
+    when = datetime.now(UTC).strftime("%d %B %Y")
+    console.print(f"[bold]{name}[/bold]  machine: {machine()}; {when}")
 
 
 def met(ok: bool) -> str:
     return "yes" if ok else "NO"
+
+
+class RoundTrips:
+    """Counts this process's round trips to PostgreSQL: each statement sent on its own (and each
+    COMMIT or ROLLBACK) is one, since the client waits for its answer before it sends the next; the
+    statements of a pipeline travel together and count once per sync (`Pipeline.sync`, and the sync
+    at the end of every pipeline block, nested ones too: psycopg sends one for each). A pool's ping
+    is a statement, so it counts too."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by: dict[str, int] = {}
+
+    @contextmanager
+    def counting(self) -> Iterator[RoundTrips]:
+        patched: list[tuple[Any, str, Any]] = []
+
+        def wrap(owner: Any, name: str, counts: Callable[..., bool]) -> None:
+            original = getattr(owner, name)
+
+            def counted(this: Any, *args: Any, **kwargs: Any) -> Any:
+                if counts(this):
+                    self.count += 1
+                    self.by[name] = self.by.get(name, 0) + 1
+                return original(this, *args, **kwargs)
+
+            patched.append((owner, name, original))
+            setattr(owner, name, counted)
+
+        def alone(conn: Any) -> bool:
+            return conn._pipeline is None  # noqa: SLF001 - psycopg's own marker of pipeline mode
+
+        wrap(psycopg.Cursor, "execute", lambda cur: alone(cur.connection))
+        wrap(psycopg.Cursor, "executemany", lambda cur: alone(cur.connection))
+
+        def ends(conn: Any) -> bool:  # commit() and rollback() with no transaction open send nothing
+            return alone(conn) and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+        wrap(psycopg.Connection, "commit", ends)
+        wrap(psycopg.Connection, "rollback", ends)
+        wrap(psycopg.Transaction, "__enter__", lambda tx: alone(tx.connection))  # BEGIN
+        wrap(psycopg.Transaction, "__exit__", lambda tx: alone(tx.connection))  # COMMIT or ROLLBACK
+        wrap(psycopg.Pipeline, "sync", lambda _: True)
+        wrap(psycopg.Pipeline, "__exit__", lambda _: True)
+        try:
+            yield self
+        finally:
+            for owner, name, original in reversed(patched):
+                setattr(owner, name, original)

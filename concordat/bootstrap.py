@@ -88,6 +88,8 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_PRE_PING": "y",
         }
+        recorder = "Stamped" if settings.pg_recorder == "stamped" else "Locking"
+        env["APPLICATION_RECORDER_TOPIC"] = f"projections.pg_recorder:{recorder}PostgresApplicationRecorder"
         return env
     data = settings.data_dir.resolve()
     if read_only(settings):

@@ -33,9 +33,11 @@ from eventsourcing.utils import Environment
 from concordat import private, store_key
 from concordat.settings import Settings
 from domain.application import CaseService
+from projections import pg_recorder
 
 # Bump when a release adds or changes a table or index: processes then bring older stores up to it.
-SCHEMA_VERSION = 1
+# 2: PostgreSQL events carry their transaction id, and ids are issued after commit (`projections/pg_recorder.py`).
+SCHEMA_VERSION = 2
 NAME = "schema_version"
 # pg_advisory_lock's key: one number for "the Concordat schema step" (any fixed bigint would do).
 LOCK_KEY = 0x436F6E636F7264  # "Concord"
@@ -114,6 +116,12 @@ def migrate(settings: Settings) -> Migration:
             sql = store_key.statements(postgres, datastore.schema if postgres else "")
             with datastore.transaction(commit=True) as cursor:
                 cursor.execute(sql["create"])
+                if postgres:  # for either recorder, so that a store can be switched between them
+                    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+                    for statement in pg_recorder.migration_statements(datastore.schema, table):
+                        cursor.execute(statement)
+            if postgres:  # events a stamped writer left without an id, numbered before a locking one adds any
+                pg_recorder.StampedPostgresApplicationRecorder(datastore, events_table_name=table).stamp()
             create_throttle_tables(datastore)
             views = {**bootstrap.view_classes(settings), "outbox": bootstrap.outbox_class(settings)}
             for name, view_class in views.items():

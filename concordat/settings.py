@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="Every N seconds a worker looks for live cases whose workflow ended outside the engine "
         "(terminated, cancelled, timed out, missing), records it and starts it again (0: never).",
     )
+    pg_recorder: Literal["stamped", "locking"] = Field(
+        "stamped",
+        description="PostgreSQL only: how the event log keeps commit order. stamped: writers take no lock and "
+        "events are numbered after they commit. locking: eventsourcing's table lock on every insert. Stop "
+        "every process of the store to switch.",
+    )
     snapshot_interval: int = Field(50, ge=0, description="Snapshot a case every N events (0: never).")
     policy_file: Path | None = Field(None, description="A governance policy file to use instead of the shipped one.")
     log_format: Literal["console", "json"] = "console"

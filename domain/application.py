@@ -16,17 +16,19 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from itertools import chain
 from time import sleep
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, strtobool
 from pydantic import BaseModel, ValidationError
 
 from domain import foi_register
@@ -144,6 +146,55 @@ class HistoryEntry:
     hash: str = ""
 
 
+# The partnership's membership as one command read it (`CaseService._one_read_of_membership`).
+_command_membership: ContextVar[Membership | None] = ContextVar("command_membership", default=None)
+
+
+class OneReadRepository(Repository):
+    """eventsourcing's repository, reading a case's latest snapshot and the events after it in one
+    statement where the store's recorder offers that (`select_with_snapshot`: our PostgreSQL
+    recorders, `projections/pg_recorder.py`) rather than two; elsewhere exactly as eventsourcing does."""
+
+    def _reconstruct_aggregate(self, aggregate_id: Any, version: int | None, projector_func: Any) -> Any:
+        read = getattr(self.event_store.recorder, "select_with_snapshot", None)
+        found = None
+        if read is not None and self.snapshot_store is not None:
+            found = read(aggregate_id, self.snapshot_store.recorder, lte=version)
+        if found is None or self.snapshot_store is None:
+            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        snapshot, stored = found
+        snapshots = [] if snapshot is None else [self.snapshot_store.mapper.to_domain_event(snapshot)]
+        events = (self.event_store.mapper.to_domain_event(e) for e in stored)
+        aggregate = projector_func(None, chain(snapshots, events))
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} not found.")
+        return aggregate
+
+    def get_many(self, aggregate_ids: list[UUID]) -> dict[UUID, Any]:
+        """Several aggregates as they stand, in one statement where the recorder offers that; an id
+        with no aggregate is left out."""
+        read = getattr(self.event_store.recorder, "select_many_with_snapshot", None)
+        found = None
+        if read is not None and self.snapshot_store is not None and self.cache is None:
+            found = read(aggregate_ids, self.snapshot_store.recorder)
+        if found is None or self.snapshot_store is None:
+            loaded: dict[UUID, Any] = {}
+            for aggregate_id in aggregate_ids:
+                try:
+                    loaded[aggregate_id] = self.get(aggregate_id)
+                except AggregateNotFoundError:
+                    pass
+            return loaded
+        aggregates: dict[UUID, Any] = {}
+        for aggregate_id, (snapshot, stored) in found.items():
+            snapshots = [] if snapshot is None else [self.snapshot_store.mapper.to_domain_event(snapshot)]
+            events = (self.event_store.mapper.to_domain_event(e) for e in stored)
+            aggregate = project_aggregate(None, chain(snapshots, events))
+            if aggregate is not None:
+                aggregates[aggregate_id] = aggregate
+        return aggregates
+
+
 class CaseService(Application):
     """The partnership's cases on one event store (SQLite or PostgreSQL, chosen by `env`)."""
 
@@ -175,6 +226,18 @@ class CaseService(Application):
         self._policies: dict[str, Rules] = {}
         self._start_lock = threading.Lock()
 
+    def construct_repository(self) -> Repository:
+        """eventsourcing's repository with its settings from `env`, reading each load in one statement."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return OneReadRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
+
     @property
     def policy(self) -> Policy:
         if self._policy is None:
@@ -191,8 +254,27 @@ class CaseService(Application):
         return rules
 
     def membership(self) -> Membership:
-        """Who takes part in the partnership now (domain/membership.py), from the `Partnership`."""
+        """Who takes part in the partnership now (domain/membership.py), from the `Partnership`: read
+        once for the whole of a command (`_one_read_of_membership`), else each time asked."""
+        held = _command_membership.get()
+        if held is not None:
+            return held
         return self.partnership().membership(self.rules.calendar)
+
+    @contextmanager
+    def _one_read_of_membership(self, partnership: Partnership | None = None) -> Iterator[None]:
+        """One command reads the partnership once, not at each of its checks (who may act, the rules,
+        the answer): the same answer, in fewer round trips. Nested commands share the outer read.
+        `partnership`: as the caller just read it."""
+        if _command_membership.get() is not None:
+            yield
+            return
+        held = self.membership() if partnership is None else partnership.membership(self.rules.calendar)
+        token = _command_membership.set(held)
+        try:
+            yield
+        finally:
+            _command_membership.reset(token)
 
     def rules_now(self, case: Any = None) -> Rules:
         """The rules a command is judged by: the policy the case started under (the current one for
@@ -455,8 +537,32 @@ class CaseService(Application):
     ) -> Any:
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
+        # The case and the partnership in one read (one round trip on PostgreSQL).
+        found = self.repository.get_many([case_id(reference), Partnership.create_id()])  # type: ignore[attr-defined]
+        with self._one_read_of_membership(found.get(Partnership.create_id()) or self._first_partnership()):
+            return self._act(
+                reference,
+                actor=actor,
+                action=action,
+                fields=fields,
+                command_id=command_id,
+                at=at,
+                loaded=found.get(case_id(reference)),
+            )
+
+    def _act(
+        self,
+        reference: str,
+        *,
+        actor: Actor,
+        action: str,
+        fields: dict[str, Any],
+        command_id: str,
+        at: datetime | None,
+        loaded: Any,
+    ) -> Any:
         self._check_acting(actor, reference)
-        aggregate = self._load(reference)
+        aggregate = self._checked(reference, loaded)
         actions = getattr(type(aggregate), "ACTIONS", {})
         if action not in actions:
             raise InvalidInputError(
@@ -472,7 +578,7 @@ class CaseService(Application):
             getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return _changed(others)
 
-        state = self._apply(actor, reference, command_id, at, run)
+        state = self._apply(actor, reference, command_id, at, run, loaded=aggregate)
         log.info("case.acted", case=reference, actor=str(actor), action=action)
         return state
 
@@ -665,29 +771,38 @@ class CaseService(Application):
         command_id: str,
         at: datetime | None,
         command: Callable[[Any, Rules, datetime], Any],
+        *,
+        loaded: Any = None,
     ) -> Any:
         """Load → command → save, idempotent by command id, retried on a concurrent write. The
-        command may return other aggregates it changed (the partnership), saved atomically with it."""
+        command may return other aggregates it changed (the partnership), saved atomically with it.
+        `loaded`: the case as the caller just loaded it, used for the first attempt."""
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         when = at or self._clock()
-        for _ in range(CONFLICT_ATTEMPTS):
-            case = self._load(reference)
-            applied = case.command_versions.get(command_id)
-            if applied is not None:
-                # Already applied (a retry): the same answer as the first time, nothing stored.
-                return self.state(reference, version=applied)
-            scope = scope_of(command_id)
-            if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
-                raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
-            rules = self.rules_now(case)
-            with self._stamp(reference, command_id, actor, rules.policy.content_hash):
-                others = command(case, rules, when) or []
-            try:
-                self.save(case, *others)
-            except RecordConflictError:
-                continue  # another writer got there first: run the command on what they recorded
-            return self._view(case)
+        with self._one_read_of_membership():
+            for attempt in range(CONFLICT_ATTEMPTS):
+                case = loaded if attempt == 0 and loaded is not None else self._load(reference)
+                applied = case.command_versions.get(command_id)
+                if applied is not None:
+                    # Already applied (a retry): the same answer as the first time, nothing stored.
+                    return self.state(reference, version=applied)
+                scope = scope_of(command_id)
+                if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+                    raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
+                if attempt:
+                    _command_membership.set(self.partnership().membership(self.rules.calendar))  # read afresh
+                rules = self.rules_now(case)
+                with self._stamp(reference, command_id, actor, rules.policy.content_hash):
+                    others = command(case, rules, when) or []
+                try:
+                    self.save(case, *others)
+                except RecordConflictError:
+                    continue  # another writer got there first: run the command on what they recorded
+                for other in others:
+                    if isinstance(other, Partnership):  # the answer shows the partnership as it now stands
+                        _command_membership.set(other.membership(self.rules.calendar))
+                return self._view(case)
         raise RecordConflictError(f"{reference} kept changing under {CONFLICT_ATTEMPTS} attempts")
 
     def _start(
@@ -743,6 +858,11 @@ class CaseService(Application):
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
+        return self._checked(reference, case)
+
+    @staticmethod
+    def _checked(reference: str, case: Any) -> Any:
+        """`case` if it is a case (not None, not another kind of aggregate under that id)."""
         if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
@@ -758,8 +878,11 @@ class CaseService(Application):
         try:
             return self.repository.get(Partnership.create_id())
         except AggregateNotFoundError:
-            p = self.policy.partnership
-            return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
+            return self._first_partnership()
+
+    def _first_partnership(self) -> Partnership:
+        p = self.policy.partnership
+        return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
 
     def partnership_view(self, *, actor: Actor) -> dict[str, Any]:
         self._check_actor(actor)
