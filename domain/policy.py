@@ -25,6 +25,7 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from domain.errors import PolicyError
+from domain.meeting_rules import MeetingRules
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
 from domain.separation import Separation
@@ -222,6 +223,8 @@ class Policy(_Model):
     separation: Separation = Separation()
     minutes: Minutes = Minutes()
     limits: Limits = Limits()
+    # Meetings, agendas, quorum and declarations of interest, per forum (domain/meeting_rules.py).
+    meeting_rules: dict[str, MeetingRules] = {}
     content_hash: str = ""
     source_text: str = ""
 
@@ -242,6 +245,13 @@ class Policy(_Model):
         for exempt in self.minutes.exempt:
             if exempt not in self.forums:
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))
+        for name, mrules in self.meeting_rules.items():
+            if name not in self.forums:
+                found.append((("meeting_rules", name), f"{name!r} is not a forum; forums: {', '.join(self.forums)}"))
+            elif mrules.chair_capacity and mrules.capacities and mrules.chair_capacity not in mrules.capacities:
+                found.append(
+                    (("meeting_rules", name, "chair_capacity"), f"{mrules.chair_capacity!r} is not one of capacities")
+                )
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
         reached = {stage.forum for route in self.routes.values() for stage in route.stages.values()}
@@ -319,6 +329,10 @@ class Policy(_Model):
         return cls.from_bytes(raw, str(path))
 
     # --- questions the rules ask -------------------------------------------------------------
+
+    def meetings_of(self, forum: str) -> MeetingRules | None:
+        """The forum's meeting rules, or None: it records decisions without meetings."""
+        return self.meeting_rules.get(forum)
 
     def decider_of(self, forum: str) -> str:
         return self.forums[forum].decided_by

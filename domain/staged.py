@@ -52,6 +52,7 @@ from domain.errors import (
     WrongStageError,
     closed_text,
 )
+from domain.meeting import Meeting, MeetingBook, MeetingRequiredError
 from domain.recorded import upcast_adding
 from domain.routes import Facts, Route
 from domain.separation import SeparationOfDutiesError
@@ -70,6 +71,12 @@ class Decide(Command):
     note: Note = ""
     stage_outcome: Name | None = None
     new_deadline: date | None = None
+    # A decision of a forum that meets (`[meeting_rules.<forum>]`): the meeting it was taken at and
+    # the members who took part (default: those present with no declared interest in the item), or
+    # that it was taken by written procedure where the policy allows.
+    meeting: OptionalReference = ""
+    taking_part: list[Name] = []
+    written_procedure: bool = False
 
 
 class Withdraw(Command):
@@ -388,8 +395,19 @@ class StagedCase(Case):
 
     # --- commands -----------------------------------------------------------------------------
 
-    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime, **_: Any) -> None:
-        """Record a decision at an open stage and move the case on as its route says."""
+    def decide(
+        self,
+        rules: Rules,
+        *,
+        actor: Actor,
+        command: Decide,
+        command_id: str,
+        at: datetime,
+        meetings: MeetingBook | None = None,
+        **_: Any,
+    ) -> None:
+        """Record a decision at an open stage and move the case on as its route says. A forum that
+        meets records it against the meeting and agenda item it was taken at (`_at_meeting`)."""
         self._check_open()
         policy, route, facts = rules.policy, self.route(rules), self.facts()
         stage = command.stage
@@ -453,6 +471,7 @@ class StagedCase(Case):
                 f"--minutes-ref: a decision of {forum} ({name}) names the minutes that record it, "
                 f"e.g. --minutes-ref {forum.upper().replace('_', '-')}-{rules.calendar.local_date(at).year}-01"
             )
+        at_meeting, meeting = self._at_meeting(rules, stage, forum, command, actor, meetings)
         self._record_move(
             stage=stage,
             forum=forum,
@@ -465,7 +484,74 @@ class StagedCase(Case):
             actor=actor,
             command_id=command_id,
             at=at,
+            meeting=at_meeting,
         )
+        if meeting is not None and meetings is not None and at_meeting is not None:
+            meeting.record_decision(
+                item=at_meeting["item"],
+                case=self.reference,
+                stage=stage,
+                outcome=command.outcome,
+                taking_part=at_meeting["taking_part"],
+                actor=actor,
+                command_id=command_id,
+                at=at,
+            )
+            meetings.changed.append(meeting)
+
+    def _at_meeting(
+        self,
+        rules: Rules,
+        stage: str,
+        forum: str,
+        command: Decide,
+        actor: Actor,
+        meetings: MeetingBook | None,
+    ) -> tuple[dict[str, Any] | None, Meeting | None]:
+        """Where a decision of a forum that meets was taken: at a meeting, against its agenda item
+        (in session, or after it from its minutes; quorate for the item, no member with a declared
+        interest taking part), or by written procedure where the policy allows. A forum with no
+        meeting rules, or whose rules do not ask for meetings, decides as before unless a meeting is
+        named. Nothing here for a case that started under a policy without meeting rules."""
+        mrules = rules.policy.meetings_of(forum)
+        if command.written_procedure:
+            if mrules is None or not mrules.written_procedure:
+                raise InvalidInputError(f"{forum} takes no decisions by written procedure under the policy")
+            if command.meeting or command.taking_part:
+                raise InvalidInputError("a decision by written procedure names no meeting and no members taking part")
+            return {"written_procedure": True}, None
+        if not command.meeting:
+            if command.taking_part:
+                raise InvalidInputError("--taking-part goes with --meeting")
+            if mrules is not None and mrules.decisions_at_meetings:
+                allowed = " or by written procedure (--written-procedure)" if mrules.written_procedure else ""
+                raise MeetingRequiredError(
+                    f"--meeting: a decision of {forum} is taken at one of its meetings{allowed}; "
+                    "name the meeting (MTG-…) it was taken at"
+                )
+            return None, None
+        if mrules is None:
+            raise InvalidInputError(f"{forum} keeps no meetings under the policy; leave out --meeting")
+        if meetings is None:  # every command of a staged case is given the book (application._collaborators)
+            raise InvalidInputError("meetings cannot be read here")
+        meeting = meetings.get(command.meeting)
+        entry, taking_part = meeting.check_decision(
+            rules=mrules,
+            case=self.reference,
+            stage=stage,
+            forum=forum,
+            recorder=actor,
+            taking_part=list(command.taking_part),
+            minutes_ref=command.minutes_ref,
+        )
+        recorded = {
+            "reference": meeting.reference,
+            "on": meeting.on.isoformat(),
+            "item": entry["item"],
+            "taking_part": taking_part,
+            "written_procedure": False,
+        }
+        return recorded, meeting
 
     def _escalation_move(
         self, rules: Rules, route: Route, facts: Facts, stage: str, command: Decide, offered: list[str], at: datetime
@@ -583,6 +669,7 @@ class StagedCase(Case):
         actor: Actor,
         command_id: str,
         at: datetime,
+        meeting: dict[str, Any] | None = None,
     ) -> None:
         closed = list(self.open_stages) if move.status != OPEN else move.closed
         opened = [] if move.status != OPEN else move.opened
@@ -604,14 +691,17 @@ class StagedCase(Case):
             status=move.status,
             awaiting=awaiting,
             next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
+            meeting=meeting,
             **self._who(actor, command_id, at),
         )
 
     class Decided(Case.Event):
         """A decision and what it did to the case. Version 1 (one stage at a time: `next_stage`,
-        `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored."""
+        `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored.
+        Version 3 adds `meeting`: the meeting and agenda item it was taken at, or that it was taken by
+        written procedure (None: neither said, as every decision before version 3)."""
 
-        class_version = 2
+        class_version = 3
         stage: str
         forum: str
         outcome: str
@@ -630,10 +720,15 @@ class StagedCase(Case):
         actor_role: str
         command_id: str
         at: datetime
+        meeting: dict[str, Any] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             upcast_adding(state, **decided_v1_as_v2(state))
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            upcast_adding(state, meeting=None)
 
     @event(Decided)
     def _decide(
@@ -657,6 +752,7 @@ class StagedCase(Case):
         actor_role: str,
         command_id: str,
         at: datetime,
+        meeting: dict[str, Any] | None = None,
     ) -> None:
         fields = dict(locals())  # the event's fields, as recorded
         self._apply_decision(fields)
@@ -678,6 +774,7 @@ class StagedCase(Case):
                 "actor_id": actor_id,
                 "actor_role": actor_role,
                 "at": d["at"].isoformat(),
+                **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
             }
         )
         key = f"{stage}:{d['effective_outcome']}"

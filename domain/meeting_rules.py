@@ -1,0 +1,33 @@
+"""A forum's rules for its meetings (`[meeting_rules.<forum>]` in the policy): how long before a
+meeting its agenda is published, its quorum, who may chair it, and whether its decisions must be
+taken at a meeting (or by written procedure).
+
+The rules are opt-in per forum: a forum without a table, or with `decisions_at_meetings = false`,
+records its decisions as before (with minutes, where `[minutes]` asks for them); a decision that
+names a meeting is checked against it whichever it is. The seeds give the board's chair (ToR 5.1:
+"Elected Member either Children's or Health Committee") and its frequency (ToR 7); the notice period
+is the Local Government Act 1972 s.100B's 5 clear days; the quorum is our default.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MeetingRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # LGA 1972 s.100B: the agenda and reports are open to inspection 5 clear days before the meeting.
+    notice_clear_days: int = Field(default=5, ge=0, le=60)
+    # How many members, present and taking part in an item (none with a declared interest in it),
+    # make the meeting quorate for that item (default).
+    quorum: int = Field(default=3, ge=1, le=100)
+    # The capacity the chair must attend in (the board's: an elected member, ToR 5.1); none: any member.
+    chair_capacity: str | None = None
+    # The capacities in which members attend (empty: any).
+    capacities: list[str] = []
+    # A decision of this forum is recorded against a meeting and its agenda item (or by written
+    # procedure, where allowed). Off: a decision may still name a meeting, and is then checked.
+    decisions_at_meetings: bool = False
+    # A secretary may record a decision taken by written procedure, without a meeting (marked so).
+    written_procedure: bool = False
