@@ -40,6 +40,7 @@ from domain.errors import (
     InvalidInputError,
     NotAllowedError,
 )
+from domain.forward_plan import ForwardPlan
 from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
@@ -428,6 +429,7 @@ class CaseService(Application):
             # saved with the case.
             book = found["meetings"] = MeetingBook(self.repository)
             found["meetings_changed"] = book.changed
+            found["forward_plan"] = ForwardPlan(self.repository)
         return found
 
     def act(

@@ -24,7 +24,6 @@ from domain.actor import Actor
 from domain.case import Rules
 from domain.errors import InvalidInputError, NotAllowedError
 from domain.funding import Fund, OpenFund, money
-from domain.meeting import MeetingBook
 from domain.routes import Facts
 from domain.staged import Decide, StagedCase
 from domain.timing import stage_times
@@ -161,11 +160,10 @@ class FundOpening(StagedCase):
         at: datetime,
         new_aggregates: list[Any] | None = None,
         fund_exists: bool = False,
-        meetings: MeetingBook | None = None,
-        **_: Any,
+        **rest: Any,
     ) -> None:
         """As any staged decision; the one that agrees opens the fund, saved with the decision."""
-        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, meetings=meetings)
+        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, **rest)
         if self.status != OPENED:
             return
         if fund_exists:

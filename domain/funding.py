@@ -28,7 +28,6 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.case import CASE_NAMESPACE, Command, Rules
 from domain.errors import FundWouldOverspendError, InvalidInputError, NotAllowedError
-from domain.meeting import MeetingBook
 from domain.recorded import Recorded, upcast_adding
 from domain.routes import Facts
 from domain.staged import Decide, StagedCase
@@ -411,8 +410,7 @@ class FundingChange(StagedCase):
         command_id: str,
         at: datetime,
         fund: Fund | None = None,
-        meetings: MeetingBook | None = None,
-        **_: Any,
+        **rest: Any,
     ) -> None:
         """As any staged decision, with the fund checked at every stage (ToR 2.6): a decision that
         carries the change on while the fund cannot afford it is refused whole, naming the fund, its
@@ -422,7 +420,7 @@ class FundingChange(StagedCase):
         if fund is None:
             raise InvalidInputError(f"{self.reference}: its fund {self.fund!r} was not loaded")
         seen = len(self.decisions)
-        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, meetings=meetings)
+        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, **rest)
         if self.status == "approved":
             fund.apply_change(
                 rules,

@@ -31,3 +31,20 @@ class MeetingRules(BaseModel):
     decisions_at_meetings: bool = False
     # A secretary may record a decision taken by written procedure, without a meeting (marked so).
     written_procedure: bool = False
+
+
+class KeyDecisionRules(BaseModel):
+    """Key decisions of a council's executive (the Local Authorities (Executive Arrangements)
+    (Meetings and Access to Information) (England) Regulations 2012, regs 8-11): a decision of one of
+    `forums` is key when the case's value is at least `value_at_least_pence`, or its forward-plan entry
+    records a significant effect on communities. A key decision is taken only after its entry has been
+    on the published forward plan `forward_plan_clear_days` clear days (reg 9: 28), unless the general
+    exception (reg 10: notice to the chair of scrutiny, `general_exception_clear_days` clear days
+    before) or special urgency (reg 11: the chair's agreement) is recorded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    forums: list[str]
+    value_at_least_pence: int = Field(ge=0)
+    forward_plan_clear_days: int = Field(default=28, ge=0, le=365)
+    general_exception_clear_days: int = Field(default=5, ge=0, le=60)

@@ -25,7 +25,7 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from domain.errors import PolicyError
-from domain.meeting_rules import MeetingRules
+from domain.meeting_rules import KeyDecisionRules, MeetingRules
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
 from domain.separation import Separation
@@ -225,6 +225,8 @@ class Policy(_Model):
     limits: Limits = Limits()
     # Meetings, agendas, quorum and declarations of interest, per forum (domain/meeting_rules.py).
     meeting_rules: dict[str, MeetingRules] = {}
+    # Key decisions and the forward plan (domain/meeting_rules.py); absent: no decision is key.
+    key_decisions: KeyDecisionRules | None = None
     content_hash: str = ""
     source_text: str = ""
 
@@ -251,6 +253,11 @@ class Policy(_Model):
             elif mrules.chair_capacity and mrules.capacities and mrules.chair_capacity not in mrules.capacities:
                 found.append(
                     (("meeting_rules", name, "chair_capacity"), f"{mrules.chair_capacity!r} is not one of capacities")
+                )
+        for name in self.key_decisions.forums if self.key_decisions else []:
+            if name not in self.forums:
+                found.append(
+                    (("key_decisions", "forums"), f"{name!r} is not a forum; forums: {', '.join(self.forums)}")
                 )
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))

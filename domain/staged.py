@@ -52,6 +52,7 @@ from domain.errors import (
     WrongStageError,
     closed_text,
 )
+from domain.forward_plan import ForwardPlan
 from domain.meeting import Meeting, MeetingBook, MeetingRequiredError
 from domain.recorded import upcast_adding
 from domain.routes import Facts, Route
@@ -404,6 +405,7 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
         meetings: MeetingBook | None = None,
+        forward_plan: ForwardPlan | None = None,
         **_: Any,
     ) -> None:
         """Record a decision at an open stage and move the case on as its route says. A forum that
@@ -472,6 +474,16 @@ class StagedCase(Case):
                 f"e.g. --minutes-ref {forum.upper().replace('_', '-')}-{rules.calendar.local_date(at).year}-01"
             )
         at_meeting, meeting = self._at_meeting(rules, stage, forum, command, actor, meetings)
+        key_decision = None
+        if not as_escalation and forward_plan is not None:
+            key_decision = forward_plan.check_key_decision(
+                rules=policy.key_decisions,
+                calendar=rules.calendar,
+                case=self.reference,
+                forum=forum,
+                value_pence=facts.value_pence,
+                at=at,
+            )
         self._record_move(
             stage=stage,
             forum=forum,
@@ -485,6 +497,7 @@ class StagedCase(Case):
             command_id=command_id,
             at=at,
             meeting=at_meeting,
+            key_decision=key_decision,
         )
         if meeting is not None and meetings is not None and at_meeting is not None:
             meeting.record_decision(
@@ -670,6 +683,7 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
         meeting: dict[str, Any] | None = None,
+        key_decision: dict[str, Any] | None = None,
     ) -> None:
         closed = list(self.open_stages) if move.status != OPEN else move.closed
         opened = [] if move.status != OPEN else move.opened
@@ -692,6 +706,7 @@ class StagedCase(Case):
             awaiting=awaiting,
             next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
             meeting=meeting,
+            key_decision=key_decision,
             **self._who(actor, command_id, at),
         )
 
@@ -699,7 +714,9 @@ class StagedCase(Case):
         """A decision and what it did to the case. Version 1 (one stage at a time: `next_stage`,
         `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored.
         Version 3 adds `meeting`: the meeting and agenda item it was taken at, or that it was taken by
-        written procedure (None: neither said, as every decision before version 3)."""
+        written procedure (None: neither said, as every decision before version 3); and
+        `key_decision`: for a key decision, the footing it was taken on (forward plan, general
+        exception, special urgency)."""
 
         class_version = 3
         stage: str
@@ -721,6 +738,7 @@ class StagedCase(Case):
         command_id: str
         at: datetime
         meeting: dict[str, Any] | None
+        key_decision: dict[str, Any] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -728,7 +746,7 @@ class StagedCase(Case):
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
-            upcast_adding(state, meeting=None)
+            upcast_adding(state, meeting=None, key_decision=None)
 
     @event(Decided)
     def _decide(
@@ -753,6 +771,7 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
         meeting: dict[str, Any] | None = None,
+        key_decision: dict[str, Any] | None = None,
     ) -> None:
         fields = dict(locals())  # the event's fields, as recorded
         self._apply_decision(fields)
@@ -775,6 +794,7 @@ class StagedCase(Case):
                 "actor_role": actor_role,
                 "at": d["at"].isoformat(),
                 **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
+                **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
             }
         )
         key = f"{stage}:{d['effective_outcome']}"
