@@ -48,3 +48,19 @@ class KeyDecisionRules(BaseModel):
     value_at_least_pence: int = Field(ge=0)
     forward_plan_clear_days: int = Field(default=28, ge=0, le=365)
     general_exception_clear_days: int = Field(default=5, ge=0, le=60)
+
+
+class CallInRules(BaseModel):
+    """Call-in of a council executive's decision by scrutiny (MOU Schedule 1 1(c): the Councils'
+    formal "scrutiny" process; Local Government Act 2000 s.9F). A decision of one of `forums` is
+    published as a decision notice and takes effect only when `clear_working_days` clear working days
+    after it pass without a call-in. A call-in needs `members_needed` scrutiny members, and sends the
+    decision to the body's scrutiny forum (`scrutiny`: forum → its scrutiny forum), which refers it
+    back to the decision-maker (`refer_back`) or lets it stand (`let_stand`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    forums: list[str]
+    clear_working_days: int = Field(default=5, ge=0, le=60)
+    members_needed: int = Field(default=2, ge=1, le=50)
+    scrutiny: dict[str, str] = {}

@@ -25,7 +25,7 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from domain.errors import PolicyError
-from domain.meeting_rules import KeyDecisionRules, MeetingRules
+from domain.meeting_rules import CallInRules, KeyDecisionRules, MeetingRules
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
 from domain.separation import Separation
@@ -227,6 +227,8 @@ class Policy(_Model):
     meeting_rules: dict[str, MeetingRules] = {}
     # Key decisions and the forward plan (domain/meeting_rules.py); absent: no decision is key.
     key_decisions: KeyDecisionRules | None = None
+    # Decision notices and call-in (domain/meeting_rules.py); absent: decisions take effect at once.
+    call_in: CallInRules | None = None
     content_hash: str = ""
     source_text: str = ""
 
@@ -259,10 +261,20 @@ class Policy(_Model):
                 found.append(
                     (("key_decisions", "forums"), f"{name!r} is not a forum; forums: {', '.join(self.forums)}")
                 )
+        if self.call_in is not None:
+            for name in self.call_in.forums:
+                if name not in self.forums:
+                    found.append((("call_in", "forums"), f"{name!r} is not a forum"))
+                elif name not in self.call_in.scrutiny:
+                    found.append((("call_in", "scrutiny"), f'{name!r} has no scrutiny forum: add {name} = "…"'))
+            for body, scrutiny in self.call_in.scrutiny.items():
+                if scrutiny not in self.forums:
+                    found.append((("call_in", "scrutiny", body), f"{scrutiny!r} is not a forum"))
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
         reached = {stage.forum for route in self.routes.values() for stage in route.stages.values()}
         reached |= {route.escalation.forum for route in self.routes.values() if route.escalation is not None}
+        reached |= set(self.call_in.scrutiny.values()) if self.call_in is not None else set()
         for name in self.forums:
             if self.routes and name not in reached:
                 found.append(
