@@ -50,7 +50,10 @@ class Fields(BaseModel):
 # A list of parties, or one comma-separated string (as the CLI and the forms give them).
 Parties = list[PartyCode] | Annotated[str, Field(max_length=200, pattern=r"^[A-Z0-9_, ]*$")]
 # Members of a forum by their names as recorded (a list, or one comma-separated string).
-Members = list[Name] | Annotated[str, Field(max_length=2000, pattern=r"^[a-z0-9_, ]*$")]
+Members = (
+    list[Name]
+    | Annotated[str, Field(max_length=2000, pattern=r"^$|^ *[a-z][a-z0-9_]{0,63} *(, *[a-z][a-z0-9_]{0,63} *)*$")]
+)
 PARTIES_HELP = "Parties it concerns: PCC, CCC, CPCCG (a list, or comma-separated)."
 
 

@@ -11,21 +11,27 @@ Read only: nothing here writes, so nothing needs a person; each answer is built 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from icalendar import Calendar, Event
 
 from concordat.commands import Commands
+from concordat.web.api import PROBLEMS
 from concordat.web.pages import page
 from domain.application import CaseService
 from domain.forward_plans import ForwardPlanService
 from domain.meetings import MeetingService
+from domain.values import NAME_PATTERN
 
 pages = APIRouter(include_in_schema=False)
-api = APIRouter(tags=["public"])
+# Problems the public operations may answer with (no token is needed, so no 401 or 403).
+PUBLIC_PROBLEMS = {code: PROBLEMS[code] for code in (404, 422, 503)}
+api = APIRouter(tags=["public"], responses=PUBLIC_PROBLEMS)
+MeetingRef = Annotated[str, Path(pattern=r"^MTG-[0-9]{4}-[0-9]{4}$", examples=["MTG-2026-0001"])]
+ForumName = Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this forum's.")]
 ROUTED = ("PRO", "VAR", "FUN", "FND")
 
 
@@ -168,21 +174,24 @@ async def public_decisions(request: Request) -> HTMLResponse:
 
 
 @api.get("/public/meetings", summary="The meetings calendar, with each agenda (exempt items left out)")
-def api_meetings(request: Request) -> list[dict[str, Any]]:
-    return PublicRecord(_cases(request)).meeting_list()
+def api_meetings(request: Request, forum: ForumName = None) -> list[dict[str, Any]]:
+    return [m for m in PublicRecord(_cases(request)).meeting_list() if forum is None or m["forum"] == forum]
 
 
 @api.get("/public/meetings/{reference}", summary="One meeting and its agenda (exempt items left out)")
-def api_meeting(request: Request, reference: str) -> dict[str, Any]:
+def api_meeting(request: Request, reference: MeetingRef) -> dict[str, Any]:
     return PublicRecord(_cases(request)).meeting(reference)
 
 
 @api.get("/public/forward-plan", summary="The forward plan of key decisions (exempt entries left out)")
-def api_forward_plan(request: Request) -> list[dict[str, Any]]:
-    return ForwardPlanService(_cases(request)).entries(public=True)
+def api_forward_plan(request: Request, forum: ForumName = None) -> list[dict[str, Any]]:
+    return [e for e in ForwardPlanService(_cases(request)).entries(public=True) if forum is None or e["forum"] == forum]
 
 
 @api.get("/public/decisions", summary="Decision notices awaiting call-in, and the decisions register")
-def api_decisions(request: Request) -> dict[str, list[dict[str, Any]]]:
+def api_decisions(request: Request, forum: ForumName = None) -> dict[str, list[dict[str, Any]]]:
     notices, register = PublicRecord(_cases(request)).decisions()
-    return {"notices": notices, "register": register}
+    return {
+        "notices": [n for n in notices if forum is None or n["forum"] == forum],
+        "register": [r for r in register if forum is None or r["forum"] == forum],
+    }
