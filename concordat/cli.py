@@ -42,7 +42,18 @@ from concordat.engine import (
     state_dict,
     sweep,
 )
-from concordat.fields import AgreementIn, DisputeIn, Fields, FundIn, FundingIn, ProposalIn, TerminationIn, VariationIn
+from concordat.fields import (
+    AgreementIn,
+    DisputeIn,
+    Fields,
+    FoiIn,
+    FundIn,
+    FundingIn,
+    ProposalIn,
+    TerminationIn,
+    VariationIn,
+)
+from concordat.leadership import PAUSE_TIMEOUT_SECONDS, ReplayRunningError, RunnerDidNotPauseError
 from concordat.replay import replay
 from concordat.settings import Settings
 from domain import ledger
@@ -1269,6 +1280,116 @@ def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool
         _out(as_json, render.with_pounds(report), lambda c: render.public_health(c, report, lag))
 
 
+# --- Freedom of Information requests (MOU, FOI; domain/foi.py) ------------------------------------
+
+
+@app.group("foi")
+def foi_app() -> None:
+    """Freedom of Information requests: answered by the party first approached within 20 UK working
+    days, with the response agreed by the other parties."""
+
+
+@foi_app.command("receive")
+@_start_options(FoiIn)
+@_command_opts
+def foi_receive(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
+    """Record a request your party received (--as party_rep:PARTY:ID); prints its reference and due date."""
+    state = _start_case(_settings(), as_, command_id, "foi", _given(FoiIn, options))
+    _out(
+        as_json,
+        state_dict(state),
+        lambda c: c.print(f"{state.reference} due {state.details['due']}", highlight=False),
+    )
+
+
+def _on_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--note", default="", help="A note for the record.")(f)
+    return click.option("--on", "on", default=None, metavar="YYYY-MM-DD", help="The day it happened (default today).")(
+        f
+    )
+
+
+def _foi_step(name: str, help_text: str) -> None:
+    def step(reference: str, on: str | None, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+        fields = {"on": _date(on, "--on") if on else None, "note": note}
+        _act(_settings(), as_, command_id, reference, name, fields, as_json)
+
+    step.__doc__ = help_text
+    step.__name__ = "foi_" + name.replace("-", "_")
+    foi_app.command(name)(click.argument("reference")(_on_option(_command_opts(step))))
+
+
+for _step, _help in [
+    ("seek-clarification", "Ask the requester to clarify (s.1(3)): the clock stops until the answer arrives."),
+    ("clarification-received", "The clarification arrived: the 20 working days start again from that day."),
+    ("fees-notice", "A fees notice was given (s.10(2)): the clock stops until the fee is paid."),
+    ("fee-paid", "The fee was paid: the days it stood unpaid are disregarded."),
+    ("send-response", "Send the response every other party agreed: recorded on time or late."),
+]:
+    _foi_step(_step, _help)
+
+
+@foi_app.command("extend-public-interest")
+@click.argument("reference")
+@click.option("--to", "to", required=True, metavar="YYYY-MM-DD", help="The new due date (a UK working day).")
+@click.option("--reason", required=True, help="The exemption whose public interest test needs the time.")
+@_command_opts
+def foi_extend(reference: str, to: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """A public-interest extension (s.10(3)): a later due date, with its reason."""
+    fields = {"to": _date(to, "--to"), "reason": reason}
+    _act(_settings(), as_, command_id, reference, "extend-public-interest", fields, as_json)
+
+
+@foi_app.command("draft-response")
+@click.argument("reference")
+@click.option("--draft-ref", required=True, help="The draft response's document reference.")
+@click.option("--exemption", "exemptions", multiple=True, help="An exemption it cites, e.g. s.43(2); repeat for more.")
+@click.option("--note", default="", help="A note for the record.")
+@_command_opts
+def foi_draft(
+    reference: str,
+    draft_ref: str,
+    exemptions: tuple[str, ...],
+    note: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
+    """Put the draft response to each other party for agreement (a new draft needs agreement afresh)."""
+    fields = {"draft_ref": draft_ref, "exemptions": list(exemptions), "note": note}
+    _act(_settings(), as_, command_id, reference, "draft-response", fields, as_json)
+
+
+@foi_app.command("agree")
+@click.argument("reference")
+@_command_opts
+def foi_agree(reference: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party agrees the draft response (or, once a party's silence is escalated, the Lead Director does)."""
+    _act(_settings(), as_, command_id, reference, "agree", {}, as_json)
+
+
+@foi_app.command("refuse")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def foi_refuse(reference: str, note: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Your party does not agree the draft response: a new draft is needed."""
+    _act(_settings(), as_, command_id, reference, "refuse", {"note": note}, as_json)
+
+
+@foi_app.command("register")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the requests as CSV.")
+@_as_option
+def foi_register(as_csv: bool, as_: str | None, as_json: bool) -> None:
+    """Every FOI request with its due date and answer, and the share answered on time per quarter."""
+    session = _session(_settings(), as_)
+    report = session.cases.foi_register(actor=session.reader())
+    if as_csv:
+        render.foi_csv(report)
+    else:
+        _out(as_json, report, lambda c: render.foi_register(c, report))
+
+
 @app.group("audit")
 def audit_app() -> None:
     """For auditors: verify the hash chains and seals, keep signed heads, replay the views, export the history."""
@@ -1419,10 +1540,19 @@ def audit_refusals(since: int, limit: int, as_: str | None, as_json: bool) -> No
 @_as_option
 def audit_replay(as_: str | None, as_json: bool) -> None:
     """Rebuild every view from event zero into fresh tables and swap them in when complete (an
-    administrator's command)."""
+    administrator's command). A running projection runner steps aside for it and then carries on."""
     settings = _settings()
     _session(settings, as_).admin()
-    summary = replay(settings, console=None if as_json else Console(stderr=True))
+    try:
+        summary = replay(settings, console=None if as_json else Console(stderr=True))
+    except ReplayRunningError:
+        _fail("another audit replay is running; nothing was rebuilt: run it again when that one is done", 75)
+    except RunnerDidNotPauseError:
+        _fail(
+            f"the projection runner did not step aside within {PAUSE_TIMEOUT_SECONDS:.0f} s (a runner older than "
+            "this release does not know how): nothing was rebuilt; stop it, replay, and start it again",
+            75,
+        )
     data = {
         "events": summary.events,
         "views": summary.views,

@@ -34,7 +34,7 @@ from domain.values import amount_as_text, check_pence, check_pounds_text, field_
 from workers.proof import sign
 from workflows.contracts import ActInput, ActorRef
 
-START_KINDS = ("proposal", "dispute", "termination", "agreement", "variation", "funding", "fund")
+START_KINDS = ("proposal", "dispute", "termination", "agreement", "variation", "funding", "fund", "foi")
 # What the store's receipt of each kind of start names: a case reference's prefix, or a fund.
 OPENS = {
     "proposal": "PRO-",
@@ -44,6 +44,7 @@ OPENS = {
     "variation": "VAR-",
     "funding": "FUN-",
     "fund": "FND-",
+    "foi": "FOI-",
 }
 # Each command of the other case kinds: the CLI command, the domain action and its fields.
 CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -57,7 +58,17 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "inform-ce": ("inform_chief_executive", ("note",)),
     "extend": ("extend", ("deadline", "note")),
     "call-in": ("call_in", ("stage", "members", "reason")),
+    # FOI requests (domain/foi.py)
+    "seek-clarification": ("seek_clarification", ("on", "note")),
+    "clarification-received": ("clarification_received", ("on", "note")),
+    "fees-notice": ("fees_notice", ("on", "note")),
+    "fee-paid": ("fee_paid", ("on", "note")),
+    "extend-public-interest": ("extend_public_interest", ("to", "reason")),
+    "draft-response": ("draft_response", ("draft_ref", "exemptions", "note")),
+    "send-response": ("send_response", ("on", "note")),
 }
+# Fields that are dates, sent to the domain as YYYY-MM-DD (or left out).
+_DATES = ("on", "to")
 
 
 def _names(value: Any) -> list[str]:
@@ -276,6 +287,14 @@ class Commands:
                 "title": f.get("title", ""),
             }
             return lambda actor, cid: app.open_fund(actor=actor, fields=fields, command_id=cid)
+        if kind == "foi":
+            received = _day(f.get("received_on"), "received_on")
+            fields = {
+                "subject": f.get("subject", ""),
+                "requester_ref": f.get("requester_ref", ""),
+                "received_on": received.isoformat() if received else None,
+            }
+            return lambda actor, cid: app.receive_foi(actor=actor, fields=fields, command_id=cid)
         raise InvalidInputError(f"cannot start a {kind!r}; kinds: {', '.join(START_KINDS)}")
 
     # --- commands on a case -----------------------------------------------------------------------
@@ -341,7 +360,13 @@ class Commands:
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None
-        act = {k: ("" if v is None and k != "new_deadline" else v) for k, v in given.items()}
+        for name in _DATES:
+            if name in given:
+                day = _day(given[name], name)
+                given[name] = day.isoformat() if day else None
+        if "exemptions" in given:
+            given["exemptions"] = _parties(given["exemptions"])
+        act = {k: ("" if v is None and k not in ("new_deadline", *_DATES) else v) for k, v in given.items()}
         cid, earlier = await self._earlier(who, reference, action, command_id, act)
         if earlier is not None:
             return earlier

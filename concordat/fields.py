@@ -258,6 +258,24 @@ class FundIn(Fields):
     title: OptionalTitle = _f("", label="Title (optional)", help="A title (default: the fund, its type and balance).")
 
 
+class FoiIn(Fields):
+    """Record a Freedom of Information request"""
+
+    subject: Title = _f(label="Subject", help="What the request asks for, in a line.")
+    requester_ref: Reference = _f(
+        label="Your reference for the request",
+        hint="Your party's own FOI log number (not the requester's name).",
+        help="Your party's own reference for the request (its FOI log number; not the requester's name).",
+    )
+    received_on: date | None = _f(
+        None,
+        label="Received on",
+        input="date",
+        hint="YYYY-MM-DD; today if empty.",
+        help="The day your party received it, YYYY-MM-DD (default today): the clock counts from it.",
+    )
+
+
 # --- commands on a case: the API's request bodies, and what the CLI's and the pages' fields are
 # checked against (`concordat.commands`) ---------------------------------------------------------
 
@@ -330,6 +348,27 @@ class ConsentIn(Fields):
     effective: date
 
 
+class OnDateIn(Fields):
+    on: date | None = Field(None, description="The day it happened, YYYY-MM-DD (default today)")
+    note: Note = ""
+
+
+class PublicInterestIn(Fields):
+    to: date = Field(description="The new date the answer is due, YYYY-MM-DD (a UK working day)")
+    reason: Reference = Field(description="Why: the exemption whose public interest test needs the time")
+
+
+Exemptions = list[Reference] | Annotated[str, Field(max_length=400)]
+
+
+class DraftIn(Fields):
+    draft_ref: Reference = Field(description="The draft response's document reference")
+    exemptions: Exemptions = Field(
+        default_factory=list, description="Exemptions it cites, e.g. s.40(2), s.43(2) (a list, or comma-separated)"
+    )
+    note: Note = ""
+
+
 # Each command on a case by its CLI name: the fields it takes.
 ACT_MODELS: dict[str, type[Fields]] = {
     "decide": DecisionIn,
@@ -345,6 +384,13 @@ ACT_MODELS: dict[str, type[Fields]] = {
     "inform-ce": NoteIn,
     "extend": ExtendIn,
     "call-in": CallInIn,
+    "seek-clarification": OnDateIn,
+    "clarification-received": OnDateIn,
+    "fees-notice": OnDateIn,
+    "fee-paid": OnDateIn,
+    "extend-public-interest": PublicInterestIn,
+    "draft-response": DraftIn,
+    "send-response": OnDateIn,
 }
 
 
@@ -356,6 +402,7 @@ START_MODELS: dict[str, type[Fields]] = {
     "variation": VariationIn,
     "funding": FundingIn,
     "fund": FundIn,
+    "foi": FoiIn,
 }
 
 

@@ -21,7 +21,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from temporalio.client import Client
 
 from concordat import bootstrap, engine, keys, metrics
-from concordat.leadership import OUTBOX_KEY, projection_leadership
+from concordat.leadership import OUTBOX_KEY, ReplayWatch, projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.audit import Auditor
@@ -29,6 +29,8 @@ from domain.audit import Auditor
 log = structlog.get_logger("concordat.process")
 CONNECT_TIMEOUT_SECONDS = 60.0
 SEAL_EVERY_SECONDS = 1.0
+PAUSE_POLL_SECONDS = 0.5
+PAUSED = -1  # `_run_projection_runners` stepped aside for an audit replay (not an exit code)
 
 
 def _stop_on_signals(stop: threading.Event | asyncio.Event, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -125,15 +127,32 @@ async def _watch(client: Client, settings: Settings, app: CaseService, stop: asy
 
 
 def run_projections(settings: Settings) -> int:
+    """Lead the views (or stand by), and step aside while `concordat audit replay` rebuilds them
+    (`concordat.leadership`: the replay asks by holding the replay lock; this process stops its views,
+    releases its leadership, and takes it back, from the rebuilt positions, once the replay is done
+    or dead)."""
     stop = threading.Event()
     _stop_on_signals(stop)
     if settings.metrics_address:  # standing by or leading: the views' lag is the same to read
         metrics.serve(settings)
-    with projection_leadership(settings, stop) as leading:
-        if not leading:
-            log.warning("projections.stopped", leading=False)
-            return 0
-        return _run_projection_runners(settings, stop)
+    watch = ReplayWatch(settings)
+    try:
+        while True:
+            with projection_leadership(settings, stop, hold_off=watch.requested) as leading:
+                if not leading:
+                    log.warning("projections.stopped", leading=False)
+                    return 0
+                outcome = _run_projection_runners(settings, stop, watch)
+            if outcome != PAUSED:
+                return outcome
+            while watch.requested() and not stop.wait(PAUSE_POLL_SECONDS):
+                pass
+            if stop.is_set():
+                log.warning("projections.stopped", paused=True)
+                return 0
+            log.warning("projections.resumed")
+    finally:
+        watch.close()
 
 
 class _Sealing:
@@ -159,7 +178,7 @@ class _Sealing:
         self.app.close()
 
 
-def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
+def _run_projection_runners(settings: Settings, stop: threading.Event, watch: ReplayWatch) -> int:
     runners = bootstrap.projection_runners(settings)
     sealing = _Sealing(settings)
     try:
@@ -176,10 +195,15 @@ def _run_projection_runners(settings: Settings, stop: threading.Event) -> int:
                     except Exception:  # the process boundary: log it whole and exit non-zero
                         log.exception("projections.runner_failed", view=runner.projection.name)
                     return 1
-            stop.wait(0.5)
+            if watch.requested():  # logged before the replay can hold the views, so the log reads in order
+                log.warning("projections.paused", reason="an audit replay asks for the views")
+                return PAUSED  # the views' threads stop below, after the event in hand, then leadership goes
+            stop.wait(PAUSE_POLL_SECONDS)
     finally:
         for runner in runners:
             runner.__exit__(None, None, None)
+            with suppress(Exception):  # the view's own connections, which the runner leaves open
+                runner.view.datastore.close()
         sealing.close()
     log.warning("projections.stopped")
     return 0

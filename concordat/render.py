@@ -158,6 +158,16 @@ def detail_entry(key: str, entry: dict[str, Any]) -> str:
     if key == "former_mediators":
         note = f": {entry['note']}" if entry.get("note") else ""
         return f"{entry['id']} ({entry['letter_ref']}) {entry['ended']} on {when(entry['at'])}{note}"
+    if key == "clarifications":
+        return f"sought {entry['asked_on']}, " + (
+            f"arrived {entry['arrived_on']}" if entry["arrived_on"] else "awaited"
+        )
+    if key == "fees":
+        return f"notice {entry['notice_on']}, " + (f"paid {entry['paid_on']}" if entry["paid_on"] else "unpaid")
+    if key == "drafts":
+        agreed = ", ".join(f"{p} by {by}" for p, by in entry["agreed"].items()) or "none yet"
+        cites = f" citing {', '.join(entry['exemptions'])}" if entry["exemptions"] else ""
+        return f"{entry['number']}. {entry['draft_ref']}{cites}: {entry['status']}; agreed: {agreed}"
     return ", ".join(f"{k}={v}" for k, v in entry.items())
 
 
@@ -649,3 +659,55 @@ def refusals(c: Console, entries: list[Any]) -> None:
             highlight=False,
             markup=False,
         )
+
+
+FOI_COLUMNS = (
+    "reference",
+    "party",
+    "requester_ref",
+    "received_on",
+    "financial_year",
+    "quarter",
+    "status",
+    "clock",
+    "due",
+    "extended_to",
+    "sent_on",
+    "on_time",
+    "overdue",
+    "exemptions",
+    "subject",
+)
+
+
+def foi_register(c: Console, report: dict[str, Any]) -> None:
+    """The FOI register: a line per request, then the share answered on time per quarter."""
+    if not report["requests"]:
+        c.print("no FOI requests")
+        return
+    for r in report["requests"]:
+        if r["status"] == "sent":
+            answer = f"sent {r['sent_on']} ({'on time' if r['on_time'] else 'late'})"
+        else:
+            answer = "OVERDUE" if r["overdue"] else (r["clock"].replace("_", " ") or r["status"])
+        due = f"due {r['due']}" if r["due"] else "clock stopped"
+        c.print(
+            f"{r['reference']}  {r['party']}  received {r['received_on']}  {due}  {answer}  {inert(r['subject'])}",
+            highlight=False,
+        )
+    c.print("on time, by quarter received:")
+    for q in report["quarters"]:
+        share = f"{q['share_on_time']:.0%}" if q["share_on_time"] is not None else "—"
+        c.print(
+            f"  {q['financial_year']} Q{q['quarter']}: {q['received']} received, {q['due']} due, "
+            f"{q['on_time']} on time ({share})",
+            highlight=False,
+        )
+
+
+def foi_csv(report: dict[str, Any], out: TextIO | None = None) -> None:
+    """The FOI register as CSV: one row per request (exemptions separated by semicolons)."""
+    writer = _CsvWriter(out or sys.stdout)
+    writer.writerow(list(FOI_COLUMNS))
+    for r in report["requests"]:
+        writer.writerow(["; ".join(r[k]) if k == "exemptions" else r[k] for k in FOI_COLUMNS])

@@ -8,9 +8,12 @@ into place). Interrupted half-way, the fresh places are removed and the old view
 An event a view cannot project is quarantined in the rebuilt view, as the runner would (the section
 that holds it is redone one event at a time), and the rebuild goes on.
 
-Stop the projection runner first (Ctrl-C `concordat up`, or scale it to zero): a runner that keeps
-following the old views would not see the swap until it restarts. Restarted, it carries on from the
-rebuilt views' own positions, so nothing is skipped or repeated.
+A running projection runner (the one `concordat up` starts, or a deployment's) steps aside for the
+replay and comes back by itself (`concordat.leadership.runner_paused`): the replay asks it to pause,
+waits until it has let go of the views, rebuilds and swaps them while holding them, and lets go. The
+runner then carries on from the rebuilt views' own positions, so an event recorded during the replay
+is projected once, after it. A replay that crashes lets go as its process ends, and the runner
+resumes the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from concordat import bootstrap
+from concordat.leadership import PAUSE_TIMEOUT_SECONDS, runner_paused
 from concordat.settings import Settings
 from projections.quarantine import INFRASTRUCTURE, Guard
 
@@ -54,10 +58,23 @@ class ReplaySummary:
 
 
 def replay(
-    settings: Settings, *, console: Console | None = None, interrupt: Callable[[int], None] | None = None
+    settings: Settings,
+    *,
+    console: Console | None = None,
+    interrupt: Callable[[int], None] | None = None,
+    pause_timeout: float = PAUSE_TIMEOUT_SECONDS,
 ) -> ReplaySummary:
-    """Rebuild all views and swap them in. `interrupt(n)` is called after each event (tests use it
-    to stop half-way, as Ctrl-C would)."""
+    """Rebuild all views and swap them in, with the projection runner paused (waiting up to
+    `pause_timeout` seconds for it to step aside). `interrupt(n)` is called after each event (tests
+    use it to stop half-way, as Ctrl-C would)."""
+    with runner_paused(settings, timeout=pause_timeout):
+        pause = settings.fault_pause_before_swap
+        return _replay(settings, console, interrupt, pause)
+
+
+def _replay(
+    settings: Settings, console: Console | None, interrupt: Callable[[int], None] | None, pause: float
+) -> ReplaySummary:
     app = bootstrap.open_cases(settings)
     total = app.max_notification_id()
     started = time.monotonic()
@@ -116,6 +133,8 @@ def replay(
                 elapsed = time.monotonic() - started
                 progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
                 start = section[-1].id + 1
+        if pause:
+            time.sleep(pause)  # fault tests only: a window in which new events arrive before the swap
         staging.swap_in()
     finally:
         staging.discard()

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         description="Fault tests only: the sender sleeps this long after the SMTP server accepts a message, "
         "before marking it sent, so a test can kill it in between.",
     )
+    fault_pause_before_swap: float = Field(
+        0.0,
+        ge=0,
+        description="Fault tests only: `audit replay` sleeps this long after rebuilding the views and before "
+        "swapping them in, so a test can record events in between.",
+    )
 
     @field_validator("smtp_sender")
     @classmethod

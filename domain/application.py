@@ -29,6 +29,7 @@ from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ValidationError
 
+from domain import foi_register
 from domain.actor import Actor
 from domain.agreement import ProposeAgreement, TerminationAgreement
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
@@ -40,6 +41,7 @@ from domain.errors import (
     InvalidInputError,
     NotAllowedError,
 )
+from domain.foi import FoiRequest, ReceiveRequest
 from domain.forward_plan import ForwardPlan
 from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
@@ -322,6 +324,27 @@ class CaseService(Application):
             )
 
         return self._start("AGR", actor, command_id, at, build)
+
+    def receive_foi(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
+        """The party first approached records an FOI request about the partnership (`FOI-2026-0001`)."""
+        command = _parse(ReceiveRequest, fields)
+        rules = self.rules_now()
+
+        def build(reference: str, when: datetime) -> FoiRequest:
+            return FoiRequest.receive(
+                rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when
+            )
+
+        return self._start("FOI", actor, command_id, at, build)
+
+    def foi_register(self, *, actor: Actor) -> dict[str, Any]:
+        """Every FOI request as it stands, oldest first, and the share answered on time per quarter
+        (`domain/foi_register.py`). Read from the store, not a view: there are a few a year."""
+        self._check_actor(actor)
+        requests = [self.state(reference) for reference in self.references(("FOI",))]
+        return foi_register.register(self.rules, requests, self.rules.calendar.local_date(self._clock()))
 
     def start_variation(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
@@ -738,7 +761,7 @@ class CaseService(Application):
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
-        if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement):
+        if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 
@@ -787,7 +810,7 @@ class CaseService(Application):
         }
 
     def references(
-        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND")
+        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI")
     ) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
         last_year = self.rules.calendar.local_date(self._clock()).year + 1

@@ -154,6 +154,26 @@ class Reporting(_Model):
     financial_year_starts: MonthDay
 
 
+class FoiAgreement(_Model):
+    """How long each other party's representative has to agree a draft response, and to whom one
+    that has not answered by then is escalated."""
+
+    working_days: int = Field(default=5, ge=1, le=20)
+    escalate_to: str = "lead_director"
+
+
+class FoiRules(_Model):
+    """Freedom of Information requests (MOU, FOI; FOIA s.1(3), s.10): the working days allowed, the
+    nations whose bank holidays stop the count, how far a public-interest extension may go, and the
+    other parties' agreement to the draft response. A policy file without `[foi]` gets these defaults."""
+
+    working_days: int = Field(default=20, ge=1, le=60)
+    holiday_nations: list[str] = ["ENG", "WLS", "SCT", "NIR"]
+    max_extension_working_days: int = Field(default=20, ge=0, le=60)
+    reminder_working_days: int = Field(default=5, ge=0, le=20)
+    agreement: FoiAgreement = FoiAgreement()
+
+
 class Minutes(_Model):
     """Whether a forum's decision must name its minutes, and the forums exempt. Absent from a policy
     file: none required (the rule before it was one), so a case keeps the rules it started under."""
@@ -229,6 +249,7 @@ class Policy(_Model):
     key_decisions: KeyDecisionRules | None = None
     # Decision notices and call-in (domain/meeting_rules.py); absent: decisions take effect at once.
     call_in: CallInRules | None = None
+    foi: FoiRules = FoiRules()
     content_hash: str = ""
     source_text: str = ""
 
@@ -246,6 +267,11 @@ class Policy(_Model):
         for kind in ROUTED_KINDS:
             if kind not in self.routes:
                 found.append((("routes",), f"there is no route for {kind!r}: add [routes.{kind}]"))
+        if not self.is_known_role(self.foi.agreement.escalate_to):
+            found.append((("foi", "agreement", "escalate_to"), f"{self.foi.agreement.escalate_to!r} is not a role"))
+        for nation in self.foi.holiday_nations:
+            if nation not in ("ENG", "WLS", "SCT", "NIR"):
+                found.append((("foi", "holiday_nations"), f"{nation!r} is not ENG, WLS, SCT or NIR"))
         for exempt in self.minutes.exempt:
             if exempt not in self.forums:
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))
@@ -404,6 +430,7 @@ class Policy(_Model):
             "dispute": ["party_rep"],
             "termination": ["party_rep"],
             "agreement": ["party_rep"],
+            "foi": ["party_rep"],
         }[kind]
 
     @property

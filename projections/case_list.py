@@ -15,6 +15,7 @@ from eventsourcing.projection import Projection
 
 from domain.agreement import TerminationAgreement
 from domain.dispute import Dispute
+from domain.foi import FoiRequest
 from domain.fund_opening import FundOpening
 from domain.funding import FundingChange
 from domain.proposal import Proposal
@@ -234,6 +235,25 @@ class CaseListProjection(Projection[CaseListView]):
     @process_event.register
     def _(self, e: TerminationAgreement.TookEffect, tracking: Tracking) -> None:
         self._update(e, tracking, status="took_effect", stage="", deadline=None)
+
+    @process_event.register
+    def _(self, e: FoiRequest.Received, tracking: Tracking) -> None:
+        # The due date moves with the clock's stops (domain/foi_clock.py): the case's own view has it.
+        self._insert(
+            e,
+            tracking,
+            kind="foi",
+            case_kind="foi",
+            title=f"FOI: {e.subject}",
+            stage="open",
+            deadline=None,
+            status="open",
+            parties=e.parties,
+        )
+
+    @process_event.register
+    def _(self, e: FoiRequest.ResponseSent, tracking: Tracking) -> None:
+        self._update(e, tracking, status="sent", stage="", deadline=None)
 
     @process_event.register
     def _(self, e: Variation.Started, tracking: Tracking) -> None:

@@ -37,6 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
     Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=forwarded)), error_if_already_set=False)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which Pythons tests/e2e/test_readme_commands.py checks the README's commands with, and any this
+    machine lacks (left out of the parametrisation, never skipped)."""
+    from tests.e2e.interpreters import found
+
+    chosen, left_out = found()
+    lines = ["README commands checked with: " + ", ".join(f"{name} ({path})" for name, path in chosen.items())]
+    return lines + [f"README commands NOT checked with {note}" for note in left_out]
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A connection URL for a PostgreSQL server the tests may create databases on."""

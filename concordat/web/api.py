@@ -28,16 +28,20 @@ from concordat.fields import (
     ConsentIn,
     DecisionIn,
     DisputeIn,
+    DraftIn,
     EmptyIn,
     ExtendIn,
     Fields,
     FindingsIn,
+    FoiIn,
     FundIn,
     FundingIn,
     NominateIn,
     NoteIn,
     ObjectIn,
+    OnDateIn,
     ProposalIn,
+    PublicInterestIn,
     ResolveIn,
     TerminationIn,
     VariationIn,
@@ -192,7 +196,7 @@ def list_cases(
         str | None,
         Query(
             pattern=NAME_PATTERN,
-            description="proposal, dispute, termination, agreement, fund, variation, funding, or a proposal's kind",
+            description="proposal, dispute, termination, agreement, fund, variation, funding, foi, or a proposal's kind",
         ),
     ] = None,
     stage: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
@@ -302,6 +306,28 @@ def public_health(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return {**render.with_pounds(report), "lag_events": lag}
+
+
+@router.get(
+    "/reports/foi",
+    tags=["registers"],
+    summary="The FOI register: every request, its due date and answer, and the share answered on time per quarter",
+    description="`?format=csv` gives the requests as CSV.",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+def foi_register(
+    who: Who, cmds: Cmds, role: RoleHeader = None, format: Annotated[Literal["json", "csv"], Query()] = "json"
+) -> Any:
+    report = cmds.cases.foi_register(actor=reader(who, cmds, role))
+    if format == "csv":
+        out = io.StringIO()
+        render.foi_csv(report, out)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="foi-register.csv"'},
+        )
+    return report
 
 
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
@@ -476,6 +502,19 @@ async def open_fund(
     return await _created(cmds, "fund", who, body, key, role)
 
 
+@router.post(
+    "/foi-requests",
+    tags=["commands"],
+    status_code=201,
+    response_model=Created,
+    summary="Record a Freedom of Information request your party received (due in 20 UK working days)",
+)
+async def receive_foi(
+    body: FoiIn, who: Who, cmds: Cmds, key: IdempotencyKey = None, role: RoleHeader = None
+) -> JSONResponse:
+    return await _created(cmds, "foi", who, body, key, role)
+
+
 # --- commands on a case ------------------------------------------------------------------------------
 
 
@@ -528,12 +567,27 @@ def _case_command(name: str, model: type[Fields], summary: str) -> None:
 for _name, _model, _summary in [
     ("resolve", ResolveIn, "Dispute: the Lead Director resolves it, or decides on mediation"),
     ("nominate", NominateIn, "Dispute: nominate a mediator"),
-    ("agree", EmptyIn, "Dispute: your party agrees to the nominee; agreement: your party signs it"),
-    ("refuse", NoteIn, "Dispute: your party refuses the nominee; agreement: your party refuses it"),
+    (
+        "agree",
+        EmptyIn,
+        "Dispute: your party agrees to the nominee; agreement: your party signs it; FOI: your party agrees the draft response",
+    ),
+    (
+        "refuse",
+        NoteIn,
+        "Dispute: your party refuses the nominee; agreement: your party refuses it; FOI: your party does not agree the draft",
+    ),
     ("object", ObjectIn, "Dispute: your party objects that the nominee is not independent"),
     ("appoint", AppointIn, "Dispute: appoint the agreed mediator, in writing"),
     ("findings", FindingsIn, "Dispute: the mediator's binding findings and the cost"),
     ("inform-ce", NoteIn, "Variation: the Chief Executive was informed before a contractual lever"),
     ("extend", ExtendIn, "Dispute: the escalation forum gives an escalated stage a new deadline"),
+    ("seek-clarification", OnDateIn, "FOI: ask the requester to clarify; the clock stops (s.1(3))"),
+    ("clarification-received", OnDateIn, "FOI: the clarification arrived; 20 working days start again"),
+    ("fees-notice", OnDateIn, "FOI: a fees notice was given; the clock stops until it is paid (s.10(2))"),
+    ("fee-paid", OnDateIn, "FOI: the fee was paid; the days it stood unpaid are disregarded"),
+    ("extend-public-interest", PublicInterestIn, "FOI: a public-interest extension to a later date (s.10(3))"),
+    ("draft-response", DraftIn, "FOI: put the draft response, with the exemptions it cites, to the other parties"),
+    ("send-response", OnDateIn, "FOI: send the response every other party agreed"),
 ]:
     _case_command(_name, _model, _summary)

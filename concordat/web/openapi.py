@@ -40,7 +40,7 @@ def vocabulary(policy: Policy) -> dict[str, list[str]]:
         "stages": list(dict.fromkeys(stages)),
         "outcomes": list(dict.fromkeys(outcomes)),
         "roles": list(dict.fromkeys(roles)),
-        "case_kinds": ["proposal", "dispute", "termination", "variation", "funding", *policy.proposal.kinds],
+        "case_kinds": ["proposal", "dispute", "termination", "variation", "funding", "foi", *policy.proposal.kinds],
     }
 
 

@@ -62,6 +62,18 @@ ACTION_FIELDS: dict[str, list[tuple[str, str]]] = {
     "findings": [("findings", "Findings (binding on the parties)"), ("cost", "Total cost in pounds")],
     "inform-ce": [("note", "How and when the Chief Executive was informed")],
     "extend": [("deadline", "New deadline (YYYY-MM-DD; empty for the stage's usual time)"), ("note", "Note")],
+    # FOI requests (domain/foi.py)
+    "seek-clarification": [("on", "Sought on (YYYY-MM-DD; empty for today)"), ("note", "What was asked")],
+    "clarification-received": [("on", "Arrived on (YYYY-MM-DD; empty for today)"), ("note", "Note")],
+    "fees-notice": [("on", "Notice given on (YYYY-MM-DD; empty for today)"), ("note", "Note")],
+    "fee-paid": [("on", "Paid on (YYYY-MM-DD; empty for today)"), ("note", "Note")],
+    "extend-public-interest": [("to", "New due date (YYYY-MM-DD)"), ("reason", "Reason (the exemption weighed)")],
+    "draft-response": [
+        ("draft_ref", "Draft's document reference"),
+        ("exemptions", "Exemptions cited (comma-separated, e.g. s.40(2), s.43(2))"),
+        ("note", "Note"),
+    ],
+    "send-response": [("on", "Sent on (YYYY-MM-DD; empty for today)"), ("note", "Note")],
 }
 ACTION_NAMES = {domain: cli for cli, (domain, _) in CASE_ACTIONS.items()}
 
@@ -739,6 +751,24 @@ async def ring_fenced_report(request: Request, year: str = "") -> Response:
             headers={"Content-Disposition": f'attachment; filename="ring-fenced-{report["financial_year"]}.csv"'},
         )
     return page(request, "report.html", report=report, lag=lag, year=chosen)
+
+
+@router.get("/reports/foi")
+@_signed_in
+async def foi_register_page(request: Request) -> Response:
+    """The FOI register and the share answered on time per quarter, as a page or CSV."""
+    who = me(request)
+    cases = request.app.state.page_commands.cases
+    report = await run_in_threadpool(lambda: cases.foi_register(actor=who.any_role()))
+    if request.query_params.get("format") == "csv":
+        out = io.StringIO()
+        render.foi_csv(report, out)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="foi-register.csv"'},
+        )
+    return page(request, "foi_register.html", report=report)
 
 
 @router.get("/audit")

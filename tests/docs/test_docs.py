@@ -3,7 +3,9 @@ and the docs site builds with no warning (`mkdocs build --strict`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +59,21 @@ def test_the_docs_site_builds_without_a_warning(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "index.html").exists()
+
+
+def test_no_command_in_the_docs_types_a_date_still_to_come() -> None:
+    """A date typed into a command would one day pass, and the page would start failing (a variation
+    "effective 2027-04-01" is refused once that day has come): a date to come is computed, as
+    `--effective "$(date -d '4 months' +%F)"`. Dates in the past (refused as too old) stay put."""
+    today = dt.datetime.now(dt.UTC).date()
+    future = [
+        f"{page.relative_to(ROOT)}:{command.line}: {typed}"
+        for page in RUN
+        for command in transcripts.parse(page).commands
+        for typed in re.findall(r"\b\d{4}-\d{2}-\d{2}\b", command.text)
+        if dt.date.fromisoformat(typed) >= today
+    ]
+    assert not future, "commands that type a date still to come (compute it instead):\n" + "\n".join(future)
 
 
 def test_the_readme_is_the_first_five_minutes() -> None:
