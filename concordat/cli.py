@@ -918,6 +918,13 @@ def proposal_start(as_: str | None, as_json: bool, command_id: str | None, **opt
     metavar="YYYY-MM-DD",
     help="With --outcome extend: the new deadline (close of business, Europe/London).",
 )
+@click.option("--meeting", default="", help="The meeting it was taken at (MTG-…), for a forum that meets.")
+@click.option(
+    "--taking-part",
+    default="",
+    help="With --meeting: the members who took part, comma-separated (default: all present).",
+)
+@click.option("--written-procedure", is_flag=True, help="Taken by written procedure, without a meeting.")
 @_command_opts
 def decide(
     reference: str,
@@ -927,6 +934,9 @@ def decide(
     note: str,
     stage_outcome: str | None,
     deadline: str | None,
+    meeting: str,
+    taking_part: str,
+    written_procedure: bool,
     as_: str | None,
     as_json: bool,
     command_id: str | None,
@@ -941,8 +951,25 @@ def decide(
         "note": note,
         "stage_outcome": stage_outcome,
         "deadline": deadline,
+        "meeting": meeting,
+        "taking_part": taking_part,
+        "written_procedure": written_procedure,
     }
     _act(_settings(), as_, command_id, reference, "decide", fields, as_json)
+
+
+@app.command("call-in")
+@click.argument("reference")
+@click.option("--stage", required=True, help="The stage whose decision is called in, e.g. pcc_decision.")
+@click.option("--members", required=True, help="The scrutiny members calling it in, comma-separated.")
+@click.option("--reason", required=True, help="Why it is called in.")
+@_command_opts
+def call_in(
+    reference: str, stage: str, members: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """Call in a council body's decision within its call-in period (the scrutiny forum's secretary)."""
+    fields = {"stage": stage, "members": members, "reason": reason}
+    _act(_settings(), as_, command_id, reference, "call-in", fields, as_json)
 
 
 @app.command()
@@ -1833,3 +1860,6 @@ def _crash_log(err: Exception) -> str:
 from concordat.health import health_command  # noqa: E402
 
 app.add_command(health_command, "health")
+
+# `concordat meeting …` and `concordat forward-plan …` (their module adds them to `app`).
+from concordat import meeting_cli  # noqa: E402, F401

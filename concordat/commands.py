@@ -57,6 +57,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "findings": ("findings", ("findings", "cost")),
     "inform-ce": ("inform_chief_executive", ("note",)),
     "extend": ("extend", ("deadline", "note")),
+    "call-in": ("call_in", ("stage", "members", "reason")),
     # FOI requests (domain/foi.py)
     "seek-clarification": ("seek_clarification", ("on", "note")),
     "clarification-received": ("clarification_received", ("on", "note")),
@@ -68,6 +69,14 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # Fields that are dates, sent to the domain as YYYY-MM-DD (or left out).
 _DATES = ("on", "to")
+
+
+def _names(value: Any) -> list[str]:
+    """Names given as a list or as one comma-separated string (the CLI's and the forms' way)."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(n).strip() for n in items if str(n).strip()]
 
 
 @dataclass
@@ -305,6 +314,14 @@ class Commands:
             "stage_outcome": fields.get("stage_outcome") or None,
             "new_deadline": new_deadline.isoformat() if new_deadline else None,
         }
+        # Where a forum that meets took it (domain/meeting.py); left out when not said, so a decision
+        # without them is the command it always was.
+        if fields.get("meeting"):
+            act["meeting"] = str(fields["meeting"]).strip()
+        if taking_part := _names(fields.get("taking_part")):
+            act["taking_part"] = taking_part
+        if fields.get("written_procedure"):
+            act["written_procedure"] = True
         cid, earlier = await self._earlier(who, reference, "decide", command_id, act)
         if earlier is not None:
             return earlier
@@ -338,6 +355,8 @@ class Commands:
             given = {"findings": given["findings"] or "", "cost_pence": self._pence(given["cost"], "cost")}
         if "effective" in given:
             given["effective"] = _day(given["effective"], "effective")
+        if "members" in given:
+            given["members"] = _names(given["members"])
         if "deadline" in given:
             day = _day(given.pop("deadline"), "deadline")
             given["new_deadline"] = day.isoformat() if day else None

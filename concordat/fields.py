@@ -49,6 +49,11 @@ class Fields(BaseModel):
 
 # A list of parties, or one comma-separated string (as the CLI and the forms give them).
 Parties = list[PartyCode] | Annotated[str, Field(max_length=200, pattern=r"^[A-Z0-9_, ]*$")]
+# Members of a forum by their names as recorded (a list, or one comma-separated string).
+Members = (
+    list[Name]
+    | Annotated[str, Field(max_length=2000, pattern=r"^$|^ *[a-z][a-z0-9_]{0,63} *(, *[a-z][a-z0-9_]{0,63} *)*$")]
+)
 PARTIES_HELP = "Parties it concerns: PCC, CCC, CPCCG (a list, or comma-separated)."
 
 
@@ -284,6 +289,17 @@ class DecisionIn(Fields):
         None, description="With outcome `decide` at an escalation: the stage's own outcome"
     )
     deadline: date | None = Field(None, description="With outcome `extend`: the new deadline")
+    meeting: OptionalReference = Field("", description="The meeting it was taken at (MTG-…), for a forum that meets")
+    taking_part: Members = Field(
+        [], description="With a meeting: the members who took part (default: those present with no declared interest)"
+    )
+    written_procedure: bool = Field(False, description="Taken by written procedure, without a meeting")
+
+
+class CallInIn(Fields):
+    stage: Name = Field(description="The stage whose held decision is called in, e.g. pcc_decision")
+    members: Members = Field(description="The scrutiny members calling it in (a list, or comma-separated)")
+    reason: Note = Field("", description="Why it is called in")
 
 
 class WithdrawIn(Fields):
@@ -367,6 +383,7 @@ ACT_MODELS: dict[str, type[Fields]] = {
     "consent": ConsentIn,
     "inform-ce": NoteIn,
     "extend": ExtendIn,
+    "call-in": CallInIn,
     "seek-clarification": OnDateIn,
     "clarification-received": OnDateIn,
     "fees-notice": OnDateIn,

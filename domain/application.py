@@ -44,10 +44,12 @@ from domain.errors import (
     NotAllowedError,
 )
 from domain.foi import FoiRequest, ReceiveRequest
+from domain.forward_plan import ForwardPlan
 from domain.fund_opening import FundOpening
 from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
 from domain.identity import User
+from domain.meeting import MeetingBook
 from domain.membership import Membership
 from domain.policy import Policy, PolicyVersion
 from domain.proposal import Proposal
@@ -237,6 +239,10 @@ class CaseService(Application):
             fastforward_skipping=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
             deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
         )
+
+    def now(self) -> datetime:
+        """The service's clock (fixed in tests): what a command given now is stamped with."""
+        return self._clock()
 
     @property
     def policy(self) -> Policy:
@@ -523,6 +529,12 @@ class CaseService(Application):
                 found["fund_exists"] = Fund.create_id(case.name) in self.repository
             elif name == "people":
                 found["people"] = StoredRoster(self.repository)
+        if isinstance(case, StagedCase):
+            # The meetings a decision may name (domain/meeting.py); one it records an item on is
+            # saved with the case.
+            book = found["meetings"] = MeetingBook(self.repository)
+            found["meetings_changed"] = book.changed
+            found["forward_plan"] = ForwardPlan(self.repository)
         return found
 
     def act(
@@ -607,6 +619,9 @@ class CaseService(Application):
         at: datetime | None = None,
         stage_outcome: str | None = None,
         new_deadline: date | None = None,
+        meeting: str = "",
+        taking_part: list[str] | None = None,
+        written_procedure: bool = False,
     ) -> CaseView:
         """A forum's decision on a case of any routed kind (the `decide` action, spelled out)."""
         fields = {
@@ -616,6 +631,9 @@ class CaseService(Application):
             "note": note,
             "stage_outcome": stage_outcome,
             "new_deadline": new_deadline,
+            "meeting": meeting,
+            "taking_part": taking_part or [],
+            "written_procedure": written_procedure,
         }
         return self.act(reference, actor=actor, action="decide", fields=fields, command_id=command_id, at=at)
 

@@ -68,6 +68,41 @@ class WorkingDayCalendar:
         day = self.add_working_days(self.local_date(deadline), -working_days)
         return self.at(day, self.start_of_business)
 
+    # --- clear days (LGA 1972 s.100B; the 2012 Executive Arrangements Regulations) ------------
+    #
+    # "Clear days" leave out both ends: the day a notice is published and the day of the meeting or
+    # decision. Calendar clear days count every day between (an agenda 5 clear days before a meeting;
+    # a forward-plan entry 28 clear days before a key decision); clear *working* days count only the
+    # working days between (the call-in period: 5 clear working days after a decision notice).
+
+    @staticmethod
+    def clear_days_between(published: date, event: date) -> int:
+        """How many whole days lie strictly between `published` and `event` (0 when they are the same
+        day or adjacent, or `event` is before `published`)."""
+        return max((event - published).days - 1, 0)
+
+    @staticmethod
+    def latest_publication(event: date, clear_days: int) -> date:
+        """The last day a notice may be published and still leave `clear_days` clear days before
+        `event`."""
+        return event - timedelta(days=clear_days + 1)
+
+    @staticmethod
+    def earliest_after_notice(published: date, clear_days: int) -> date:
+        """The first day a meeting or decision may fall after a notice published on `published` that
+        needs `clear_days` clear days."""
+        return published + timedelta(days=clear_days + 1)
+
+    def clear_working_days_between(self, published: date, event: date) -> int:
+        """How many working days lie strictly between `published` and `event`."""
+        return sum(1 for n in range(1, (event - published).days) if self.is_working_day(published + timedelta(days=n)))
+
+    def end_of_clear_working_days(self, published: date, clear_days: int) -> date:
+        """The last of `clear_days` clear working days after `published` (a notice published on a
+        Friday before a bank-holiday Monday starts counting on Tuesday); the period ends at the close
+        of business that day."""
+        return self.add_working_days(published, clear_days)
+
     @staticmethod
     def next_meeting(pattern: MeetingPattern, after: date, forum: str) -> date:
         """The first meeting of `forum` strictly after `after`."""

@@ -160,10 +160,10 @@ class FundOpening(StagedCase):
         at: datetime,
         new_aggregates: list[Any] | None = None,
         fund_exists: bool = False,
-        **_: Any,
+        **rest: Any,
     ) -> None:
         """As any staged decision; the one that agrees opens the fund, saved with the decision."""
-        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at)
+        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, **rest)
         if self.status != OPENED:
             return
         if fund_exists:

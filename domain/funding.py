@@ -410,7 +410,7 @@ class FundingChange(StagedCase):
         command_id: str,
         at: datetime,
         fund: Fund | None = None,
-        **_: Any,
+        **rest: Any,
     ) -> None:
         """As any staged decision, with the fund checked at every stage (ToR 2.6): a decision that
         carries the change on while the fund cannot afford it is refused whole, naming the fund, its
@@ -420,7 +420,7 @@ class FundingChange(StagedCase):
         if fund is None:
             raise InvalidInputError(f"{self.reference}: its fund {self.fund!r} was not loaded")
         seen = len(self.decisions)
-        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at)
+        super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, **rest)
         if self.status == "approved":
             fund.apply_change(
                 rules,

@@ -25,6 +25,7 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from domain.errors import PolicyError
+from domain.meeting_rules import CallInRules, KeyDecisionRules, MeetingRules
 from domain.recorded import Recorded
 from domain.routes import Deadline, Route
 from domain.separation import Separation
@@ -242,6 +243,12 @@ class Policy(_Model):
     separation: Separation = Separation()
     minutes: Minutes = Minutes()
     limits: Limits = Limits()
+    # Meetings, agendas, quorum and declarations of interest, per forum (domain/meeting_rules.py).
+    meeting_rules: dict[str, MeetingRules] = {}
+    # Key decisions and the forward plan (domain/meeting_rules.py); absent: no decision is key.
+    key_decisions: KeyDecisionRules | None = None
+    # Decision notices and call-in (domain/meeting_rules.py); absent: decisions take effect at once.
+    call_in: CallInRules | None = None
     foi: FoiRules = FoiRules()
     content_hash: str = ""
     source_text: str = ""
@@ -268,10 +275,32 @@ class Policy(_Model):
         for exempt in self.minutes.exempt:
             if exempt not in self.forums:
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))
+        for name, mrules in self.meeting_rules.items():
+            if name not in self.forums:
+                found.append((("meeting_rules", name), f"{name!r} is not a forum; forums: {', '.join(self.forums)}"))
+            elif mrules.chair_capacity and mrules.capacities and mrules.chair_capacity not in mrules.capacities:
+                found.append(
+                    (("meeting_rules", name, "chair_capacity"), f"{mrules.chair_capacity!r} is not one of capacities")
+                )
+        for name in self.key_decisions.forums if self.key_decisions else []:
+            if name not in self.forums:
+                found.append(
+                    (("key_decisions", "forums"), f"{name!r} is not a forum; forums: {', '.join(self.forums)}")
+                )
+        if self.call_in is not None:
+            for name in self.call_in.forums:
+                if name not in self.forums:
+                    found.append((("call_in", "forums"), f"{name!r} is not a forum"))
+                elif name not in self.call_in.scrutiny:
+                    found.append((("call_in", "scrutiny"), f'{name!r} has no scrutiny forum: add {name} = "…"'))
+            for body, scrutiny in self.call_in.scrutiny.items():
+                if scrutiny not in self.forums:
+                    found.append((("call_in", "scrutiny", body), f"{scrutiny!r} is not a forum"))
         for loc, msg in self.separation.problems(self.forums):
             found.append((("separation", *loc), msg))
         reached = {stage.forum for route in self.routes.values() for stage in route.stages.values()}
         reached |= {route.escalation.forum for route in self.routes.values() if route.escalation is not None}
+        reached |= set(self.call_in.scrutiny.values()) if self.call_in is not None else set()
         for name in self.forums:
             if self.routes and name not in reached:
                 found.append(
@@ -345,6 +374,10 @@ class Policy(_Model):
         return cls.from_bytes(raw, str(path))
 
     # --- questions the rules ask -------------------------------------------------------------
+
+    def meetings_of(self, forum: str) -> MeetingRules | None:
+        """The forum's meeting rules, or None: it records decisions without meetings."""
+        return self.meeting_rules.get(forum)
 
     def decider_of(self, forum: str) -> str:
         return self.forums[forum].decided_by

@@ -52,6 +52,8 @@ from domain.errors import (
     WrongStageError,
     closed_text,
 )
+from domain.forward_plan import ForwardPlan
+from domain.meeting import Meeting, MeetingBook, MeetingRequiredError
 from domain.recorded import upcast_adding
 from domain.routes import Facts, Route
 from domain.separation import SeparationOfDutiesError
@@ -70,10 +72,27 @@ class Decide(Command):
     note: Note = ""
     stage_outcome: Name | None = None
     new_deadline: date | None = None
+    # A decision of a forum that meets (`[meeting_rules.<forum>]`): the meeting it was taken at and
+    # the members who took part (default: those present with no declared interest in the item), or
+    # that it was taken by written procedure where the policy allows.
+    meeting: OptionalReference = ""
+    taking_part: list[Name] = []
+    written_procedure: bool = False
 
 
 class Withdraw(Command):
     note: Note = ""
+
+
+class CallIn(Command):
+    """Scrutiny members call in a council body's decision before it takes effect (`[call_in]`)."""
+
+    stage: Name
+    members: list[Name]
+    reason: Note = ""
+
+
+SCRUTINY_OUTCOMES = ("refer_back", "let_stand")
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -103,6 +122,7 @@ class StagedCase(Case):
     ACTIONS: ClassVar[dict[str, tuple[type[Command], str]]] = {
         "decide": (Decide, "decide"),
         "withdraw": (Withdraw, "withdraw"),
+        "call_in": (CallIn, "call_in"),
     }
 
     # --- what a kind says ---------------------------------------------------------------------
@@ -202,6 +222,9 @@ class StagedCase(Case):
         found: list[CaseAction] = []
         for stage, entry in self.open_stages.items():
             sdef = route.stages[stage]
+            if entry.get("held"):
+                found.append(self._call_in_action(rules, stage, entry))
+                continue
             found.append(
                 CaseAction(
                     "decide",
@@ -289,6 +312,11 @@ class StagedCase(Case):
             return self.extra_timers()
         found: list[Timer] = []
         for entry in self.open_stages.values():
+            held = entry.get("held")
+            if held:
+                if not held.get("called_in"):
+                    found.append(Timer(f"callin:{entry['seq']}", _instant(held["until"])))  # type: ignore[arg-type]
+                continue
             if entry["reminder_at"] is not None and not entry["reminder_sent"]:
                 found.append(Timer(f"remind:{entry['seq']}", entry["reminder_at"]))
             if entry["deadline"] is not None and not entry["missed"]:
@@ -309,6 +337,7 @@ class StagedCase(Case):
                 "reminder_at": e["reminder_at"],
                 "escalated_to": e["escalated_to"],
                 "overdue_recorded": e["missed"],
+                "call_in": dict(e["held"]) if e.get("held") else None,
             }
             for stage, e in self.open_stages.items()
         ]
@@ -388,8 +417,20 @@ class StagedCase(Case):
 
     # --- commands -----------------------------------------------------------------------------
 
-    def decide(self, rules: Rules, *, actor: Actor, command: Decide, command_id: str, at: datetime, **_: Any) -> None:
-        """Record a decision at an open stage and move the case on as its route says."""
+    def decide(
+        self,
+        rules: Rules,
+        *,
+        actor: Actor,
+        command: Decide,
+        command_id: str,
+        at: datetime,
+        meetings: MeetingBook | None = None,
+        forward_plan: ForwardPlan | None = None,
+        **_: Any,
+    ) -> None:
+        """Record a decision at an open stage and move the case on as its route says. A forum that
+        meets records it against the meeting and agenda item it was taken at (`_at_meeting`)."""
         self._check_open()
         policy, route, facts = rules.policy, self.route(rules), self.facts()
         stage = command.stage
@@ -403,6 +444,9 @@ class StagedCase(Case):
             already = f"; decision already recorded: {last}" if last else ""
             raise WrongStageError(f"{self.reference} is awaiting {', '.join(self.open_stages)}, not {stage}{already}")
         entry = self.open_stages[stage]
+        if entry.get("held"):
+            self._scrutiny_decides(rules, stage, entry, actor=actor, command=command, command_id=command_id, at=at)
+            return
         sdef = route.stages[stage]
         decider = policy.decider_of(sdef.forum)
         esc_forum = entry["escalated_to"]
@@ -453,6 +497,20 @@ class StagedCase(Case):
                 f"--minutes-ref: a decision of {forum} ({name}) names the minutes that record it, "
                 f"e.g. --minutes-ref {forum.upper().replace('_', '-')}-{rules.calendar.local_date(at).year}-01"
             )
+        at_meeting, meeting = self._at_meeting(rules, stage, forum, command, actor, meetings)
+        key_decision = None
+        if not as_escalation and forward_plan is not None:
+            key_decision = forward_plan.check_key_decision(
+                rules=policy.key_decisions,
+                calendar=rules.calendar,
+                case=self.reference,
+                forum=forum,
+                value_pence=facts.value_pence,
+                at=at,
+            )
+        held = None
+        if not as_escalation and not route.stages[stage].outcomes[effective].stays:
+            held = self._call_in_period(rules, forum, effective, at)
         self._record_move(
             stage=stage,
             forum=forum,
@@ -461,11 +519,80 @@ class StagedCase(Case):
             stage_outcome=command.stage_outcome,
             minutes_ref=command.minutes_ref,
             note=command.note,
-            move=move,
+            move=Move() if held else move,  # held: it takes effect when the call-in period ends
             actor=actor,
             command_id=command_id,
             at=at,
+            meeting=at_meeting,
+            key_decision=key_decision,
+            held=held,
         )
+        if meeting is not None and meetings is not None and at_meeting is not None:
+            meeting.record_decision(
+                item=at_meeting["item"],
+                case=self.reference,
+                stage=stage,
+                outcome=command.outcome,
+                taking_part=at_meeting["taking_part"],
+                actor=actor,
+                command_id=command_id,
+                at=at,
+            )
+            meetings.changed.append(meeting)
+
+    def _at_meeting(
+        self,
+        rules: Rules,
+        stage: str,
+        forum: str,
+        command: Decide,
+        actor: Actor,
+        meetings: MeetingBook | None,
+    ) -> tuple[dict[str, Any] | None, Meeting | None]:
+        """Where a decision of a forum that meets was taken: at a meeting, against its agenda item
+        (in session, or after it from its minutes; quorate for the item, no member with a declared
+        interest taking part), or by written procedure where the policy allows. A forum with no
+        meeting rules, or whose rules do not ask for meetings, decides as before unless a meeting is
+        named. Nothing here for a case that started under a policy without meeting rules."""
+        mrules = rules.policy.meetings_of(forum)
+        if command.written_procedure:
+            if mrules is None or not mrules.written_procedure:
+                raise InvalidInputError(f"{forum} takes no decisions by written procedure under the policy")
+            if command.meeting or command.taking_part:
+                raise InvalidInputError("a decision by written procedure names no meeting and no members taking part")
+            return {"written_procedure": True}, None
+        if not command.meeting:
+            if command.taking_part:
+                raise InvalidInputError("--taking-part goes with --meeting")
+            if mrules is not None and mrules.decisions_at_meetings:
+                allowed = " or by written procedure (--written-procedure)" if mrules.written_procedure else ""
+                raise MeetingRequiredError(
+                    f"--meeting: a decision of {forum} is taken at one of its meetings{allowed}; "
+                    "name the meeting (MTG-…) it was taken at"
+                )
+            return None, None
+        if mrules is None:
+            raise InvalidInputError(f"{forum} keeps no meetings under the policy; leave out --meeting")
+        if meetings is None:  # every command of a staged case is given the book (application._collaborators)
+            raise InvalidInputError("meetings cannot be read here")
+        meeting = meetings.get(command.meeting)
+        entry, taking_part = meeting.check_decision(
+            rules=mrules,
+            case=self.reference,
+            stage=stage,
+            forum=forum,
+            recorder=actor,
+            taking_part=list(command.taking_part),
+            minutes_ref=command.minutes_ref,
+        )
+        recorded = {
+            "reference": meeting.reference,
+            "on": meeting.on.isoformat(),
+            "item": entry["item"],
+            "taking_part": taking_part,
+            "written_procedure": False,
+        }
+        return recorded, meeting
 
     def _escalation_move(
         self, rules: Rules, route: Route, facts: Facts, stage: str, command: Decide, offered: list[str], at: datetime
@@ -583,6 +710,9 @@ class StagedCase(Case):
         actor: Actor,
         command_id: str,
         at: datetime,
+        meeting: dict[str, Any] | None = None,
+        key_decision: dict[str, Any] | None = None,
+        held: dict[str, Any] | None = None,
     ) -> None:
         closed = list(self.open_stages) if move.status != OPEN else move.closed
         opened = [] if move.status != OPEN else move.opened
@@ -604,14 +734,22 @@ class StagedCase(Case):
             status=move.status,
             awaiting=awaiting,
             next_deadline=_iso(min(deadlines)) if deadlines and move.status == OPEN else None,
+            meeting=meeting,
+            key_decision=key_decision,
+            held=held,
             **self._who(actor, command_id, at),
         )
 
     class Decided(Case.Event):
         """A decision and what it did to the case. Version 1 (one stage at a time: `next_stage`,
-        `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored."""
+        `deadline`, `reminder_at`) is upcast to this shape; its hash stays over what was stored.
+        Version 3 adds `meeting`: the meeting and agenda item it was taken at, or that it was taken by
+        written procedure (None: neither said, as every decision before version 3); and
+        `key_decision`: for a key decision, the footing it was taken on (forward plan, general
+        exception, special urgency); and `held`: a decision subject to call-in, published as a notice
+        and held until the call-in period ends (`until`), its move recorded then (`DecisionTookEffect`)."""
 
-        class_version = 2
+        class_version = 3
         stage: str
         forum: str
         outcome: str
@@ -630,10 +768,17 @@ class StagedCase(Case):
         actor_role: str
         command_id: str
         at: datetime
+        meeting: dict[str, Any] | None
+        key_decision: dict[str, Any] | None
+        held: dict[str, Any] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             upcast_adding(state, **decided_v1_as_v2(state))
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            upcast_adding(state, meeting=None, key_decision=None, held=None)
 
     @event(Decided)
     def _decide(
@@ -657,6 +802,9 @@ class StagedCase(Case):
         actor_role: str,
         command_id: str,
         at: datetime,
+        meeting: dict[str, Any] | None = None,
+        key_decision: dict[str, Any] | None = None,
+        held: dict[str, Any] | None = None,
     ) -> None:
         fields = dict(locals())  # the event's fields, as recorded
         self._apply_decision(fields)
@@ -665,7 +813,7 @@ class StagedCase(Case):
     def _apply_decision(self, d: dict[str, Any]) -> None:
         """What a decision does to the case, from its recorded fields (today's `Decided`, or an earlier
         release's after `decided_v1_as_v2`)."""
-        stage, actor_id, actor_role, status = d["stage"], d["actor_id"], d["actor_role"], d["status"]
+        stage, actor_id, actor_role = d["stage"], d["actor_id"], d["actor_role"]
         self.decisions.append(
             {
                 "stage": stage,
@@ -678,10 +826,20 @@ class StagedCase(Case):
                 "actor_id": actor_id,
                 "actor_role": actor_role,
                 "at": d["at"].isoformat(),
+                **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
+                **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
             }
         )
         key = f"{stage}:{d['effective_outcome']}"
         self.counts[key] = self.counts.get(key, 0) + 1
+        if d.get("held") and stage in self.open_stages:
+            self.open_stages[stage]["held"] = dict(d["held"])
+        self._apply_move(d)
+
+    def _apply_move(self, d: dict[str, Any]) -> None:
+        """The stages a decision (or a held decision taking effect) closed and opened, its joins, and
+        the status after."""
+        status = d["status"]
         for closed in d["closed"]:
             self.open_stages.pop(closed, None)
         joined, forked = d["joined"], d["forked"]
@@ -695,6 +853,202 @@ class StagedCase(Case):
         self.status = status
         if status != OPEN:
             self.open_stages.clear()
+
+    # --- decision notices and call-in (`[call_in]`) -------------------------------------------
+
+    @staticmethod
+    def _scrutiny_of(rules: Rules, forum: str) -> str:
+        call_in = rules.policy.call_in
+        assert call_in is not None  # a held decision was held under call-in rules
+        return call_in.scrutiny[forum]
+
+    def _call_in_period(self, rules: Rules, forum: str, outcome: str, at: datetime) -> dict[str, Any] | None:
+        """A decision of a body subject to call-in is published as a notice today and held until close
+        of business on the last of the clear working days after it; None for any other."""
+        call_in = rules.policy.call_in
+        if call_in is None or forum not in call_in.forums:
+            return None
+        notice_on = rules.calendar.local_date(at)
+        last = rules.calendar.end_of_clear_working_days(notice_on, call_in.clear_working_days)
+        return {
+            "forum": forum,
+            "outcome": outcome,
+            "notice_on": notice_on.isoformat(),
+            "until": rules.calendar.close_of_business_on(last).isoformat(),
+            "scrutiny": call_in.scrutiny[forum],
+            "called_in": None,
+        }
+
+    def _call_in_action(self, rules: Rules, stage: str, entry: dict[str, Any]) -> CaseAction:
+        held = entry["held"]
+        scrutiny_role = rules.policy.decider_of(held["scrutiny"])
+        if held.get("called_in"):
+            return CaseAction("decide", [scrutiny_role], stage=stage, outcomes=list(SCRUTINY_OUTCOMES))
+        return CaseAction("call_in", [scrutiny_role], stage=stage)
+
+    def call_in(self, rules: Rules, *, actor: Actor, command: CallIn, command_id: str, at: datetime, **_: Any) -> None:
+        """Scrutiny calls in a held decision before its call-in period ends: the decision does not take
+        effect, and the body's scrutiny forum decides whether to refer it back or let it stand."""
+        self._check_open()
+        entry = self.open_stages.get(command.stage)
+        held = entry.get("held") if entry is not None else None
+        if held is None:
+            raise WrongStageError(f"{self.reference} has no decision at {command.stage} awaiting its call-in period")
+        role = rules.policy.decider_of(held["scrutiny"])
+        if actor.role != role:
+            raise NotAllowedError(f"role {actor.role} may not call in {self.reference}; {role} records a call-in")
+        if held.get("called_in"):
+            raise InvalidInputError(f"{self.reference}'s decision at {command.stage} is already called in")
+        until = _instant(held["until"])
+        assert until is not None
+        if at >= until:
+            raise DeadlineNotReachedError(
+                f"the call-in period of {self.reference}'s decision at {command.stage} ended at {until.isoformat()}"
+            )
+        needed = rules.policy.call_in.members_needed if rules.policy.call_in else 1
+        members = list(dict.fromkeys(command.members))
+        if len(members) < needed:
+            raise InvalidInputError(f"a call-in needs {needed} scrutiny members; named: {', '.join(members) or 'none'}")
+        if not command.reason.strip():
+            raise InvalidInputError("a call-in says why (--reason)")
+        self._call_in(
+            stage=command.stage,
+            members=members,
+            reason=command.reason.strip(),
+            scrutiny=held["scrutiny"],
+            **self._who(actor, command_id, at),
+        )
+
+    @event("CalledIn")
+    def _call_in(
+        self,
+        *,
+        stage: str,
+        members: list[str],
+        reason: str,
+        scrutiny: str,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        held = self.open_stages[stage]["held"]
+        held["called_in"] = {"members": list(members), "reason": reason, "at": at.isoformat()}
+        self._done(command_id)
+
+    def _scrutiny_decides(
+        self,
+        rules: Rules,
+        stage: str,
+        entry: dict[str, Any],
+        *,
+        actor: Actor,
+        command: Decide,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        held = entry["held"]
+        role = rules.policy.decider_of(held["scrutiny"])
+        if not held.get("called_in") or actor.role != role:
+            raise WrongStageError(
+                f"{self.reference}'s decision at {stage} ({held['outcome']}) is published and takes effect when its "
+                f"call-in period ends at {held['until']}, unless it is called in"
+            )
+        if command.outcome not in SCRUTINY_OUTCOMES:
+            raise OutcomeNotAllowedError(
+                f"outcome {command.outcome!r} is not allowed for a call-in; allowed: {', '.join(SCRUTINY_OUTCOMES)}"
+            )
+        if command.outcome == "let_stand":
+            self._held_takes_effect(
+                rules, stage, how="let_stand", actor=actor, command_id=command_id, at=at, note=command.note
+            )
+            return
+        times = self.times(rules, stage, at)
+        self._refer_back(
+            stage=stage,
+            forum=held["forum"],
+            note=command.note.strip(),
+            deadline=_iso(times.deadline),
+            reminder_at=_iso(times.reminder_at),
+            **self._who(actor, command_id, at),
+        )
+
+    @event("ReferredBack")
+    def _refer_back(
+        self,
+        *,
+        stage: str,
+        forum: str,
+        note: str,
+        deadline: str | None,
+        reminder_at: str | None,
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        entry = self.open_stages[stage]
+        entry.pop("held", None)
+        self.stage_seq += 1
+        entry.update(
+            seq=self.stage_seq,
+            deadline=_instant(deadline),
+            reminder_at=_instant(reminder_at),
+            reminder_sent=False,
+            missed=False,
+            escalated_to=None,
+        )
+        self._done(command_id)
+
+    def _held_takes_effect(
+        self, rules: Rules, stage: str, *, how: str, actor: Actor, command_id: str, at: datetime, note: str = ""
+    ) -> None:
+        """A held decision takes effect: its move, worked out now (the joins as they stand now)."""
+        held = self.open_stages[stage]["held"]
+        route, facts = self.route(rules), self.facts()
+        move = self._move(rules, route, facts, stage, held["outcome"], at)
+        closed = list(self.open_stages) if move.status != OPEN else move.closed
+        opened = [] if move.status != OPEN else move.opened
+        awaiting = [s for s in self.open_stages if s not in closed] + [o["stage"] for o in opened]
+        self._held_took_effect(
+            stage=stage,
+            outcome=held["outcome"],
+            how=how,
+            note=note.strip(),
+            opened=opened,
+            closed=closed,
+            forked=move.forked if move.status == OPEN else None,
+            joined=move.joined,
+            status=move.status,
+            awaiting=awaiting,
+            **self._who(actor, command_id, at),
+        )
+
+    @event("DecisionTookEffect")
+    def _held_took_effect(
+        self,
+        *,
+        stage: str,
+        outcome: str,
+        how: str,
+        note: str,
+        opened: list[dict[str, Any]],
+        closed: list[str],
+        forked: dict[str, Any] | None,
+        joined: dict[str, Any] | None,
+        status: str,
+        awaiting: list[str],
+        actor_id: str,
+        actor_role: str,
+        command_id: str,
+        at: datetime,
+    ) -> None:
+        for d in reversed(self.decisions):
+            if d["stage"] == stage:
+                d["took_effect"] = {"how": how, "at": at.isoformat()}
+                break
+        self._apply_move({"closed": closed, "opened": opened, "joined": joined, "forked": forked, "status": status})
+        self._done(command_id)
 
     def withdraw(
         self, rules: Rules, *, actor: Actor, command: Withdraw, command_id: str, at: datetime, **_: Any
@@ -743,6 +1097,11 @@ class StagedCase(Case):
             raise DeadlineNotReachedError(f"{timer} for {self.reference} is due at {due[timer].isoformat()}")
         seq = int(timer.partition(":")[2])
         stage, entry = next((s, e) for s, e in self.open_stages.items() if e["seq"] == seq)
+        if timer.startswith("callin:"):
+            self._held_takes_effect(
+                rules, stage, how="call_in_period_ended", actor=SYSTEM_ACTOR, command_id=command_id, at=at
+            )
+            return
         policy, route = rules.policy, self.route(rules)
         forum = entry["escalated_to"] or route.stages[stage].forum
         who = self._who(SYSTEM_ACTOR, command_id, at)

@@ -228,7 +228,7 @@ class Variation(StagedCase):
     # --- commands ---------------------------------------------------------------------------------
 
     def inform_chief_executive(
-        self, rules: Rules, *, actor: Actor, command: InformChiefExecutive, command_id: str, at: datetime
+        self, rules: Rules, *, actor: Actor, command: InformChiefExecutive, command_id: str, at: datetime, **_: Any
     ) -> None:
         """MOU, Contract Management: the Lead Director informs the Chief Executive before a lever is used."""
         self._check_open()

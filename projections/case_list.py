@@ -309,6 +309,15 @@ class CaseListProjection(Projection[CaseListView]):
         )
 
     @process_event.register
+    def _(self, e: StagedCase.DecisionTookEffect, tracking: Tracking) -> None:
+        # A decision held for its call-in period takes effect (domain/staged.py).
+        self._update(e, tracking, stage=",".join(e.awaiting), status=e.status, escalated_to=None)
+
+    @process_event.register
+    def _(self, e: StagedCase.ReferredBack, tracking: Tracking) -> None:
+        self._update(e, tracking, deadline=iso(_instant(e.deadline)), escalated_to=None)
+
+    @process_event.register
     def _(self, e: StagedCase.Withdrawn, tracking: Tracking) -> None:
         self._update(e, tracking, status="withdrawn", deadline=None, escalated_to=None)
 

@@ -68,7 +68,7 @@ def session_secret(settings: Settings) -> str:
 
 
 def create_app(settings: Settings | None = None, *, secure_cookies: bool = False) -> FastAPI:
-    from concordat.web import api, pages  # the routers import this module's names
+    from concordat.web import api, pages, public  # the routers import this module's names
 
     settings = settings or Settings()
     commands = Commands.open(settings, door="api")
@@ -164,8 +164,10 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
         return PlainTextResponse("ok\n")
 
     app.include_router(api.router, prefix="/api/v1")
+    app.include_router(public.api, prefix="/api/v1")
     _document_problems(app)
     app.include_router(pages.router)
+    app.include_router(public.pages)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _mount_metrics(app, settings)
     return app
