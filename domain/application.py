@@ -33,6 +33,8 @@ from domain import foi_register
 from domain.actor import Actor
 from domain.agreement import ProposeAgreement, TerminationAgreement
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
+from domain.cycles import PREFIXES as CYCLE_PREFIXES
+from domain.cycles import CycleCase, ScheduleControl
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import (
     CaseClosedError,
@@ -47,7 +49,7 @@ from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
 from domain.identity import User
 from domain.membership import Membership
-from domain.policy import Policy, PolicyVersion
+from domain.policy import ADMIN_ROLE, Policy, PolicyVersion
 from domain.proposal import Proposal
 from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
@@ -332,6 +334,73 @@ class CaseService(Application):
             )
 
         return self._start("FOI", actor, command_id, at, build)
+
+    def open_scheduled(
+        self,
+        *,
+        schedule: str,
+        scheduled_at: datetime,
+        figures: Callable[[], dict[str, Any]],
+        command_id: str,
+        at: datetime | None = None,
+    ) -> CaseView:
+        """A schedule's firing opens its review (`REV-`) or report (`RPT-`) case, as the system. The
+        command id names the schedule and the instant it fired for: a repeated firing finds the case
+        the first one opened (and the figures are taken only when a case is opened)."""
+        rules = self.rules_now()
+        rule = rules.policy.schedules.get(schedule)
+        if rule is None:
+            raise InvalidInputError(
+                f"no schedule is named {schedule!r}; schedules: {', '.join(rules.policy.schedules)}"
+            )
+        done = self._receipt(command_id)
+        if done is not None:
+            return self.state(done)
+        taken = figures() if rule.figures else {}
+
+        def build(reference: str, when: datetime) -> CycleCase:
+            return CycleCase.open(
+                rules,
+                reference=reference,
+                schedule=schedule,
+                scheduled_at=scheduled_at,
+                figures=taken,
+                command_id=command_id,
+                at=when,
+            )
+
+        return self._start(CYCLE_PREFIXES[rule.opens], SYSTEM_ACTOR, command_id, at, build)
+
+    def record_schedule_control(
+        self, *, actor: Actor, name: str, paused: bool, reason: str, command_id: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """An administrator paused or resumed a schedule: on the record, once per command id."""
+        if actor.role != ADMIN_ROLE:
+            raise NotAllowedError(f"role {actor.role} may not pause or resume a schedule; allowed: {ADMIN_ROLE}")
+        if name not in self.policy.schedules:
+            raise InvalidInputError(f"no schedule is named {name!r}; schedules: {', '.join(self.policy.schedules)}")
+        if not reason.strip():
+            raise InvalidInputError("--reason is empty: say why, for the record")
+        try:
+            control: ScheduleControl = self.repository.get(ScheduleControl.create_id(name))
+        except AggregateNotFoundError:
+            control = ScheduleControl(name=name)
+        if command_id not in control.command_ids:
+            step = control.pause if paused else control.resume
+            step(
+                reason=reason.strip(),
+                actor_id=actor.id,
+                actor_role=actor.role,
+                command_id=command_id,
+                at=at or self._clock(),
+            )
+            self.save(control)
+        return {"name": name, "paused": control.paused, "history": list(control.history)}
+
+    def cycles(self, *, actor: Actor) -> list[CaseView]:
+        """Every review and report case, oldest first (read from the store: a few dozen a year)."""
+        self._check_actor(actor)
+        return [self.state(reference) for reference in self.references(("REV", "RPT"))]
 
     def foi_register(self, *, actor: Actor) -> dict[str, Any]:
         """Every FOI request as it stands, oldest first, and the share answered on time per quarter
@@ -743,7 +812,9 @@ class CaseService(Application):
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
-        if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest):
+        if not isinstance(
+            case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest | CycleCase
+        ):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 
@@ -792,7 +863,7 @@ class CaseService(Application):
         }
 
     def references(
-        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI")
+        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI", "REV", "RPT")
     ) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
         last_year = self.rules.calendar.local_date(self._clock()).year + 1
