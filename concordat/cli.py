@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from temporalio.service import RPCError
 
-from concordat import bootstrap, keys, private, processes, render, signin
+from concordat import bootstrap, keys, private, processes, render, schedules, signin
 from concordat import up as supervisor
 from concordat.commands import Commands
 from concordat.engine import (
@@ -1361,6 +1361,94 @@ def foi_register(as_csv: bool, as_: str | None, as_json: bool) -> None:
         render.foi_csv(report)
     else:
         _out(as_json, report, lambda c: render.foi_register(c, report))
+
+
+# --- review and report cycles (domain/cycles.py, concordat/schedules.py) -------------------------
+
+
+@app.group("schedules", invoke_without_command=True)
+@_as_option
+@click.pass_context
+def schedules_app(ctx: click.Context, as_: str | None, as_json: bool) -> None:
+    """The policy's review and report cycles (Temporal Schedules): alone, list each with its next
+    firings; `pause` and `resume` are an administrator's."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    session = _session(settings, as_)
+    session.reader()
+
+    async def listed() -> list[dict[str, Any]]:
+        return await schedules.listing(await _client(settings), session.cases.policy)
+
+    rows = _run(listed())
+    _out(as_json, rows, lambda c: render.schedules(c, rows))
+
+
+def _schedule_control(
+    name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None, paused: bool
+) -> None:
+    settings = _settings()
+    session = _session(settings, as_)
+    actor = session.admin()
+    schedules.check_name(session.cases.policy, name)
+    cid = _command_id(command_id)
+    _attempt.update(reference=f"schedule:{name}")
+    recorded = session.cases.record_schedule_control(
+        actor=actor, name=name, paused=paused, reason=reason, command_id=cid
+    )
+
+    async def apply() -> None:
+        client = await _client(settings)
+        note = f"{'paused' if paused else 'resumed'} by {actor.id}: {reason.strip()}"
+        await (schedules.pause(client, name, note) if paused else schedules.resume(client, name, note))
+
+    _run(apply())
+    _out(as_json, recorded, lambda c: c.print(f"{name} {'paused' if paused else 'resumed'}", highlight=False))
+
+
+@schedules_app.command("pause")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why, for the record.")
+@_command_opts
+def schedules_pause(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Stop a schedule firing until it is resumed (an administrator's; recorded with the reason)."""
+    _schedule_control(name, reason, as_, as_json, command_id, paused=True)
+
+
+@schedules_app.command("resume")
+@click.argument("name")
+@click.option("--reason", default="resumed", help="Why, for the record.")
+@_command_opts
+def schedules_resume(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Let a paused schedule fire again (a firing missed while paused is not caught up)."""
+    _schedule_control(name, reason, as_, as_json, command_id, paused=False)
+
+
+@app.group("cycles")
+def cycles_app() -> None:
+    """Review (REV-) and report (RPT-) cases, opened by the policy's schedules."""
+
+
+@cycles_app.command("list")
+@_as_option
+def cycles_list(as_: str | None, as_json: bool) -> None:
+    """Every review and report case: its schedule, owner, due date and whether it is done."""
+    session = _session(_settings(), as_)
+    found = [state_dict(v) for v in session.cases.cycles(actor=session.reader())]
+    _out(as_json, found, lambda c: render.cycles(c, found))
+
+
+@cycles_app.command("done")
+@click.argument("reference")
+@click.option("--document-ref", required=True, help="Where the review or report is kept (its document reference).")
+@click.option("--note", default="", help="A note for the record.")
+@_command_opts
+def cycles_done(
+    reference: str, document_ref: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """The owner records the review or report done (once it is escalated, the escalation role may)."""
+    _act(_settings(), as_, command_id, reference, "record-done", {"document_ref": document_ref, "note": note}, as_json)
 
 
 @app.group("audit")

@@ -353,6 +353,11 @@ class DraftIn(Fields):
     note: Note = ""
 
 
+class RecordDoneIn(Fields):
+    document_ref: Reference = Field(description="The review's or report's document reference (where it is kept)")
+    note: Note = ""
+
+
 # Each command on a case by its CLI name: the fields it takes.
 ACT_MODELS: dict[str, type[Fields]] = {
     "decide": DecisionIn,
@@ -374,6 +379,7 @@ ACT_MODELS: dict[str, type[Fields]] = {
     "extend-public-interest": PublicInterestIn,
     "draft-response": DraftIn,
     "send-response": OnDateIn,
+    "record-done": RecordDoneIn,
 }
 
 
