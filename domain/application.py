@@ -53,6 +53,7 @@ from domain.policy import ADMIN_ROLE, Policy, PolicyVersion
 from domain.proposal import Proposal
 from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
+from domain.risk import AddRisk, Risk, due_by
 from domain.staged import StagedCase
 from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.values import check_pence, field_path
@@ -356,7 +357,10 @@ class CaseService(Application):
         done = self._receipt(command_id)
         if done is not None:
             return self.state(done)
-        taken = figures() if rule.figures else {}
+        taken = figures() if set(rule.figures) - {"risks_due"} else {}
+        if "risks_due" in rule.figures:
+            day = rules.calendar.add_working_days(rules.calendar.local_date(scheduled_at), rule.deadline_working_days)
+            taken["risks_due"] = due_by(self.risk_register(actor=SYSTEM_ACTOR), day)
 
         def build(reference: str, when: datetime) -> CycleCase:
             return CycleCase.open(
@@ -396,6 +400,25 @@ class CaseService(Application):
             )
             self.save(control)
         return {"name": name, "paused": control.paused, "history": list(control.history)}
+
+    def add_risk(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
+        """A risk on the board's register (`RSK-2026-0001`; domain/risk.py)."""
+        command = _parse(AddRisk, fields)
+        rules = self.rules_now()
+
+        def build(reference: str, when: datetime) -> Risk:
+            return Risk.add(rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when)
+
+        return self._start("RSK", actor, command_id, at, build)
+
+    def risk_register(self, *, actor: Actor, include_closed: bool = False) -> list[dict[str, Any]]:
+        """Every risk, highest score first (closed ones only when asked)."""
+        self._check_actor(actor)
+        rows = [self.state(r).details for r in self.references(("RSK",))]
+        rows = [r for r in rows if include_closed or r["status"] == "open"]
+        return sorted(rows, key=lambda r: (-r["score"], r["review_on"], r["reference"]))
 
     def cycles(self, *, actor: Actor) -> list[CaseView]:
         """Every review and report case, oldest first (read from the store: a few dozen a year)."""
@@ -813,7 +836,7 @@ class CaseService(Application):
         except AggregateNotFoundError:
             raise CaseNotFoundError(f"no case has the reference {reference!r}") from None
         if not isinstance(
-            case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest | CycleCase
+            case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest | CycleCase | Risk
         ):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case

@@ -79,7 +79,7 @@ class CycleCase(Case):
             reminder_working_days=rule.reminder_working_days,
             scheduled_at=scheduled_at,
             deadline=deadline,
-            figures=figures if rule.opens == "report" else {},
+            figures=figures,
             policy_hash=rules.policy.content_hash,
             actor_id=SYSTEM_ACTOR.id,
             actor_role=SYSTEM_ACTOR.role,

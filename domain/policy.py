@@ -190,7 +190,7 @@ class ScheduleRule(_Model):
     deadline_working_days: int = Field(default=20, ge=1, le=120)
     reminder_working_days: int = Field(default=5, ge=0, le=60)
     escalate_to: str = "lead_director"
-    figures: list[Literal["cases", "decisions", "public_health"]] = []
+    figures: list[Literal["cases", "decisions", "public_health", "risks_due"]] = []
     start_on: date | None = None
     end_on: date | None = None
     catchup_window_days: int = Field(default=30, ge=1, le=365)
@@ -209,8 +209,8 @@ class ScheduleRule(_Model):
                 found.append(((key,), f"{role!r} is not a role"))
         if self.start_on and self.end_on and self.end_on <= self.start_on:
             found.append((("end_on",), f"{self.end_on.isoformat()} is not after start_on {self.start_on.isoformat()}"))
-        if self.figures and self.opens != "report":
-            found.append((("figures",), "only a report attaches figures"))
+        if set(self.figures) - {"risks_due"} and self.opens != "report":
+            found.append((("figures",), "only a report attaches figures (a review may list the risks due)"))
         return found
 
 
