@@ -1451,6 +1451,132 @@ def cycles_done(
     _act(_settings(), as_, command_id, reference, "record-done", {"document_ref": document_ref, "note": note}, as_json)
 
 
+# --- the risk register (domain/risk.py) -------------------------------------------------------------
+
+
+@app.group("risk")
+def risk_app() -> None:
+    """The board's risk register: risks (RSK-) with an owner, likelihood and impact, mitigations and a
+    review date; every change on the record."""
+
+
+def _risk_write(as_: str | None, command_id: str | None, call: Callable[[Any, Actor, str], Any], as_json: bool) -> None:
+    session = _session(_settings(), as_)
+    actor = session.reader()
+    cid = _command_id(command_id)
+    state = call(session.cases, actor, cid)
+    _out(
+        as_json,
+        state_dict(state),
+        lambda c: c.print(
+            f"{state.reference} {state.status}; score {state.details['score']}; review on {state.details['review_on']}",
+            highlight=False,
+        ),
+    )
+
+
+@risk_app.command("add")
+@click.option("--title", required=True)
+@click.option("--owner", required=True, help="The role that owns the risk, e.g. jcu_lead.")
+@click.option("--likelihood", required=True, type=click.IntRange(1, 5))
+@click.option("--impact", required=True, type=click.IntRange(1, 5))
+@click.option("--mitigation", "mitigations", multiple=True, help="A mitigation; repeat for more.")
+@click.option("--review-on", required=True, metavar="YYYY-MM-DD", help="When it is next to be reviewed.")
+@_command_opts
+def risk_add(
+    title: str,
+    owner: str,
+    likelihood: int,
+    impact: int,
+    mitigations: tuple[str, ...],
+    review_on: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
+    """Add a risk to the register; prints its reference and score (likelihood × impact)."""
+    fields = {
+        "title": title,
+        "owner": owner,
+        "likelihood": likelihood,
+        "impact": impact,
+        "mitigations": list(mitigations),
+        "review_on": _date(review_on, "--review-on").isoformat(),
+    }
+    _risk_write(
+        as_, command_id, lambda app, actor, cid: app.add_risk(actor=actor, fields=fields, command_id=cid), as_json
+    )
+
+
+def _risk_act(
+    reference: str, action: str, fields: dict[str, Any], as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    _attempt["reference"] = reference
+    _risk_write(
+        as_,
+        command_id,
+        lambda app, actor, cid: app.act(reference, actor=actor, action=action, fields=fields, command_id=cid),
+        as_json,
+    )
+
+
+@risk_app.command("update")
+@click.argument("reference")
+@click.option("--likelihood", type=click.IntRange(1, 5), default=None)
+@click.option("--impact", type=click.IntRange(1, 5), default=None)
+@click.option("--owner", default=None, help="A new owner (a role).")
+@click.option("--mitigation", "mitigations", multiple=True, help="The mitigations now (replacing them); repeat.")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def risk_update(
+    reference: str,
+    likelihood: int | None,
+    impact: int | None,
+    owner: str | None,
+    mitigations: tuple[str, ...],
+    note: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
+    """Change a risk's likelihood, impact, owner or mitigations."""
+    fields: dict[str, Any] = {"likelihood": likelihood, "impact": impact, "owner": owner, "note": note}
+    fields["mitigations"] = list(mitigations) if mitigations else None
+    _risk_act(reference, "update", {k: v for k, v in fields.items() if v is not None}, as_, as_json, command_id)
+
+
+@risk_app.command("review")
+@click.argument("reference")
+@click.option("--note", required=True, help="What the review found.")
+@click.option("--next-review-on", required=True, metavar="YYYY-MM-DD")
+@_command_opts
+def risk_review(
+    reference: str, note: str, next_review_on: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """Record a review of a risk and when it is next to be reviewed."""
+    fields = {"note": note, "next_review_on": _date(next_review_on, "--next-review-on").isoformat()}
+    _risk_act(reference, "review", fields, as_, as_json, command_id)
+
+
+@risk_app.command("close")
+@click.argument("reference")
+@click.option("--reason", required=True)
+@_command_opts
+def risk_close(reference: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Close a risk that no longer applies (it stays on the record)."""
+    _risk_act(reference, "close", {"reason": reason}, as_, as_json, command_id)
+
+
+@risk_app.command("register")
+@click.option("--all", "all_", is_flag=True, help="Closed risks too.")
+@_as_option
+def risk_register(all_: bool, as_: str | None, as_json: bool) -> None:
+    """The register, highest score first."""
+    session = _session(_settings(), as_)
+    rows = session.cases.risk_register(actor=session.reader(), include_closed=all_)
+    _out(as_json, rows, lambda c: render.risks(c, rows))
+
+
 @app.group("audit")
 def audit_app() -> None:
     """For auditors: verify the hash chains and seals, keep signed heads, replay the views, export the history."""

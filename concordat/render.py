@@ -752,3 +752,19 @@ def cycles(c: Console, rows: list[dict[str, Any]]) -> None:
         status = f"done ({done.get('document_ref')})" if done else r["status"]
         table.add_row(r["reference"], r["title"], d["owner"], d["due"], status)
     c.print(table)
+
+
+def risks(c: Console, rows: list[dict[str, Any]]) -> None:
+    """`concordat risk register`: highest score first."""
+    if not rows:
+        c.print("no risks on the register")
+        return
+    table = Table(box=None, pad_edge=False)
+    for name in ("risk", "title", "owner", "L", "I", "score", "review on", "status"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            r["reference"], r["title"], r["owner"], str(r["likelihood"]), str(r["impact"]), str(r["score"]),
+            r["review_on"], r["status"],
+        )  # fmt: skip
+    c.print(table)

@@ -42,3 +42,25 @@ def test_schedules_are_listed_paused_and_resumed_by_an_administrator_only(engine
     ]
     assert not row["paused"]
     assert engine.ok("cycles", "list", who="auditor:audrey").strip() == "no review or report cases yet"
+
+
+def test_the_risk_register_from_the_command_line(engine: Engine) -> None:
+    later = "2099-01-01"
+    out = engine.ok(
+        "risk", "add", "--title", "Provider capacity", "--owner", "jcu_lead", "--likelihood", "3",
+        "--impact", "4", "--mitigation", "Second framework", "--review-on", later, who="jcu_lead:jo",
+    )  # fmt: skip
+    ref = out.split()[0]
+    assert ref.startswith("RSK-") and "score 12" in out
+    line = engine.refused("risk", "close", ref, "--reason", "x", who="party_rep:CCC:cy")
+    assert "may not change the risk register" in line
+    line = engine.refused("risk", "update", ref, "--likelihood", "9", who="jcu_lead:jo", code=2)
+    assert "--likelihood" in line
+    engine.ok("risk", "update", ref, "--likelihood", "5", "--note", "Lists grew", who="jcu_lead:jo")
+    engine.ok("risk", "review", ref, "--note", "Held", "--next-review-on", later, who="lead_director:dan")
+    (row,) = json.loads(engine.ok("risk", "register", "--json", who="auditor:audrey"))
+    assert row["score"] == 20 and row["reviews"][0]["by"] == "lead_director:dan"
+    engine.ok("risk", "close", ref, "--reason", "Contract let", who="jcu_lead:jo")
+    assert json.loads(engine.ok("risk", "register", "--json", who="auditor:audrey")) == []
+    history = engine.ok("history", ref, who="auditor:audrey")
+    assert all(e in history for e in ("Added", "Updated", "Reviewed", "Closed")), history
