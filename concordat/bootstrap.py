@@ -42,9 +42,11 @@ from projections.public_health import (
 )
 from projections.quarantine import RetryResult, retry
 from workers.activities import CaseActivities
+from workers.cycles import CycleActivities, Figures, case_figures
 from workers.mailer import Mailer, Smtp
 from workers.projection_runner import GuardedProjectionRunner
 from workflows.case import ALL_WORKFLOWS
+from workflows.schedules import ScheduledCaseWorkflow
 from workflows.store_binding import StoreBindingWorkflow
 
 PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
@@ -407,17 +409,21 @@ def build_worker(
     command_key: bytes,
     pause_after_commit: float = 0.0,
     pause_once_file: Path | None = None,
+    figures: Figures | None = None,
 ) -> WorkerParts:
-    """A worker for the store's workflows; its activities act only on commands signed with `command_key`."""
+    """A worker for the store's workflows; its activities act only on commands signed with `command_key`.
+    `figures` takes a report's figures when a schedule fires (`concordat.cycle_figures`); without it, a
+    report attaches the live cases only (the store's; no view is read)."""
     activities = CaseActivities(
         app, command_key=command_key, pause_after_commit=pause_after_commit, pause_once_file=pause_once_file
     )
+    cycles = CycleActivities(app, figures or (lambda _name, at: {"cases": case_figures(app, at)}))
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity")
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[*ALL_WORKFLOWS, StoreBindingWorkflow],
-        activities=activities.all(),
+        workflows=[*ALL_WORKFLOWS, StoreBindingWorkflow, ScheduledCaseWorkflow],
+        activities=[*activities.all(), *cycles.all()],
         activity_executor=executor,
     )
     return WorkerParts(worker=worker, executor=executor)

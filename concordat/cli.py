@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from temporalio.service import RPCError
 
-from concordat import bootstrap, keys, private, processes, render, signin
+from concordat import bootstrap, keys, private, processes, render, schedules, signin
 from concordat import up as supervisor
 from concordat.commands import Commands
 from concordat.engine import (
@@ -1402,6 +1402,220 @@ def foi_register(as_csv: bool, as_: str | None, as_json: bool) -> None:
         render.foi_csv(report)
     else:
         _out(as_json, report, lambda c: render.foi_register(c, report))
+
+
+# --- review and report cycles (domain/cycles.py, concordat/schedules.py) -------------------------
+
+
+@app.group("schedules", invoke_without_command=True)
+@_as_option
+@click.pass_context
+def schedules_app(ctx: click.Context, as_: str | None, as_json: bool) -> None:
+    """The policy's review and report cycles (Temporal Schedules): alone, list each with its next
+    firings; `pause` and `resume` are an administrator's."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    session = _session(settings, as_)
+    session.reader()
+
+    async def listed() -> list[dict[str, Any]]:
+        return await schedules.listing(await _client(settings), session.cases.policy)
+
+    rows = _run(listed())
+    _out(as_json, rows, lambda c: render.schedules(c, rows))
+
+
+def _schedule_control(
+    name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None, paused: bool
+) -> None:
+    settings = _settings()
+    session = _session(settings, as_)
+    actor = session.admin()
+    schedules.check_name(session.cases.policy, name)
+    cid = _command_id(command_id)
+    _attempt.update(reference=f"schedule:{name}")
+    recorded = session.cases.record_schedule_control(
+        actor=actor, name=name, paused=paused, reason=reason, command_id=cid
+    )
+
+    async def apply() -> None:
+        client = await _client(settings)
+        note = f"{'paused' if paused else 'resumed'} by {actor.id}: {reason.strip()}"
+        await (schedules.pause(client, name, note) if paused else schedules.resume(client, name, note))
+
+    _run(apply())
+    _out(as_json, recorded, lambda c: c.print(f"{name} {'paused' if paused else 'resumed'}", highlight=False))
+
+
+@schedules_app.command("pause")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why, for the record.")
+@_command_opts
+def schedules_pause(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Stop a schedule firing until it is resumed (an administrator's; recorded with the reason)."""
+    _schedule_control(name, reason, as_, as_json, command_id, paused=True)
+
+
+@schedules_app.command("resume")
+@click.argument("name")
+@click.option("--reason", default="resumed", help="Why, for the record.")
+@_command_opts
+def schedules_resume(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Let a paused schedule fire again (a firing missed while paused is not caught up)."""
+    _schedule_control(name, reason, as_, as_json, command_id, paused=False)
+
+
+@app.group("cycles")
+def cycles_app() -> None:
+    """Review (REV-) and report (RPT-) cases, opened by the policy's schedules."""
+
+
+@cycles_app.command("list")
+@_as_option
+def cycles_list(as_: str | None, as_json: bool) -> None:
+    """Every review and report case: its schedule, owner, due date and whether it is done."""
+    session = _session(_settings(), as_)
+    found = [state_dict(v) for v in session.cases.cycles(actor=session.reader())]
+    _out(as_json, found, lambda c: render.cycles(c, found))
+
+
+@cycles_app.command("done")
+@click.argument("reference")
+@click.option("--document-ref", required=True, help="Where the review or report is kept (its document reference).")
+@click.option("--note", default="", help="A note for the record.")
+@_command_opts
+def cycles_done(
+    reference: str, document_ref: str, note: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """The owner records the review or report done (once it is escalated, the escalation role may)."""
+    _act(_settings(), as_, command_id, reference, "record-done", {"document_ref": document_ref, "note": note}, as_json)
+
+
+# --- the risk register (domain/risk.py) -------------------------------------------------------------
+
+
+@app.group("risk")
+def risk_app() -> None:
+    """The board's risk register: risks (RSK-) with an owner, likelihood and impact, mitigations and a
+    review date; every change on the record."""
+
+
+def _risk_write(as_: str | None, command_id: str | None, call: Callable[[Any, Actor, str], Any], as_json: bool) -> None:
+    session = _session(_settings(), as_)
+    actor = session.reader()
+    cid = _command_id(command_id)
+    state = call(session.cases, actor, cid)
+    _out(
+        as_json,
+        state_dict(state),
+        lambda c: c.print(
+            f"{state.reference} {state.status}; score {state.details['score']}; review on {state.details['review_on']}",
+            highlight=False,
+        ),
+    )
+
+
+@risk_app.command("add")
+@click.option("--title", required=True)
+@click.option("--owner", required=True, help="The role that owns the risk, e.g. jcu_lead.")
+@click.option("--likelihood", required=True, type=click.IntRange(1, 5))
+@click.option("--impact", required=True, type=click.IntRange(1, 5))
+@click.option("--mitigation", "mitigations", multiple=True, help="A mitigation; repeat for more.")
+@click.option("--review-on", required=True, metavar="YYYY-MM-DD", help="When it is next to be reviewed.")
+@_command_opts
+def risk_add(
+    title: str,
+    owner: str,
+    likelihood: int,
+    impact: int,
+    mitigations: tuple[str, ...],
+    review_on: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
+    """Add a risk to the register; prints its reference and score (likelihood × impact)."""
+    fields = {
+        "title": title,
+        "owner": owner,
+        "likelihood": likelihood,
+        "impact": impact,
+        "mitigations": list(mitigations),
+        "review_on": _date(review_on, "--review-on").isoformat(),
+    }
+    _risk_write(
+        as_, command_id, lambda app, actor, cid: app.add_risk(actor=actor, fields=fields, command_id=cid), as_json
+    )
+
+
+def _risk_act(
+    reference: str, action: str, fields: dict[str, Any], as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    _attempt["reference"] = reference
+    _risk_write(
+        as_,
+        command_id,
+        lambda app, actor, cid: app.act(reference, actor=actor, action=action, fields=fields, command_id=cid),
+        as_json,
+    )
+
+
+@risk_app.command("update")
+@click.argument("reference")
+@click.option("--likelihood", type=click.IntRange(1, 5), default=None)
+@click.option("--impact", type=click.IntRange(1, 5), default=None)
+@click.option("--owner", default=None, help="A new owner (a role).")
+@click.option("--mitigation", "mitigations", multiple=True, help="The mitigations now (replacing them); repeat.")
+@click.option("--note", default="", help="Why, for the record.")
+@_command_opts
+def risk_update(
+    reference: str,
+    likelihood: int | None,
+    impact: int | None,
+    owner: str | None,
+    mitigations: tuple[str, ...],
+    note: str,
+    as_: str | None,
+    as_json: bool,
+    command_id: str | None,
+) -> None:
+    """Change a risk's likelihood, impact, owner or mitigations."""
+    fields: dict[str, Any] = {"likelihood": likelihood, "impact": impact, "owner": owner, "note": note}
+    fields["mitigations"] = list(mitigations) if mitigations else None
+    _risk_act(reference, "update", {k: v for k, v in fields.items() if v is not None}, as_, as_json, command_id)
+
+
+@risk_app.command("review")
+@click.argument("reference")
+@click.option("--note", required=True, help="What the review found.")
+@click.option("--next-review-on", required=True, metavar="YYYY-MM-DD")
+@_command_opts
+def risk_review(
+    reference: str, note: str, next_review_on: str, as_: str | None, as_json: bool, command_id: str | None
+) -> None:
+    """Record a review of a risk and when it is next to be reviewed."""
+    fields = {"note": note, "next_review_on": _date(next_review_on, "--next-review-on").isoformat()}
+    _risk_act(reference, "review", fields, as_, as_json, command_id)
+
+
+@risk_app.command("close")
+@click.argument("reference")
+@click.option("--reason", required=True)
+@_command_opts
+def risk_close(reference: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Close a risk that no longer applies (it stays on the record)."""
+    _risk_act(reference, "close", {"reason": reason}, as_, as_json, command_id)
+
+
+@risk_app.command("register")
+@click.option("--all", "all_", is_flag=True, help="Closed risks too.")
+@_as_option
+def risk_register(all_: bool, as_: str | None, as_json: bool) -> None:
+    """The register, highest score first."""
+    session = _session(_settings(), as_)
+    rows = session.cases.risk_register(actor=session.reader(), include_closed=all_)
+    _out(as_json, rows, lambda c: render.risks(c, rows))
 
 
 @app.group("audit")

@@ -369,6 +369,11 @@ class DraftIn(Fields):
     note: Note = ""
 
 
+class RecordDoneIn(Fields):
+    document_ref: Reference = Field(description="The review's or report's document reference (where it is kept)")
+    note: Note = ""
+
+
 # Each command on a case by its CLI name: the fields it takes.
 ACT_MODELS: dict[str, type[Fields]] = {
     "decide": DecisionIn,
@@ -391,6 +396,7 @@ ACT_MODELS: dict[str, type[Fields]] = {
     "extend-public-interest": PublicInterestIn,
     "draft-response": DraftIn,
     "send-response": OnDateIn,
+    "record-done": RecordDoneIn,
 }
 
 

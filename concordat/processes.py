@@ -20,8 +20,9 @@ import psycopg
 import structlog
 from eventsourcing.persistence import OperationalError, PersistenceError
 from temporalio.client import Client
+from temporalio.service import RPCError
 
-from concordat import bootstrap, engine, keys, metrics, sweeps
+from concordat import bootstrap, cycle_figures, engine, keys, metrics, schedules, sweeps
 from concordat.leadership import OUTBOX_KEY, ReplayWatch, projection_leadership
 from concordat.settings import Settings
 from domain.application import CaseService
@@ -97,7 +98,13 @@ def run_worker(settings: Settings) -> int:
             command_key=keys.command_key(settings),
             pause_after_commit=settings.fault_pause_after_commit,
             pause_once_file=settings.fault_pause_once_file,
+            figures=cycle_figures.figures_for(settings, app),  # type: ignore[arg-type]
         )
+        try:
+            synced = await schedules.sync(client, app.policy, queue)
+            log.warning("worker.schedules", created=synced.created, updated=synced.updated, deleted=synced.deleted)
+        except RPCError as err:  # another worker updating it at the same moment: theirs is the same policy
+            log.warning("worker.schedules_failed", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
         async with parts.worker:
             log.warning("worker.ready", task_queue=queue, temporal=settings.temporal_address)
             watching = asyncio.create_task(_watch(client, settings, app, stop))  # type: ignore[arg-type]

@@ -711,3 +711,60 @@ def foi_csv(report: dict[str, Any], out: TextIO | None = None) -> None:
     writer.writerow(list(FOI_COLUMNS))
     for r in report["requests"]:
         writer.writerow(["; ".join(r[k]) if k == "exemptions" else r[k] for k in FOI_COLUMNS])
+
+
+def schedules(c: Console, rows: list[dict[str, Any]]) -> None:
+    """`concordat schedules`: each schedule, what it opens, its owner and its next firings."""
+    if not rows:
+        c.print("no schedules: the policy has no [schedules] table")
+        return
+    table = Table(box=None, pad_edge=False)
+    for name in ("schedule", "opens", "owner", "when", "next firings", "state"):
+        table.add_column(name)
+    for r in rows:
+        state = (
+            "not created (start a worker)"
+            if not r["created"]
+            else ("paused: " + r["note"] if r["paused"] else "active")
+        )
+        table.add_row(
+            r["name"],
+            r["opens"],
+            r["owner"],
+            r["every"],
+            ", ".join(when(datetime.fromisoformat(t)) for t in r["next"]) or "—",
+            state,
+        )
+    c.print(table)
+
+
+def cycles(c: Console, rows: list[dict[str, Any]]) -> None:
+    """`concordat cycles list`: each review and report case."""
+    if not rows:
+        c.print("no review or report cases yet")
+        return
+    table = Table(box=None, pad_edge=False)
+    for name in ("case", "title", "owner", "due", "status"):
+        table.add_column(name)
+    for r in rows:
+        d = r["details"]
+        done = d.get("done") or {}
+        status = f"done ({done.get('document_ref')})" if done else r["status"]
+        table.add_row(r["reference"], r["title"], d["owner"], d["due"], status)
+    c.print(table)
+
+
+def risks(c: Console, rows: list[dict[str, Any]]) -> None:
+    """`concordat risk register`: highest score first."""
+    if not rows:
+        c.print("no risks on the register")
+        return
+    table = Table(box=None, pad_edge=False)
+    for name in ("risk", "title", "owner", "L", "I", "score", "review on", "status"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            r["reference"], r["title"], r["owner"], str(r["likelihood"]), str(r["impact"]), str(r["score"]),
+            r["review_on"], r["status"],
+        )  # fmt: skip
+    c.print(table)

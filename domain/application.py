@@ -35,6 +35,8 @@ from domain import foi_register
 from domain.actor import Actor
 from domain.agreement import ProposeAgreement, TerminationAgreement
 from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
+from domain.cycles import PREFIXES as CYCLE_PREFIXES
+from domain.cycles import CycleCase, ScheduleControl
 from domain.dispute import Dispute, RaiseDispute
 from domain.errors import (
     CaseClosedError,
@@ -51,10 +53,11 @@ from domain.idempotency import scope_of
 from domain.identity import User
 from domain.meeting import MeetingBook
 from domain.membership import Membership
-from domain.policy import Policy, PolicyVersion
+from domain.policy import ADMIN_ROLE, Policy, PolicyVersion
 from domain.proposal import Proposal
 from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.references import CommandReceipt, ReferenceSequence
+from domain.risk import AddRisk, Risk, due_by
 from domain.staged import StagedCase
 from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.values import check_pence, field_path
@@ -420,6 +423,95 @@ class CaseService(Application):
             )
 
         return self._start("FOI", actor, command_id, at, build)
+
+    def open_scheduled(
+        self,
+        *,
+        schedule: str,
+        scheduled_at: datetime,
+        figures: Callable[[], dict[str, Any]],
+        command_id: str,
+        at: datetime | None = None,
+    ) -> CaseView:
+        """A schedule's firing opens its review (`REV-`) or report (`RPT-`) case, as the system. The
+        command id names the schedule and the instant it fired for: a repeated firing finds the case
+        the first one opened (and the figures are taken only when a case is opened)."""
+        rules = self.rules_now()
+        rule = rules.policy.schedules.get(schedule)
+        if rule is None:
+            raise InvalidInputError(
+                f"no schedule is named {schedule!r}; schedules: {', '.join(rules.policy.schedules)}"
+            )
+        done = self._receipt(command_id)
+        if done is not None:
+            return self.state(done)
+        taken = figures() if set(rule.figures) - {"risks_due"} else {}
+        if "risks_due" in rule.figures:
+            day = rules.calendar.add_working_days(rules.calendar.local_date(scheduled_at), rule.deadline_working_days)
+            taken["risks_due"] = due_by(self.risk_register(actor=SYSTEM_ACTOR), day)
+
+        def build(reference: str, when: datetime) -> CycleCase:
+            return CycleCase.open(
+                rules,
+                reference=reference,
+                schedule=schedule,
+                scheduled_at=scheduled_at,
+                figures=taken,
+                command_id=command_id,
+                at=when,
+            )
+
+        return self._start(CYCLE_PREFIXES[rule.opens], SYSTEM_ACTOR, command_id, at, build)
+
+    def record_schedule_control(
+        self, *, actor: Actor, name: str, paused: bool, reason: str, command_id: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """An administrator paused or resumed a schedule: on the record, once per command id."""
+        if actor.role != ADMIN_ROLE:
+            raise NotAllowedError(f"role {actor.role} may not pause or resume a schedule; allowed: {ADMIN_ROLE}")
+        if name not in self.policy.schedules:
+            raise InvalidInputError(f"no schedule is named {name!r}; schedules: {', '.join(self.policy.schedules)}")
+        if not reason.strip():
+            raise InvalidInputError("--reason is empty: say why, for the record")
+        try:
+            control: ScheduleControl = self.repository.get(ScheduleControl.create_id(name))
+        except AggregateNotFoundError:
+            control = ScheduleControl(name=name)
+        if command_id not in control.command_ids:
+            step = control.pause if paused else control.resume
+            step(
+                reason=reason.strip(),
+                actor_id=actor.id,
+                actor_role=actor.role,
+                command_id=command_id,
+                at=at or self._clock(),
+            )
+            self.save(control)
+        return {"name": name, "paused": control.paused, "history": list(control.history)}
+
+    def add_risk(
+        self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
+    ) -> CaseView:
+        """A risk on the board's register (`RSK-2026-0001`; domain/risk.py)."""
+        command = _parse(AddRisk, fields)
+        rules = self.rules_now()
+
+        def build(reference: str, when: datetime) -> Risk:
+            return Risk.add(rules, reference=reference, actor=actor, command=command, command_id=command_id, at=when)
+
+        return self._start("RSK", actor, command_id, at, build)
+
+    def risk_register(self, *, actor: Actor, include_closed: bool = False) -> list[dict[str, Any]]:
+        """Every risk, highest score first (closed ones only when asked)."""
+        self._check_actor(actor)
+        rows = [self.state(r).details for r in self.references(("RSK",))]
+        rows = [r for r in rows if include_closed or r["status"] == "open"]
+        return sorted(rows, key=lambda r: (-r["score"], r["review_on"], r["reference"]))
+
+    def cycles(self, *, actor: Actor) -> list[CaseView]:
+        """Every review and report case, oldest first (read from the store: a few dozen a year)."""
+        self._check_actor(actor)
+        return [self.state(reference) for reference in self.references(("REV", "RPT"))]
 
     def foi_register(self, *, actor: Actor) -> dict[str, Any]:
         """Every FOI request as it stands, oldest first, and the share answered on time per quarter
@@ -881,7 +973,9 @@ class CaseService(Application):
     @staticmethod
     def _checked(reference: str, case: Any) -> Any:
         """`case` if it is a case (not None, not another kind of aggregate under that id)."""
-        if not isinstance(case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest):
+        if not isinstance(
+            case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest | CycleCase | Risk
+        ):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 
@@ -933,7 +1027,7 @@ class CaseService(Application):
         }
 
     def references(
-        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI")
+        self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI", "REV", "RPT")
     ) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
         last_year = self.rules.calendar.local_date(self._clock()).year + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
@@ -174,6 +175,46 @@ class FoiRules(_Model):
     agreement: FoiAgreement = FoiAgreement()
 
 
+class ScheduleRule(_Model):
+    """A recurring review or report duty (`[schedules.NAME]`; `domain/cycles.py`): what case each
+    firing opens, when it fires (a cron expression, five fields, in the partnership's timezone; or
+    every so many days), who owns it, its deadline in working days after the firing, and for a report
+    the figures it attaches. `start_on`/`end_on` bound the firings (a one-off review two years on is
+    a yearly cron between them). A firing missed while the engine was down is caught up once if the
+    engine is back within `catchup_window_days`."""
+
+    opens: Literal["review", "report"]
+    title: str = Field(min_length=1, max_length=200)
+    cron: str = ""
+    every_days: int | None = Field(default=None, ge=1, le=3660)
+    owner: str
+    deadline_working_days: int = Field(default=20, ge=1, le=120)
+    reminder_working_days: int = Field(default=5, ge=0, le=60)
+    escalate_to: str = "lead_director"
+    figures: list[Literal["cases", "decisions", "public_health", "risks_due"]] = []
+    start_on: date | None = None
+    end_on: date | None = None
+    catchup_window_days: int = Field(default=30, ge=1, le=365)
+
+    def problems(self, is_known_role: Callable[[str], bool]) -> list[tuple[tuple[str, ...], str]]:
+        found: list[tuple[tuple[str, ...], str]] = []
+        if bool(self.cron) == (self.every_days is not None):
+            found.append(((), "give either cron (five fields) or every_days, not both or neither"))
+        if self.cron and len(self.cron.split()) != 5:
+            found.append(
+                (("cron",), f"{self.cron!r} is not a five-field cron expression (minute hour day month weekday)")
+            )
+        for key in ("owner", "escalate_to"):
+            role = getattr(self, key)
+            if not is_known_role(role):
+                found.append(((key,), f"{role!r} is not a role"))
+        if self.start_on and self.end_on and self.end_on <= self.start_on:
+            found.append((("end_on",), f"{self.end_on.isoformat()} is not after start_on {self.start_on.isoformat()}"))
+        if set(self.figures) - {"risks_due"} and self.opens != "report":
+            found.append((("figures",), "only a report attaches figures (a review may list the risks due)"))
+        return found
+
+
 class Minutes(_Model):
     """Whether a forum's decision must name its minutes, and the forums exempt. Absent from a policy
     file: none required (the rule before it was one), so a case keeps the rules it started under."""
@@ -250,6 +291,8 @@ class Policy(_Model):
     # Decision notices and call-in (domain/meeting_rules.py); absent: decisions take effect at once.
     call_in: CallInRules | None = None
     foi: FoiRules = FoiRules()
+    # Review and report cycles, each a Temporal Schedule (`workflows/schedules.py`); none when absent.
+    schedules: dict[str, ScheduleRule] = {}
     content_hash: str = ""
     source_text: str = ""
 
@@ -272,6 +315,11 @@ class Policy(_Model):
         for nation in self.foi.holiday_nations:
             if nation not in ("ENG", "WLS", "SCT", "NIR"):
                 found.append((("foi", "holiday_nations"), f"{nation!r} is not ENG, WLS, SCT or NIR"))
+        for name, schedule in self.schedules.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                found.append((("schedules", name), f"{name!r} is not a schedule name (a-z, 0-9, _)"))
+            for loc, msg in schedule.problems(self.is_known_role):
+                found.append((("schedules", name, *loc), msg))
         for exempt in self.minutes.exempt:
             if exempt not in self.forums:
                 found.append((("minutes", "exempt"), f"{exempt!r} is not a forum; forums: {', '.join(self.forums)}"))

@@ -58,7 +58,7 @@ TEXT_MAX = 10_000  # notes, descriptions, findings
 PERSON_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 PARTY_PATTERN = r"^[A-Z][A-Z0-9_]{0,19}$"
 FUND_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}$"
-CASE_REFERENCE_PATTERN = r"^(PRO|VAR|FUN|FND|DSP|TRM|AGR|FOI)-[0-9]{4}-[0-9]{4}$"
+CASE_REFERENCE_PATTERN = r"^(PRO|VAR|FUN|FND|DSP|TRM|AGR|FOI|REV|RPT|RSK)-[0-9]{4}-[0-9]{4}$"
 # A stage, forum or outcome name as the policy spells them.
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_PENCE = 2**63 - 1  # what a 64-bit integer column holds

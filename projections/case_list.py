@@ -14,6 +14,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.agreement import TerminationAgreement
+from domain.cycles import CycleCase
 from domain.dispute import Dispute
 from domain.foi import FoiRequest
 from domain.fund_opening import FundOpening
@@ -250,6 +251,24 @@ class CaseListProjection(Projection[CaseListView]):
             status="open",
             parties=e.parties,
         )
+
+    @process_event.register
+    def _(self, e: CycleCase.Opened, tracking: Tracking) -> None:
+        self._insert(
+            e,
+            tracking,
+            kind=e.duty,
+            case_kind="cycle",
+            title=f"{e.duty.capitalize()}: {e.title}",
+            stage=e.duty,
+            deadline=e.deadline,
+            status="open",
+            parties=[],
+        )
+
+    @process_event.register
+    def _(self, e: CycleCase.RecordedDone, tracking: Tracking) -> None:
+        self._update(e, tracking, status="done", stage="", deadline=None)
 
     @process_event.register
     def _(self, e: FoiRequest.ResponseSent, tracking: Tracking) -> None:

@@ -116,3 +116,21 @@ class FireTimerInput(Contract):
     command_id: str
     at: datetime
     timer: str
+
+
+OPEN_SCHEDULED_CASE = "open_scheduled_case"
+
+
+class ScheduledFiring(Contract):
+    """Starts a `ScheduledCaseWorkflow`: the schedule's name, and the instant fired for when not
+    Temporal's own (`TemporalScheduledStartTime`)."""
+
+    schedule: str
+    scheduled_at: datetime | None = None
+
+
+class OpenScheduledInput(Contract):
+    schedule: str
+    scheduled_at: datetime
+    command_id: str
+    at: datetime

@@ -42,6 +42,7 @@ from concordat.fields import (
     OnDateIn,
     ProposalIn,
     PublicInterestIn,
+    RecordDoneIn,
     ResolveIn,
     TerminationIn,
     VariationIn,
@@ -330,6 +331,16 @@ def foi_register(
     return report
 
 
+@router.get("/reports/cycles", tags=["registers"], summary="Every review (REV-) and report (RPT-) case")
+def cycles_register(who: Who, cmds: Cmds, role: RoleHeader = None) -> Any:
+    return [state_dict(v) for v in cmds.cases.cycles(actor=reader(who, cmds, role))]
+
+
+@router.get("/reports/risks", tags=["registers"], summary="The risk register, highest score first")
+def risks_register(who: Who, cmds: Cmds, role: RoleHeader = None, all: bool = False) -> Any:
+    return cmds.cases.risk_register(actor=reader(who, cmds, role), include_closed=all)
+
+
 @router.get("/audit/verify", tags=["audit"], summary="Walk the hash chains (all, or one case)")
 def audit_verify(
     request: Request,
@@ -589,5 +600,6 @@ for _name, _model, _summary in [
     ("extend-public-interest", PublicInterestIn, "FOI: a public-interest extension to a later date (s.10(3))"),
     ("draft-response", DraftIn, "FOI: put the draft response, with the exemptions it cites, to the other parties"),
     ("send-response", OnDateIn, "FOI: send the response every other party agreed"),
+    ("record-done", RecordDoneIn, "Review or report: the owner records it done, with its document reference"),
 ]:
     _case_command(_name, _model, _summary)

@@ -27,6 +27,8 @@ READS = [
     "/partnership",
     "/funds/PH",
     "/reports/public-health?year=2026",
+    "/reports/cycles",
+    "/reports/risks",
     "/audit/verify",
     "/audit/heads",
     "/audit/export",
@@ -472,3 +474,10 @@ def test_a_secretary_on_the_api_and_one_on_the_cli_decide_at_once_and_exactly_on
     loser = cli.stderr if http.status_code == 200 else problem(http, 409)
     assert "decision already recorded: board:" in loser
     assert api.events() == before + 1  # one decision, not two
+
+
+def test_the_review_report_and_risk_registers_over_the_api(api: Api) -> None:
+    assert api.as_("audrey").get("/reports/cycles").json() == []
+    risks = api.as_("audrey").get("/reports/risks", params={"all": "true"})
+    assert risks.status_code == 200 and isinstance(risks.json(), list)
+    problem(api.as_("audrey").get("/reports/risks", params={"all": "maybe"}), 422)

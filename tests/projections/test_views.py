@@ -189,3 +189,24 @@ def test_the_list_follows_a_mediator_who_withdraws_and_findings_that_close_the_m
         (withdrawn, "mediator_selection", "open"),
         (decided, "", "findings_recorded"),
     ]
+
+
+def test_reviews_and_reports_appear_in_the_list_and_leave_it_done(settings: Settings) -> None:
+    """On SQLite and PostgreSQL: a schedule's review case in the case list, with its deadline, then done."""
+    app = bootstrap.open_cases(settings)
+    review = app.open_scheduled(
+        schedule="work_plan_review_ccc", scheduled_at=T0, figures=dict, command_id="schedule:w:1", at=T0
+    )
+    run_views(settings, app)
+    (row,) = snapshot(settings)[0]
+    assert (row["reference"], row["case_kind"], row["kind"], row["status"]) == (
+        review.reference,
+        "cycle",
+        "review",
+        "open",
+    )
+    assert row["deadline"] is not None
+    cy = Actor.parse("party_rep:CCC:cy")
+    app.act(review.reference, actor=cy, action="record_done", fields={"document_ref": "WP/1"}, command_id="d1", at=T0)
+    run_views(settings, app)
+    assert [(c["status"], c["stage"]) for c in snapshot(settings)[0]] == [("done", "")]

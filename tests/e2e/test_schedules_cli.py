@@ -1,0 +1,66 @@
+"""`concordat schedules` and `concordat cycles` on the running engine: the worker created the policy's
+schedules when it started; an administrator pauses and resumes one (recorded); anyone else is refused
+in one line, the refusal recorded and the schedule left as it was."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import Engine
+
+
+def test_schedules_are_listed_paused_and_resumed_by_an_administrator_only(engine: Engine) -> None:
+    rows = json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))
+    byname = {r["name"]: r for r in rows}
+    assert byname["work_plan_review_ccc"]["created"] and len(byname["work_plan_review_ccc"]["next"]) == 3
+    assert not byname["parties_quarterly_report"]["paused"]
+    text = engine.ok("schedules", who="auditor:audrey")
+    assert "parties_quarterly_report" in text and "active" in text
+
+    line = engine.refused("schedules", "pause", "parties_quarterly_report", "--reason", "x", who="jcu_lead:jo")
+    assert "admin" in line
+    refusals = json.loads(engine.ok("audit", "refusals", "--json", who="auditor:audrey"))
+    assert any(
+        r["command"] == "schedules pause" and r["actor"] == "jcu_lead:jo" and r["rule"] == "NotAllowedError"
+        for r in refusals
+    ), refusals
+    assert not {r["name"]: r for r in json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))}[
+        "parties_quarterly_report"
+    ]["paused"]
+
+    bad = engine.refused("schedules", "pause", "no_such", "--reason", "x", who="admin:root")
+    assert "no schedule is named 'no_such'" in bad
+
+    engine.ok("schedules", "pause", "parties_quarterly_report", "--reason", "Board in recess", who="admin:root")
+    row = {r["name"]: r for r in json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))}[
+        "parties_quarterly_report"
+    ]
+    assert row["paused"] and "Board in recess" in row["note"]
+    engine.ok("schedules", "resume", "parties_quarterly_report", "--reason", "Board back", who="admin:root")
+    row = {r["name"]: r for r in json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))}[
+        "parties_quarterly_report"
+    ]
+    assert not row["paused"]
+    assert engine.ok("cycles", "list", who="auditor:audrey").strip() == "no review or report cases yet"
+
+
+def test_the_risk_register_from_the_command_line(engine: Engine) -> None:
+    later = "2099-01-01"
+    out = engine.ok(
+        "risk", "add", "--title", "Provider capacity", "--owner", "jcu_lead", "--likelihood", "3",
+        "--impact", "4", "--mitigation", "Second framework", "--review-on", later, who="jcu_lead:jo",
+    )  # fmt: skip
+    ref = out.split()[0]
+    assert ref.startswith("RSK-") and "score 12" in out
+    line = engine.refused("risk", "close", ref, "--reason", "x", who="party_rep:CCC:cy")
+    assert "may not change the risk register" in line
+    line = engine.refused("risk", "update", ref, "--likelihood", "9", who="jcu_lead:jo", code=2)
+    assert "--likelihood" in line
+    engine.ok("risk", "update", ref, "--likelihood", "5", "--note", "Lists grew", who="jcu_lead:jo")
+    engine.ok("risk", "review", ref, "--note", "Held", "--next-review-on", later, who="lead_director:dan")
+    (row,) = json.loads(engine.ok("risk", "register", "--json", who="auditor:audrey"))
+    assert row["score"] == 20 and row["reviews"][0]["by"] == "lead_director:dan"
+    engine.ok("risk", "close", ref, "--reason", "Contract let", who="jcu_lead:jo")
+    assert json.loads(engine.ok("risk", "register", "--json", who="auditor:audrey")) == []
+    history = engine.ok("history", ref, who="auditor:audrey")
+    assert all(e in history for e in ("Added", "Updated", "Reviewed", "Closed")), history
