@@ -13,8 +13,8 @@ same people signed in with tokens of their own, the same comparison of output.
   would pass, and Temporal's server cannot go back in time.
 - `<!-- doc-test: time passes 21 days -->` (optionally `… 21 days to 10:00`): before the commands
   after it, the page's clock moves on that many days (to the same wall-clock time, or the one
-  named). The test server skips to then (`WorkflowEnvironment.sleep`): every durable timer due
-  meanwhile fires, in order, in the engine's own worker.
+  named). The test server skips to then (`WorkflowEnvironment.sleep`), stopping at each durable
+  timer the engine's cases wait on: each fires in turn, at its own instant, in the engine's worker.
 
 Each `concordat` process of the run (the page's commands and the engine's children) takes its wall
 clock from the test server's: tests/docs/clock/sitecustomize.py, on their PYTHONPATH only here,
@@ -28,6 +28,7 @@ import asyncio
 import datetime as dt
 import os
 import re
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ CLOCK = re.compile(
 )
 PASSES = re.compile(r"<!--\s*doc-test:\s*time passes\s+(?P<days>\d+) days?(?: to (?P<hm>\d{2}:\d{2}))?\s*-->")
 CLOCK_DIR = Path(__file__).parent / "clock"
+# Makes the page's people (name -> roles) in the store the settings name, and a token for each.
+MakeTokens = Callable[[dict[str, str], dict[str, list[str]]], dict[str, str]]
 SEEN_TIMEOUT = dt.timedelta(seconds=30)
 # How far before a timer the server stops, so that every clock can be set to the timer's instant first.
 TIMER_LEAD = dt.timedelta(seconds=2)
@@ -109,7 +112,9 @@ class ClockedSession(transcripts.Session):
     """One page's commands, with the engine started at its `$ concordat up` on the time-skipping
     server, and every `concordat` process on the page's clock."""
 
-    def __init__(self, root: Path, temporal: WorkflowEnvironment, people: dict[str, list[str]], make_tokens) -> None:  # noqa: ANN001
+    def __init__(
+        self, root: Path, temporal: WorkflowEnvironment, people: dict[str, list[str]], make_tokens: MakeTokens
+    ) -> None:
         self.root = root
         self.temporal = temporal
         self.people = people
@@ -265,8 +270,8 @@ def _alive(pid: int) -> bool:
 
 
 async def run_page(
-    page: transcripts.Page, root: Path, temporal: WorkflowEnvironment, make_tokens
-) -> list[transcripts.Result]:  # noqa: ANN001
+    page: transcripts.Page, root: Path, temporal: WorkflowEnvironment, make_tokens: MakeTokens
+) -> list[transcripts.Result]:
     """Every command of a clocked page, in order, with time passing where the page says."""
     clock = clock_of(page)
     assert clock is not None
