@@ -94,11 +94,11 @@ def _cipher_env(settings: Settings) -> dict[str, str]:
 
 
 def _persistence_env(settings: Settings) -> dict[str, str]:
-    from psycopg.conninfo import conninfo_to_dict
-
     from concordat import private
 
     if settings.uses_postgres:
+        from psycopg.conninfo import conninfo_to_dict
+
         info = conninfo_to_dict(settings.database_url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -177,9 +177,9 @@ def read_only_refusal(settings: Settings) -> str:
 
 def describe_store(settings: Settings) -> str:
     """Which store this is, in words a person recognises, and without its password."""
-    from psycopg.conninfo import conninfo_to_dict
-
     if settings.uses_postgres:
+        from psycopg.conninfo import conninfo_to_dict
+
         info = conninfo_to_dict(settings.database_url)
         where = f"{info.get('host') or '127.0.0.1'}:{info.get('port') or '5432'}/{info.get('dbname') or 'postgres'}"
         return f"PostgreSQL {where}"

@@ -77,9 +77,9 @@ def recorded_version(datastore: Any) -> int:
 @contextmanager
 def _locked(settings: Settings) -> Iterator[None]:
     """The step's lock: a PostgreSQL advisory lock, or a file lock beside a SQLite store."""
-    import psycopg
-
     if settings.uses_postgres:
+        import psycopg
+
         with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
             try:
