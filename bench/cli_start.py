@@ -16,9 +16,11 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.common import header, met, store, table
 from concordat import bootstrap
@@ -27,6 +29,7 @@ from concordat.settings import Settings
 from domain.actor import Actor
 from domain.directory import Directory
 from domain.policy import ADMIN_ROLE
+from domain.store import store_id
 
 JO = Actor.parse("jcu_lead:jo")
 DAN = Actor.parse("lead_director:dan")
@@ -56,23 +59,36 @@ def fill(settings: Settings, cases: int) -> tuple[str, str]:
             ).reference
             app.decide(ref, actor=DAN, stage="jcu", outcome="refer", minutes_ref="J/1", command_id=f"d-{ref}")
             first = first or ref
+        store_id(app)  # named now, as `concordat up` names it: else the first command would, and a view lag
     finally:
         app.close()
     replay(settings, console=None)
     return first, token
 
 
-def env_of(settings: Settings, token: str) -> dict[str, str]:
+def env_of(settings: Settings, token: str, bytecode: Path | None) -> dict[str, str]:
+    """The CLI's environment: the store, a person signed in; and Python's bytecode cached under
+    `bytecode` (as an installed package has it after its first run), or, without, compiled afresh
+    each run (PYTHONDONTWRITEBYTECODE and no cache: every module compiled from source)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") or k == "CONCORDAT_CIPHER_KEY"}
     env.update(CONCORDAT_DATA_DIR=str(settings.data_dir), CONCORDAT_TOKEN=token, CONCORDAT_LOG_LEVEL="warning")
     if settings.database_url:
         env["CONCORDAT_DATABASE_URL"] = settings.database_url
+    if bytecode is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = str(settings.data_dir / "no-bytecode")  # an empty cache: none found
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode)
     return env
 
 
 def run(argv: Sequence[str], env: dict[str, str], n: int) -> tuple[float, float]:
-    """Median wall and CPU (user + system) seconds of `argv` in `n` fresh processes; each must exit 0."""
+    """Median wall and CPU (user + system) seconds of `argv` in `n` fresh processes, after one run
+    not counted (which fills the bytecode cache); each must exit 0 and say nothing on stderr (`list`
+    would say if its view lagged: it then waits for the runner)."""
     walls, cpus = [], []
+    subprocess.run(argv, env=env, capture_output=True, timeout=120)
     for _ in range(n):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -80,15 +96,16 @@ def run(argv: Sequence[str], env: dict[str, str], n: int) -> tuple[float, float]
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if done.returncode != 0:
+        if done.returncode != 0 or done.stderr.strip():
             raise SystemExit(f"{' '.join(argv[2:])} failed ({done.returncode}): {done.stderr.strip()}")
     return statistics.median(walls), statistics.median(cpus)
 
 
-def bench(backend: str, n: int, cases: int) -> list[dict[str, str]]:
-    with store(backend) as (settings, what):
+def bench(backend: str, n: int, cases: int, bytecode: bool) -> list[dict[str, str]]:
+    with store(backend) as (settings, what), tempfile.TemporaryDirectory(prefix="concordat-pyc-") as cache:
         reference, token = fill(settings, cases)
-        env = env_of(settings, token)
+        env = env_of(settings, token, Path(cache) if bytecode else None)
+        what += "" if bytecode else ", no bytecode cache"
         base_wall, base_cpu = run([sys.executable, "-c", "pass"], env, n)
         rows = []
         for args in (
@@ -118,10 +135,15 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("-n", type=int, default=15, help="Runs of each command (the median is shown).")
     parser.add_argument("--cases", type=int, default=5, help="Cases in the store.")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="Compile every module from source each run (as with PYTHONDONTWRITEBYTECODE=1), not from a cache.",
+    )
     args = parser.parse_args()
     header("CLI start-up: a command's wall time beside `python -c pass` (baseline)")
     backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    rows = [row for backend in backends for row in bench(backend, args.n, args.cases)]
+    rows = [row for backend in backends for row in bench(backend, args.n, args.cases, not args.no_bytecode)]
     table("Command-line start-up", rows)
 
 
