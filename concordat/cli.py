@@ -258,18 +258,18 @@ def _refuse_if_read_only() -> None:
         raise Failure(bootstrap.read_only_refusal(settings), 77)
 
 
-class _ViewChoice(click.Choice):  # type: ignore[type-arg]
-    """The projected views' names (`bootstrap.PROJECTIONS`), read when a command needs them (its help,
+class _ViewChoice(click.Choice):
+    """The projected views' names (`bootstrap.VIEW_NAMES`), read when a command needs them (its help,
     or `--view` given) rather than when the command tree is built: building it imports no store."""
 
     def __init__(self) -> None:
         super().__init__(())
 
-    @property  # type: ignore[override]
+    @property
     def choices(self) -> tuple[str, ...]:
         from concordat import bootstrap
 
-        return tuple(p.name for p in bootstrap.PROJECTIONS)
+        return bootstrap.VIEW_NAMES
 
     @choices.setter
     def choices(self, value: object) -> None:

@@ -24,7 +24,8 @@ from domain.directory import Directory
 from domain.policy import ADMIN_ROLE
 
 # What a read needs none of: Temporal and our workflows and workers, the web stack, the metrics,
-# the bank holidays (a read computes no deadline), the tests' own libraries.
+# the bank holidays (a read computes no deadline), pydantic-settings (concordat.settings reads the
+# environment itself), the tests' own libraries.
 NEVER_FOR_A_READ = (
     "temporalio",
     "workflows",
@@ -36,6 +37,7 @@ NEVER_FOR_A_READ = (
     "httpx",
     "prometheus_client",
     "holidays",
+    "pydantic_settings",
     "hypothesis",
     "concordat.engine",
     "concordat.commands",
