@@ -1,6 +1,7 @@
 """Benchmark 6 — how fast the command line starts: the wall time of `concordat --version`, `show`,
 `history`, `list` and `decide --help` against a small store, each the median of N fresh processes,
-beside `python -c pass` (the interpreter starting and doing nothing) measured in the same run.
+beside `python -c pass` (the interpreter starting and doing nothing) measured in the same run; and
+the floor under any read that opens the store itself: the libraries it needs, imported alone.
 
     uv run python -m bench.cli_start [--db sqlite|postgres|both] [-n 15]
 
@@ -35,6 +36,7 @@ JO = Actor.parse("jcu_lead:jo")
 DAN = Actor.parse("lead_director:dan")
 ROOT = Actor("root", ADMIN_ROLE)
 GOAL_MS = 300.0
+FLOOR = ("click", "pydantic", "structlog", "eventsourcing.application", "rich.console")
 
 
 def fill(settings: Settings, cases: int) -> tuple[str, str]:
@@ -108,6 +110,19 @@ def bench(backend: str, n: int, cases: int, bytecode: bool) -> list[dict[str, st
         what += "" if bytecode else ", no bytecode cache"
         base_wall, base_cpu = run([sys.executable, "-c", "pass"], env, n)
         rows = []
+        # The floor under a read that opens the store itself: the libraries it needs, imported alone.
+        floor_wall, floor_cpu = run([sys.executable, "-c", f"import {', '.join(FLOOR)}"], env, n)
+        rows.append(
+            {
+                "backend": what,
+                "what": f"floor: python -c 'import {', '.join(FLOOR)}' (CPU {floor_cpu * 1000:.0f} ms)",
+                "ours": f"{floor_wall * 1000:.0f} ms",
+                "baseline": f"{base_wall * 1000:.0f} ms (CPU {base_cpu * 1000:.0f} ms)",
+                "ratio": f"{floor_wall / base_wall:.1f}×",
+                "goal": "",
+                "met": "",
+            }
+        )
         for args in (
             ["--version"],
             ["show", reference],
