@@ -746,7 +746,12 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
             f"{found.interrupted} found ended outside the engine, recorded and restarted"
             + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
             + (f"; {moved} moved to CaseWorkflow" if migrate else "")
-            + (f"; {found.orphans} workflows run with no live case (see the worker's log)" if found.orphans else ""),
+            + (
+                f"; {found.orphans} {'workflow runs' if found.orphans == 1 else 'workflows run'} with no live case"
+                " (see the worker's log)"
+                if found.orphans
+                else ""
+            ),
             highlight=False,
         ),
     )

@@ -37,7 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import InvalidInputError
 from domain.policy import Policy, ScheduleRule
 from workflows.contracts import ScheduledFiring
-from workflows.schedules import ScheduledCaseWorkflow
+from workflows.schedules import FIRING_ID_PREFIX, ScheduledCaseWorkflow
 
 PREFIX = "concordat-schedule-"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,7 +78,7 @@ def schedule_of(
         action=ScheduleActionStartWorkflow(
             ScheduledCaseWorkflow.run,
             ScheduledFiring(schedule=name),
-            id=f"schedule-{name}",
+            id=f"{FIRING_ID_PREFIX}{name}",
             task_queue=task_queue,
         ),
         spec=spec_of(policy, rule),
