@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from tests.e2e.conftest import Engine
 
 
@@ -109,3 +111,16 @@ def test_an_administrator_fires_a_schedule_by_hand_once_even_while_paused(engine
     row = {r["name"]: r for r in json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))}[name]
     assert row["paused"], "a firing by hand leaves the schedule paused"
     engine.ok("schedules", "resume", name, "--reason", "Board back", who="admin:root")
+
+    # The report is the owner's to record done: the Lead Director is refused (not yet escalated), the
+    # JCU lead records it over the API, and the case is closed.
+    line = engine.refused("cycles", "done", ref, "--document-ref", "QR/1", who="lead_director:dan")
+    assert "may not" in line and line.endswith("jcu_lead"), line
+    token = engine.token_of("jcu_lead:jo")
+    with httpx.Client(base_url=f"{engine.web}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
+        done = api.post(f"/cases/{ref}/record-done", json={"document_ref": "BOARD/QR/1", "note": "Sent"})
+    assert done.status_code == 200, done.text
+    (case,) = [
+        c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey")) if c["reference"] == ref
+    ]
+    assert case["status"] == "done" and case["details"]["done"]["document_ref"] == "BOARD/QR/1"
