@@ -11,6 +11,11 @@ new. Overlap SKIP: while one firing's workflow runs, another is not started besi
 missed while Temporal or every worker was down is started when they are back, if that is within the
 schedule's `catchup_window_days`; a firing older than that is dropped (a late review is better opened
 by hand than many at once).
+
+`trigger` fires a schedule now (`concordat schedules trigger`, an administrator's, recorded first on
+`domain.cycles.ScheduleControl`): Temporal fires it for the instant the trigger arrives, even while
+the schedule is paused, so each trigger is a new instant and would open a new case; the record
+refuses a second trigger within a minute of the last (a report is one duty for its period).
 """
 
 from __future__ import annotations
