@@ -1471,6 +1471,45 @@ def schedules_resume(name: str, reason: str, as_: str | None, as_json: bool, com
     _schedule_control(name, reason, as_, as_json, command_id, paused=False)
 
 
+@schedules_app.command("trigger")
+@click.argument("name")
+@click.option("--reason", default="fired by hand", help="Why, for the record.")
+@_command_opts
+def schedules_trigger(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Fire a schedule now (an administrator's; recorded with the reason): a report wanted early, a
+    firing missed while it was paused. Prints the case the firing opened. A second firing by hand
+    within a minute of the last is refused: it would open the same report twice."""
+    settings = _settings()
+    session = _session(settings, as_)
+    actor = session.admin()
+    schedules.check_name(session.cases.policy, name)
+    cid = _command_id(command_id)
+    _attempt.update(reference=f"schedule:{name}")
+
+    async def fire() -> tuple[dict[str, Any], schedules.Fired | None]:
+        client = await _client(settings)
+        before = await schedules.started_firings(client, name)  # Temporal holds it: else nothing is recorded
+        recorded = session.cases.record_schedule_trigger(actor=actor, name=name, reason=reason, command_id=cid)
+        if not recorded["fire"]:
+            return recorded, None  # this command was recorded (and fired) before: not again
+        return recorded, await schedules.trigger(client, name, before)
+
+    recorded, fired = _run(fire())
+    recorded = {**recorded, "case": fired.reference if fired else None, "problem": fired.problem if fired else None}
+
+    def said(c: Console) -> None:
+        if fired is None:
+            c.print(f"{name} was fired by this command already, at {recorded['at']}: not again", highlight=False)
+        elif fired.reference:
+            c.print(f"{name} fired: {fired.reference}", highlight=False)
+        else:
+            c.print(f"{name} fired (recorded); {fired.problem}", highlight=False)
+
+    _out(as_json, recorded, said)
+    if fired is not None and fired.problem and fired.problem.startswith("the firing failed"):
+        raise SystemExit(1)
+
+
 @app.group("cycles")
 def cycles_app() -> None:
     """Review (REV-) and report (RPT-) cases, opened by the policy's schedules."""
