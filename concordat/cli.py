@@ -816,7 +816,12 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
             f"{found.interrupted} found ended outside the engine, recorded and restarted"
             + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
             + (f"; {moved} moved to CaseWorkflow" if migrate else "")
-            + (f"; {found.orphans} workflows run with no live case (see the worker's log)" if found.orphans else ""),
+            + (
+                f"; {found.orphans} {'workflow runs' if found.orphans == 1 else 'workflows run'} with no live case"
+                " (see the worker's log)"
+                if found.orphans
+                else ""
+            ),
             highlight=False,
         ),
     )
@@ -1586,6 +1591,45 @@ def schedules_pause(name: str, reason: str, as_: str | None, as_json: bool, comm
 def schedules_resume(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Let a paused schedule fire again (a firing missed while paused is not caught up)."""
     _schedule_control(name, reason, as_, as_json, command_id, paused=False)
+
+
+@schedules_app.command("trigger")
+@click.argument("name")
+@click.option("--reason", default="fired by hand", help="Why, for the record.")
+@_command_opts
+def schedules_trigger(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Fire a schedule now (an administrator's; recorded with the reason): a report wanted early, a
+    firing missed while it was paused. Prints the case the firing opened. A second firing by hand
+    within a minute of the last is refused: it would open the same report twice."""
+    settings = _settings()
+    session = _session(settings, as_)
+    actor = session.admin()
+    schedules.check_name(session.cases.policy, name)
+    cid = _command_id(command_id)
+    _attempt.update(reference=f"schedule:{name}")
+
+    async def fire() -> tuple[dict[str, Any], schedules.Fired | None]:
+        client = await _client(settings)
+        before = await schedules.started_firings(client, name)  # Temporal holds it: else nothing is recorded
+        recorded = session.cases.record_schedule_trigger(actor=actor, name=name, reason=reason, command_id=cid)
+        if not recorded["fire"]:
+            return recorded, None  # this command was recorded (and fired) before: not again
+        return recorded, await schedules.trigger(client, name, before)
+
+    recorded, fired = _run(fire())
+    recorded = {**recorded, "case": fired.reference if fired else None, "problem": fired.problem if fired else None}
+
+    def said(c: Console) -> None:
+        if fired is None:
+            c.print(f"{name} was fired by this command already, at {recorded['at']}: not again", highlight=False)
+        elif fired.reference:
+            c.print(f"{name} fired: {fired.reference}", highlight=False)
+        else:
+            c.print(f"{name} fired (recorded); {fired.problem}", highlight=False)
+
+    _out(as_json, recorded, said)
+    if fired is not None and fired.problem and fired.problem.startswith("the firing failed"):
+        raise SystemExit(1)
 
 
 @app.group("cycles")

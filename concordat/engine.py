@@ -42,6 +42,7 @@ from domain.store import store_id
 from workers.activities import case_state
 from workflows.case import LEGACY_TYPES, CaseWorkflow
 from workflows.contracts import ActInput, CaseInput, CaseState
+from workflows.schedules import FIRING_ID_PREFIX as SCHEDULED_PREFIX
 from workflows.store_binding import WORKFLOW_ID as STORE_BINDING_ID
 from workflows.store_binding import StoreBindingInput, StoreBindingWorkflow
 
@@ -278,8 +279,8 @@ async def _orphans(client: Client, settings: Settings, app: CaseService, live: s
     found = 0
     try:
         async for execution in client.list_workflows(query):
-            if execution.id == STORE_BINDING_ID or execution.id in live:
-                continue
+            if execution.id == STORE_BINDING_ID or execution.id in live or execution.id.startswith(SCHEDULED_PREFIX):
+                continue  # the binding, a live case's, or a schedule's firing (it opens its case and ends)
             try:
                 state = await asyncio.to_thread(app.state, execution.id)
             except CaseNotFoundError:

@@ -535,6 +535,48 @@ class CaseService(Application):
             self.save(control)
         return {"name": name, "paused": control.paused, "history": list(control.history)}
 
+    def record_schedule_trigger(
+        self, *, actor: Actor, name: str, reason: str, command_id: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """An administrator fired a schedule by hand (a report wanted early, a firing missed while the
+        schedule was paused): on the record before Temporal is asked to fire it. `fire` in the answer
+        says whether this call recorded it (fire it now) or found the command id already recorded (a
+        repeat: fire nothing again). A second firing within a minute of the last is refused
+        (`ScheduleControl`); two administrators at once: one is recorded, the other refused."""
+        if actor.role != ADMIN_ROLE:
+            raise NotAllowedError(f"role {actor.role} may not fire a schedule; allowed: {ADMIN_ROLE}")
+        if name not in self.policy.schedules:
+            raise InvalidInputError(f"no schedule is named {name!r}; schedules: {', '.join(self.policy.schedules)}")
+        if not reason.strip():
+            raise InvalidInputError("--reason is empty: say why, for the record")
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                control: ScheduleControl = self.repository.get(ScheduleControl.create_id(name))
+            except AggregateNotFoundError:
+                control = ScheduleControl(name=name)
+            fire = command_id not in control.command_ids
+            if fire:
+                control.trigger(
+                    reason=reason.strip(),
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    command_id=command_id,
+                    at=at or self._clock(),
+                )
+                try:
+                    self.save(control)
+                except RecordConflictError:
+                    continue  # another administrator's write came first: decide again on what they recorded
+            last = control.last_triggered() or {}
+            return {
+                "name": name,
+                "paused": control.paused,
+                "fire": fire,
+                "at": last.get("at"),
+                "history": list(control.history),
+            }
+        raise RecordConflictError(f"schedule {name} kept changing under {CONFLICT_ATTEMPTS} attempts")
+
     def add_risk(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
