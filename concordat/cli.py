@@ -1601,6 +1601,8 @@ def schedules_trigger(name: str, reason: str, as_: str | None, as_json: bool, co
     """Fire a schedule now (an administrator's; recorded with the reason): a report wanted early, a
     firing missed while it was paused. Prints the case the firing opened. A second firing by hand
     within a minute of the last is refused: it would open the same report twice."""
+    from concordat import schedules
+
     settings = _settings()
     session = _session(settings, as_)
     actor = session.admin()

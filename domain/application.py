@@ -543,6 +543,8 @@ class CaseService(Application):
         says whether this call recorded it (fire it now) or found the command id already recorded (a
         repeat: fire nothing again). A second firing within a minute of the last is refused
         (`ScheduleControl`); two administrators at once: one is recorded, the other refused."""
+        from domain.cycles import ScheduleControl
+
         if actor.role != ADMIN_ROLE:
             raise NotAllowedError(f"role {actor.role} may not fire a schedule; allowed: {ADMIN_ROLE}")
         if name not in self.policy.schedules:
