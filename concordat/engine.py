@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from concordat.codec import PayloadKeyError
-from concordat.money import pounds_beside
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
@@ -208,28 +207,6 @@ async def _settle(start: WithStartWorkflowOperation[Any, CaseState]) -> None:
     answered once (by the caller's handling), not logged again as a future nobody awaited."""
     with suppress(BaseException):
         await start.workflow_handle()
-
-
-def state_dict(state: CaseView | CaseState) -> dict[str, Any]:
-    """A case as JSON; its amounts are in pence (`value_pence`, `changes`) and, for people, in pounds
-    beside them (`details.pounds`)."""
-    if isinstance(state, CaseState):
-        return state.model_dump(mode="json")
-    data: dict[str, Any] = _jsonable(asdict(state))
-    pounds = pounds_beside(data.get("details") or {})
-    if pounds:
-        data["details"]["pounds"] = pounds
-    return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 @dataclass

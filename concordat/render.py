@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -23,14 +23,16 @@ from rich.table import Table
 from rich.text import Text
 
 from concordat.money import MONEY_MAPS, format_pence, pounds_text
-from domain.application import CaseService, HistoryEntry
-from domain.audit import Break, Head, Verification
-from domain.case import CaseView
-from domain.ledger import Sealed
-from domain.policy import Policy
-from domain.routes import Route
-from projections.tables import ViewTables
-from workflows.contracts import CaseState
+
+if TYPE_CHECKING:  # for annotations only: printing a case imports no more of the engine than it used
+    from domain.application import CaseService, HistoryEntry
+    from domain.audit import Break, Head, Verification
+    from domain.case import CaseView
+    from domain.ledger import Sealed
+    from domain.policy import Policy
+    from domain.routes import Route
+    from projections.tables import ViewTables
+    from workflows.contracts import CaseState
 
 LONDON = ZoneInfo("Europe/London")
 VIEW_WAIT_SECONDS = 2.0
