@@ -6,32 +6,18 @@ same environment (by default: the data directory `./.concordat` and Temporal on 
 
 from __future__ import annotations
 
-import os
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.identity import EMAIL
 
-PREFIX = "CONCORDAT_"
 
-
-def from_environment() -> dict[str, str]:
-    """The CONCORDAT_ variables of the environment, by setting (the rest of the name, in any case)."""
-    return {name[len(PREFIX) :].lower(): value for name, value in os.environ.items() if name.upper().startswith(PREFIX)}
-
-
-class Settings(BaseModel):
-    """Each setting from its CONCORDAT_ variable, unless given: `Settings(data_dir=…)` wins over the
-    environment. What pydantic-settings did for us, in the three lines we used of it: importing it
-    took a tenth of every command's start (tests/e2e/test_cli_imports.py)."""
-
-    model_config = ConfigDict(extra="ignore", validate_default=True)
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**{**from_environment(), **values})
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONCORDAT_", extra="ignore")
 
     data_dir: Path = Field(Path(".concordat"), description="Where the SQLite store, views and Temporal's state live.")
     database_url: str = Field(
