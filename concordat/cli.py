@@ -1615,7 +1615,11 @@ def schedules_trigger(name: str, reason: str, as_: str | None, as_json: bool, co
         before = await schedules.started_firings(client, name)  # Temporal holds it: else nothing is recorded
         recorded = session.cases.record_schedule_trigger(actor=actor, name=name, reason=reason, command_id=cid)
         if not recorded["fire"]:
-            return recorded, None  # this command was recorded (and fired) before: not again
+            # Recorded by this command before. If Temporal never fired it (it failed or went away after
+            # the record), the repeat fires it now; if it did, not again.
+            at = recorded["at"]
+            if at is None or await schedules.fired_since(client, name, datetime.fromisoformat(at)):
+                return recorded, None
         return recorded, await schedules.trigger(client, name, before)
 
     recorded, fired = _run(fire())

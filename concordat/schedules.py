@@ -203,6 +203,15 @@ async def started_firings(client: Client, name: str) -> set[str]:
     }
 
 
+async def fired_since(client: Client, name: str, at: datetime) -> bool:
+    """Whether a firing of the schedule started at or after `at`: a trigger recorded then reached
+    Temporal (a repeated command asks this before firing again)."""
+    d = await client.get_schedule_handle(schedule_id(name)).describe()
+    return any(
+        a.started_at >= at for a in d.info.recent_actions if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+    )
+
+
 async def trigger(
     client: Client, name: str, before: set[str], seen_within: float = 10, opened_within: float = 60
 ) -> Fired:

@@ -541,7 +541,7 @@ class CaseService(Application):
         """An administrator fired a schedule by hand (a report wanted early, a firing missed while the
         schedule was paused): on the record before Temporal is asked to fire it. `fire` in the answer
         says whether this call recorded it (fire it now) or found the command id already recorded (a
-        repeat: fire nothing again). A second firing within a minute of the last is refused
+        repeat: the caller fires again only if Temporal never started a firing since the record). A second firing within a minute of the last is refused
         (`ScheduleControl`); two administrators at once: one is recorded, the other refused."""
         from domain.cycles import ScheduleControl
 

@@ -5,9 +5,13 @@ in one line, the refusal recorded and the schedule left as it was."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
 from tests.e2e.conftest import Engine
 
 
@@ -124,3 +128,31 @@ def test_an_administrator_fires_a_schedule_by_hand_once_even_while_paused(engine
         c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey")) if c["reference"] == ref
     ]
     assert case["status"] == "done" and case["details"]["done"]["document_ref"] == "BOARD/QR/1"
+
+
+def test_a_firing_recorded_but_never_made_is_made_when_the_command_is_repeated(engine: Engine) -> None:
+    # As when Temporal went away between the record and the firing: the trigger is on the record (with
+    # its command id), and no firing followed.
+    name = "annual_report"
+    cases = bootstrap.open_cases(Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"])))
+    recorded = cases.record_schedule_trigger(
+        actor=Actor.parse("admin:root"), name=name, reason="Wanted early", command_id="lost-1"
+    )
+    assert recorded["fire"]
+    before = [c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey"))]
+    assert not [c for c in before if c["details"]["schedule"] == name]
+
+    fired = engine.ok(
+        "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "lost-1", who="admin:root"
+    )
+    assert fired.startswith(f"{name} fired: RPT-"), fired
+    again = engine.ok(
+        "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "lost-1", who="admin:root"
+    )
+    assert "fired by this command already" in again, again
+    reports = [
+        c
+        for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey"))
+        if c["details"]["schedule"] == name
+    ]
+    assert len(reports) == 1, reports
