@@ -8,7 +8,7 @@ workflow: they wait for nothing; the decisions taken at them go through the case
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,10 +24,11 @@ from concordat.cli import (
     _settings,
     app,
 )
-from domain.actor import Actor
 from domain.errors import InvalidInputError
-from domain.forward_plans import ForwardPlanService
-from domain.meetings import MeetingService
+
+if TYPE_CHECKING:
+    from domain.actor import Actor
+    from domain.meetings import MeetingService
 
 
 def _secretary(session: Session, forum: str) -> Actor:
@@ -68,6 +69,8 @@ def _show_meeting(as_json: bool, view: dict[str, Any]) -> None:
 
 
 def _meeting_command(reference: str, as_: str | None) -> tuple[Session, MeetingService, Actor]:
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     meetings = MeetingService(session.cases)
     _attempt["reference"] = reference
@@ -88,6 +91,8 @@ def meeting_app() -> None:
 @_command_opts
 def meeting_schedule(forum: str, on: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Schedule the forum's next meeting from the policy's dates, or call one on a day (--on)."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     day = _date(on, "--on") if on else None
     view = MeetingService(session.cases).schedule(
@@ -222,6 +227,8 @@ def meeting_approve_minutes(
 @_as_option
 def meeting_show(reference: str, as_: str | None, as_json: bool) -> None:
     """A meeting: its agenda, attendance, interests, decisions and minutes."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     session.reader()
     _show_meeting(as_json, MeetingService(session.cases).view(reference))
@@ -232,6 +239,8 @@ def meeting_show(reference: str, as_: str | None, as_json: bool) -> None:
 @_as_option
 def meeting_list(forum: str | None, as_: str | None, as_json: bool) -> None:
     """Meetings, earliest first."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     session.reader()
     views = [m.view() for m in MeetingService(session.cases).meetings(forum)]
@@ -274,6 +283,8 @@ def forward_plan_add(
     command_id: str | None,
 ) -> None:
     """Publish a case on the forum's forward plan today."""
+    from domain.forward_plans import ForwardPlanService
+
     session = _session(_settings(), as_)
     _attempt["reference"] = reference
     view = ForwardPlanService(session.cases).add(
@@ -297,6 +308,8 @@ def forward_plan_exception(
     reference: str, forum: str, notice_to: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record the general exception: notice given to the chair of scrutiny (5 clear days before)."""
+    from domain.forward_plans import ForwardPlanService
+
     session = _session(_settings(), as_)
     _attempt["reference"] = reference
     view = ForwardPlanService(session.cases).general_exception(
@@ -320,6 +333,8 @@ def forward_plan_urgency(
     reference: str, forum: str, agreed_by: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record special urgency: the chair of scrutiny agreed the decision cannot wait."""
+    from domain.forward_plans import ForwardPlanService
+
     session = _session(_settings(), as_)
     _attempt["reference"] = reference
     view = ForwardPlanService(session.cases).special_urgency(
@@ -337,6 +352,8 @@ def forward_plan_urgency(
 @_as_option
 def forward_plan_show(as_: str | None, as_json: bool) -> None:
     """The forward plan: every entry, with the earliest day each decision may be taken."""
+    from domain.forward_plans import ForwardPlanService
+
     session = _session(_settings(), as_)
     session.reader()
     entries = ForwardPlanService(session.cases).entries()
