@@ -45,11 +45,13 @@ from tests.e2e.conftest import free_port, running_engine
 from tests.people import settings_of
 from workflows.case import TIMER_MARGIN
 
+# Each directive is a line of its own (so that a page quoting one, as writing-docs.md does, is not clocked).
 CLOCK = re.compile(
-    r"<!--\s*doc-test:\s*clock\s+(?P<days>\d+) days? before the next (?P<forum>[a-z_]+) meeting"
-    r" at (?P<hm>\d{2}:\d{2})\s*-->"
+    r"^<!--\s*doc-test:\s*clock\s+(?P<days>\d+) days? before the next (?P<forum>[a-z_]+) meeting"
+    r" at (?P<hm>\d{2}:\d{2})\s*-->$",
+    re.M,
 )
-PASSES = re.compile(r"<!--\s*doc-test:\s*time passes\s+(?P<days>\d+) days?(?: to (?P<hm>\d{2}:\d{2}))?\s*-->")
+PASSES = re.compile(r"^<!--\s*doc-test:\s*time passes\s+(?P<days>\d+) days?(?: to (?P<hm>\d{2}:\d{2}))?\s*-->$")
 CLOCK_DIR = Path(__file__).parent / "clock"
 # Makes the page's people (name -> roles) in the store the settings name, and a token for each.
 MakeTokens = Callable[[dict[str, str], dict[str, list[str]]], dict[str, str]]
@@ -102,7 +104,7 @@ def clock_of(page: transcripts.Page) -> Clock | None:
         return None
     passages = []
     for number, line in enumerate(page.lines, start=1):
-        passed = PASSES.search(line)
+        passed = PASSES.match(line.strip())
         if passed:
             passages.append(Passage(number, int(passed["days"]), _hm(passed["hm"]) if passed["hm"] else None))
     return Clock(Start(int(found["days"]), found["forum"], _hm(found["hm"])), passages)

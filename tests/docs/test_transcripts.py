@@ -103,8 +103,10 @@ def test_a_page_that_takes_weeks_says_when_it_starts_and_when_days_pass(tmp_path
     assert clock.before(first, 0) == []
     assert [(p.days, p.clock) for p in clock.before(meeting, first.line)] == [(8, None)]
     assert [(p.days, p.clock) for p in clock.before(later, meeting.line)] == [(21, dt.time(17, 30))]
-    # A page without the directive runs against a plain `concordat up`.
+    # A page without the directive runs against a plain `concordat up`; so does one that quotes it.
     assert clock_of(parse(_written(tmp_path / "plain.md", PAGE))) is None
+    quoted = "- `<!-- doc-test: clock 8 days before the next board meeting at 09:00 -->` starts a page's clock\n"
+    assert clock_of(parse(_written(tmp_path / "quoted.md", quoted))) is None
 
 
 def test_a_page_starts_before_the_forums_next_meeting_by_the_policys_dates() -> None:
