@@ -267,6 +267,20 @@ def _entry_line(e: dict[str, Any]) -> str:
     return f"{e['case']}  {e['forum']}  on the plan since {e['published_on']}  {key}{extra}"
 
 
+def _on_forward_plan(
+    reference: str, forum: str, as_: str | None, as_json: bool, command_id: str | None, act: Any, **fields: Any
+) -> None:
+    """A forum secretary's entry on the forward plan (`act` picks the ForwardPlanService method)."""
+    from domain.forward_plans import ForwardPlanService
+
+    session = _session(_settings(), as_)
+    _attempt["reference"] = reference
+    view = act(ForwardPlanService(session.cases))(
+        actor=_secretary(session, forum), case=reference, forum=forum, command_id=_command_id(command_id), **fields
+    )
+    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
+
+
 @forward_plan_app.command("add")
 @click.argument("reference")
 @click.option("--forum", required=True, help="The council body that will take the decision, e.g. pcc_decision.")
@@ -283,19 +297,16 @@ def forward_plan_add(
     command_id: str | None,
 ) -> None:
     """Publish a case on the forum's forward plan today."""
-    from domain.forward_plans import ForwardPlanService
-
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).add(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.add,
         significant_effect=significant_effect,
         exempt=exempt,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("exception")
@@ -308,19 +319,16 @@ def forward_plan_exception(
     reference: str, forum: str, notice_to: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record the general exception: notice given to the chair of scrutiny (5 clear days before)."""
-    from domain.forward_plans import ForwardPlanService
-
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).general_exception(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.general_exception,
         notice_to=notice_to,
         reason=reason,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("urgency")
@@ -333,19 +341,16 @@ def forward_plan_urgency(
     reference: str, forum: str, agreed_by: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record special urgency: the chair of scrutiny agreed the decision cannot wait."""
-    from domain.forward_plans import ForwardPlanService
-
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).special_urgency(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.special_urgency,
         agreed_by=agreed_by,
         reason=reason,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("show")
