@@ -8,12 +8,15 @@ Needs root (to mount the tmpfs), as the fault tests' CI job has."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -37,37 +40,62 @@ def small_disk(where: Path, size: str = "64m") -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=True)
 
 
+def _wal_emptied(disk: Path) -> None:
+    """Empty the store's write-ahead log to zero bytes. SQLite reuses the space a log holds, so a
+    write would find room in it on a full disk. A checkpoint that truncates gives way (busy) while
+    another process reads an older snapshot: it is asked again until it has emptied the log."""
+    wal = disk / "events.sqlite-wal"
+    deadline = time.monotonic() + 60
+    with closing(sqlite3.connect(disk / "events.sqlite", timeout=30)) as db:
+        while True:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy and (not wal.exists() or wal.stat().st_size == 0):
+                return
+            assert time.monotonic() < deadline, f"the store's log was not emptied: busy={busy}"
+            time.sleep(0.05)  # another process's read is in progress: ask again
+
+
+def _disk_report(disk: Path) -> str:
+    """What is on the small disk and how much is free: what a failure here needs to be understood."""
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    files = ", ".join(f"{f.name} {f.stat().st_size:,}" for f in sorted(disk.iterdir()) if f.is_file())
+    return f"{free:,} bytes free; {files}"
+
+
 @contextmanager
 def kept_full(disk: Path) -> Iterator[None]:
     """Fill the disk with one file, to the last byte, and keep it full: the engine's own processes
     free a little now and then (a failed write's journal, a file replaced), and a full disk takes that
     space back at once, as a disk another program is filling would. The store's write-ahead log is
-    emptied first (a checkpoint that truncates it): it reuses the space it holds, so a write would
-    find room in it. On leaving, the file is deleted: space returns."""
-    with sqlite3.connect(disk / "events.sqlite") as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    emptied before and again once the disk is full (the engine may have written to it in between);
+    truncating it frees its space, which the filler takes. On leaving, the file is deleted: space
+    returns."""
+    _wal_emptied(disk)
     filler = disk / "filler"
     full = threading.Event()
     stop = threading.Event()
 
+    def fill(out: BinaryIO) -> None:
+        for chunk in (1 << 20, 1 << 12, 512):  # megabytes, then pages, then the last partial one
+            while True:
+                try:
+                    out.write(b"\0" * chunk)
+                except OSError as err:
+                    assert err.errno == errno.ENOSPC
+                    break
+
     def keep_filling() -> None:
         with filler.open("wb", buffering=0) as out:
-            for chunk in (1 << 20, 512):  # megabytes, then the last partial one
-                while True:
-                    try:
-                        out.write(b"\0" * chunk)
-                    except OSError as err:
-                        assert err.errno == errno.ENOSPC
-                        break
+            fill(out)
             full.set()
-            while not stop.wait(0.001):  # the adversary: whatever is freed, taken back within a millisecond
-                with suppress(OSError):
-                    out.write(b"\0" * 512)
+            while not stop.wait(0.001):  # the adversary: whatever is freed, of any size, taken back at once
+                fill(out)
 
     thread = threading.Thread(target=keep_filling, daemon=True)
     thread.start()
     assert full.wait(60), "the disk did not fill"
     try:
+        _wal_emptied(disk)
         yield
     finally:
         stop.set()
@@ -91,7 +119,7 @@ def test_a_full_disk_is_said_in_one_line_and_the_engine_recovers_when_space_retu
                     "proposal", "start", "--title", "On a full disk", "--kind", "procurement", "--value", "1000",
                     "--parties", "PCC", "--command-id", "cli-start", who="jcu_lead:jo",
                 )  # fmt: skip
-                assert refused.returncode == 75, (refused.returncode, refused.stderr)
+                assert refused.returncode == 75, (refused.returncode, refused.stderr, _disk_report(disk))
                 assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
                 assert "disk is full" in refused.stderr, refused.stderr
                 api = httpx.post(
