@@ -7,8 +7,11 @@ No mock stands in for the store or Temporal. PostgreSQL is the server named by
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +28,24 @@ from concordat.settings import Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _without_council_procedure_by_default()
+    _forward_temporal_core_logs()
+
+
+def _without_council_procedure_by_default() -> None:
+    """Every store a test opens runs under the shipped policy without the councils' procedure
+    (tests/policies.py), as an operator's own policy file would be named: `CONCORDAT_POLICY_FILE`, which
+    this process's settings read and tests/e2e's engines are given. A test of the procedure itself names
+    its policy; the docs' pages run under the shipped one (their engines are given no CONCORDAT_
+    settings but the cipher key)."""
+    from tests.policies import write_without_council_procedure
+
+    folder = Path(tempfile.mkdtemp(prefix="concordat-policy-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["CONCORDAT_POLICY_FILE"] = str(write_without_council_procedure(folder))
+
+
+def _forward_temporal_core_logs() -> None:
     """Temporal's core (Rust) writes its WARN lines straight to the process's stderr, where they land
     among pytest's progress dots. Forward them to Python logging instead: pytest captures them with
     each test's log and shows them when it fails; between tests a NullHandler keeps Python's

@@ -14,7 +14,7 @@ def test_a_decision_separation_of_duties_would_refuse_is_not_offered() -> None:
     app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=Policy.load(), clock=lambda: T0)
     ref = start(app, value_pence=30_000_000).reference
     decide(app, ref, DAN, "jcu", "refer")
-    decide(app, ref, SAM, "board", "recommend")
+    decide(app, ref, SAM, "board", "recommend", written_procedure=True)  # the board decides at meetings
     state = app.state(ref)
     offered = [("decide", "programme_board", "secretary:programme_board")]
     pat = Identity(user_id="pat", roles=("secretary:programme_board",))

@@ -17,7 +17,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import Engine, running_engine
+from tests.e2e.conftest import Engine, _env, free_port, running_engine
 
 PASSWORD = "a long enough password"
 PEOPLE = {
@@ -50,7 +50,12 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    with running_engine(tmp_path_factory.mktemp("browser")) as engine:
+    """`concordat up` under the shipped policy, as a new user's: the board decides at its meetings or
+    by written procedure."""
+    tmp = tmp_path_factory.mktemp("browser")
+    env = _env(tmp, free_port())
+    del env["CONCORDAT_POLICY_FILE"]
+    with running_engine(tmp, env) as engine:
         for who, role in PEOPLE.items():
             engine.ok("user", "add", who, "--role", role, "--password-stdin", stdin=PASSWORD + "\n", who="admin:root")
         yield engine
@@ -138,6 +143,12 @@ def test_a_proposal_from_the_browser_to_the_boards_decision(browser: Browser, si
     expect(sam.get_by_label("Minutes reference")).to_have_value("BOARD/2026/12")
     accessible(sam)
     sam.get_by_label("recommend", exact=True).check()
+    sam.get_by_role("button", name="Record decision").click()  # the board meets: no meeting named
+    expect(sam.locator(".govuk-error-summary")).to_contain_text("a decision of board is taken at one of its meetings")
+    expect(sam.get_by_label("Minutes reference")).to_have_value("BOARD/2026/12")
+    accessible(sam)
+    sam.get_by_label("recommend", exact=True).check()
+    sam.get_by_label("Taken by written procedure, without a meeting").check()
     sam.get_by_role("button", name="Record decision").click()
     expect(sam.get_by_role("alert")).to_contain_text("Recorded: decision")
     timeline = sam.locator(".app-timeline")

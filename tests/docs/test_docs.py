@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.docs import clocked, transcripts
-from tests.e2e.conftest import running_engine
+from tests.e2e.conftest import _env, free_port, running_engine
 from tests.people import Tokens, ensure, settings_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,9 @@ def signed_in(env: dict[str, str], people: dict[str, list[str]]) -> dict[str, st
 @pytest.mark.parametrize("path", RUN, ids=[str(page.relative_to(ROOT)) for page in RUN])
 def test_every_command_in_the_page_prints_what_the_page_says(path: Path, tmp_path: Path) -> None:
     page = transcripts.parse(path)
-    with running_engine(tmp_path / "engine") as engine:
+    env = _env(tmp_path / "engine", free_port())
+    del env["CONCORDAT_POLICY_FILE"]  # a page runs under the shipped policy, as its reader's engine does
+    with running_engine(tmp_path / "engine", env) as engine:
         banner = engine.lines[: next(i for i, line in enumerate(engine.lines) if line.startswith("ready")) + 1]
         session = transcripts.Session(tmp_path, engine.env, banner, signed_in(engine.env, page.people))
         results = [session.run(command) for command in page.commands]

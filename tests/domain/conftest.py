@@ -5,11 +5,14 @@ import pytest
 from domain.application import CaseService
 from domain.policy import Policy
 from tests.domain.support import T0
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 
 @pytest.fixture
 def policy() -> Policy:
-    return Policy.load()
+    """The shipped routes and rules without the councils' procedure (tests/policies.py): the rules
+    of meetings, key decisions and call-in have tests of their own, on the shipped policy."""
+    return WITHOUT_COUNCIL_PROCEDURE
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.errors import ConcordatError
-from domain.policy import Policy
 from tests.domain.support import open_agreed_fund
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
-POLICY = Policy.load()
+POLICY = WITHOUT_COUNCIL_PROCEDURE
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEAD, DAN = Actor.parse("jcu_lead:jo"), Actor.parse("lead_director:dan")
 PAT, CY = Actor.parse("party_rep:PCC:pat"), Actor.parse("party_rep:CCC:cy")

@@ -14,6 +14,7 @@ from domain.application import CaseService
 from domain.errors import DeadlineNotReachedError, InvalidInputError, NotAllowedError, WrongStageError
 from domain.policy import Policy
 from tests.domain.support import DAN, PAT, PCC_SEC, SAM, T0, cid, decide, start
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 SCRUTINY = Actor.parse("secretary:pcc_scrutiny:sue")
 # Tue 24 Nov 2026 + 5 clear working days (25, 26, 27, 30 Nov, 1 Dec): close of business on 1 December.
@@ -21,7 +22,8 @@ UNTIL = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 
 
 def call_in_policy() -> Policy:
-    base = Policy.load()
+    """Call-in of PCC's decisions, and no other council procedure."""
+    base = WITHOUT_COUNCIL_PROCEDURE
     assert base.call_in is not None
     return base.model_copy(update={"call_in": base.call_in.model_copy(update={"forums": ["pcc_decision"]})})
 
@@ -114,7 +116,7 @@ def test_no_call_in_after_the_period_has_ended(app: CaseService) -> None:
 
 
 def test_without_call_in_rules_a_council_decision_takes_effect_at_once() -> None:
-    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=Policy.load(), clock=lambda: T0)
+    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=WITHOUT_COUNCIL_PROCEDURE, clock=lambda: T0)
     ref = start(app, kind="service_commissioning", value_pence=30_000_000, parties=["PCC"]).reference
     decide(app, ref, DAN, "jcu", "refer")
     decide(app, ref, SAM, "board", "recommend")

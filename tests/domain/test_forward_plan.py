@@ -17,6 +17,7 @@ from domain.forward_plans import ForwardPlanService
 from domain.policy import Policy
 from tests.domain.support import DAN, PAT, PCC_SEC, SAM, T0, cid, decide, start
 from tests.domain.test_meetings import Clock
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 KEY_VALUE = 60_000_000  # £600,000: at least the policy's £500,000
 
@@ -27,8 +28,8 @@ def clock() -> Clock:
 
 
 def key_policy() -> Policy:
-    """The shipped policy with the councils' bodies taking key decisions (shipped: none yet)."""
-    base = Policy.load()
+    """The councils' bodies taking key decisions (as shipped), and no other council procedure."""
+    base = WITHOUT_COUNCIL_PROCEDURE
     assert base.key_decisions is not None
     rules = base.key_decisions.model_copy(update={"forums": ["pcc_decision", "ccc_decision"]})
     return base.model_copy(update={"key_decisions": rules})

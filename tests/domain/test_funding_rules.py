@@ -35,6 +35,7 @@ from tests.domain.support import (
     cid,
     open_agreed_fund,
 )
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 HC = Actor.parse("secretary:health_committee:hal")
 DPH = Actor.parse("secretary:peterborough_dph:pip")
@@ -261,7 +262,7 @@ def test_uk_financial_quarters_start_in_april(policy: Policy, day: date, expecte
     ),
 )
 def test_a_funds_balance_is_never_negative_after_any_accepted_sequence(balance: int, changes: list) -> None:
-    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=Policy.load(), clock=lambda: T0)
+    app = CaseService({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=WITHOUT_COUNCIL_PROCEDURE, clock=lambda: T0)
     open_fund(app, balance=balance)
     expected = balance
     for change in changes:

@@ -24,6 +24,7 @@ from domain.meeting_rules import MeetingRules
 from domain.meetings import MeetingService
 from domain.policy import Policy
 from tests.domain.support import DAN, SAM, T0, cid, decide, start
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 PRESENT = {"cllr_ada": "elected_member", "bob": "ccg", "cy": "public_health", "dee": "council_officer"}
 MEETS = date(2027, 1, 12)  # the board's next meeting after T0 (second Tuesday, every other month)
@@ -31,7 +32,7 @@ IN_SESSION = datetime(2027, 1, 12, 10, 30, tzinfo=UTC)
 
 
 def meeting_policy(**rules: object) -> Policy:
-    base = Policy.load()
+    base = WITHOUT_COUNCIL_PROCEDURE
     board = base.meeting_rules["board"].model_copy(update={"decisions_at_meetings": True, **rules})
     return base.model_copy(update={"meeting_rules": {**base.meeting_rules, "board": board}})
 
@@ -265,17 +266,17 @@ def test_written_procedure_only_where_the_policy_allows_it(clock: Clock) -> None
 
 
 def test_a_board_that_keeps_no_meetings_by_policy_decides_as_before(clock: Clock) -> None:
-    # The shipped policy: meeting rules for the board, but `decisions_at_meetings` off.
-    shipped = Policy.load()
-    assert shipped.meeting_rules["board"] == MeetingRules(
+    # Meeting rules for the board, but `decisions_at_meetings` off (the shipped policy has it on).
+    off = WITHOUT_COUNCIL_PROCEDURE
+    assert off.meeting_rules["board"] == MeetingRules(
         notice_clear_days=5,
         quorum=3,
         chair_capacity="elected_member",
-        capacities=shipped.meeting_rules["board"].capacities,
+        capacities=off.meeting_rules["board"].capacities,
         decisions_at_meetings=False,
         written_procedure=True,
     )
-    app, _ = make(shipped, clock)
+    app, _ = make(off, clock)
     ref = at_the_board(app)
     assert decide(app, ref, SAM, "board", "recommend").stage == "programme_board"
 

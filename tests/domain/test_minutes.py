@@ -11,6 +11,7 @@ from domain.application import CaseService
 from domain.errors import MinutesRequiredError
 from domain.policy import Policy
 from tests.domain.support import DAN, PHIL, SAM, T0, decide, start
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE
 
 
 def test_a_board_decision_without_minutes_is_refused_and_nothing_is_written(app: CaseService) -> None:
@@ -37,7 +38,7 @@ def test_an_exempt_forum_decides_without_minutes(app: CaseService) -> None:
 
 
 def test_a_policy_without_the_minutes_table_asks_for_none() -> None:
-    raw = Policy.load().source_text
+    raw = WITHOUT_COUNCIL_PROCEDURE.source_text
     data = tomllib.loads(raw)
     assert "minutes" in data
     start_ = raw.index("[minutes]")

@@ -12,8 +12,9 @@ from domain.actor import Actor
 from domain.application import CaseService
 from domain.policy import Policy
 from tests.domain.support import DAN, PAT, SAM, T0, decide, start
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE, without_council_procedure_text
 
-SHIPPED = resources.files("domain").joinpath("governance.toml").read_text("utf-8")
+SHIPPED = without_council_procedure_text()  # the shipped text, the councils' procedure off (tests/policies.py)
 LEGACY = (resources.files("tests") / "domain" / "fixtures" / "governance-2026-11.toml").read_bytes()
 
 
@@ -125,7 +126,7 @@ def test_a_case_keeps_the_route_it_started_under(tmp_path: Path) -> None:
     old_case = start(before).reference
     decide(before, old_case, DAN, "jcu", "refer")
     # The partnership adopts today's policy; the running case goes on under the one it started with.
-    app = CaseService(env, policy=Policy.load(), clock=lambda: T0)
+    app = CaseService(env, policy=WITHOUT_COUNCIL_PROCEDURE, clock=lambda: T0)
     new_case = start(app).reference
     assert decide(app, old_case, SAM, "board", "recommend").stage == "cmet"
     decide(app, new_case, DAN, "jcu", "refer")

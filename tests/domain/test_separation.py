@@ -4,8 +4,6 @@ Through the real application service on eventsourcing's in-memory store."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 import pytest
 
 from domain.actor import Actor
@@ -16,8 +14,9 @@ from domain.separation import OneStagePerPerson, Separation, SeparationOfDutiesE
 from domain.staged import Decide
 from tests.domain.support import DAN, PAT, SAM, T0, cid, decide, escalate, start
 from tests.people import ensure
+from tests.policies import WITHOUT_COUNCIL_PROCEDURE, without_council_procedure_text
 
-SHIPPED = resources.files("domain").joinpath("governance.toml").read_text("utf-8")
+SHIPPED = without_council_procedure_text()  # the shipped text, the councils' procedure off (tests/policies.py)
 SHIPPED_TABLE = SHIPPED[SHIPPED.index("[separation]") : SHIPPED.index("# Board meetings")]
 
 
@@ -267,7 +266,7 @@ def test_a_case_recorded_before_the_rule_replays_unchanged_and_the_rule_holds_fo
     jo = {"jcu": Actor(id="jo", role="lead_director"), "board": Actor(id="jo", role="secretary:board")}
     decide(off, ref, jo["jcu"], "jcu", "refer")
     recorded = decide(off, ref, jo["board"], "board", "recommend")
-    on = Rules.from_policy(Policy.load())
+    on = Rules.from_policy(WITHOUT_COUNCIL_PROCEDURE)
     case = off.repository.get(case_id(ref))  # replayed from the stored events
     assert [d["by"] for d in case.view(on).details["decisions"]] == ["lead_director:jo", "secretary:board:jo"]
     assert case.view(on).version == recorded.version and case.view(on).stage == recorded.stage

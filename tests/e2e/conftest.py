@@ -76,8 +76,11 @@ class Engine:
 
 
 def _env(tmp: Path, port: int) -> dict[str, str]:
-    # A cipher key set for the test run is kept: the engine then encrypts its store and Temporal's payloads.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") or k == "CONCORDAT_CIPHER_KEY"}
+    # A cipher key set for the test run is kept: the engine then encrypts its store and Temporal's
+    # payloads. So is the tests' policy (tests/conftest.py: the shipped one without the councils'
+    # procedure, unless a test names another).
+    kept = ("CONCORDAT_CIPHER_KEY", "CONCORDAT_POLICY_FILE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORDAT_") or k in kept}
     env.update(
         CONCORDAT_DATA_DIR=str(tmp / "data"),
         CONCORDAT_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",

@@ -18,16 +18,16 @@ from concordat.web.app import create_app
 from domain.application import CaseService
 from domain.forward_plans import ForwardPlanService
 from domain.meetings import MeetingService
-from domain.policy import Policy
 from tests.domain.support import DAN, PAT, PCC_SEC, SAM, T0, cid, decide, start
 from tests.domain.test_meetings import PRESENT, Clock
+from tests.policies import without_council_procedure_text
 
 SECRET = "Closure of the Riverside unit"
 
 
 def public_policy(tmp_path: Path) -> Path:
-    """The shipped policy with the board deciding at meetings and PCC's key decisions and call-in on."""
-    text = Policy.load().source_text
+    """The board deciding at meetings and PCC's key decisions and call-in on (CCC's off)."""
+    text = without_council_procedure_text()
     text = text.replace("decisions_at_meetings = false", "decisions_at_meetings = true")
     text = text.replace("[key_decisions]\nforums = []", '[key_decisions]\nforums = ["pcc_decision"]')
     text = text.replace("[call_in]\nforums = []", '[call_in]\nforums = ["pcc_decision"]')
