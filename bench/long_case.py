@@ -9,11 +9,12 @@ and the size of the long case's latest snapshot as stored.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from bench.common import header, met, store, table, timed
+from bench.common import console, header, met, store, table, timed
 from concordat import bootstrap, logs
 from domain.actor import Actor
 from domain.application import CaseService
@@ -64,6 +65,23 @@ def snapshot_bytes(app: CaseService, reference: str) -> int:
     return len(found[0].state) if found else 0
 
 
+def snapshot_parts(app: CaseService, reference: str, top: int = 3) -> str:
+    """The largest fields of the case's latest snapshot as stored, and their share of it (what
+    still grows with every command, if anything does)."""
+    if app.snapshots is None:
+        return ""
+    found = app.snapshots.recorder.select_events(case_id(reference), desc=True, limit=1)
+    if not found:
+        return ""
+    try:
+        state = json.loads(found[0].state)["state"]
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return "(the snapshot is not plain JSON: compressed or enciphered)"
+    whole = len(found[0].state)
+    sizes = sorted(((len(json.dumps(v)), k) for k, v in state.items()), reverse=True)[:top]
+    return ", ".join(f"{k} {n / 1024:,.1f} KiB ({n / whole:.0%})" for n, k in sizes)
+
+
 def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:
     """Rows for `table`: each case's median load time against the smallest's, and its snapshot's size."""
     rows = []
@@ -77,6 +95,9 @@ def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:
             samples = [timed(lambda r=ref: fresh.repository.get(case_id(r))) for _ in range(LOADS)]
             seconds[size] = statistics.median(samples)
         smallest, largest = min(sizes), max(sizes)
+        console.print(
+            f"{what}: the largest fields of the {largest}-event case's snapshot: {snapshot_parts(fresh, refs[largest])}"
+        )
         for size in sizes:
             ratio = seconds[size] / seconds[smallest]
             snapshot = snapshot_bytes(fresh, refs[size])
