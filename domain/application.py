@@ -1140,12 +1140,11 @@ class CaseService(Application):
         the role it was given in, or None for a new command. A scoped command id answers only itself;
         the same scope with other fields is refused. `legacy_key`, a command id recorded as it was
         given before keys were scoped, answers only the person who gave it."""
-        case, receipt = self._load_with_receipt(reference, command_id)
+        case, own = self._load_with_receipt(reference, command_id)
         for cid in (command_id, legacy_key):
             if not cid:
                 continue
-            if cid != command_id:
-                receipt = self._load_with_receipt(reference, cid)[1]
+            receipt = own if cid == command_id else self._load_with_receipt(reference, cid)[1]
             applied = _applied(case, cid, receipt)
             if applied is None:
                 continue
@@ -1154,7 +1153,7 @@ class CaseService(Application):
             actor_id = getattr(event, "actor_id", "") or meta.get("actor_id", "")
             if actor_id == user_id:
                 return applied, getattr(event, "actor_role", "") or meta.get("actor_role", "")
-        if _scope_reused(case, command_id, self._load_with_receipt(reference, command_id)[1]):
+        if _scope_reused(case, command_id, own):
             raise IdempotencyKeyReusedError(REUSED_KEY)
         return None
 
