@@ -13,48 +13,64 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.utils import Environment
-from psycopg.conninfo import conninfo_to_dict
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.service import TLSConfig
-from temporalio.worker import Worker
 
-from concordat import codec, logs, private, schema, store_key
 from concordat.settings import Settings
-from domain.application import CaseService
 from domain.policy import Policy
 from domain.store import store_id
-from projections.case_list import CaseListProjection, CaseListView, PostgresCaseListView, SQLiteCaseListView
-from projections.decisions import DecisionsProjection, DecisionsView, PostgresDecisionsView, SQLiteDecisionsView
-from projections.outbox import OutboxProjection, OutboxView, PostgresOutboxView, SQLiteOutboxView, outbox_projection
-from projections.public_health import (
-    PostgresPublicHealthView,
-    PublicHealthProjection,
-    PublicHealthView,
-    SQLitePublicHealthView,
-)
-from projections.quarantine import RetryResult, retry
-from workers.activities import CaseActivities
-from workers.cycles import CycleActivities, Figures, case_figures
-from workers.mailer import Mailer, Smtp
-from workers.projection_runner import GuardedProjectionRunner
-from workflows.case import ALL_WORKFLOWS
-from workflows.schedules import ScheduledCaseWorkflow
-from workflows.store_binding import StoreBindingWorkflow
 
-PROJECTIONS = (CaseListProjection, DecisionsProjection, PublicHealthProjection)
+if TYPE_CHECKING:
+    from eventsourcing.projection import Projection
+    from temporalio.client import Client
+    from temporalio.converter import DataConverter
+    from temporalio.service import TLSConfig
+    from temporalio.worker import Worker
+
+    from domain.application import CaseService
+    from projections.case_list import CaseListView
+    from projections.decisions import DecisionsView
+    from projections.outbox import OutboxView
+    from projections.public_health import PublicHealthView
+    from projections.quarantine import RetryResult
+    from workers.cycles import Figures
+    from workers.mailer import Mailer, Smtp
+    from workers.projection_runner import GuardedProjectionRunner
+
+
+# The views the projection runner keeps, by name (each projection's `name`); their classes are
+# `PROJECTIONS`, imported when first asked for: they import every aggregate of the domain, which
+# opening the store for `concordat show` does not need (tests/e2e/test_cli_imports.py).
+VIEW_NAMES = ("case_list", "decisions", "public_health")
+OUTBOX_VIEW = "outbox"
+
+
+def projections() -> tuple[type[Projection[Any]], ...]:
+    """The projections the runner runs, one per name in `VIEW_NAMES`."""
+    from projections.case_list import CaseListProjection
+    from projections.decisions import DecisionsProjection
+    from projections.public_health import PublicHealthProjection
+
+    return (CaseListProjection, DecisionsProjection, PublicHealthProjection)
+
+
+def __getattr__(name: str) -> tuple[type[Projection[Any]], ...]:
+    """`bootstrap.PROJECTIONS`, made when first read (PEP 562)."""
+    if name == "PROJECTIONS":
+        return projections()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 MIGRATION_ATTEMPTS = 5
 T = TypeVar("T")
 
 
 def configure_logging(settings: Settings) -> None:
+    from concordat import logs
+
     logs.configure(settings.log_format, settings.log_level)
 
 
@@ -78,7 +94,11 @@ def _cipher_env(settings: Settings) -> dict[str, str]:
 
 
 def _persistence_env(settings: Settings) -> dict[str, str]:
+    from concordat import private
+
     if settings.uses_postgres:
+        from psycopg.conninfo import conninfo_to_dict
+
         info = conninfo_to_dict(settings.database_url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -99,7 +119,7 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     private.make_dirs(data / "views")
     # Made 0600 before SQLite opens them: SQLite gives a database's journal and WAL files its mode.
     private.make_file(data / "events.sqlite")
-    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+    for name in (*VIEW_NAMES, OUTBOX_VIEW):
         private.make_file(data / "views" / f"{name}.sqlite")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -109,7 +129,7 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     }
     # eventsourcing's SQLite views share one `tracking` table per database, so each view keeps
     # its own file: each then has its own position, and rebuilds on its own.
-    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+    for name in (*VIEW_NAMES, OUTBOX_VIEW):
         env[f"{name.upper()}_SQLITE_DBNAME"] = str(data / "views" / f"{name}.sqlite")
     return env
 
@@ -140,7 +160,7 @@ def _read_only_env(data: Path) -> dict[str, str]:
         "SQLITE_LOCK_TIMEOUT": "10",
         "APPLICATION_RECORDER_TOPIC": "projections.polling:PollingSQLiteApplicationRecorder",
     }
-    for name in (*(p.name for p in PROJECTIONS), OutboxProjection.name):
+    for name in (*VIEW_NAMES, OUTBOX_VIEW):
         env[f"{name.upper()}_SQLITE_DBNAME"] = uri(data / "views" / f"{name}.sqlite")
     return env
 
@@ -158,6 +178,8 @@ def read_only_refusal(settings: Settings) -> str:
 def describe_store(settings: Settings) -> str:
     """Which store this is, in words a person recognises, and without its password."""
     if settings.uses_postgres:
+        from psycopg.conninfo import conninfo_to_dict
+
         info = conninfo_to_dict(settings.database_url)
         where = f"{info.get('host') or '127.0.0.1'}:{info.get('port') or '5432'}/{info.get('dbname') or 'postgres'}"
         return f"PostgreSQL {where}"
@@ -178,6 +200,8 @@ def check_database(settings: Settings) -> None:
     pool eventsourcing keeps would retry for seconds and then say only that it got no connection."""
     if not settings.uses_postgres:
         return
+    import psycopg
+
     try:
         psycopg.connect(settings.database_url, connect_timeout=5).close()
     except psycopg.OperationalError as err:
@@ -213,6 +237,9 @@ def _cause(err: BaseException) -> str:
 def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
     """The store, once it is known that this process's cipher key is the store's (`store_key`):
     a process with no key, or another, is refused before it can write anything."""
+    from concordat import schema, store_key
+    from domain.application import CaseService
+
     if not schema.ensured(settings):
         check_database(settings)  # once a process: a wrong database URL is named at once
     app = CaseService(
@@ -232,6 +259,10 @@ def open_cases(settings: Settings, policy: Policy | None = None) -> CaseService:
 def view_classes(settings: Settings) -> dict[str, type[Any]]:
     """The views, which can always be rebuilt from zero (`concordat audit replay` does). Not the
     outbox: rebuilding it would send every recent reminder again (`outbox_class`)."""
+    from projections.case_list import PostgresCaseListView, SQLiteCaseListView
+    from projections.decisions import PostgresDecisionsView, SQLiteDecisionsView
+    from projections.public_health import PostgresPublicHealthView, SQLitePublicHealthView
+
     if settings.uses_postgres:
         return {
             "case_list": PostgresCaseListView,
@@ -242,17 +273,21 @@ def view_classes(settings: Settings) -> dict[str, type[Any]]:
 
 
 def outbox_class(settings: Settings) -> type[OutboxView]:
+    from projections.outbox import PostgresOutboxView, SQLiteOutboxView
+
     return PostgresOutboxView if settings.uses_postgres else SQLiteOutboxView
 
 
 def open_view(settings: Settings, name: str) -> Any:
     """A view for reading, built the way its projection runner builds it."""
+    from concordat import schema
+
     if not schema.ensured(settings):
         open_cases(settings).close()  # the store's tables first (a new store), and its key checked
     env = Environment(name, store_env(settings))
     return _first_run_safe(
         lambda: InfrastructureFactory.construct(env=env).tracking_recorder(
-            outbox_class(settings) if name == OutboxProjection.name else view_classes(settings)[name]
+            outbox_class(settings) if name == OUTBOX_VIEW else view_classes(settings)[name]
         )
     )
 
@@ -290,6 +325,10 @@ def open_outbox(settings: Settings) -> OutboxView:
 def outbox_runner(settings: Settings, app: CaseService) -> GuardedProjectionRunner:
     """The outbox's own runner (`projections/outbox.py`): not one of `PROJECTIONS`, so that nothing
     rebuilds it from zero and sends everything again."""
+    from domain.application import CaseService
+    from projections.outbox import outbox_projection
+    from workers.projection_runner import GuardedProjectionRunner
+
     projection = outbox_projection(app.policy, store_id(app), timedelta(days=settings.outbox_max_age_days))
     return _first_run_safe(
         lambda: GuardedProjectionRunner(
@@ -303,6 +342,8 @@ def outbox_runner(settings: Settings, app: CaseService) -> GuardedProjectionRunn
 
 def smtp(settings: Settings) -> Smtp | None:
     """The SMTP server to send through, or None when CONCORDAT_SMTP_HOST is empty."""
+    from workers.mailer import Smtp
+
     if not settings.smtp_host:
         return None
     return Smtp(
@@ -323,6 +364,8 @@ def smtp_problem(settings: Settings) -> str | None:
 
 
 def mailer(settings: Settings, view: OutboxView, app: CaseService) -> Mailer:
+    from workers.mailer import Mailer
+
     return Mailer(
         view=view,
         smtp=smtp(settings),
@@ -336,6 +379,9 @@ def mailer(settings: Settings, view: OutboxView, app: CaseService) -> Mailer:
 def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
     """One runner per view, each following the cases' notification log; an event a view cannot
     project is quarantined in that view (`projections.quarantine`), not a stop."""
+    from domain.application import CaseService
+    from workers.projection_runner import GuardedProjectionRunner
+
     open_cases(settings).close()  # the runners' own stores are made by eventsourcing: check the key first
     env = store_env(settings)
     views = view_classes(settings)
@@ -348,7 +394,7 @@ def projection_runners(settings: Settings) -> list[GuardedProjectionRunner]:
                 env=env,
             )
         )
-        for projection in PROJECTIONS
+        for projection in projections()
     ]
 
 
@@ -358,6 +404,11 @@ def data_converter(settings: Settings) -> DataConverter:
     (`concordat.codec`) and failure messages moved into an encrypted payload, so that Temporal's
     state, history and UI hold no case text. Without a key payloads go as they are, and one
     encrypted by another process is refused in one line."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+
+    from concordat import codec
+
     encrypting = bool(settings.cipher_key.get_secret_value())
     return dataclasses.replace(
         pydantic_data_converter,
@@ -373,6 +424,8 @@ def data_converter(settings: Settings) -> DataConverter:
 def temporal_tls(settings: Settings) -> TLSConfig | bool:
     """How to reach Temporal: plain (the dev server), or TLS with the system's roots or a CA of our
     own, a client certificate for mTLS, and the name to check the server's certificate against."""
+    from temporalio.service import TLSConfig
+
     files = (settings.temporal_tls_ca_file, settings.temporal_tls_cert_file, settings.temporal_tls_key_file)
     if not any(files) and not settings.temporal_tls_server_name:
         return settings.temporal_tls or bool(settings.temporal_api_key.get_secret_value())
@@ -386,6 +439,8 @@ def temporal_tls(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect(settings: Settings) -> Client:
+    from temporalio.client import Client
+
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -414,6 +469,14 @@ def build_worker(
     """A worker for the store's workflows; its activities act only on commands signed with `command_key`.
     `figures` takes a report's figures when a schedule fires (`concordat.cycle_figures`); without it, a
     report attaches the live cases only (the store's; no view is read)."""
+    from temporalio.worker import Worker
+
+    from workers.activities import CaseActivities
+    from workers.cycles import CycleActivities, case_figures
+    from workflows.case import ALL_WORKFLOWS
+    from workflows.schedules import ScheduledCaseWorkflow
+    from workflows.store_binding import StoreBindingWorkflow
+
     activities = CaseActivities(
         app, command_key=command_key, pause_after_commit=pause_after_commit, pause_once_file=pause_once_file
     )
@@ -430,6 +493,8 @@ def build_worker(
 
 
 def data_path(settings: Settings, *parts: str) -> Path:
+    from concordat import private
+
     path = settings.data_dir.resolve().joinpath(*parts)
     private.make_dirs(path.parent)
     return path
@@ -437,8 +502,10 @@ def data_path(settings: Settings, *parts: str) -> Path:
 
 def quarantined(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     """Every view's quarantined events, oldest first (`projections.quarantine`)."""
+    from domain.application import CaseService
+
     found: dict[str, list[dict[str, Any]]] = {}
-    for projection in PROJECTIONS:
+    for projection in projections():
         view = open_view(settings, projection.name)
         try:
             found[projection.name] = view.quarantined(CaseService.name)
@@ -449,10 +516,12 @@ def quarantined(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 
 def retry_quarantined(settings: Settings, names: list[str] | None = None) -> list[RetryResult]:
     """Project each view's quarantined events again (`concordat projections retry`)."""
+    from projections.quarantine import retry
+
     cases = open_cases(settings)
     results = []
     try:
-        for projection_class in PROJECTIONS:
+        for projection_class in projections():
             if names and projection_class.name not in names:
                 continue
             view = open_view(settings, projection_class.name)

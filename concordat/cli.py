@@ -6,7 +6,6 @@ Exit codes: 0 done; 1 refused by a rule or not found; 2 bad usage; 69 Temporal u
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import getpass
 import json
@@ -19,29 +18,11 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import click
-import psycopg
-import structlog
-from eventsourcing.persistence import MapperDeserialisationError, OperationalError, PersistenceError
-from pydantic import ValidationError
-from rich.console import Console
-from temporalio.service import RPCError
 
-from concordat import bootstrap, keys, private, processes, render, schedules, signin
-from concordat import up as supervisor
-from concordat.commands import Commands
-from concordat.engine import (
-    CommandRefusedError,
-    Sweep,
-    TemporalUnavailableError,
-    is_live,
-    migrate_workflow,
-    state_dict,
-    sweep,
-)
 from concordat.fields import (
     AgreementIn,
     DisputeIn,
@@ -53,23 +34,25 @@ from concordat.fields import (
     TerminationIn,
     VariationIn,
 )
-from concordat.leadership import PAUSE_TIMEOUT_SECONDS, ReplayRunningError, RunnerDidNotPauseError
-from concordat.replay import replay
-from concordat.settings import Settings
-from domain import ledger
-from domain.actor import Actor
-from domain.application import CaseService
-from domain.audit import Auditor, Head, authorize_export
-from domain.directory import Directory
 from domain.errors import CaseNotFoundError, ConcordatError, InvalidInputError, NotAllowedError
-from domain.identity import AuthenticationError, Identity, NotSignedInError, UnknownUserError
-from domain.policy import ADMIN_ROLE, Policy
-from domain.refusals import RefusalLog
-from domain.store import store_id
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from rich.console import Console
+    from temporalio.service import RPCError
+
+    from concordat.commands import Commands
+    from concordat.engine import CommandRefusedError, Sweep
+    from concordat.settings import Settings
+    from domain.actor import Actor
+    from domain.application import CaseService
+    from domain.audit import Auditor, Head
+    from domain.directory import Directory
+    from domain.identity import Identity
+    from domain.policy import Policy
 
 T = TypeVar("T")
 LONDON = ZoneInfo("Europe/London")
-log = structlog.get_logger("concordat.cli")
 
 
 def _as_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,6 +88,11 @@ class Failure(Exception):
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from concordat import bootstrap
+    from concordat.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as err:
@@ -138,6 +126,9 @@ class Session:
         return who, self.reader() if who == self.identity.user_id else self.admin()
 
     def commands(self) -> Commands:
+        from concordat.commands import Commands
+        from domain.directory import Directory
+
         return Commands(settings=self.settings, cases=self.cases, directory=Directory(self.cases), door="cli")
 
 
@@ -146,6 +137,8 @@ _attempt: dict[str, Any] = {}
 
 
 def _open(settings: Settings) -> CaseService:
+    from concordat import bootstrap
+
     cases = bootstrap.open_cases(settings)
     _attempt["cases"] = cases
     ctx = click.get_current_context(silent=True)
@@ -157,6 +150,11 @@ def _open(settings: Settings) -> CaseService:
 def _session(settings: Settings, as_: str | None, cases: CaseService | None = None) -> Session:
     """The signed-in person (CONCORDAT_TOKEN, or `concordat login`'s credentials for this store), or a
     refusal, recorded: nobody acts at the command line on a claim."""
+    from concordat import signin
+    from domain.directory import Directory
+    from domain.identity import AuthenticationError, NotSignedInError
+    from domain.store import store_id
+
     cases = cases or _open(settings)
     wanted = (as_ or settings.actor or "").strip() or None
     _attempt["claimed"] = wanted or ""
@@ -200,6 +198,8 @@ def _chosen_role(identity: Identity, wanted: str | None, policy: Policy) -> str 
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here: only the commands that talk to Temporal need it
+
     try:
         return asyncio.run(coro)
     except Exception as err:
@@ -212,6 +212,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _client(settings: Settings) -> Any:
+    from concordat import bootstrap
+    from concordat.engine import TemporalUnavailableError
+
     try:
         return await bootstrap.connect(settings)
     except RuntimeError:
@@ -222,6 +225,8 @@ async def _client(settings: Settings) -> Any:
 
 
 def _out(as_json: bool, data: Any, text: Callable[[Console], None]) -> None:
+    from concordat import render
+
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
@@ -240,12 +245,35 @@ def _command_id(given: str | None) -> str:
 def _refuse_if_read_only() -> None:
     """A command that writes, on a store opened read-only (an auditor's copy): said at once, before
     Temporal or the store is asked to do anything."""
+    from pydantic import ValidationError
+
+    from concordat import bootstrap
+    from concordat.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError:
         return  # said by the command's own settings check
     if bootstrap.read_only(settings):
         raise Failure(bootstrap.read_only_refusal(settings), 77)
+
+
+class _ViewChoice(click.Choice):
+    """The projected views' names (`bootstrap.VIEW_NAMES`), read when a command needs them (its help,
+    or `--view` given) rather than when the command tree is built: building it imports no store."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from concordat import bootstrap
+
+        return bootstrap.VIEW_NAMES
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        pass  # the names come from bootstrap, always
 
 
 def _start_options(model: type[Fields]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -340,6 +368,8 @@ def proposal_app() -> None:
 def up(temporal: str | None, workers: int, no_web: bool, temporal_ui: bool) -> None:
     """Start the engine on this machine: a Temporal dev server (state kept in the data dir), the
     worker(s), the projection runner and the web app ($CONCORDAT_HTTP_ADDRESS). Ctrl-C stops them all."""
+    from concordat import up as supervisor
+
     raise SystemExit(supervisor.run(_settings(), temporal, workers, web=not no_web, temporal_ui=temporal_ui))
 
 
@@ -384,6 +414,8 @@ def token_app() -> None:
 
 def _admin(settings: Settings, as_: str | None) -> tuple[Directory, Actor]:
     """The directory, and the signed-in administrator changing it."""
+    from domain.directory import Directory
+
     session = _session(settings, as_)
     return Directory(session.cases), session.admin()
 
@@ -434,6 +466,10 @@ def user_add(
 
     While the store has nobody yet, the first person is added here at the shell, without signing in,
     and must be an administrator (--role admin): they sign in and add everyone else."""
+    from concordat import render
+    from domain.actor import Actor
+    from domain.directory import Directory
+
     settings = _settings()
     cases = _open(settings)
     people = Directory(cases)
@@ -459,6 +495,9 @@ def user_add(
 def user_email(address: str, user_id: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Set where your reminders and escalations are sent (or, an administrator, another person's);
     "" removes it."""
+    from concordat import render
+    from domain.directory import Directory
+
     settings = _settings()
     session = _session(settings, as_)
     who, by = session.for_person(user_id)
@@ -499,6 +538,8 @@ def _each_role(
     change: str, user_id: str, roles: tuple[str, ...], as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Grant or revoke each role in turn, each its own idempotent command (`ID:0`, `ID:1`, …)."""
+    from concordat import render
+
     settings = _settings()
     cid = _command_id(command_id)
     people, by = _admin(settings, as_)
@@ -518,6 +559,9 @@ def user_password(
 ) -> None:
     """Set your own password, or (an administrator) another person's: 12 characters at least, asked
     for at the terminal without echo."""
+    from concordat import render
+    from domain.directory import Directory
+
     settings = _settings()
     session = _session(settings, as_)
     who, by = session.for_person(user_id)
@@ -530,6 +574,9 @@ def user_password(
 @_as_option
 def user_list(as_: str | None, as_json: bool) -> None:
     """Everyone who may sign in, with their roles (for a signed-in person)."""
+    from concordat import render
+    from domain.directory import Directory
+
     session = _session(_settings(), as_)
     session.reader()
     people = Directory(session.cases).list()
@@ -541,6 +588,9 @@ def user_list(as_: str | None, as_json: bool) -> None:
 @_as_option
 def user_show(user_id: str | None, as_: str | None, as_json: bool) -> None:
     """One person (default: you): roles, whether they have a password, their tokens (ids only)."""
+    from concordat import render
+    from domain.directory import Directory
+
     session = _session(_settings(), as_)
     session.reader()
     view = Directory(session.cases).get(user_id or session.identity.user_id)
@@ -553,6 +603,9 @@ def user_show(user_id: str | None, as_: str | None, as_json: bool) -> None:
 def token_create(user_id: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Create an API token for yourself, or (an administrator) for another person, and print it once
     (only its hash is kept)."""
+    from concordat import render
+    from domain.directory import Directory
+
     settings = _settings()
     session = _session(settings, as_)
     who, by = session.for_person(user_id)
@@ -574,6 +627,10 @@ def token_create(user_id: str | None, as_: str | None, as_json: bool, command_id
 def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Revoke an API token by its id (or the whole token); it stops working at once. Your own, or
     (an administrator) anyone's."""
+    from concordat import render
+    from domain.directory import Directory
+    from domain.policy import ADMIN_ROLE
+
     settings = _settings()
     session = _session(settings, as_)
     by = session.admin() if ADMIN_ROLE in session.identity.roles else session.reader()
@@ -588,6 +645,10 @@ def token_revoke(token_id: str, as_: str | None, as_json: bool, command_id: str 
 def login(user_id: str | None, password_stdin: bool, as_json: bool) -> None:
     """Sign in: your id and password make a token for this store, kept in your credentials file
     (readable only by you) until `concordat logout`. Every command then acts as you."""
+    from concordat import bootstrap, render, signin
+    from domain.directory import Directory
+    from domain.store import store_id
+
     settings = _settings()
     cases = _open(settings)
     if not user_id:
@@ -646,6 +707,10 @@ def login(user_id: str | None, password_stdin: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def logout(as_json: bool) -> None:
     """Sign out: revoke the token `concordat login` made and forget it."""
+    from concordat import render, signin
+    from domain.directory import Directory
+    from domain.store import store_id
+
     settings = _settings()
     cases = _open(settings)
     entry = signin.forget(settings, store_id(cases))
@@ -674,6 +739,9 @@ def logout(as_json: bool) -> None:
 @_as_option
 def whoami(as_: str | None, as_json: bool) -> None:
     """Who the command line acts as: the signed-in person, their roles, and where the proof comes from."""
+    from concordat import render, signin
+    from domain.store import store_id
+
     settings = _settings()
     session = _session(settings, as_)
     found = signin.token_for(settings, store_id(session.cases))
@@ -715,6 +783,8 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
     run is terminated (with the reason recorded in Temporal's history) and CaseWorkflow started from
     the store, so nothing of the case is lost (runbook: "Moving running cases to CaseWorkflow").
     An administrator's command."""
+    from concordat.engine import is_live, migrate_workflow, sweep
+
     settings = _settings()
     session = _session(settings, as_)
     session.admin()
@@ -746,7 +816,12 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
             f"{found.interrupted} found ended outside the engine, recorded and restarted"
             + (f"; {found.started - found.interrupted} more started" if found.started > found.interrupted else "")
             + (f"; {moved} moved to CaseWorkflow" if migrate else "")
-            + (f"; {found.orphans} workflows run with no live case (see the worker's log)" if found.orphans else ""),
+            + (
+                f"; {found.orphans} {'workflow runs' if found.orphans == 1 else 'workflows run'} with no live case"
+                " (see the worker's log)"
+                if found.orphans
+                else ""
+            ),
             highlight=False,
         ),
     )
@@ -763,6 +838,9 @@ def policy_app() -> None:
 def policy_check(path: Path, as_json: bool) -> None:
     """Check a policy file: its shape, and its routes (unknown names, unreachable stages, stages no
     role may act at, joins that can never complete). Each problem names the line and the field."""
+    from concordat import render
+    from domain.policy import Policy
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -803,6 +881,9 @@ def policy_check(path: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
     """Print each route readably: its stages, who decides, deadlines, outcomes and where each leads."""
+    from concordat import bootstrap, render
+    from domain.policy import Policy
+
     policy = Policy.load(path) if path else bootstrap.load_policy(_settings())
     kinds = [kind] if kind else sorted(policy.routes)
     for k in kinds:
@@ -821,6 +902,8 @@ def policy_show(kind: str | None, path: Path | None, as_json: bool) -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for this store until stopped (`up` starts one; deployments run several)."""
+    from concordat import processes
+
     raise SystemExit(processes.run_worker(_settings()))
 
 
@@ -829,6 +912,8 @@ def worker() -> None:
 def projections(ctx: click.Context) -> None:
     """The views' projection runner: alone, run it (as `concordat up` does); or see and retry the events
     a view could not project (quarantined, so that one bad event stops nothing)."""
+    from concordat import processes
+
     if ctx.invoked_subcommand is None:
         raise SystemExit(processes.run_projections(_settings()))
 
@@ -838,6 +923,8 @@ def projections(ctx: click.Context) -> None:
 def outbox(ctx: click.Context) -> None:
     """Reminders and escalations by email: alone, run the outbox (as `concordat up` does): it writes a
     row per reminder and person from the event log and sends each through CONCORDAT_SMTP_HOST."""
+    from concordat import processes
+
     if ctx.invoked_subcommand is None:
         raise SystemExit(processes.run_outbox(_settings()))
 
@@ -848,6 +935,9 @@ def outbox(ctx: click.Context) -> None:
 @_as_option
 def outbox_list(all_: bool, limit: int, as_: str | None, as_json: bool) -> None:
     """Your reminders and escalations, newest first, and whether each was sent (--all: everyone's)."""
+    from concordat import bootstrap, render
+    from domain.policy import ADMIN_ROLE
+
     settings = _settings()
     session = _session(settings, as_)
     session.reader()
@@ -865,6 +955,8 @@ def outbox_list(all_: bool, limit: int, as_: str | None, as_json: bool) -> None:
 @_as_option
 def projections_quarantined(as_: str | None, as_json: bool) -> None:
     """The events each view holds back, with the error that stopped each (an administrator's command)."""
+    from concordat import bootstrap, render
+
     settings = _settings()
     _session(settings, as_).admin()
     found = bootstrap.quarantined(settings)
@@ -876,13 +968,15 @@ def projections_quarantined(as_: str | None, as_json: bool) -> None:
     "--view",
     "views",
     multiple=True,
-    type=click.Choice([p.name for p in bootstrap.PROJECTIONS]),
+    type=_ViewChoice(),
     help="Only this view; repeat for more (default: every view).",
 )
 @_as_option
 def projections_retry(views: tuple[str, ...], as_: str | None, as_json: bool) -> None:
     """Project the quarantined events again, oldest first (after the cause is fixed: a new release, a
     setting); exit 1 if any is still held back. Safe while the runner runs, and to repeat."""
+    from concordat import bootstrap, render
+
     settings = _settings()
     _session(settings, as_).admin()
     results = bootstrap.retry_quarantined(settings, list(views) or None)
@@ -897,6 +991,8 @@ def projections_retry(views: tuple[str, ...], as_: str | None, as_json: bool) ->
 @_command_opts
 def proposal_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Start a proposal at its route's first stage (the JCU); prints its reference."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "proposal", _given(ProposalIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference, highlight=False))
 
@@ -1010,6 +1106,9 @@ def _act(
 ) -> None:
     """A command on a case by its CLI name (`decide`, `withdraw`, `nominate`, `inform-ce`, …), through
     the case's workflow, on the one command path (concordat.commands)."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     session = _session(settings, as_)
     who, role = session.identity, session.role
     cid = _command_id(command_id)
@@ -1030,6 +1129,8 @@ def _act(
 @_command_opts
 def dispute_raise(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Raise a dispute for your party (--as party_rep:PARTY:ID); prints its reference."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "dispute", _given(DisputeIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
@@ -1145,6 +1246,8 @@ def dispute_extend(
 @_command_opts
 def termination_serve(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Serve your party's notice to leave the partnership (--as party_rep:PARTY:ID)."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "termination", _given(TerminationIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(f"{state.reference} effective {state.details['effective']}"))
 
@@ -1164,6 +1267,9 @@ def termination_withdraw(reference: str, note: str, as_: str | None, as_json: bo
 def termination_propose(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Propose termination by mutual consent: --leaving PARTY leaves (or, without it, the partnership
     ends) on the agreed date. You sign it for your party as you propose it (--as party_rep:PARTY:ID)."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "agreement", _given(AgreementIn, options))
     _out(as_json, state_dict(state), lambda c: render.agreement_line(c, state))
 
@@ -1184,6 +1290,9 @@ def termination_consent(reference: str, effective: str, as_: str | None, as_json
     """Consent to ending the partnership on a date, by mutual consent (the command of earlier releases,
     kept: it signs the open agreement to end the partnership on that date for your party, or, if there is
     none, proposes one naming notice REFERENCE; see `propose`, `agree`)."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     settings = _settings()
     day = _date(effective, "--effective")
     session = _session(settings, as_)
@@ -1212,6 +1321,8 @@ def variation_app() -> None:
 @_command_opts
 def variation_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Start a contract variation at its route's first stage (the JCU); prints its reference."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "variation", _given(VariationIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
@@ -1235,6 +1346,8 @@ def funding_app() -> None:
 @_command_opts
 def funding_start(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Start an in-year funding change at the board; prints its reference."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "funding", _given(FundingIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference))
 
@@ -1250,6 +1363,8 @@ def fund_app() -> None:
 def fund_open(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Propose to open a fund (JCU leads); prints the case's reference. It opens when the
     Programme Board agrees (ToR 4.2), after Public Health is consulted on a ring-fenced one."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "fund", _given(FundIn, options))
     _out(as_json, state_dict(state), lambda c: c.print(state.reference, highlight=False))
 
@@ -1259,6 +1374,8 @@ def fund_open(as_: str | None, as_json: bool, command_id: str | None, **options:
 @_as_option
 def fund_show(name: str, as_: str | None, as_json: bool) -> None:
     """A fund's balance, contributions and the changes applied to it."""
+    from concordat import render
+
     session = _session(_settings(), as_)
     view = session.cases.fund_view(name, actor=session.reader())
     _out(as_json, view, lambda c: render.fund(c, view))
@@ -1281,6 +1398,8 @@ def report_app() -> None:
 def report_public_health(year: int, as_csv: bool, as_: str | None, as_json: bool) -> None:
     """Ring-fenced public-health money per party per financial quarter (Q1 = April-June): what each
     party contributed, the changes approved and its balance at the quarter's end."""
+    from concordat import bootstrap, render
+
     settings = _settings()
     session = _session(settings, as_)
     actor, cases = session.reader(), session.cases
@@ -1308,6 +1427,8 @@ def foi_app() -> None:
 @_command_opts
 def foi_receive(as_: str | None, as_json: bool, command_id: str | None, **options: Any) -> None:
     """Record a request your party received (--as party_rep:PARTY:ID); prints its reference and due date."""
+    from concordat.as_json import state_dict
+
     state = _start_case(_settings(), as_, command_id, "foi", _given(FoiIn, options))
     _out(
         as_json,
@@ -1396,6 +1517,8 @@ def foi_refuse(reference: str, note: str, as_: str | None, as_json: bool, comman
 @_as_option
 def foi_register(as_csv: bool, as_: str | None, as_json: bool) -> None:
     """Every FOI request with its due date and answer, and the share answered on time per quarter."""
+    from concordat import render
+
     session = _session(_settings(), as_)
     report = session.cases.foi_register(actor=session.reader())
     if as_csv:
@@ -1413,6 +1536,8 @@ def foi_register(as_csv: bool, as_: str | None, as_json: bool) -> None:
 def schedules_app(ctx: click.Context, as_: str | None, as_json: bool) -> None:
     """The policy's review and report cycles (Temporal Schedules): alone, list each with its next
     firings; `pause` and `resume` are an administrator's."""
+    from concordat import render, schedules
+
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
@@ -1429,6 +1554,8 @@ def schedules_app(ctx: click.Context, as_: str | None, as_json: bool) -> None:
 def _schedule_control(
     name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None, paused: bool
 ) -> None:
+    from concordat import schedules
+
     settings = _settings()
     session = _session(settings, as_)
     actor = session.admin()
@@ -1466,6 +1593,51 @@ def schedules_resume(name: str, reason: str, as_: str | None, as_json: bool, com
     _schedule_control(name, reason, as_, as_json, command_id, paused=False)
 
 
+@schedules_app.command("trigger")
+@click.argument("name")
+@click.option("--reason", default="fired by hand", help="Why, for the record.")
+@_command_opts
+def schedules_trigger(name: str, reason: str, as_: str | None, as_json: bool, command_id: str | None) -> None:
+    """Fire a schedule now (an administrator's; recorded with the reason): a report wanted early, a
+    firing missed while it was paused. Prints the case the firing opened. A second firing by hand
+    within a minute of the last is refused: it would open the same report twice."""
+    from concordat import schedules
+
+    settings = _settings()
+    session = _session(settings, as_)
+    actor = session.admin()
+    schedules.check_name(session.cases.policy, name)
+    cid = _command_id(command_id)
+    _attempt.update(reference=f"schedule:{name}")
+
+    async def fire() -> tuple[dict[str, Any], schedules.Fired | None]:
+        client = await _client(settings)
+        before = await schedules.started_firings(client, name)  # Temporal holds it: else nothing is recorded
+        recorded = session.cases.record_schedule_trigger(actor=actor, name=name, reason=reason, command_id=cid)
+        if not recorded["fire"]:
+            # Recorded by this command before. If Temporal never fired it (it failed or went away after
+            # the record), the repeat fires it now; if it did, not again.
+            at = recorded["at"]
+            if at is None or await schedules.fired_since(client, name, datetime.fromisoformat(at)):
+                return recorded, None
+        return recorded, await schedules.trigger(client, name, before)
+
+    recorded, fired = _run(fire())
+    recorded = {**recorded, "case": fired.reference if fired else None, "problem": fired.problem if fired else None}
+
+    def said(c: Console) -> None:
+        if fired is None:
+            c.print(f"{name} was fired by this command already, at {recorded['at']}: not again", highlight=False)
+        elif fired.reference:
+            c.print(f"{name} fired: {fired.reference}", highlight=False)
+        else:
+            c.print(f"{name} fired (recorded); {fired.problem}", highlight=False)
+
+    _out(as_json, recorded, said)
+    if fired is not None and fired.problem and fired.problem.startswith("the firing failed"):
+        raise SystemExit(1)
+
+
 @app.group("cycles")
 def cycles_app() -> None:
     """Review (REV-) and report (RPT-) cases, opened by the policy's schedules."""
@@ -1475,6 +1647,9 @@ def cycles_app() -> None:
 @_as_option
 def cycles_list(as_: str | None, as_json: bool) -> None:
     """Every review and report case: its schedule, owner, due date and whether it is done."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     session = _session(_settings(), as_)
     found = [state_dict(v) for v in session.cases.cycles(actor=session.reader())]
     _out(as_json, found, lambda c: render.cycles(c, found))
@@ -1502,6 +1677,8 @@ def risk_app() -> None:
 
 
 def _risk_write(as_: str | None, command_id: str | None, call: Callable[[Any, Actor, str], Any], as_json: bool) -> None:
+    from concordat.as_json import state_dict
+
     session = _session(_settings(), as_)
     actor = session.reader()
     cid = _command_id(command_id)
@@ -1613,6 +1790,8 @@ def risk_close(reference: str, reason: str, as_: str | None, as_json: bool, comm
 @_as_option
 def risk_register(all_: bool, as_: str | None, as_json: bool) -> None:
     """The register, highest score first."""
+    from concordat import render
+
     session = _session(_settings(), as_)
     rows = session.cases.risk_register(actor=session.reader(), include_closed=all_)
     _out(as_json, rows, lambda c: render.risks(c, rows))
@@ -1624,6 +1803,9 @@ def audit_app() -> None:
 
 
 def _auditor(settings: Settings, as_: str | None, *, export: bool = False) -> Auditor:
+    from concordat import keys
+    from domain.audit import Auditor, authorize_export
+
     session = _session(settings, as_)
     if export:
         authorize_export(session.cases, session.identity.acting_as(["auditor"], session.role))
@@ -1633,6 +1815,8 @@ def _auditor(settings: Settings, as_: str | None, *, export: bool = False) -> Au
 
 
 def _public_key(text: str) -> Any:
+    from concordat import keys
+
     try:
         return keys.public_from_text(text)
     except (InvalidInputError, ValueError):
@@ -1662,6 +1846,8 @@ def audit_verify(
 ) -> None:
     """Walk the hash chains of every case (or one) and the seals over the whole log; report each
     break; exit 1 if any."""
+    from concordat import render
+
     settings = _settings()
     auditor = _auditor(settings, as_)
     if public_key is not None:
@@ -1687,6 +1873,9 @@ def audit_verify(
 def audit_heads(as_: str | None, as_json: bool) -> None:
     """Each aggregate's latest version and hash, signed with the audit key: keep it (or publish it)
     somewhere the operators cannot change."""
+    from concordat import keys, render
+    from domain import ledger
+
     settings = _settings()
     heads = _auditor(settings, as_).heads()
     signed = ledger.sign_heads([asdict(h) for h in heads], keys.audit_key(settings))
@@ -1697,6 +1886,9 @@ def audit_heads(as_: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def audit_key(as_json: bool) -> None:
     """The audit key's public half: keep it to check signed heads and seals later."""
+    from concordat import keys
+    from domain import ledger
+
     public = keys.audit_key(_settings()).public_key()
     data = {"public_key": keys.public_text(public), "fingerprint": ledger.key_fingerprint(public)}
     _out(as_json, data, lambda c: c.print(data["public_key"], highlight=False))
@@ -1712,6 +1904,9 @@ def keys_app() -> None:
 def keys_generate(as_json: bool) -> None:
     """Print a fresh cipher key, command key, audit key and session secret as `.env` lines (put them in
     your secret store; nothing is written here), and the audit key's public half as a comment."""
+
+    from concordat import keys
+
     made = keys.generate()
     public = made.pop("audit_public_key")
 
@@ -1731,6 +1926,8 @@ def keys_generate(as_json: bool) -> None:
 @_as_option
 def audit_seal(as_: str | None, as_json: bool) -> None:
     """Seal the notifications written since the last seal (the projection runner does this too)."""
+    from concordat import keys, render
+
     settings = _settings()
     auditor = _auditor(settings, as_)
     done = auditor.sealer(keys.audit_key(settings)).seal_all()
@@ -1745,6 +1942,8 @@ def audit_seal(as_: str | None, as_json: bool) -> None:
 def audit_export(reference: str | None, fmt: str, as_: str | None) -> None:
     """Write the full history (every event, every aggregate, or one case) with its metadata; secrets
     (password and token hashes) redacted. For auditors only."""
+    from concordat import render
+
     settings = _settings()
     render.export(_auditor(settings, as_, export=True).export_rows(reference), fmt)
 
@@ -1758,6 +1957,9 @@ def audit_export(reference: str | None, fmt: str, as_: str | None) -> None:
 def audit_refusals(since: int, limit: int, as_: str | None, as_json: bool) -> None:
     """The refusal log, oldest first: every refused sign-in, request and command, with who (as proven,
     or as claimed), what, why, when and through which door (for auditors)."""
+    from concordat import render
+    from domain.refusals import RefusalLog
+
     session = _session(_settings(), as_)
     session.identity.actor("auditor")
     entries = RefusalLog(session.cases).entries(since=since, limit=limit)
@@ -1769,6 +1971,11 @@ def audit_refusals(since: int, limit: int, as_: str | None, as_json: bool) -> No
 def audit_replay(as_: str | None, as_json: bool) -> None:
     """Rebuild every view from event zero into fresh tables and swap them in when complete (an
     administrator's command). A running projection runner steps aside for it and then carries on."""
+    from rich.console import Console
+
+    from concordat.leadership import PAUSE_TIMEOUT_SECONDS, ReplayRunningError, RunnerDidNotPauseError
+    from concordat.replay import replay
+
     settings = _settings()
     _session(settings, as_).admin()
     try:
@@ -1799,6 +2006,10 @@ def audit_replay(as_: str | None, as_json: bool) -> None:
 
 def _read_heads(path: str, trusted: Any) -> list[Head]:
     """The heads in a file from `concordat audit heads --json`, once its signature holds."""
+    from concordat import keys
+    from domain import ledger
+    from domain.audit import Head
+
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -1834,6 +2045,8 @@ def _read_heads(path: str, trusted: Any) -> list[Head]:
 @_as_option
 def partnership(as_: str | None, as_json: bool) -> None:
     """The partnership's members and the notices pending, with their effective dates."""
+    from concordat import render
+
     session = _session(_settings(), as_)
     view = session.cases.partnership_view(actor=session.reader())
     _out(as_json, view, lambda c: render.partnership(c, view))
@@ -1856,6 +2069,9 @@ def _list(text: str) -> list[str]:
 @_as_option
 def show(reference: str, version: int | None, as_of: str | None, as_: str | None, as_json: bool) -> None:
     """A case's state now, or as it stood at a version or an instant: rebuilt from its events."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     settings = _settings()
     session = _session(settings, as_)
     actor, cases = session.reader(), session.cases
@@ -1873,6 +2089,9 @@ def show(reference: str, version: int | None, as_of: str | None, as_: str | None
 @_as_option
 def history(reference: str, as_: str | None, as_json: bool) -> None:
     """Every event of a case, in order, with time, actor, role and what changed."""
+    from concordat import render
+    from concordat.as_json import state_dict
+
     session = _session(_settings(), as_)
     entries = session.cases.history(reference, actor=session.reader())
     _out(as_json, [state_dict(e) for e in entries], lambda c: render.history(c, reference, entries))
@@ -1884,6 +2103,8 @@ def history(reference: str, as_: str | None, as_json: bool) -> None:
 @_as_option
 def list_cases(open_: bool, overdue: bool, as_: str | None, as_json: bool) -> None:
     """Cases from the case-list view."""
+    from concordat import bootstrap, render
+
     settings = _settings()
     session = _session(settings, as_)
     actor, cases = session.reader(), session.cases
@@ -1900,6 +2121,8 @@ def list_cases(open_: bool, overdue: bool, as_: str | None, as_json: bool) -> No
 @_as_option
 def decisions(case: str | None, limit: int, as_: str | None, as_json: bool) -> None:
     """The decisions register: every decision of every forum, newest first."""
+    from concordat import bootstrap, render
+
     settings = _settings()
     session = _session(settings, as_)
     actor, cases = session.reader(), session.cases
@@ -1930,6 +2153,8 @@ def _date(text: str, option: str) -> date:
 
 def _fail(message: str, code: int) -> NoReturn:
     # A refusal may quote what was typed or stored (a reference, an option): shown inert, as all text is.
+    from concordat import render
+
     sys.stderr.write(f"concordat: {render.inert(message)}\n")
     raise SystemExit(code)
 
@@ -1953,7 +2178,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    """The one broad catch of the CLI: every failure becomes one line and an exit code."""
+    """The one broad catch of the CLI: every failure becomes one line and an exit code. The errors of
+    Temporal, the store and pydantic are matched only if the command loaded their modules
+    (`_loaded`), so that a command that needs none of them never imports them."""
+    from concordat import private
+
     _attempt.clear()
     private.restrict_umask()  # what any command writes in the data dir is its owner's alone
     try:
@@ -1970,30 +2199,39 @@ def _main(argv: list[str] | None) -> None:
         _fail("aborted", 130)
     except Failure as err:
         _fail(str(err), err.code)
-    except CommandRefusedError as err:
-        if err.kind == "StoreUnavailable":  # not refused: nobody knows yet whether it was recorded
+    except _loaded("concordat.engine", "CommandRefusedError") as err:
+        if (
+            cast("CommandRefusedError", err).kind == "StoreUnavailable"
+        ):  # not refused: nobody knows yet whether it was recorded
             _fail(_unknown_outcome("the store did not answer in time; the command may or may not be recorded"), 75)
         _fail(str(err), 1)
     except ConcordatError as err:
         _record_refusal(err)
         _fail(str(err), 1)
-    except ValidationError as err:
-        first = err.errors()[0]
+    except _loaded("pydantic", "ValidationError") as err:
+        first = cast("ValidationError", err).errors()[0]
         _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
-    except TemporalUnavailableError as err:
+    except _loaded("concordat.engine", "TemporalUnavailableError") as err:
         _fail(_unknown_outcome(str(err)), 69)
-    except bootstrap.StoreConnectionError as err:
+    except _loaded("concordat.bootstrap", "StoreConnectionError") as err:
         _fail(str(err), 69)
-    except RPCError as err:  # Temporal answered, with an error of its own: a failing dependency
+    except _loaded("temporalio.service", "RPCError") as err:  # Temporal answered, with an error of its own
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        _fail(_unknown_outcome(f"Temporal failed ({err.status.name if err.status else 'no status'}): {detail}"), 69)
-    except MapperDeserialisationError:
+        status = cast("RPCError", err).status
+        _fail(_unknown_outcome(f"Temporal failed ({status.name if status else 'no status'}): {detail}"), 69)
+    except _loaded("eventsourcing.persistence", "MapperDeserialisationError"):
         _fail(
             "cannot decode the stored events: is CONCORDAT_CIPHER_KEY the key they were written with? "
             "(`concordat audit verify` names each event it cannot read)",
             1,
         )
-    except (OperationalError, PersistenceError, psycopg.OperationalError) as err:
+    except (
+        _loaded("eventsourcing.persistence", "OperationalError"),
+        _loaded("eventsourcing.persistence", "PersistenceError"),
+        _loaded("psycopg", "OperationalError"),
+    ) as err:
+        from concordat import bootstrap
+
         if any(words in str(err) for words in bootstrap.READ_ONLY_WORDS):  # nothing was written, nor can be
             _fail(_read_only_refusal(), 77)
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -2005,6 +2243,19 @@ def _main(argv: list[str] | None) -> None:
         _fail(f"internal error: {type(err).__name__}: {err} (details in {path})", 70)
     # Without standalone mode, click returns the code of `ctx.exit()` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+class _NeverRaised(Exception):
+    """What `_loaded` matches for a module the command never imported: nothing raises it."""
+
+
+def _loaded(module: str, name: str) -> type[BaseException]:
+    """The exception class `name` of `module` if this process imported `module`, else one nothing
+    raises: an error of a module never imported cannot have been raised, and matching it must not
+    import the module (`concordat show` never loads Temporal; tests/e2e/test_cli_imports.py)."""
+    found = sys.modules.get(module)
+    kind = getattr(found, name, None) if found is not None else None
+    return kind if isinstance(kind, type) and issubclass(kind, BaseException) else _NeverRaised
 
 
 def _unknown_outcome(message: str) -> str:
@@ -2020,11 +2271,22 @@ def _record_refusal(err: ConcordatError) -> None:
     """Put a refusal on the refusal log (`domain/refusals.py`): who (as proven, or as claimed), what,
     why. Bad input and an unknown case are answers, not refusals; a refusal that came back from the
     workflow was recorded by the worker that refused it."""
-    if isinstance(err, InvalidInputError | CaseNotFoundError | UnknownUserError | CommandRefusedError):
+    answers = (
+        InvalidInputError,
+        CaseNotFoundError,
+        _loaded("domain.identity", "UnknownUserError"),
+        _loaded("concordat.engine", "CommandRefusedError"),
+    )
+    if isinstance(err, answers):
         return
     cases = _attempt.get("cases")
     if cases is None:
         return
+    from eventsourcing.persistence import OperationalError, PersistenceError
+
+    from concordat import bootstrap
+    from domain.actor import Actor
+
     identity: Identity | None = _attempt.get("identity")
     command = str(_attempt.get("command") or "")
     actor = None
@@ -2040,6 +2302,11 @@ def _record_refusal(err: ConcordatError) -> None:
 
 
 def _read_only_refusal() -> str:
+    from pydantic import ValidationError
+
+    from concordat import bootstrap
+    from concordat.settings import Settings
+
     try:
         return bootstrap.read_only_refusal(Settings())
     except ValidationError:
@@ -2047,6 +2314,8 @@ def _read_only_refusal() -> str:
 
 
 def _record_refusal_in(cases: Any, err: ConcordatError, actor: Actor | None, command: str) -> None:
+    from domain.refusals import RefusalLog
+
     RefusalLog(cases).record(
         door="cli",
         command=command or "concordat",
@@ -2060,6 +2329,11 @@ def _record_refusal_in(cases: Any, err: ConcordatError, actor: Actor | None, com
 
 
 def _crash_log(err: Exception) -> str:
+    from pydantic import ValidationError
+
+    from concordat import bootstrap
+    from concordat.settings import Settings
+
     try:
         settings = Settings()
         path = bootstrap.data_path(settings, "logs", "cli-errors.log")

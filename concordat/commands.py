@@ -66,6 +66,8 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "extend-public-interest": ("extend_public_interest", ("to", "reason")),
     "draft-response": ("draft_response", ("draft_ref", "exemptions", "note")),
     "send-response": ("send_response", ("on", "note")),
+    # review and report cases (domain/cycles.py)
+    "record-done": ("record_done", ("document_ref", "note")),
 }
 # Fields that are dates, sent to the domain as YYYY-MM-DD (or left out).
 _DATES = ("on", "to")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from concordat.codec import PayloadKeyError
-from concordat.money import pounds_beside
 from concordat.settings import Settings
 from domain.application import CaseService
 from domain.case import CaseView
@@ -43,6 +42,7 @@ from domain.store import store_id
 from workers.activities import case_state
 from workflows.case import LEGACY_TYPES, CaseWorkflow
 from workflows.contracts import ActInput, CaseInput, CaseState
+from workflows.schedules import FIRING_ID_PREFIX as SCHEDULED_PREFIX
 from workflows.store_binding import WORKFLOW_ID as STORE_BINDING_ID
 from workflows.store_binding import StoreBindingInput, StoreBindingWorkflow
 
@@ -209,28 +209,6 @@ async def _settle(start: WithStartWorkflowOperation[Any, CaseState]) -> None:
         await start.workflow_handle()
 
 
-def state_dict(state: CaseView | CaseState) -> dict[str, Any]:
-    """A case as JSON; its amounts are in pence (`value_pence`, `changes`) and, for people, in pounds
-    beside them (`details.pounds`)."""
-    if isinstance(state, CaseState):
-        return state.model_dump(mode="json")
-    data: dict[str, Any] = _jsonable(asdict(state))
-    pounds = pounds_beside(data.get("details") or {})
-    if pounds:
-        data["details"]["pounds"] = pounds
-    return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 @dataclass
 class Sweep:
     """What one sweep found: every case, the live ones, those whose workflow had ended outside the
@@ -301,8 +279,8 @@ async def _orphans(client: Client, settings: Settings, app: CaseService, live: s
     found = 0
     try:
         async for execution in client.list_workflows(query):
-            if execution.id == STORE_BINDING_ID or execution.id in live:
-                continue
+            if execution.id == STORE_BINDING_ID or execution.id in live or execution.id.startswith(SCHEDULED_PREFIX):
+                continue  # the binding, a live case's, or a schedule's firing (it opens its case and ends)
             try:
                 state = await asyncio.to_thread(app.state, execution.id)
             except CaseNotFoundError:

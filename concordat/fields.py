@@ -44,7 +44,9 @@ def _f(default: Any = ..., *, label: str, help: str, input: str = "text", hint: 
 
 
 class Fields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Validators are built when a kind's input is first checked, not at import: the CLI reads every
+    # kind's fields to make its options, and building all their validators took most of its start.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 # A list of parties, or one comma-separated string (as the CLI and the forms give them).

@@ -23,23 +23,24 @@ import asyncio
 import json
 import sqlite3
 import sys
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import psycopg
-from eventsourcing.persistence import OperationalError, PersistenceError
-from pydantic import ValidationError
 
-from concordat import bootstrap, sweeps
-from concordat.settings import Settings
-from domain.application import CaseService
+if TYPE_CHECKING:
+    from concordat.settings import Settings
 
 ROLES = ("worker", "projections", "web", "outbox")
-STORE_ERRORS = (OperationalError, PersistenceError, psycopg.Error, sqlite3.Error, OSError)
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a store that cannot be reached raises (imported when a check runs, not with the CLI)."""
+    import psycopg
+    from eventsourcing.persistence import OperationalError, PersistenceError
+
+    return (OperationalError, PersistenceError, psycopg.Error, sqlite3.Error, OSError)
 
 
 class Unhealthy(Exception):
@@ -63,18 +64,23 @@ def _bounded(what: str, timeout: float, fn: Any, *args: Any) -> Any:
 
 
 def _store(settings: Settings) -> int:
+    from concordat import bootstrap
+
     try:
         cases = bootstrap.open_cases(settings)
         try:
             return cases.max_notification_id()
         finally:
             cases.close()
-    except STORE_ERRORS as err:
+    except store_errors() as err:
         raise Unhealthy(f"store unreachable ({_first_line(err)})") from None
 
 
 def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
     """Each view's lag behind the store and how many events it holds in quarantine."""
+    from concordat import bootstrap
+    from domain.application import CaseService
+
     found = {}
     for projection in bootstrap.PROJECTIONS:
         try:
@@ -84,7 +90,7 @@ def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
                 held = view.quarantined_count(CaseService.name)
             finally:
                 view.datastore.close()
-        except STORE_ERRORS as err:
+        except store_errors() as err:
             raise Unhealthy(f"view {projection.name} unreadable ({_first_line(err)})") from None
         found[projection.name] = (max(newest - position, 0), held)
     return found
@@ -92,6 +98,9 @@ def _views(settings: Settings, newest: int) -> dict[str, tuple[int, int]]:
 
 def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
     """The outbox's lag, and its rows by state (`quarantined`: events it could not project)."""
+    from concordat import bootstrap
+    from domain.application import CaseService
+
     try:
         view = bootstrap.open_outbox(settings)
         try:
@@ -99,11 +108,13 @@ def _outbox(settings: Settings, newest: int) -> tuple[int, dict[str, int]]:
             return max(newest - (view.max_tracking_id(CaseService.name) or 0), 0), counts
         finally:
             view.datastore.close()
-    except STORE_ERRORS as err:
+    except store_errors() as err:
         raise Unhealthy(f"outbox unreadable ({_first_line(err)})") from None
 
 
 def _outbox_line(settings: Settings, lag: int, counts: dict[str, int]) -> str:
+    from concordat import bootstrap
+
     states = ("pending", "sent", "no_address", "refused", "expired")
     text = f"outbox lag {lag}; " + ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in states)
     if counts.get("quarantined"):
@@ -116,6 +127,8 @@ def _outbox_line(settings: Settings, lag: int, counts: dict[str, int]) -> str:
 
 
 def _temporal(settings: Settings, timeout: float) -> None:
+    from concordat import bootstrap
+
     async def attempt() -> None:
         await asyncio.wait_for(bootstrap.connect(settings), timeout)
 
@@ -139,6 +152,9 @@ def _local(address: str) -> str:
 
 
 def _web(settings: Settings, timeout: float) -> str:
+    import urllib.error  # here: the CLI's other commands need no HTTP client
+    import urllib.request
+
     url = f"http://{_local(settings.http_address)}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http to our own server
@@ -159,6 +175,8 @@ def check(
     role: str, settings: Settings, *, timeout: float, max_lag: int | None, max_quarantined: int | None = None
 ) -> str:
     """What is healthy about `role`, as one line; raises Unhealthy with the reason otherwise."""
+    from concordat import bootstrap, sweeps
+
     if role == "worker":
         _temporal(settings, timeout)
         newest = _bounded("the store", timeout, _store, settings)
@@ -217,6 +235,11 @@ def check(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")
 def health_command(role: str, timeout: float, max_lag: int | None, max_quarantined: int | None, as_json: bool) -> None:
     """Check that ROLE (worker, projections, web or outbox) can do its work; one line, exit 0 or 1."""
+
+    from pydantic import ValidationError
+
+    from concordat import bootstrap
+    from concordat.settings import Settings
 
     def answer(healthy: bool, detail: str) -> None:
         if as_json:

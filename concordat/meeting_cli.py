@@ -8,7 +8,7 @@ workflow: they wait for nothing; the decisions taken at them go through the case
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,10 +24,11 @@ from concordat.cli import (
     _settings,
     app,
 )
-from domain.actor import Actor
 from domain.errors import InvalidInputError
-from domain.forward_plans import ForwardPlanService
-from domain.meetings import MeetingService
+
+if TYPE_CHECKING:
+    from domain.actor import Actor
+    from domain.meetings import MeetingService
 
 
 def _secretary(session: Session, forum: str) -> Actor:
@@ -68,6 +69,8 @@ def _show_meeting(as_json: bool, view: dict[str, Any]) -> None:
 
 
 def _meeting_command(reference: str, as_: str | None) -> tuple[Session, MeetingService, Actor]:
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     meetings = MeetingService(session.cases)
     _attempt["reference"] = reference
@@ -88,6 +91,8 @@ def meeting_app() -> None:
 @_command_opts
 def meeting_schedule(forum: str, on: str | None, as_: str | None, as_json: bool, command_id: str | None) -> None:
     """Schedule the forum's next meeting from the policy's dates, or call one on a day (--on)."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     day = _date(on, "--on") if on else None
     view = MeetingService(session.cases).schedule(
@@ -222,6 +227,8 @@ def meeting_approve_minutes(
 @_as_option
 def meeting_show(reference: str, as_: str | None, as_json: bool) -> None:
     """A meeting: its agenda, attendance, interests, decisions and minutes."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     session.reader()
     _show_meeting(as_json, MeetingService(session.cases).view(reference))
@@ -232,6 +239,8 @@ def meeting_show(reference: str, as_: str | None, as_json: bool) -> None:
 @_as_option
 def meeting_list(forum: str | None, as_: str | None, as_json: bool) -> None:
     """Meetings, earliest first."""
+    from domain.meetings import MeetingService
+
     session = _session(_settings(), as_)
     session.reader()
     views = [m.view() for m in MeetingService(session.cases).meetings(forum)]
@@ -258,6 +267,20 @@ def _entry_line(e: dict[str, Any]) -> str:
     return f"{e['case']}  {e['forum']}  on the plan since {e['published_on']}  {key}{extra}"
 
 
+def _on_forward_plan(
+    reference: str, forum: str, as_: str | None, as_json: bool, command_id: str | None, act: Any, **fields: Any
+) -> None:
+    """A forum secretary's entry on the forward plan (`act` picks the ForwardPlanService method)."""
+    from domain.forward_plans import ForwardPlanService
+
+    session = _session(_settings(), as_)
+    _attempt["reference"] = reference
+    view = act(ForwardPlanService(session.cases))(
+        actor=_secretary(session, forum), case=reference, forum=forum, command_id=_command_id(command_id), **fields
+    )
+    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
+
+
 @forward_plan_app.command("add")
 @click.argument("reference")
 @click.option("--forum", required=True, help="The council body that will take the decision, e.g. pcc_decision.")
@@ -274,17 +297,16 @@ def forward_plan_add(
     command_id: str | None,
 ) -> None:
     """Publish a case on the forum's forward plan today."""
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).add(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.add,
         significant_effect=significant_effect,
         exempt=exempt,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("exception")
@@ -297,17 +319,16 @@ def forward_plan_exception(
     reference: str, forum: str, notice_to: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record the general exception: notice given to the chair of scrutiny (5 clear days before)."""
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).general_exception(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.general_exception,
         notice_to=notice_to,
         reason=reason,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("urgency")
@@ -320,23 +341,24 @@ def forward_plan_urgency(
     reference: str, forum: str, agreed_by: str, reason: str, as_: str | None, as_json: bool, command_id: str | None
 ) -> None:
     """Record special urgency: the chair of scrutiny agreed the decision cannot wait."""
-    session = _session(_settings(), as_)
-    _attempt["reference"] = reference
-    view = ForwardPlanService(session.cases).special_urgency(
-        actor=_secretary(session, forum),
-        case=reference,
-        forum=forum,
+    _on_forward_plan(
+        reference,
+        forum,
+        as_,
+        as_json,
+        command_id,
+        lambda plans: plans.special_urgency,
         agreed_by=agreed_by,
         reason=reason,
-        command_id=_command_id(command_id),
     )
-    _out(as_json, view, lambda c: c.print(_entry_line(view), highlight=False))
 
 
 @forward_plan_app.command("show")
 @_as_option
 def forward_plan_show(as_: str | None, as_json: bool) -> None:
     """The forward plan: every entry, with the earliest day each decision may be taken."""
+    from domain.forward_plans import ForwardPlanService
+
     session = _session(_settings(), as_)
     session.reader()
     entries = ForwardPlanService(session.cases).entries()

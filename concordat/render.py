@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -23,14 +23,16 @@ from rich.table import Table
 from rich.text import Text
 
 from concordat.money import MONEY_MAPS, format_pence, pounds_text
-from domain.application import CaseService, HistoryEntry
-from domain.audit import Break, Head, Verification
-from domain.case import CaseView
-from domain.ledger import Sealed
-from domain.policy import Policy
-from domain.routes import Route
-from projections.tables import ViewTables
-from workflows.contracts import CaseState
+
+if TYPE_CHECKING:  # for annotations only: printing a case imports no more of the engine than it used
+    from domain.application import CaseService, HistoryEntry
+    from domain.audit import Break, Head, Verification
+    from domain.case import CaseView
+    from domain.ledger import Sealed
+    from domain.policy import Policy
+    from domain.routes import Route
+    from projections.tables import ViewTables
+    from workflows.contracts import CaseState
 
 LONDON = ZoneInfo("Europe/London")
 VIEW_WAIT_SECONDS = 2.0
@@ -117,8 +119,15 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
     for key, value in s.details.items():
         if value in (None, "", [], {}) or key in ("decisions", "escalated_to"):
             continue
+        if key == "figures" and isinstance(value, dict):
+            rows.extend(figure_rows(value))
+            continue
         if key.endswith("_pence") and isinstance(value, int):
             key, value = key.removesuffix("_pence"), format_pence(value)
+        elif key == "done" and isinstance(value, dict) and "document_ref" in value:
+            note = f": {value['note']}" if value.get("note") else ""
+            late = "" if value.get("on_time") != "no" else " (late)"
+            value = f"{value['document_ref']} by {value['by']} on {when(value['at'])}{late}{note}"
         elif isinstance(value, dict) and {"by", "at"} <= value.keys():
             note = f": {value['note']}" if value.get("note") else ""
             lead = f"{value['outcome']} " if value.get("outcome") else ""
@@ -149,6 +158,42 @@ def case_view(c: Console, s: CaseView, policy: Policy) -> None:
         c.print("decisions:")
         for d in decisions:
             c.print(f"  {when(d['at'])}  {d['stage']}: {_outcome(d)} by {d['by']}{_minutes(d)}")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
+
+
+def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """A report's figures (`workers/cycles.py`, as they stood when it opened), a row each, in words;
+    `--json` has them whole (the public-health money by quarter too)."""
+    rows: list[tuple[str, str]] = []
+    if figures.get("taken_for"):
+        rows.append(("figures", f"as they stood at {when(figures['taken_for'])}"))
+    for name, f in figures.items():
+        if name == "taken_for" or not isinstance(f, dict | list):
+            continue
+        if name == "cases" and isinstance(f, dict):
+            text = (
+                f"{f['open']} open ({_counts(f['open_by_kind'])}); by forum awaited: {_counts(f['open_by_forum'])}; "
+                f"{f['overdue']} overdue"
+            )
+        elif name == "decisions" and isinstance(f, dict):
+            text = (
+                f"{f['count']} since {f['since']}; by forum: {_counts(f['by_forum'])}; "
+                f"by outcome: {_counts(f['by_outcome'])}"
+            )
+        elif name == "public_health" and isinstance(f, dict):
+            balances = [*f.get("parties", []), f.get("total", {})]
+            text = f"{f['financial_year']}, balance for the year: " + ", ".join(
+                f"{p['party']} {format_pence(p['year']['balance_pence'])}" for p in balances if p
+            )
+        elif name == "risks_due" and isinstance(f, list):
+            text = "; ".join(f"{r['reference']} {r['title']} (score {r['score']})" for r in f) or "none"
+        else:
+            text = ", ".join(f"{k}={v}" for k, v in f.items()) if isinstance(f, dict) else ", ".join(map(str, f))
+        rows.append((f"  {name.replace('_', ' ')}", text))
+    return rows
 
 
 def detail_entry(key: str, entry: dict[str, Any]) -> str:
@@ -301,7 +346,9 @@ def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
     table.add_column("what changed", overflow="fold")
     for e in entries:
         actor = f"{e.actor_role}:{e.actor_id}" if e.actor_id else "—"
-        changed = ", ".join(f"{k}={_short(v)}" for k, v in e.changes.items() if v not in (None, "", []))
+        changed = ", ".join(
+            f"{k}={_short(v) if k != 'figures' else _keys(v)}" for k, v in e.changes.items() if v not in (None, "", [])
+        )
         table.add_row(str(e.version), when(e.recorded_at), e.event, actor, e.workflow_id or "—", changed)
     c.print(table)
     if entries:
@@ -309,6 +356,11 @@ def history(c: Console, reference: str, entries: list[HistoryEntry]) -> None:
             f"policy {entries[-1].policy_hash[:12] or '—'}; head hash {entries[-1].hash[:16]}… "
             "(`concordat history --json` has every event's command id, policy and hashes)"
         )
+
+
+def _keys(value: Any) -> str:
+    """A report's figures in a history line: which were taken (`concordat show` has them in words)."""
+    return "{" + ", ".join(value) + "}" if isinstance(value, dict) else _short(value)
 
 
 def _short(value: Any) -> str:

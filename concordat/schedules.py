@@ -11,10 +11,16 @@ new. Overlap SKIP: while one firing's workflow runs, another is not started besi
 missed while Temporal or every worker was down is started when they are back, if that is within the
 schedule's `catchup_window_days`; a firing older than that is dropped (a late review is better opened
 by hand than many at once).
+
+`trigger` fires a schedule now (`concordat schedules trigger`, an administrator's, recorded first on
+`domain.cycles.ScheduleControl`): Temporal fires it for the instant the trigger arrives, even while
+the schedule is paused, so each trigger is a new instant and would open a new case; the record
+refuses a second trigger within a minute of the last (a report is one duty for its period).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -22,6 +28,7 @@ from typing import Any
 from temporalio.client import (
     Client,
     Schedule,
+    ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
@@ -31,13 +38,15 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowFailureError,
 )
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import InvalidInputError
 from domain.policy import Policy, ScheduleRule
 from workflows.contracts import ScheduledFiring
-from workflows.schedules import ScheduledCaseWorkflow
+from workflows.schedules import FIRING_ID_PREFIX, ScheduledCaseWorkflow
 
 PREFIX = "concordat-schedule-"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,7 +87,7 @@ def schedule_of(
         action=ScheduleActionStartWorkflow(
             ScheduledCaseWorkflow.run,
             ScheduledFiring(schedule=name),
-            id=f"schedule-{name}",
+            id=f"{FIRING_ID_PREFIX}{name}",
             task_queue=task_queue,
         ),
         spec=spec_of(policy, rule),
@@ -164,3 +173,77 @@ async def pause(client: Client, name: str, note: str) -> None:
 
 async def resume(client: Client, name: str, note: str) -> None:
     await client.get_schedule_handle(schedule_id(name)).unpause(note=note)
+
+
+@dataclass
+class Fired:
+    """A firing by hand as seen from the outside: the workflow Temporal started for it and the case
+    it opened (or why none was seen)."""
+
+    workflow_id: str | None
+    reference: str | None
+    problem: str | None
+
+
+async def started_firings(client: Client, name: str) -> set[str]:
+    """The workflow ids of the schedule's recent firings (also: the schedule exists in Temporal)."""
+    try:
+        d = await client.get_schedule_handle(schedule_id(name)).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise InvalidInputError(
+            f"{name} is not in Temporal yet: start a worker (`concordat up` or `concordat worker`), which "
+            "creates the policy's schedules"
+        ) from None
+    return {
+        a.action.workflow_id
+        for a in d.info.recent_actions
+        if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+    }
+
+
+async def fired_since(client: Client, name: str, at: datetime) -> bool:
+    """Whether a firing of the schedule started at or after `at`: a trigger recorded then reached
+    Temporal (a repeated command asks this before firing again)."""
+    d = await client.get_schedule_handle(schedule_id(name)).describe()
+    return any(
+        a.started_at >= at for a in d.info.recent_actions if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+    )
+
+
+async def trigger(
+    client: Client, name: str, before: set[str], seen_within: float = 10, opened_within: float = 60
+) -> Fired:
+    """Fire the schedule now (Temporal fires it even while paused, with the schedule's overlap policy:
+    skipped while a firing of it still runs), then wait for the case the firing opens. `before`: the
+    firings there were (`started_firings`), so the new one is told apart."""
+    handle = client.get_schedule_handle(schedule_id(name))
+    await handle.trigger()
+    deadline = asyncio.get_running_loop().time() + seen_within
+    new: ScheduleActionExecutionStartWorkflow | None = None
+    while new is None:
+        d = await handle.describe()
+        new = next(
+            (
+                a.action
+                for a in reversed(d.info.recent_actions)
+                if isinstance(a.action, ScheduleActionExecutionStartWorkflow) and a.action.workflow_id not in before
+            ),
+            None,
+        )
+        if new is None:
+            if asyncio.get_running_loop().time() > deadline:
+                return Fired(None, None, "no firing started (another firing of it still runs: overlaps are skipped)")
+            await asyncio.sleep(0.2)
+    run = client.get_workflow_handle(new.workflow_id, run_id=new.first_execution_run_id)
+    try:
+        reference = await asyncio.wait_for(run.result(), opened_within)
+    except TimeoutError:
+        return Fired(new.workflow_id, None, "its case is not open yet: is a worker running? (`concordat cycles list`)")
+    except WorkflowFailureError as err:
+        cause: BaseException = err
+        while isinstance(cause, WorkflowFailureError | FailureError) and cause.cause is not None:
+            cause = cause.cause  # the workflow's failure ← the activity's ← the domain's refusal
+        return Fired(new.workflow_id, None, f"the firing failed: {getattr(cause, 'message', cause)}")
+    return Fired(new.workflow_id, str(reference), None)

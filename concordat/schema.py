@@ -25,15 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
 from concordat import private, store_key
 from concordat.settings import Settings
-from domain.application import CaseService
-from projections import pg_recorder
 
 # Bump when a release adds or changes a table or index: processes then bring older stores up to it.
 # 2: PostgreSQL events carry their transaction id, and ids are issued after commit (`projections/pg_recorder.py`).
@@ -64,7 +60,7 @@ def _identity(settings: Settings) -> str:
 
 def recorded_version(datastore: Any) -> int:
     """The schema version a store records, 0 if it records none (or has no tables yet)."""
-    postgres = isinstance(datastore, PostgresDatastore)
+    postgres = store_key.is_postgres(datastore)
     sql = store_key.statements(postgres, datastore.schema if postgres else "")
     try:
         with datastore.transaction(commit=False) as cursor:
@@ -82,6 +78,8 @@ def recorded_version(datastore: Any) -> int:
 def _locked(settings: Settings) -> Iterator[None]:
     """The step's lock: a PostgreSQL advisory lock, or a file lock beside a SQLite store."""
     if settings.uses_postgres:
+        import psycopg
+
         with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
             try:
@@ -102,6 +100,8 @@ def migrate(settings: Settings) -> Migration:
     """Make or bring up to date every table of the store and its views, once, under the lock."""
     from concordat import bootstrap  # bootstrap opens stores through `ensure`: imported late
     from concordat.web.throttle import create_tables as create_throttle_tables
+    from domain.application import CaseService
+    from projections import pg_recorder
 
     bootstrap.check_database(settings)  # a wrong database URL named at once, not as a lock's failure
     env = {**bootstrap.store_env(settings), "CREATE_TABLE": "yes"}
@@ -112,7 +112,7 @@ def migrate(settings: Settings) -> Migration:
         try:
             datastore = app.recorder.datastore  # type: ignore[attr-defined]
             found = recorded_version(datastore)
-            postgres = isinstance(datastore, PostgresDatastore)
+            postgres = store_key.is_postgres(datastore)
             sql = store_key.statements(postgres, datastore.schema if postgres else "")
             with datastore.transaction(commit=True) as cursor:
                 cursor.execute(sql["create"])
@@ -152,6 +152,6 @@ def ensure(settings: Settings, datastore: Any) -> None:
         return
     if recorded_version(datastore) < SCHEMA_VERSION:
         migrate(settings)
-        if isinstance(datastore, PostgresDatastore):
+        if store_key.is_postgres(datastore):
             datastore.register_type_adapters()  # its recorders looked for the event type before it existed
     _ensured.add(key)

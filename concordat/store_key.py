@@ -18,11 +18,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import sys
 from typing import Any
 
-from eventsourcing.postgres import PostgresDatastore
-
 from domain.errors import ConcordatError
+
+
+def is_postgres(datastore: Any) -> bool:
+    """Whether `datastore` is eventsourcing's PostgreSQL datastore, asked without importing it (and
+    psycopg) for a SQLite store: no datastore is of a module this process never imported."""
+    module = sys.modules.get("eventsourcing.postgres")
+    return module is not None and isinstance(datastore, module.PostgresDatastore)
+
 
 TABLE = "concordat_store"
 NAME = "cipher_key_fingerprint"
@@ -82,7 +89,7 @@ def statements(postgres: bool, schema: str = "public") -> dict[str, str]:
 def check(app: Any, key: str) -> None:
     """Raise StoreKeyError unless `key` is the key `app`'s store is written with (see the module)."""
     datastore = app.recorder.datastore
-    postgres = isinstance(datastore, PostgresDatastore)
+    postgres = is_postgres(datastore)
     sql = statements(postgres, datastore.schema if postgres else "")
     mine = fingerprint(key)
     recorded = _read(datastore, sql)

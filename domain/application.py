@@ -13,6 +13,7 @@ rules are checked against what was actually recorded, never a stale copy.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,23 +22,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import chain
 from time import sleep
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
-from eventsourcing.utils import EnvType, strtobool
+from eventsourcing.utils import EnvType, get_topic, strtobool
 from pydantic import BaseModel, ValidationError
 
-from domain import foi_register
 from domain.actor import Actor
-from domain.agreement import ProposeAgreement, TerminationAgreement
-from domain.case import SYSTEM_ACTOR, Case, CaseView, Rules, case_id
-from domain.cycles import PREFIXES as CYCLE_PREFIXES
-from domain.cycles import CycleCase, ScheduleControl
-from domain.dispute import Dispute, RaiseDispute
 from domain.errors import (
     CaseClosedError,
     CaseNotFoundError,
@@ -45,25 +40,56 @@ from domain.errors import (
     InvalidInputError,
     NotAllowedError,
 )
-from domain.foi import FoiRequest, ReceiveRequest
-from domain.forward_plan import ForwardPlan
-from domain.fund_opening import FundOpening
-from domain.funding import Fund, FundingChange, OpenFund, StartFundingChange
 from domain.idempotency import scope_of
-from domain.identity import User
-from domain.meeting import MeetingBook
 from domain.membership import Membership
 from domain.policy import ADMIN_ROLE, Policy, PolicyVersion
-from domain.proposal import Proposal
 from domain.recorded import RECEIPTED, Recorded, event_hash, meta_cvar, workflow_id_cvar
-from domain.references import CaseCommandReceipt, CommandReceipt, ReferenceSequence
-from domain.risk import AddRisk, Risk, due_by
-from domain.staged import StagedCase
-from domain.termination import Partnership, ServeNotice, TerminationNotice
 from domain.values import check_pence, field_path
-from domain.variation import StartVariation, Variation
+
+if TYPE_CHECKING:
+    from domain.agreement import TerminationAgreement
+    from domain.case import Case, CaseView, Rules
+    from domain.cycles import CycleCase, ScheduleControl
+    from domain.dispute import Dispute
+    from domain.foi import FoiRequest
+    from domain.fund_opening import FundOpening
+    from domain.funding import Fund, FundingChange
+    from domain.proposal import Proposal
+    from domain.references import CaseCommandReceipt, CommandReceipt, ReferenceSequence
+    from domain.risk import Risk
+    from domain.termination import Partnership, TerminationNotice
+    from domain.variation import Variation
 
 log = structlog.get_logger("concordat.domain")
+
+# Every kind of case, by module and class (StagedCase: proposals, variations, funding changes and
+# fund openings); and the kinds snapshotted, by the topic eventsourcing names them with. Named, not
+# imported: opening the store imports only the aggregates that what it does needs.
+CASE_KINDS = (
+    ("domain.staged", "StagedCase"),
+    ("domain.dispute", "Dispute"),
+    ("domain.termination", "TerminationNotice"),
+    ("domain.agreement", "TerminationAgreement"),
+    ("domain.foi", "FoiRequest"),
+    ("domain.cycles", "CycleCase"),
+    ("domain.risk", "Risk"),
+)
+SNAPSHOTTED = (
+    "domain.proposal:Proposal",
+    "domain.variation:Variation",
+    "domain.funding:FundingChange",
+    "domain.fund_opening:FundOpening",
+)
+
+
+class SnapshotIntervals(dict[str, int]):
+    """eventsourcing's `snapshotting_intervals` (how many events between snapshots, by aggregate
+    class), keyed by each class's topic instead of the class, so that the classes need not be
+    imported to say so. eventsourcing asks it only `.get(type(aggregate))`."""
+
+    def get(self, kind: Any, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(kind if isinstance(kind, str) else get_topic(kind), default)
+
 
 REUSED_KEY = (
     "this Idempotency-Key was used for a different request; "
@@ -104,6 +130,8 @@ def utc_now() -> datetime:
 
 
 def _receipt_id(reference: str, command_id: str) -> UUID:
+    from domain.references import CaseCommandReceipt
+
     return CaseCommandReceipt.create_id(reference, command_id)
 
 
@@ -134,6 +162,8 @@ class StoredRoster:
     repository: Repository
 
     def roles_of(self, user_id: str) -> tuple[str, ...] | None:
+        from domain.identity import User
+
         try:
             found: Any = self.repository.get(User.create_id(user_id))
         except AggregateNotFoundError:
@@ -241,12 +271,9 @@ class CaseService(Application):
         if snapshot_interval:
             self.is_snapshotting_enabled = True
             # Per instance (each store's settings say how often): eventsourcing reads it from `self`.
-            self.snapshotting_intervals = {  # type: ignore[misc]
-                Proposal: snapshot_interval,
-                Variation: snapshot_interval,
-                FundingChange: snapshot_interval,
-                FundOpening: snapshot_interval,
-            }
+            self.snapshotting_intervals = SnapshotIntervals(  # type: ignore[misc, assignment]
+                dict.fromkeys(SNAPSHOTTED, snapshot_interval)
+            )
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self._policy = policy
@@ -280,6 +307,8 @@ class CaseService(Application):
     def rules(self) -> Rules:
         """The rules of the current policy: those a new case starts under. (A command on an existing
         case runs under `rules_for(case)`, the policy it started under.)"""
+        from domain.case import Rules
+
         rules = getattr(self, "_rules", None)
         if rules is None or rules.policy is not self.policy:
             rules = self._rules = Rules.from_policy(self.policy)
@@ -317,6 +346,8 @@ class CaseService(Application):
     def rules_for(self, case: Any) -> Rules:
         """The rules of the policy a case started under. Every policy a case started under is stored
         (`PolicyVersion`), so a running case keeps its rules when the policy file changes."""
+        from domain.case import Rules
+
         digest = getattr(case, "policy_hash", "")
         if not digest or digest == self.policy.content_hash:
             return self.rules
@@ -348,6 +379,8 @@ class CaseService(Application):
     ) -> CaseView:
         """Open a proposal with the next reference of its year (`PRO-2026-0001`)."""
 
+        from domain.proposal import Proposal
+
         rules = self.rules_now()
 
         def build(reference: str, when: datetime) -> Proposal:
@@ -370,6 +403,8 @@ class CaseService(Application):
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """A party's representative raises a dispute against other parties (`DSP-2026-0001`)."""
+        from domain.dispute import Dispute, RaiseDispute
+
         command = _parse(RaiseDispute, fields)
         if command.linked_case and command.linked_case not in self:
             raise CaseNotFoundError(f"no case has the reference {command.linked_case!r} (linked case)")
@@ -393,6 +428,8 @@ class CaseService(Application):
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """A party's representative serves notice to leave the partnership (`TRM-2026-0001`)."""
+        from domain.termination import ServeNotice, TerminationNotice
+
         command = _parse(ServeNotice, fields)
         partnership = self.partnership()
         if not partnership.is_active:
@@ -421,6 +458,8 @@ class CaseService(Application):
     ) -> CaseView:
         """A party's representative proposes that a party leaves, or that the partnership ends, by
         everyone's agreement on a date (`AGR-2026-0001`); they sign it for their party as they do."""
+        from domain.agreement import ProposeAgreement, TerminationAgreement
+
         command = _parse(ProposeAgreement, fields)
         rules = self.rules_now()
         if not self.partnership().is_active:
@@ -437,6 +476,8 @@ class CaseService(Application):
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """The party first approached records an FOI request about the partnership (`FOI-2026-0001`)."""
+        from domain.foi import FoiRequest, ReceiveRequest
+
         command = _parse(ReceiveRequest, fields)
         rules = self.rules_now()
 
@@ -459,6 +500,11 @@ class CaseService(Application):
         """A schedule's firing opens its review (`REV-`) or report (`RPT-`) case, as the system. The
         command id names the schedule and the instant it fired for: a repeated firing finds the case
         the first one opened (and the figures are taken only when a case is opened)."""
+        from domain.case import SYSTEM_ACTOR
+        from domain.cycles import PREFIXES as CYCLE_PREFIXES
+        from domain.cycles import CycleCase
+        from domain.risk import due_by
+
         rules = self.rules_now()
         rule = rules.policy.schedules.get(schedule)
         if rule is None:
@@ -490,6 +536,8 @@ class CaseService(Application):
         self, *, actor: Actor, name: str, paused: bool, reason: str, command_id: str, at: datetime | None = None
     ) -> dict[str, Any]:
         """An administrator paused or resumed a schedule: on the record, once per command id."""
+        from domain.cycles import ScheduleControl
+
         if actor.role != ADMIN_ROLE:
             raise NotAllowedError(f"role {actor.role} may not pause or resume a schedule; allowed: {ADMIN_ROLE}")
         if name not in self.policy.schedules:
@@ -512,10 +560,56 @@ class CaseService(Application):
             self.save(control)
         return {"name": name, "paused": control.paused, "history": list(control.history)}
 
+    def record_schedule_trigger(
+        self, *, actor: Actor, name: str, reason: str, command_id: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """An administrator fired a schedule by hand (a report wanted early, a firing missed while the
+        schedule was paused): on the record before Temporal is asked to fire it. `fire` in the answer
+        says whether this call recorded it (fire it now) or found the command id already recorded (a
+        repeat: the caller fires again only if Temporal never started a firing since the record). A second firing within a minute of the last is refused
+        (`ScheduleControl`); two administrators at once: one is recorded, the other refused."""
+        from domain.cycles import ScheduleControl
+
+        if actor.role != ADMIN_ROLE:
+            raise NotAllowedError(f"role {actor.role} may not fire a schedule; allowed: {ADMIN_ROLE}")
+        if name not in self.policy.schedules:
+            raise InvalidInputError(f"no schedule is named {name!r}; schedules: {', '.join(self.policy.schedules)}")
+        if not reason.strip():
+            raise InvalidInputError("--reason is empty: say why, for the record")
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                control: ScheduleControl = self.repository.get(ScheduleControl.create_id(name))
+            except AggregateNotFoundError:
+                control = ScheduleControl(name=name)
+            fire = command_id not in control.command_ids
+            if fire:
+                control.trigger(
+                    reason=reason.strip(),
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    command_id=command_id,
+                    at=at or self._clock(),
+                )
+                try:
+                    self.save(control)
+                except RecordConflictError:
+                    continue  # another administrator's write came first: decide again on what they recorded
+            last = control.last_triggered() or {}
+            return {
+                "name": name,
+                "paused": control.paused,
+                "fire": fire,
+                "at": last.get("at"),
+                "history": list(control.history),
+            }
+        raise RecordConflictError(f"schedule {name} kept changing under {CONFLICT_ATTEMPTS} attempts")
+
     def add_risk(
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """A risk on the board's register (`RSK-2026-0001`; domain/risk.py)."""
+        from domain.risk import AddRisk, Risk
+
         command = _parse(AddRisk, fields)
         rules = self.rules_now()
 
@@ -539,6 +633,8 @@ class CaseService(Application):
     def foi_register(self, *, actor: Actor) -> dict[str, Any]:
         """Every FOI request as it stands, oldest first, and the share answered on time per quarter
         (`domain/foi_register.py`). Read from the store, not a view: there are a few a year."""
+        from domain import foi_register
+
         self._check_actor(actor)
         requests = [self.state(reference) for reference in self.references(("FOI",))]
         return foi_register.register(self.rules, requests, self.rules.calendar.local_date(self._clock()))
@@ -547,6 +643,8 @@ class CaseService(Application):
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """A JCU lead starts a contract variation (`VAR-2026-0001`)."""
+        from domain.variation import StartVariation, Variation
+
         command = _parse(StartVariation, fields)
         check_pence(command.value_change_pence, self.policy.limits.max_value_pounds, field="value-change")
         funds = [self._fund(name) for name in dict.fromkeys(command.funds)]
@@ -570,6 +668,8 @@ class CaseService(Application):
         self, *, actor: Actor, fields: dict[str, Any], command_id: str, at: datetime | None = None
     ) -> CaseView:
         """A JCU lead starts an in-year change to a fund (`FUN-2026-0001`)."""
+        from domain.funding import FundingChange, StartFundingChange
+
         command = _parse(StartFundingChange, fields)
         for party, pence in command.changes.items():
             check_pence(pence, self.policy.limits.max_value_pounds, field=f"change.{party}")
@@ -596,6 +696,9 @@ class CaseService(Application):
     ) -> CaseView:
         """A JCU lead proposes to open an aligned or pooled fund (`FND-2026-0001`); it opens once the
         Programme Board agrees (ToR 4.2, `[routes.fund]`)."""
+        from domain.fund_opening import FundOpening
+        from domain.funding import Fund, OpenFund
+
         command = _parse(OpenFund, fields)
         for party, pence in command.contributions.items():
             check_pence(pence, self.policy.limits.max_value_pounds, field=f"contribution {party}")
@@ -622,6 +725,8 @@ class CaseService(Application):
         return self._fund(name).view()
 
     def _fund(self, name: str) -> Fund:
+        from domain.funding import Fund
+
         try:
             return self.repository.get(Fund.create_id(name))
         except AggregateNotFoundError:
@@ -633,6 +738,11 @@ class CaseService(Application):
         """What a command needs besides its case: other aggregates it changes, saved in the same
         transaction (the partnership, a fund), and facts it reads (`people`: the directory's roster).
         Each kind names them (`COLLABORATORS`), and every command and timer of that kind receives them."""
+        from domain.forward_plan import ForwardPlan
+        from domain.funding import Fund
+        from domain.meeting import MeetingBook
+        from domain.staged import StagedCase
+
         found: dict[str, Any] = {}
         for name in getattr(type(case), "COLLABORATORS", ()):
             if name == "partnership":
@@ -665,6 +775,9 @@ class CaseService(Application):
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
         # The case, the partnership and the command's receipt in one read (one round trip on PostgreSQL).
+        from domain.case import case_id
+        from domain.termination import Partnership
+
         receipt_id = _receipt_id(reference, command_id)
         found = self.repository.get_many([case_id(reference), Partnership.create_id(), receipt_id])  # type: ignore[attr-defined]
         with self._one_read_of_membership(found.get(Partnership.create_id()) or self._first_partnership()):
@@ -689,6 +802,7 @@ class CaseService(Application):
         at: datetime | None,
         loaded: tuple[Any, Any],
     ) -> Any:
+
         self._check_acting(actor, reference)
         aggregate = self._checked(reference, loaded[0])
         actions = getattr(type(aggregate), "ACTIONS", {})
@@ -712,6 +826,8 @@ class CaseService(Application):
 
     def fire_timer(self, reference: str, *, timer: str, command_id: str, at: datetime | None = None) -> Any:
         """What a case's clock asks for at one of its timers: a reminder, an escalation, maturity."""
+
+        from domain.case import SYSTEM_ACTOR
 
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             others = self._collaborators(case)
@@ -774,6 +890,8 @@ class CaseService(Application):
         """On the case's record: its workflow ended outside the engine's control (`Case.WorkflowInterrupted`).
         Keyed by `command_id` (the engine derives it from the run that ended), so noticing it twice records it once."""
 
+        from domain.case import SYSTEM_ACTOR
+
         def run(case: Any, rules: Rules, when: datetime) -> list[Any]:
             case.record_interruption(
                 how=how,
@@ -814,6 +932,8 @@ class CaseService(Application):
 
     def history(self, reference: str, *, actor: Actor) -> list[HistoryEntry]:
         """Every event of the case in order, with when, who and what changed."""
+        from domain.case import case_id
+
         self._check_actor(actor)
         self._load(reference)
         entries = []
@@ -842,6 +962,8 @@ class CaseService(Application):
 
     def version_at(self, reference: str, instant: datetime) -> int:
         """The case's version as it stood at `instant` (the last event recorded at or before it)."""
+        from domain.case import case_id
+
         self._load(reference)
         versions = [
             e.originator_version
@@ -891,6 +1013,8 @@ class CaseService(Application):
             meta_cvar.reset(token)
 
     def _check_actor(self, actor: Actor) -> None:
+        from domain.case import SYSTEM_ACTOR
+
         if actor == SYSTEM_ACTOR:
             return
         if not self.policy.is_known_role(actor.role):
@@ -928,6 +1052,9 @@ class CaseService(Application):
         as the first time was, storing nothing; a duplicate running at the same moment collides with
         the first at the store (the receipt's id, or the case's version), reads again and finds it.
         Commands recorded before receipts are found in the case's own ledger (`Case._done`)."""
+        from domain.references import CaseCommandReceipt
+        from domain.termination import Partnership
+
         if not command_id:
             raise InvalidInputError("a command needs a command id")
         when = at or self._clock()
@@ -977,6 +1104,8 @@ class CaseService(Application):
     def _start_numbered(
         self, prefix: str, actor: Actor, command_id: str, at: datetime, build: Callable[[str, datetime], Any]
     ) -> Any:
+        from domain.references import CommandReceipt
+
         for _ in range(START_ATTEMPTS):
             done = self._receipt(command_id)
             if done is not None:
@@ -1010,6 +1139,9 @@ class CaseService(Application):
     def _load_with_receipt(self, reference: str, command_id: str) -> tuple[Any, CaseCommandReceipt | None]:
         """The case and the receipt of `command_id` on it (None if it has none), in one read where
         the store offers that."""
+        from domain.case import case_id
+        from domain.references import CaseCommandReceipt
+
         receipt_id = _receipt_id(reference, command_id)
         found = self.repository.get_many([case_id(reference), receipt_id])  # type: ignore[attr-defined]
         receipt = found.get(receipt_id)
@@ -1018,6 +1150,8 @@ class CaseService(Application):
         )
 
     def _load(self, reference: str, version: int | None = None) -> Any:
+        from domain.case import case_id
+
         try:
             case: Case = self.repository.get(case_id(reference), version=version)
         except AggregateNotFoundError:
@@ -1026,14 +1160,17 @@ class CaseService(Application):
 
     @staticmethod
     def _checked(reference: str, case: Any) -> Any:
-        """`case` if it is a case (not None, not another kind of aggregate under that id)."""
-        if not isinstance(
-            case, StagedCase | Dispute | TerminationNotice | TerminationAgreement | FoiRequest | CycleCase | Risk
-        ):
+        """`case` if it is a case (not None, not another kind of aggregate under that id). Only the
+        kinds whose modules are loaded are asked about: a case's class was imported to load it, so
+        one never imported cannot be its kind, and reading a proposal need not import them all."""
+        kinds = tuple(getattr(sys.modules[module], name) for module, name in CASE_KINDS if module in sys.modules)
+        if not isinstance(case, kinds):
             raise CaseNotFoundError(f"no case has the reference {reference!r}")
         return case
 
     def __contains__(self, reference: str) -> bool:
+        from domain.case import case_id
+
         return case_id(reference) in self.repository
 
     # --- the partnership --------------------------------------------------------------------
@@ -1041,12 +1178,16 @@ class CaseService(Application):
     def partnership(self) -> Partnership:
         """The partnership's members. Until its first change is stored, it is formed afresh from the
         policy's parties (MOU start date) and saved with that change, so reading writes nothing."""
+        from domain.termination import Partnership
+
         try:
             return self.repository.get(Partnership.create_id())
         except AggregateNotFoundError:
             return self._first_partnership()
 
     def _first_partnership(self) -> Partnership:
+        from domain.termination import Partnership
+
         p = self.policy.partnership
         return Partnership(members=list(p.parties), started_on=self.rules.calendar.at(p.started_on, time(0, 0)))
 
@@ -1084,6 +1225,8 @@ class CaseService(Application):
         self, prefixes: tuple[str, ...] = ("PRO", "DSP", "TRM", "AGR", "VAR", "FUN", "FND", "FOI", "REV", "RPT")
     ) -> Iterator[str]:
         """Every case reference issued, kind by kind and year by year (from the reference sequences)."""
+        from domain.references import ReferenceSequence
+
         last_year = self.rules.calendar.local_date(self._clock()).year + 1
         for prefix in prefixes:
             for year in range(self.policy.partnership.started_on.year, last_year + 1):
@@ -1096,6 +1239,8 @@ class CaseService(Application):
 
     def _pending_notices(self) -> list[TerminationNotice]:
         """Notices not yet concluded, found through the reference sequences (there are few)."""
+        from domain.case import case_id
+
         notices: Iterator[TerminationNotice] = (
             self.repository.get(case_id(reference)) for reference in self.references(("TRM",))
         )
@@ -1103,6 +1248,8 @@ class CaseService(Application):
 
     def _live_agreements(self) -> list[TerminationAgreement]:
         """Termination agreements awaiting signatures or in force and not yet taken effect."""
+        from domain.case import case_id
+
         agreements: Iterator[TerminationAgreement] = (
             self.repository.get(case_id(reference)) for reference in self.references(("AGR",))
         )
@@ -1111,6 +1258,8 @@ class CaseService(Application):
     def _receipt(self, command_id: str) -> str | None:
         """The case (or `fund:NAME`) a start command opened, or None. A scoped command id's receipt is
         kept under its scope (person, route, key), so the same scope with other fields is refused."""
+        from domain.references import CommandReceipt
+
         scope = scope_of(command_id)
         try:
             receipt: CommandReceipt = self.repository.get(CommandReceipt.create_id(scope or command_id))
@@ -1128,6 +1277,8 @@ class CaseService(Application):
     def started_by(self, command_id: str) -> tuple[str, str, str] | None:
         """For a command id recorded as it was given (before keys were scoped): the case (or
         `fund:NAME`) its start opened, and the id and role of the person who gave it; None if none."""
+        from domain.references import CommandReceipt
+
         try:
             receipt: CommandReceipt = self.repository.get(CommandReceipt.create_id(command_id))
         except AggregateNotFoundError:
@@ -1140,6 +1291,8 @@ class CaseService(Application):
         the role it was given in, or None for a new command. A scoped command id answers only itself;
         the same scope with other fields is refused. `legacy_key`, a command id recorded as it was
         given before keys were scoped, answers only the person who gave it."""
+        from domain.case import case_id
+
         case, own = self._load_with_receipt(reference, command_id)
         for cid in (command_id, legacy_key):
             if not cid:
@@ -1158,6 +1311,8 @@ class CaseService(Application):
         return None
 
     def _sequence(self, prefix: str, year: int) -> ReferenceSequence:
+        from domain.references import ReferenceSequence
+
         try:
             return self.repository.get(ReferenceSequence.create_id(prefix, year))
         except AggregateNotFoundError:

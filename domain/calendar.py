@@ -9,12 +9,15 @@ day" there, whatever the season.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from domain.errors import PolicyError
 from domain.policy import MeetingPattern, Policy
+
+if TYPE_CHECKING:
+    import holidays
 
 
 class WorkingDayCalendar:
@@ -23,7 +26,15 @@ class WorkingDayCalendar:
         self.zone = ZoneInfo(p.timezone)
         self.close_of_business = p.close_of_business
         self.start_of_business = p.start_of_business
-        self._holidays = holidays.country_holidays(p.holiday_country, subdiv=p.holiday_subdivision)
+        self._country, self._subdivision = p.holiday_country, p.holiday_subdivision
+
+    @cached_property
+    def _holidays(self) -> holidays.HolidayBase:
+        """The bank holidays, loaded when a day is first asked about: loading them imports every
+        country `holidays` knows (most of a second), which reading a case never needs."""
+        import holidays
+
+        return holidays.country_holidays(self._country, subdiv=self._subdivision)
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()

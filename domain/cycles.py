@@ -20,7 +20,7 @@ every command id is applied at most once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -28,13 +28,22 @@ from eventsourcing.domain import event
 
 from domain.actor import Actor
 from domain.case import SYSTEM_ACTOR, Case, CaseAction, CaseView, Command, Rules, Timer
-from domain.errors import CaseClosedError, DeadlineNotReachedError, InvalidInputError, NotAllowedError, closed_text
+from domain.errors import (
+    CaseClosedError,
+    DeadlineNotReachedError,
+    InvalidInputError,
+    NotAllowedError,
+    TriggeredTooSoonError,
+    closed_text,
+)
 from domain.recorded import Recorded
 from domain.values import Note, Reference
 
 OPEN = "open"
 DONE = "done"
 PREFIXES = {"review": "REV", "report": "RPT"}
+# A firing by hand this soon after the last is the same wish twice (ScheduleControl).
+TRIGGER_GAP = timedelta(minutes=1)
 
 
 class RecordDone(Command):
@@ -252,8 +261,15 @@ class CycleCase(Case):
 
 
 class ScheduleControl(Recorded):
-    """An operator's pauses and resumptions of one schedule, on the record (id from its name). The
-    schedule itself is Temporal's; this is the audit trail of who paused it, when, and why."""
+    """An operator's pauses, resumptions and firings by hand of one schedule, on the record (id from
+    its name). The schedule itself is Temporal's; this is the audit trail of who paused or fired it,
+    when, and why.
+
+    Invariant: a firing by hand comes at least `TRIGGER_GAP` after the one before. A report (or a
+    review) is one duty for its period; two firings by hand within a minute are the same wish twice
+    (a double press, two administrators at once), and each would open its own case, because Temporal
+    fires a trigger for the instant it arrives. The second is refused; a minute on, a trigger opens
+    another case, for when a report is truly wanted again."""
 
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -276,4 +292,33 @@ class ScheduleControl(Recorded):
     def resume(self, *, reason: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
         self.paused = False
         self.history.append({"paused": False, "reason": reason, "by": f"{actor_role}:{actor_id}", "at": at.isoformat()})
+        self.command_ids.add(command_id)
+
+    def last_triggered(self) -> dict[str, Any] | None:
+        return next((h for h in reversed(self.history) if h.get("triggered")), None)
+
+    def trigger(self, *, reason: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        """Fire the schedule now, by hand: refused within `TRIGGER_GAP` of the last firing by hand."""
+        last = self.last_triggered()
+        if last is not None:
+            since = at - datetime.fromisoformat(last["at"])
+            if since < TRIGGER_GAP:
+                raise TriggeredTooSoonError(
+                    f"{self.name} was fired by hand {max(0, int(since.total_seconds()))}s ago by {last['by']}: "
+                    f"a second firing within {int(TRIGGER_GAP.total_seconds())}s would open the same "
+                    "report or review twice; see `concordat cycles list`"
+                )
+        self._triggered(reason=reason, actor_id=actor_id, actor_role=actor_role, command_id=command_id, at=at)
+
+    @event("Triggered")
+    def _triggered(self, *, reason: str, actor_id: str, actor_role: str, command_id: str, at: datetime) -> None:
+        self.history.append(
+            {
+                "paused": self.paused,
+                "triggered": True,
+                "reason": reason,
+                "by": f"{actor_role}:{actor_id}",
+                "at": at.isoformat(),
+            }
+        )
         self.command_ids.add(command_id)

@@ -64,6 +64,11 @@ class CommandConflictError(ConcordatError):
     """A command id was reused for a different command."""
 
 
+class TriggeredTooSoonError(ConcordatError):
+    """A schedule was fired by hand again within a minute of the last time: the same report or review
+    twice (a double press, or two administrators at once), not a second one wanted."""
+
+
 class NoticeTooShortError(ConcordatError):
     """A termination notice asks for a date earlier than the notice period allows (MOU, Termination)."""
 

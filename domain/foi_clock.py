@@ -26,8 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import holidays
-
 # The nations whose bank holidays stop the count (`holidays` subdivisions of GB): England, Wales,
 # Scotland, Northern Ireland. England and Wales share a list; naming both costs nothing.
 UK_NATIONS = ("ENG", "WLS", "SCT", "NIR")
@@ -41,6 +39,8 @@ class UkWorkingDays:
     """Working days for FOI: not a weekend, and not a bank holiday in any nation named."""
 
     def __init__(self, country: str = "GB", nations: Iterable[str] = UK_NATIONS) -> None:
+        import holidays  # here, not at import: it loads every country it knows (most of a second)
+
         self.nations = tuple(nations)
         self._lists = {n: holidays.country_holidays(country, subdiv=n) for n in self.nations}
 

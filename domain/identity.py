@@ -36,8 +36,13 @@ TOKEN_PREFIX = "cdt_"
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()
-# Verified when the user does not exist, so a wrong id takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Verified when the user does not exist, so a wrong id takes as long as a wrong password: the hash of
+# a random password nobody knows, made once with the hasher's parameters and kept here, because
+# hashing at import took a good part of a second of every command's start (`concordat show` signs
+# nobody in with a password). If the hasher's parameters change, it is made afresh, as before.
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$o1zuc/I6ZGZk1tKZ2rIiSQ$pWErUZ29y7skXcNOiQ6OVBiASRi8j0b49JM4q12jFB0"
+if _hasher.check_needs_rehash(_DUMMY_HASH):
+    _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UnknownUserError(ConcordatError):

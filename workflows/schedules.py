@@ -28,6 +28,10 @@ SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
+# A firing's workflow id starts with this (Temporal adds the instant): it opens its case and ends.
+FIRING_ID_PREFIX = "schedule-"
+
+
 @workflow.defn
 class ScheduledCaseWorkflow:
     @workflow.run

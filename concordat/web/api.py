@@ -20,8 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from concordat import keys, render
+from concordat.as_json import state_dict
 from concordat.commands import Commands, actions_for
-from concordat.engine import state_dict
 from concordat.fields import (
     AgreementIn,
     AppointIn,

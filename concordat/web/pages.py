@@ -31,8 +31,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 
 from concordat import keys, render
+from concordat.as_json import state_dict
 from concordat.commands import CASE_ACTIONS, actions_for
-from concordat.engine import state_dict
 from concordat.fields import START_MODELS, form_fields
 from concordat.money import MONEY_MAPS, format_pence, pounds_text
 from concordat.web import refusals

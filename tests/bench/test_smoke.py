@@ -17,6 +17,7 @@ import pytest
         ["bench.long_case", "--db", "both", "--sizes", "10,60"],
         ["bench.temporal_e2e", "--db", "sqlite", "-n", "5", "--in-flight", "2"],
         ["bench.latency", "-n", "5", "--runs", "1", "--concurrency", "2"],
+        ["bench.cli_start", "-n", "2", "--cases", "2"],
     ],
     ids=lambda argv: argv[0],
 )

@@ -11,14 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from tests.docs import transcripts
+from tests.docs import clocked, transcripts
 from tests.e2e.conftest import running_engine
 from tests.people import Tokens, ensure, settings_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-RUN = [page for page in PAGES if transcripts.parse(page).commands]
+# Pages whose story takes weeks run on Temporal's time-skipping server, their clock moved by the page.
+CLOCKED = [page for page in PAGES if transcripts.parse(page).commands and clocked.clock_of(transcripts.parse(page))]
+RUN = [page for page in PAGES if transcripts.parse(page).commands and page not in CLOCKED]
 
 
 def signed_in(env: dict[str, str], people: dict[str, list[str]]) -> dict[str, str]:
@@ -48,6 +51,20 @@ def test_every_command_in_the_page_prints_what_the_page_says(path: Path, tmp_pat
     assert not failures, "the page and the engine disagree:\n" + failures
 
 
+@pytest.mark.parametrize("path", CLOCKED, ids=[str(page.relative_to(ROOT)) for page in CLOCKED])
+async def test_every_command_in_a_page_that_takes_weeks_prints_what_the_page_says(
+    path: Path, tmp_path: Path, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """The same comparison, with `concordat up` on Temporal's time-skipping test server and the
+    weeks the page lets pass skipped (tests/docs/clocked.py): the durable timers due meanwhile fire."""
+    page = transcripts.parse(path)
+    results = await clocked.run_page(page, tmp_path, time_skipping_env, signed_in)
+    if os.environ.get("CONCORDAT_DOCS_WRITE") == "1":
+        transcripts.write_back(page, results)
+    failures = transcripts.report(page, results)
+    assert not failures, "the page and the engine disagree:\n" + failures
+
+
 def test_the_docs_site_builds_without_a_warning(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
@@ -68,7 +85,7 @@ def test_no_command_in_the_docs_types_a_date_still_to_come() -> None:
     today = dt.datetime.now(dt.UTC).date()
     future = [
         f"{page.relative_to(ROOT)}:{command.line}: {typed}"
-        for page in RUN
+        for page in RUN + CLOCKED
         for command in transcripts.parse(page).commands
         for typed in re.findall(r"\b\d{4}-\d{2}-\d{2}\b", command.text)
         if dt.date.fromisoformat(typed) >= today

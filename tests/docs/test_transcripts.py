@@ -3,8 +3,11 @@ it, and only what is inherently variable is forgiven."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from domain.policy import Policy
+from tests.docs.clocked import Start, clock_of
 from tests.docs.transcripts import Command, Result, matches, normalise, parse
 
 PAGE = """# A page
@@ -64,3 +67,60 @@ def test_a_refusal_must_exit_non_zero_and_anything_else_zero() -> None:
     assert not Result(refusal, 0, "concordat: no\n").ok
     done = Command("dan", "concordat show X", ["X"], 1, (0, 0))
     assert Result(done, 0, "X\n").ok and not Result(done, 2, "X\n").ok
+
+
+CLOCKED_PAGE = """# Weeks
+
+<!-- doc-test: clock 8 days before the next board meeting at 09:00 -->
+
+```console
+$ concordat up
+…
+```
+
+<!-- doc-test: time passes 8 days -->
+
+```console
+$ concordat meeting show MTG-2027-0001
+```
+
+<!-- doc-test: time passes 21 days to 17:30 -->
+
+```console
+$ concordat show PRO-2027-0001
+```
+"""
+
+
+def test_a_page_that_takes_weeks_says_when_it_starts_and_when_days_pass(tmp_path: Path) -> None:
+    path = tmp_path / "page.md"
+    path.write_text(CLOCKED_PAGE)
+    page = parse(path)
+    clock = clock_of(page)
+    assert clock is not None
+    assert (clock.start.days, clock.start.forum, clock.start.clock) == (8, "board", dt.time(9))
+    first, meeting, later = page.commands
+    assert clock.before(first, 0) == []
+    assert [(p.days, p.clock) for p in clock.before(meeting, first.line)] == [(8, None)]
+    assert [(p.days, p.clock) for p in clock.before(later, meeting.line)] == [(21, dt.time(17, 30))]
+    # A page without the directive runs against a plain `concordat up`; so does one that quotes it.
+    assert clock_of(parse(_written(tmp_path / "plain.md", PAGE))) is None
+    quoted = "- `<!-- doc-test: clock 8 days before the next board meeting at 09:00 -->` starts a page's clock\n"
+    assert clock_of(parse(_written(tmp_path / "quoted.md", quoted))) is None
+
+
+def test_a_page_starts_before_the_forums_next_meeting_by_the_policys_dates() -> None:
+    """The board meets on the second Tuesday of every other month from January 2026: seen from 3
+    December 2026 the first meeting more than eight days away is 12 January 2027, so the page starts
+    on Monday 4 January at 09:00 London time (GMT); seen from 5 January, the March meeting's."""
+    start = Start(8, "board", dt.time(9))
+    policy = Policy.load()
+    assert start.instant(dt.date(2026, 12, 3), policy) == dt.datetime(2027, 1, 4, 9, tzinfo=dt.UTC)
+    assert start.instant(dt.date(2027, 1, 5), policy) == dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC)
+    # In summer time the same wall-clock hour is an hour earlier in UTC.
+    assert start.instant(dt.date(2027, 6, 1), policy) == dt.datetime(2027, 7, 5, 8, tzinfo=dt.UTC)
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -35,7 +35,7 @@ from pathlib import Path
 PROMPT = re.compile(r"^(?:(?P<who>[a-z][a-z0-9_-]*))?\$ (?P<command>.*)$")
 PEOPLE = re.compile(r"<!--\s*doc-test:\s*people\s+(?P<people>[^>]*?)\s*-->")
 UP = re.compile(r"^(?:\./uv run (?:--no-dev )?)?concordat up\s*$")
-KINDS = "PRO|DSP|TRM|VAR|FUN|FND|AGR|FOI"
+KINDS = "PRO|DSP|TRM|VAR|FUN|FND|AGR|FOI|RPT|REV|RSK|MTG"
 REFERENCE = re.compile(rf"\b({KINDS})-\d{{4}}-(\d{{4}})\b")
 # Kept from one command to the next: what a command exported. Not these: they are each person's own.
 OWN = {"HOME", "PWD", "OLDPWD", "SHLVL", "_", "CONCORDAT_TOKEN"}

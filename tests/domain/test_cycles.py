@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from concordat import bootstrap
+from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
 from domain.cycles import scheduled_command_id
-from domain.errors import InvalidInputError, NotAllowedError
+from domain.errors import InvalidInputError, NotAllowedError, TriggeredTooSoonError
 from domain.policy import Policy
 from tests.domain.support import cid
 
@@ -96,6 +98,46 @@ def test_a_pause_is_recorded_once_per_command_id_and_only_by_an_administrator(ap
     assert got["paused"] and len(got["history"]) == 1
     got = app.record_schedule_control(actor=ROOT, name="annual_report", paused=False, reason="back", command_id="c2")
     assert not got["paused"] and [h["reason"] for h in got["history"]] == ["recess", "back"]
+
+
+def test_a_firing_by_hand_is_an_administrators_recorded_once_per_command_id(app: CaseService) -> None:
+    with pytest.raises(NotAllowedError, match="allowed: admin"):
+        app.record_schedule_trigger(actor=JO, name="parties_quarterly_report", reason="x", command_id="t1")
+    with pytest.raises(InvalidInputError, match="no schedule is named 'nope'; schedules: work_plan_review_ccc"):
+        app.record_schedule_trigger(actor=ROOT, name="nope", reason="x", command_id="t1")
+    with pytest.raises(InvalidInputError, match="reason"):
+        app.record_schedule_trigger(actor=ROOT, name="parties_quarterly_report", reason=" ", command_id="t1")
+    first = app.record_schedule_trigger(
+        actor=ROOT, name="parties_quarterly_report", reason="wanted early", command_id="t1", at=TODAY
+    )
+    again = app.record_schedule_trigger(
+        actor=ROOT, name="parties_quarterly_report", reason="wanted early", command_id="t1", at=TODAY
+    )
+    assert first["fire"] and not again["fire"]  # a repeated command fires nothing twice
+    assert (
+        again["history"]
+        == first["history"]
+        == [{"paused": False, "triggered": True, "reason": "wanted early", "by": "admin:root", "at": TODAY.isoformat()}]
+    )
+
+
+def test_a_second_firing_by_hand_within_a_minute_is_refused_a_minute_on_it_fires(settings: Settings) -> None:
+    """Two administrators, each with their own connection to the one store (SQLite and PostgreSQL)."""
+    one, other = bootstrap.open_cases(settings), bootstrap.open_cases(settings)
+    try:
+        name = "parties_quarterly_report"
+        one.record_schedule_trigger(actor=ROOT, name=name, reason="early", command_id="t1", at=TODAY)
+        with pytest.raises(TriggeredTooSoonError, match=r"fired by hand 59s ago by admin:root"):
+            other.record_schedule_trigger(
+                actor=ROOT, name=name, reason="early", command_id="t2", at=TODAY + timedelta(seconds=59)
+            )
+        got = other.record_schedule_trigger(
+            actor=ROOT, name=name, reason="again", command_id="t3", at=TODAY + timedelta(seconds=60)
+        )
+        assert got["fire"] and [h["reason"] for h in got["history"]] == ["early", "again"]
+    finally:
+        one.close()
+        other.close()
 
 
 def test_the_policy_check_names_what_is_wrong_with_a_schedule(policy: Policy) -> None:

@@ -125,3 +125,32 @@ def test_resume_migrate_moves_cases_running_under_old_workflow_types_to_case_wor
     assert json.loads(engine.ok("resume", "--migrate", "--json", who="admin:root"))["migrated"] == 0  # once only
     out = engine.ok("decide", proposal, "--stage", "jcu", "--outcome", "approve", who="lead_director:dan")
     assert "approved" in out
+
+
+async def _start_stray(address: str, reference: str, task_queue: str) -> None:
+    """A workflow on the store's queue of a type this release does not have: Temporal keeps it running
+    (its tasks fail and are retried), as it would a workflow whose case is not in the store."""
+    client = await Client.connect(address)
+    await client.start_workflow("NoSuchWorkflow", {"reference": reference}, id=reference, task_queue=task_queue)
+
+
+async def _terminate(address: str, reference: str) -> None:
+    await (await Client.connect(address)).get_workflow_handle(reference).terminate(reason="the test is done")
+
+
+def test_resume_counts_running_workflows_that_have_no_live_case(engine: Engine) -> None:
+    settings = Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"]))
+    address = engine.env["CONCORDAT_TEMPORAL_ADDRESS"]
+    queue = task_queue(settings, bootstrap.open_cases(settings))
+    before = json.loads(engine.ok("resume", "--json", who="admin:root"))["workflows_without_case"]
+    stray = "PRO-2026-0999"  # numbered nowhere: no such case in the store
+    asyncio.run(_start_stray(address, stray, queue))
+    try:
+        found = json.loads(engine.ok("resume", "--json", who="admin:root"))
+        assert found["workflows_without_case"] == before + 1
+        assert status(engine, stray)[0] == WorkflowExecutionStatus.RUNNING  # counted, not ended: an operator's call
+        plain = engine.ok("resume", who="admin:root")
+        assert f"{before + 1} workflow{' runs' if before == 0 else 's run'} with no live case" in plain
+    finally:
+        asyncio.run(_terminate(address, stray))
+    assert json.loads(engine.ok("resume", "--json", who="admin:root"))["workflows_without_case"] == before

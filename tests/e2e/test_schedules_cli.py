@@ -5,7 +5,13 @@ in one line, the refusal recorded and the schedule left as it was."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
+
+from concordat import bootstrap
+from concordat.settings import Settings
+from domain.actor import Actor
 from tests.e2e.conftest import Engine
 
 
@@ -64,3 +70,89 @@ def test_the_risk_register_from_the_command_line(engine: Engine) -> None:
     assert json.loads(engine.ok("risk", "register", "--json", who="auditor:audrey")) == []
     history = engine.ok("history", ref, who="auditor:audrey")
     assert all(e in history for e in ("Added", "Updated", "Reviewed", "Closed")), history
+
+
+def test_an_administrator_fires_a_schedule_by_hand_once_even_while_paused(engine: Engine) -> None:
+    name = "parties_quarterly_report"
+    line = engine.refused("schedules", "trigger", name, "--reason", "early", who="jcu_lead:jo")
+    assert "admin" in line, line
+    refusals = json.loads(engine.ok("audit", "refusals", "--json", who="auditor:audrey"))
+    assert any(r["command"] == "schedules trigger" and r["actor"] == "jcu_lead:jo" for r in refusals), refusals
+
+    bad = engine.refused("schedules", "trigger", "quarterly", who="admin:root")
+    assert bad.startswith("concordat: no schedule is named 'quarterly'; schedules: work_plan_review_ccc, ") and (
+        name in bad
+    ), bad
+
+    # Paused (the board in recess), the report is still wanted now: a firing by hand opens it.
+    engine.ok("schedules", "pause", name, "--reason", "Board in recess", who="admin:root")
+    fired = json.loads(
+        engine.ok(
+            "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "fire-1", "--json",
+            who="admin:root",
+        )
+    )  # fmt: skip
+    ref = fired["case"]
+    assert ref.startswith("RPT-") and fired["paused"] and fired["history"][-1]["reason"] == "Wanted early"
+    (case,) = [
+        c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey")) if c["reference"] == ref
+    ]
+    assert case["details"]["owner"] == "jcu_lead" and set(case["details"]["figures"]) >= {"cases", "decisions"}
+
+    # The same command again (a retry) fires nothing; a new one within the minute is refused.
+    again = engine.ok(
+        "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "fire-1", who="admin:root"
+    )
+    assert "fired by this command already" in again, again
+    too_soon = engine.refused("schedules", "trigger", name, "--reason", "again", who="admin:root")
+    assert "fired by hand" in too_soon and "would open the same report or review twice" in too_soon, too_soon
+    reports = [
+        c
+        for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey"))
+        if c["details"]["schedule"] == name
+    ]
+    assert [c["reference"] for c in reports] == [ref]
+    row = {r["name"]: r for r in json.loads(engine.ok("schedules", "--json", who="auditor:audrey"))}[name]
+    assert row["paused"], "a firing by hand leaves the schedule paused"
+    engine.ok("schedules", "resume", name, "--reason", "Board back", who="admin:root")
+
+    # The report is the owner's to record done: the Lead Director is refused (not yet escalated), the
+    # JCU lead records it over the API, and the case is closed.
+    line = engine.refused("cycles", "done", ref, "--document-ref", "QR/1", who="lead_director:dan")
+    assert "may not" in line and line.endswith("jcu_lead"), line
+    token = engine.token_of("jcu_lead:jo")
+    with httpx.Client(base_url=f"{engine.web}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
+        done = api.post(f"/cases/{ref}/record-done", json={"document_ref": "BOARD/QR/1", "note": "Sent"})
+    assert done.status_code == 200, done.text
+    (case,) = [
+        c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey")) if c["reference"] == ref
+    ]
+    assert case["status"] == "done" and case["details"]["done"]["document_ref"] == "BOARD/QR/1"
+
+
+def test_a_firing_recorded_but_never_made_is_made_when_the_command_is_repeated(engine: Engine) -> None:
+    # As when Temporal went away between the record and the firing: the trigger is on the record (with
+    # its command id), and no firing followed.
+    name = "annual_report"
+    cases = bootstrap.open_cases(Settings(data_dir=Path(engine.env["CONCORDAT_DATA_DIR"])))
+    recorded = cases.record_schedule_trigger(
+        actor=Actor.parse("admin:root"), name=name, reason="Wanted early", command_id="lost-1"
+    )
+    assert recorded["fire"]
+    before = [c for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey"))]
+    assert not [c for c in before if c["details"]["schedule"] == name]
+
+    fired = engine.ok(
+        "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "lost-1", who="admin:root"
+    )
+    assert fired.startswith(f"{name} fired: RPT-"), fired
+    again = engine.ok(
+        "schedules", "trigger", name, "--reason", "Wanted early", "--command-id", "lost-1", who="admin:root"
+    )
+    assert "fired by this command already" in again, again
+    reports = [
+        c
+        for c in json.loads(engine.ok("cycles", "list", "--json", who="auditor:audrey"))
+        if c["details"]["schedule"] == name
+    ]
+    assert len(reports) == 1, reports

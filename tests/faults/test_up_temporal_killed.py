@@ -141,6 +141,12 @@ def test_temporal_killed_during_starts_leaves_no_case_without_a_workflow_and_no_
             killed_at = time.monotonic()
             for thread in first:
                 thread.join(timeout=180)
+            # Whatever the race above gave, one caller starts a case while Temporal is surely away and
+            # never retries: its case is stored (the 503 names it), and only the sweep can start it.
+            stranded = Starter("stranded", "api", retries=False)
+            _attempt(engine, stranded, token)
+            assert stranded.answers == ["503"] and len(stranded.refs) == 1, stranded
+            starters.append(stranded)
             while time.monotonic() - killed_at < DOWN_SECONDS:
                 for starter in (s for s in starters if s.retries and not s.done):
                     _attempt(engine, starter, token)  # told to try again; Temporal still away

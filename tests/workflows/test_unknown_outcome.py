@@ -11,6 +11,7 @@ door to the store, after the store's own commit."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +47,14 @@ class FlakyStore(CaseActivities):
         super().__init__(app, command_key=proving.TEST_COMMAND_KEY)
         self.down = False
         self.calls: list[str] = []
+        self.lost = threading.Event()  # an answer was lost (the store had committed it)
 
     @activity.defn(name=ACT_ON_CASE)
     def act_on_case(self, input: ActOnCaseInput) -> CaseState:
         self.calls.append(input.command_id)
         state = super().act_on_case(input)
         if self.down:
+            self.lost.set()
             raise OperationalError("server closed the connection unexpectedly")
         return state
 
@@ -115,10 +118,12 @@ async def test_a_command_whose_outcome_was_unknown_is_finished_by_repeating_it(r
     case = await running.start()
     running.store.down = True
     attempt = asyncio.ensure_future(running.decide(case.reference, "decide-1"))
-    # The activity retries until the update's deadline (minutes): the test server skips that time.
+    # The first answer lost, then the activity retries until the update's deadline (minutes): the test
+    # server skips that time. Skipping before the update reached the worker would skip nothing of it.
+    assert await asyncio.to_thread(running.store.lost.wait, 60), "the decision never reached the worker"
     await running.env.sleep(UPDATE_ACTIVITY_DEADLINE + timedelta(minutes=1))
     with pytest.raises(CommandRefusedError) as unknown:
-        await attempt
+        await asyncio.wait_for(attempt, 60)  # a hang fails here, not at CI's time limit
     assert unknown.value.kind == "StoreUnavailable"
     assert "repeat it with the same command id" in str(unknown.value)
     # The decision was committed before the answer was lost; the workflow reloaded the case from the
