@@ -78,7 +78,7 @@ def snapshot_parts(app: CaseService, reference: str, top: int = 3) -> str:
     except (ValueError, KeyError, UnicodeDecodeError):
         return "(the snapshot is not plain JSON: compressed or enciphered)"
     whole = len(found[0].state)
-    sizes = sorted(((len(json.dumps(v)), k) for k, v in state.items()), reverse=True)[:top]
+    sizes = sorted(((len(json.dumps(v, separators=(",", ":"))), k) for k, v in state.items()), reverse=True)[:top]
     return ", ".join(f"{k} {n / 1024:,.1f} KiB ({n / whole:.0%})" for n, k in sizes)
 
 
