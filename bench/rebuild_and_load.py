@@ -13,11 +13,11 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from bench.common import header, met, store, table, timed
+from bench.long_case import long_case
 from concordat import bootstrap, logs
 from concordat.replay import replay
 from concordat.settings import Settings
@@ -27,8 +27,6 @@ from domain.case import case_id
 
 JO = Actor.parse("jcu_lead:jo")
 DAN = Actor.parse("lead_director:dan")
-PB = Actor.parse("secretary:programme_board:pat")
-T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
 def fill(app: CaseService, cases: int) -> None:
@@ -106,38 +104,6 @@ def rebuild(backend: str, cases: int) -> list[dict[str, str]]:
                 "met": met(ours >= 0.25 * raw),
             }
         ]
-
-
-def long_case(app: CaseService, events: int) -> str:
-    """A case with about `events` events: escalated at each deadline and extended by the Programme Board."""
-    ref = app.start_proposal(
-        actor=JO,
-        title="Long",
-        kind="procurement",
-        value_pence=100_000,
-        parties=["PCC"],
-        public_health=False,
-        command_id=f"s-{uuid.uuid4()}",
-        at=T0,
-    ).reference
-    now = T0
-    while app.state(ref).version < events:
-        state = app.state(ref)
-        now = state.deadline + timedelta(seconds=1)
-        deadline = next(t.name for t in state.timers if t.name.startswith("escalate:"))
-        app.fire_timer(ref, timer=deadline, command_id=f"e-{uuid.uuid4()}", at=now)
-        now += timedelta(minutes=1)
-        app.decide(
-            ref,
-            actor=PB,
-            stage="jcu",
-            outcome="extend",
-            minutes_ref="CYPMPB/1",
-            command_id=f"x-{uuid.uuid4()}",
-            at=now,
-            new_deadline=(now + timedelta(days=7)).date(),
-        )
-    return ref
 
 
 def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:

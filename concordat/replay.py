@@ -37,7 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from concordat import bootstrap
 from concordat.leadership import PAUSE_TIMEOUT_SECONDS, runner_paused
 from concordat.settings import Settings
-from projections.quarantine import INFRASTRUCTURE, Guard
+from projections.quarantine import INFRASTRUCTURE, Guard, passed_over
 
 SECTION = 1000
 
@@ -105,11 +105,15 @@ def _replay(
                         for notification in section:
                             if any(str(notification.originator_id) in guard.held for guard in guards):
                                 raise _EventByEvent
+                            tracking = Tracking(app.name, notification.id)
                             try:
-                                event = app.mapper.to_domain_event(notification)
-                                tracking = Tracking(app.name, notification.id)
-                                for projection in projections:
-                                    projection.process_event(event, tracking)
+                                if passed_over(notification):  # a receipt: only the positions move
+                                    for projection in projections:
+                                        projection.view.write([], tracking)
+                                else:
+                                    event = app.mapper.to_domain_event(notification)
+                                    for projection in projections:
+                                        projection.process_event(event, tracking)
                             except INFRASTRUCTURE:
                                 raise
                             except Exception as err:

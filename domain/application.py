@@ -43,7 +43,7 @@ from domain.errors import (
 from domain.idempotency import scope_of
 from domain.membership import Membership
 from domain.policy import ADMIN_ROLE, Policy, PolicyVersion
-from domain.recorded import Recorded, event_hash, meta_cvar, workflow_id_cvar
+from domain.recorded import RECEIPTED, Recorded, event_hash, meta_cvar, workflow_id_cvar
 from domain.values import check_pence, field_path
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from domain.fund_opening import FundOpening
     from domain.funding import Fund, FundingChange
     from domain.proposal import Proposal
-    from domain.references import CommandReceipt, ReferenceSequence
+    from domain.references import CaseCommandReceipt, CommandReceipt, ReferenceSequence
     from domain.risk import Risk
     from domain.termination import Partnership, TerminationNotice
     from domain.variation import Variation
@@ -127,6 +127,31 @@ def _parse(model: type[M], fields: dict[str, Any]) -> M:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _receipt_id(reference: str, command_id: str) -> UUID:
+    from domain.references import CaseCommandReceipt
+
+    return CaseCommandReceipt.create_id(reference, command_id)
+
+
+def _applied(case: Any, command_id: str, receipt: CaseCommandReceipt | None) -> int | None:
+    """The version of the case `command_id` produced, or None if it was never applied: from its
+    receipt, or (for the start, and for commands recorded before receipts) the case's own ledger."""
+    if receipt is not None and receipt.command_id == command_id:
+        return receipt.version
+    applied: int | None = case.command_versions.get(command_id)
+    return applied
+
+
+def _scope_reused(case: Any, command_id: str, receipt: CaseCommandReceipt | None) -> bool:
+    """Whether the same person's key on the same route and case was applied with other fields."""
+    scope = scope_of(command_id)
+    if scope is None:
+        return False
+    if receipt is not None and receipt.command_id != command_id:
+        return True
+    return any(scope_of(c) == scope for c in case.command_versions)
 
 
 @dataclass(frozen=True)
@@ -749,11 +774,12 @@ class CaseService(Application):
     ) -> Any:
         """A person's command on a case of any kind, by name (see the aggregate's
         ACTIONS). The fields are checked by the command's own model; the rules by the aggregate."""
-        # The case and the partnership in one read (one round trip on PostgreSQL).
+        # The case, the partnership and the command's receipt in one read (one round trip on PostgreSQL).
         from domain.case import case_id
         from domain.termination import Partnership
 
-        found = self.repository.get_many([case_id(reference), Partnership.create_id()])  # type: ignore[attr-defined]
+        receipt_id = _receipt_id(reference, command_id)
+        found = self.repository.get_many([case_id(reference), Partnership.create_id(), receipt_id])  # type: ignore[attr-defined]
         with self._one_read_of_membership(found.get(Partnership.create_id()) or self._first_partnership()):
             return self._act(
                 reference,
@@ -762,7 +788,7 @@ class CaseService(Application):
                 fields=fields,
                 command_id=command_id,
                 at=at,
-                loaded=found.get(case_id(reference)),
+                loaded=(found.get(case_id(reference)), found.get(receipt_id)),
             )
 
     def _act(
@@ -774,11 +800,11 @@ class CaseService(Application):
         fields: dict[str, Any],
         command_id: str,
         at: datetime | None,
-        loaded: Any,
+        loaded: tuple[Any, Any],
     ) -> Any:
 
         self._check_acting(actor, reference)
-        aggregate = self._checked(reference, loaded)
+        aggregate = self._checked(reference, loaded[0])
         actions = getattr(type(aggregate), "ACTIONS", {})
         if action not in actions:
             raise InvalidInputError(
@@ -794,7 +820,7 @@ class CaseService(Application):
             getattr(case, method)(rules, actor=actor, command=command, command_id=command_id, at=when, **others)
             return _changed(others)
 
-        state = self._apply(actor, reference, command_id, at, run, loaded=aggregate)
+        state = self._apply(actor, reference, command_id, at, run, loaded=(aggregate, loaded[1]))
         log.info("case.acted", case=reference, actor=str(actor), action=action)
         return state
 
@@ -900,7 +926,8 @@ class CaseService(Application):
 
     def result_of(self, reference: str, command_id: str) -> CaseView | None:
         """The case right after `command_id` was applied, or None if it never was."""
-        applied = self._load(reference).command_versions.get(command_id)
+        case, receipt = self._load_with_receipt(reference, command_id)
+        applied = _applied(case, command_id, receipt)
         return None if applied is None else self.state(reference, version=applied)
 
     def history(self, reference: str, *, actor: Actor) -> list[HistoryEntry]:
@@ -957,20 +984,29 @@ class CaseService(Application):
     # --- internals --------------------------------------------------------------------------
 
     @contextmanager
-    def _stamp(self, reference: str, command_id: str, actor: Actor, policy_hash: str | None = None) -> Iterator[None]:
+    def _stamp(
+        self,
+        reference: str,
+        command_id: str,
+        actor: Actor,
+        policy_hash: str | None = None,
+        *,
+        receipted: bool = False,
+    ) -> Iterator[None]:
         """What the events made inside record beside their own fields (domain/recorded.py): who, which
         command, which case and workflow, and the policy the case runs under (the current one unless
-        the case's own is given)."""
-        token = meta_cvar.set(
-            {
-                "actor_id": actor.id,
-                "actor_role": actor.role,
-                "command_id": command_id,
-                "reference": reference,
-                "workflow_id": workflow_id_cvar.get(),
-                "policy_hash": policy_hash or self.rules.policy.content_hash,
-            }
-        )
+        the case's own is given); `receipted`: the command is saved with its own receipt."""
+        meta = {
+            "actor_id": actor.id,
+            "actor_role": actor.role,
+            "command_id": command_id,
+            "reference": reference,
+            "workflow_id": workflow_id_cvar.get(),
+            "policy_hash": policy_hash or self.rules.policy.content_hash,
+        }
+        if receipted:
+            meta[RECEIPTED] = "1"
+        token = meta_cvar.set(meta)
         try:
             yield
         finally:
@@ -1008,7 +1044,15 @@ class CaseService(Application):
     ) -> Any:
         """Load → command → save, idempotent by command id, retried on a concurrent write. The
         command may return other aggregates it changed (the partnership), saved atomically with it.
-        `loaded`: the case as the caller just loaded it, used for the first attempt."""
+        `loaded`: the case and the command's receipt (or None) as the caller just read them, used
+        for the first attempt.
+
+        Idempotency: the command's receipt (`CaseCommandReceipt`: the version it produced) is saved
+        in the same transaction as the case's new events. A repeat finds the receipt and is answered
+        as the first time was, storing nothing; a duplicate running at the same moment collides with
+        the first at the store (the receipt's id, or the case's version), reads again and finds it.
+        Commands recorded before receipts are found in the case's own ledger (`Case._done`)."""
+        from domain.references import CaseCommandReceipt
         from domain.termination import Partnership
 
         if not command_id:
@@ -1016,21 +1060,24 @@ class CaseService(Application):
         when = at or self._clock()
         with self._one_read_of_membership():
             for attempt in range(CONFLICT_ATTEMPTS):
-                case = loaded if attempt == 0 and loaded is not None else self._load(reference)
-                applied = case.command_versions.get(command_id)
+                if attempt == 0 and loaded is not None:
+                    case, receipt = loaded
+                else:
+                    case, receipt = self._load_with_receipt(reference, command_id)
+                applied = _applied(case, command_id, receipt)
                 if applied is not None:
                     # Already applied (a retry): the same answer as the first time, nothing stored.
                     return self.state(reference, version=applied)
-                scope = scope_of(command_id)
-                if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+                if _scope_reused(case, command_id, receipt):
                     raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
                 if attempt:
                     _command_membership.set(self.partnership().membership(self.rules.calendar))  # read afresh
                 rules = self.rules_now(case)
-                with self._stamp(reference, command_id, actor, rules.policy.content_hash):
+                with self._stamp(reference, command_id, actor, rules.policy.content_hash, receipted=True):
                     others = command(case, rules, when) or []
+                    done = CaseCommandReceipt(reference=reference, command_id=command_id, version=case.version)
                 try:
-                    self.save(case, *others)
+                    self.save(case, done, *others)
                 except RecordConflictError:
                     continue  # another writer got there first: run the command on what they recorded
                 for other in others:
@@ -1088,6 +1135,19 @@ class CaseService(Application):
 
     def _view(self, case: Any) -> CaseView:
         return case.view(self.rules_now(case))
+
+    def _load_with_receipt(self, reference: str, command_id: str) -> tuple[Any, CaseCommandReceipt | None]:
+        """The case and the receipt of `command_id` on it (None if it has none), in one read where
+        the store offers that."""
+        from domain.case import case_id
+        from domain.references import CaseCommandReceipt
+
+        receipt_id = _receipt_id(reference, command_id)
+        found = self.repository.get_many([case_id(reference), receipt_id])  # type: ignore[attr-defined]
+        receipt = found.get(receipt_id)
+        return self._checked(reference, found.get(case_id(reference))), (
+            receipt if isinstance(receipt, CaseCommandReceipt) else None
+        )
 
     def _load(self, reference: str, version: int | None = None) -> Any:
         from domain.case import case_id
@@ -1233,9 +1293,12 @@ class CaseService(Application):
         given before keys were scoped, answers only the person who gave it."""
         from domain.case import case_id
 
-        case = self._load(reference)
+        case, own = self._load_with_receipt(reference, command_id)
         for cid in (command_id, legacy_key):
-            applied = case.command_versions.get(cid) if cid else None
+            if not cid:
+                continue
+            receipt = own if cid == command_id else self._load_with_receipt(reference, cid)[1]
+            applied = _applied(case, cid, receipt)
             if applied is None:
                 continue
             event = next(iter(self.events.get(case_id(reference), gt=applied - 1, lte=applied)), None)
@@ -1243,8 +1306,7 @@ class CaseService(Application):
             actor_id = getattr(event, "actor_id", "") or meta.get("actor_id", "")
             if actor_id == user_id:
                 return applied, getattr(event, "actor_role", "") or meta.get("actor_role", "")
-        scope = scope_of(command_id)
-        if scope is not None and any(scope_of(c) == scope for c in case.command_versions):
+        if _scope_reused(case, command_id, own):
             raise IdempotencyKeyReusedError(REUSED_KEY)
         return None
 

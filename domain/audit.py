@@ -161,6 +161,8 @@ class Auditor:
         first = row.state
         if row.topic.endswith("PolicyVersion.Adopted"):
             return f"policy:{first['content_hash'][:12]}"
+        if row.topic.endswith("CaseCommandReceipt.Received"):  # a command on a case (its own ids per case)
+            return f"receipt:{first['reference']}:{first['command_id']}"
         if row.topic.endswith("CommandReceipt.Received"):
             return f"receipt:{first['command_id']}"
         if first.get("reference"):

@@ -15,7 +15,7 @@ from domain.actor import Actor
 from domain.calendar import WorkingDayCalendar
 from domain.membership import Membership
 from domain.policy import Policy
-from domain.recorded import Recorded
+from domain.recorded import RECEIPTED, Recorded, applying
 
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://concordat.invalid/cases")
 SYSTEM_ACTOR = Actor(id="concordat", role="system")
@@ -105,8 +105,14 @@ class CaseView:
 
 
 class Case(Recorded):
-    """Base of the case aggregates: an id from the reference, and the command-id ledger that makes
-    every command idempotent (`command_versions`: command id → the version it produced)."""
+    """Base of the case aggregates: an id from the reference, and what is left of the command-id
+    ledger in the aggregate (`command_versions`: command id → the version it produced).
+
+    Every command on a case is now kept idempotent by a receipt of its own, saved with the case's
+    new events (`domain/references.py`, `CaseService._apply`); its events say so in their `meta`,
+    and the aggregate does not remember their command ids, so nothing here grows with every
+    command. The ledger keeps the command that started the case, and the commands recorded before
+    receipts (their events carry no mark): a repeat of one of those is still answered from it."""
 
     if TYPE_CHECKING:  # set by each kind's creation event; an annotation at run time would be an event field
         command_versions: dict[str, int]
@@ -121,7 +127,14 @@ class Case(Recorded):
         return {"actor_id": actor.id, "actor_role": actor.role, "command_id": command_id, "at": at}
 
     def _done(self, command_id: str) -> None:
-        """Called in an event body: this command produced the version being applied."""
+        """Called in an event body: this command produced the version being applied. Remembered only
+        for an event recorded before receipts; a receipted command's receipt remembers it."""
+        applied = applying()
+        meta = getattr(applied, "meta", None) or {}
+        # The mark names the command's case (by its reference): another aggregate the command changed
+        # (a meeting whose agenda item it records) keeps its own ledger as before.
+        if meta.get(RECEIPTED) and case_id(str(meta.get("reference", ""))) == self.id:
+            return
         self.command_versions[command_id] = self.version + 1
 
     class WorkflowInterrupted(Recorded.Event):

@@ -31,6 +31,10 @@ from eventsourcing.utils import get_topic
 meta_cvar: ContextVar[dict[str, str]] = ContextVar("concordat_event_meta", default={})  # noqa: B039 - read-only
 workflow_id_cvar: ContextVar[str] = ContextVar("concordat_workflow_id", default="")
 _prev_hash_cvar: ContextVar[str] = ContextVar("concordat_prev_hash", default="")
+_applying_cvar: ContextVar[Any] = ContextVar("concordat_applying", default=None)
+# In `meta`: the command that made this event has a receipt of its own (`CaseCommandReceipt`), so the
+# case's aggregate need not remember its command id (`Case._done`).
+RECEIPTED = "receipted"
 _EXCLUDED = {"originator_version", "class_version", "recorded_fields"}
 
 
@@ -71,6 +75,11 @@ def upcast_adding(state: dict[str, Any], **defaults: Any) -> None:
         state.setdefault(name, value)
 
 
+def applying() -> Any:
+    """The event whose body is running now (None outside one)."""
+    return _applying_cvar.get()
+
+
 class Recorded(Aggregate):
     """Base of every aggregate Concordat stores: its events carry metadata and a hash chain."""
 
@@ -80,6 +89,15 @@ class Recorded(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.head_hash = event_hash(self)
+
+        def mutate(self, aggregate: Any) -> Any:
+            """As eventsourcing's, with the event being applied at hand for the event body's helpers
+            (`applying()`): what the event says of itself beyond its fields (its `meta`)."""
+            token = _applying_cvar.set(self)
+            try:
+                return super().mutate(aggregate)
+            finally:
+                _applying_cvar.reset(token)
 
     class Created(Event, Aggregate.Created):
         pass

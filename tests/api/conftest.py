@@ -54,9 +54,13 @@ class Api:
 
     def events(self) -> int:
         """How many events the store holds (read through the auditor's export), refusals aside: a
-        refused command writes nothing but its refusal (counted by `refusals`)."""
+        refused command writes nothing but its refusal (counted by `refusals`); and the receipts
+        of commands on cases aside: each goes with the command's events (`CaseCommandReceipt`)."""
         text = self.as_("audrey").get("/audit/export").text
-        return len([line for line in text.splitlines() if line.strip() and json.loads(line)["event"] != "Refused"])
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return len(
+            [r for r in rows if r["event"] != "Refused" and not r["topic"].endswith("CaseCommandReceipt.Received")]
+        )
 
     def refusals(self, since: int = 0) -> list[dict[str, Any]]:
         """The refusal log after position `since`, as the auditor reads it."""

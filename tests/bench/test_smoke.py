@@ -14,6 +14,7 @@ import pytest
     [
         ["bench.command_path", "--db", "both", "-n", "16", "--writers", "2"],
         ["bench.rebuild_and_load", "--db", "both", "--cases", "5", "--sizes", "10,60"],
+        ["bench.long_case", "--db", "both", "--sizes", "10,60"],
         ["bench.temporal_e2e", "--db", "sqlite", "-n", "5", "--in-flight", "2"],
         ["bench.latency", "-n", "5", "--runs", "1", "--concurrency", "2"],
         ["bench.cli_start", "-n", "2", "--cases", "2"],
