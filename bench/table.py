@@ -150,6 +150,24 @@ def rewrite(page: Path, block: str) -> None:
         raise
 
 
+def _without_write(argv: Sequence[str]) -> list[str]:
+    """The arguments as given, less `--write` and its page: the sizes that made the figures."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            if not arg.startswith("-"):
+                continue
+        if arg == "--write":
+            skip = True
+            continue
+        if arg.startswith("--write="):
+            continue
+        kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -171,7 +189,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--door-n", type=int, default=200, help="api_door: decisions and bare updates per round")
     parser.add_argument("--door-rounds", type=int, default=2, help="api_door: rounds of bare then ours")
     args = parser.parse_args(argv)
-    given = " ".join(argv if argv is not None else sys.argv[1:])
     if args.write is not None:  # said before an hour of benchmarks, not after
         if not args.write.is_file():
             raise SystemExit(f"bench.table: --write {args.write}: no such page (the page with the table's markers)")
@@ -180,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         except MarkersError as err:
             raise SystemExit(f"bench.table: {err}") from None
     rows = run_all(benchmarks(args))
-    given = re.sub(r"--write(?:[ =](?!-)\S+)? ?", "", given).strip()
+    given = " ".join(_without_write(argv if argv is not None else sys.argv[1:]))
     block = markdown(rows, machine_line=machine(), stores_line=stores(rows), when=datetime.now(UTC), argv=given)
     sys.stdout.write("\n" + block)
     if args.write is not None:

@@ -122,3 +122,9 @@ def test_each_row_carries_the_number_of_the_table_its_benchmark_printed_it_in() 
     )
 
     assert [(r["#"], r["what"]) for r in rows] == [("2", "rebuild x"), ("3", "load"), ("6", "door")]
+
+
+def test_the_heading_names_the_sizes_the_figures_came_from_not_the_page_written() -> None:
+    given = ["--write", "docs/benchmarks.md", "--db", "both", "--writers", "2", "--write=x.md", "--door-n", "3"]
+    assert table._without_write(given) == ["--db", "both", "--writers", "2", "--door-n", "3"]
+    assert table._without_write(["--write", "--writers", "2"]) == ["--writers", "2"]  # the default page
