@@ -23,9 +23,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.bare_workflow import Bare, noop
@@ -117,9 +118,9 @@ async def measure(engine: Up, n: int, in_flight: int, rounds: int, profile: Path
                 await client.start_workflow(Bare.run, id=f"bare-{uuid.uuid4()}", task_queue=queue) for _ in range(count)
             ]
 
-            def update(handle: object) -> Callable[[], Awaitable[None]]:
+            def update(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[None]]:
                 async def send() -> None:
-                    await handle.execute_update(Bare.act, 1)  # type: ignore[attr-defined]
+                    await handle.execute_update(Bare.act, 1)
 
                 return send
 
@@ -164,7 +165,7 @@ def _profiled(pid: int, out: Path | None) -> Iterator[None]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2)  # py-spy attaching to the process: what it misses of the run is its first moments
+    time.sleep(2)  # py-spy attaching (it says nothing when its stderr is a pipe): it misses the first moments
     try:
         yield
     finally:
