@@ -1,7 +1,9 @@
-"""Benchmark 6 — the API door: decisions as people send them (`POST /api/v1/cases/{ref}/decisions`
-with a bearer token and an Idempotency-Key, over HTTP to a real `concordat up`), beside a bare
-Temporal update that runs one no-op activity, on the same Temporal server the engine uses, in the
-same run: the rate and p50/p99 of each, the same number in flight.
+"""Benchmark 6 — the API door: decisions over HTTP with a token vs a bare update, same Temporal server.
+
+Decisions as people send them (`POST /api/v1/cases/{ref}/decisions` with a bearer token and an
+Idempotency-Key, over HTTP to a real `concordat up`), beside a bare Temporal update that runs one
+no-op activity, on the same Temporal server the engine uses, in the same run: the rate and p50/p99
+of each, the same number in flight.
 
     uv run python -m bench.api_door [-n 200] [--in-flight 4] [--rounds 2] [--profile FILE]
 

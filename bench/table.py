@@ -1,6 +1,7 @@
-"""Every benchmark once, and the table in docs/benchmarks.md rewritten from that run: each row's
-figure, its baseline, their ratio, the goal and whether it is met, all measured in the same run, with
-the machine, the stores' versions and the date above them.
+"""Every benchmark once, and the table in docs/benchmarks.md rewritten from that run.
+
+Each row's figure, its baseline, their ratio, the goal and whether it is met are measured in the
+same run, with the machine, the stores' versions and the date above them.
 
     uv run python -m bench.table [--write docs/benchmarks.md] [sizes: see --help]
 
