@@ -145,7 +145,7 @@ def bench(backend: str, n: int, cases: int, bytecode: bool) -> list[dict[str, st
         return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("-n", type=int, default=15, help="Runs of each command (the median is shown).")
@@ -155,7 +155,7 @@ def main() -> None:
         action="store_true",
         help="Compile every module from source each run (as with PYTHONDONTWRITEBYTECODE=1), not from a cache.",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     header("CLI start-up: a command's wall time beside `python -c pass` (baseline)")
     backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows = [row for backend in backends for row in bench(backend, args.n, args.cases, not args.no_bytecode)]

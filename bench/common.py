@@ -45,7 +45,17 @@ def machine() -> str:
         memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):
         memory = "?"
-    return f"{cpu}, {os.cpu_count()} cores, {memory}; Python {platform.python_version()}; {platform.system()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory}; Python {platform.python_version()}; {operating_system()}"
+
+
+def operating_system() -> str:
+    """The system and its release, and the distribution's name where it says one (Linux)."""
+    name = f"{platform.system()} {platform.release()}"
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return name
+    return f"{name} ({release.get('PRETTY_NAME') or release.get('NAME', '')})"
 
 
 @contextmanager
@@ -103,8 +113,25 @@ def timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+# Where `table` also puts each table it prints, while `collecting` (bench.table gathers one run's rows).
+_sinks: list[list[tuple[str, list[dict[str, Any]]]]] = []
+
+
+@contextmanager
+def collecting() -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
+    """Every table the benchmarks print inside the block, as (title, rows), in order."""
+    tables: list[tuple[str, list[dict[str, Any]]]] = []
+    _sinks.append(tables)
+    try:
+        yield tables
+    finally:
+        _sinks.remove(tables)
+
+
 def table(title: str, rows: list[dict[str, Any]]) -> None:
     """Print rows of {what, ours, baseline, unit, ratio, goal, met}."""
+    for sink in _sinks:
+        sink.append((title, rows))
     t = Table(title=title, title_justify="left")
     for column in ("backend", "what", "ours", "baseline", "ratio", "goal", "met"):
         t.add_column(column, justify="right" if column in ("ours", "baseline", "ratio") else "left")

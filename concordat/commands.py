@@ -26,6 +26,7 @@ from concordat.money import parse_pounds, parse_signed_pounds
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from domain.case import CaseView
 from domain.directory import Directory
 from domain.errors import CaseNotFoundError, IdempotencyKeyReusedError, InvalidInputError, NotAllowedError
 from domain.idempotency import reused_text, scoped_command_id
@@ -327,18 +328,18 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, "decide", command_id, act)
         if earlier is not None:
             return earlier
-        allowed = await asyncio.to_thread(self._allowed, reference, "decide", stage)
+        allowed, current = await asyncio.to_thread(self._allowed, reference, "decide", stage)
         actor = await self._acting(who, reference, allowed, role)
-        return await self._act(actor, reference, "decide", act, cid)
+        return await self._act(actor, reference, "decide", act, cid, current)
 
     async def withdraw(self, who: Identity, reference: str, note: str, command_id: str, role: str | None = None) -> Any:
         act = {"note": self._checked(WithdrawIn, {"note": note})["note"]}
         cid, earlier = await self._earlier(who, reference, "withdraw", command_id, act)
         if earlier is not None:
             return earlier
-        allowed = await asyncio.to_thread(self._allowed, reference, "withdraw")
+        allowed, current = await asyncio.to_thread(self._allowed, reference, "withdraw")
         actor = await self._acting(who, reference, allowed, role)
-        return await self._act(actor, reference, "withdraw", act, cid)
+        return await self._act(actor, reference, "withdraw", act, cid, current)
 
     async def act(
         self,
@@ -372,9 +373,9 @@ class Commands:
         cid, earlier = await self._earlier(who, reference, action, command_id, act)
         if earlier is not None:
             return earlier
-        allowed = await asyncio.to_thread(self._allowed, reference, action)
+        allowed, current = await asyncio.to_thread(self._allowed, reference, action)
         actor = await self._acting(who, reference, allowed, role)
-        return await self._act(actor, reference, action, act, cid)
+        return await self._act(actor, reference, action, act, cid, current)
 
     async def _acting(self, who: Identity, reference: str, allowed: list[str], role: str | None) -> Actor:
         """The actor for a command on a case. A person the case does not await who holds a role of a
@@ -386,18 +387,19 @@ class Commands:
                 await asyncio.to_thread(self.cases.check_role_takes_part, held, reference)
             raise
 
-    def _allowed(self, reference: str, action: str, stage: str = "") -> list[str]:
+    def _allowed(self, reference: str, action: str, stage: str = "") -> tuple[list[str], CaseView]:
         """The roles that may give `action` (at `stage`) now; when nobody may now (the case has moved
         on), the roles that could when the case last awaited it. So a person who never could is
         refused as such (403), whatever key they send, before the domain says the case moved on (409)
-        to one who could (who then learns what was recorded instead)."""
+        to one who could (who then learns what was recorded instead). And the case as it stands, which
+        the update is sent on (one read of the case for both)."""
         current = self.cases.state(reference)
         allowed = allowed_roles(current, action, stage)
         version = current.version - 1
         while not allowed and version >= 1:
             allowed = allowed_roles(self.cases.state(reference, version=version), action, stage)
             version -= 1
-        return allowed
+        return allowed, current
 
     async def _earlier(
         self, who: Identity, reference: str, action: str, key: str, fields: dict[str, Any]
@@ -415,11 +417,13 @@ class Commands:
         who.acting_as([role] if role else [])  # authorisation before any replay
         return cid, await asyncio.to_thread(lambda: self.cases.state(reference, version=version))
 
-    async def _act(self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str) -> Any:
+    async def _act(
+        self, actor: Actor, reference: str, action: str, fields: dict[str, Any], command_id: str, current: CaseView
+    ) -> Any:
         plain = ActInput(actor=ActorRef(id=actor.id, role=actor.role), action=action, fields=fields)
         act = sign(self.command_key, plain, reference=reference, command_id=command_id, door=self.door)
         client = await self.client()
-        answer = await send_update(client, self.settings, self.cases, reference, act, command_id)
+        answer = await send_update(client, self.settings, self.cases, reference, act, command_id, current=current)
         # The whole case as the command left it (the workflow's answer carries only what it waits on).
         return await asyncio.to_thread(lambda: self.cases.state(reference, version=answer.version))
 

@@ -18,8 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from concordat import bootstrap
 from concordat.commands import Commands
@@ -134,7 +136,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Any:
         # Logged whole by the server; the person gets one line and no traceback. Starlette answers
-        # this from its outermost middleware (ServerErrorMiddleware), outside `_security_headers`
+        # this from its outermost middleware (ServerErrorMiddleware), outside `SecurityHeaders`
         # below: the headers are added here, or a 500 would go without them.
         log.error("web.internal_error", path=request.url.path, error=type(exc).__name__)
         status, detail = problem_for(exc)
@@ -146,12 +148,7 @@ def create_app(settings: Settings | None = None, *, secure_cookies: bool = False
             answer.headers.setdefault(name, value)
         return answer
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        for name, value in security_headers(request.url.path, hsts=secure_cookies).items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders, hsts=secure_cookies)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:
@@ -185,6 +182,32 @@ def _document_problems(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+class SecurityHeaders:
+    """`security_headers` on every answer, as plain ASGI: it adds them to the answer's first message
+    as it passes. (Starlette's `BaseHTTPMiddleware`, which `@app.middleware("http")` makes, runs each
+    request in a task group of its own and streams the answer through a queue; on a request that does
+    little else, such as a token check and a small read, that was a good part of the door's own time.)"""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = security_headers(scope["path"], hsts=self.hsts)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in wanted.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def security_headers(path: str, *, hsts: bool) -> dict[str, str]:

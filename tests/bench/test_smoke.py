@@ -18,6 +18,7 @@ import pytest
         ["bench.temporal_e2e", "--db", "sqlite", "-n", "5", "--in-flight", "2"],
         ["bench.latency", "-n", "5", "--runs", "1", "--concurrency", "2"],
         ["bench.cli_start", "-n", "2", "--cases", "2"],
+        ["bench.api_door", "-n", "3", "--rounds", "1", "--in-flight", "2"],
     ],
     ids=lambda argv: argv[0],
 )
