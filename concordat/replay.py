@@ -1,8 +1,9 @@
 """`concordat audit replay`: rebuild every view from event zero, then swap the new views in.
 
 Each view is rebuilt into a fresh place (a new SQLite file beside the old one; a fresh PostgreSQL
-schema) by the same projection code the runner uses, one notification at a time with its tracking
-position. Only when every view is complete are they swapped in, each in one transaction (SQLite:
+schema) by the same projection code the runner uses, a section of notifications at a time with its
+tracking position (`projections.bulk`: events no view projects are skipped by topic, the rest read as
+fields, and each view's rows for the section written grouped, in one transaction). Only when every view is complete are they swapped in, each in one transaction (SQLite:
 the rebuilt rows copied over the live ones inside the live file; PostgreSQL: the rebuilt tables moved
 into place). Interrupted half-way, the fresh places are removed and the old views are untouched.
 An event a view cannot project is quarantined in the rebuilt view, as the runner would (the section
@@ -37,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from concordat import bootstrap
 from concordat.leadership import PAUSE_TIMEOUT_SECONDS, runner_paused
 from concordat.settings import Settings
+from projections.bulk import BulkProjector
 from projections.quarantine import INFRASTRUCTURE, Guard
 
 SECTION = 1000
@@ -92,6 +94,7 @@ def _replay(
         with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
             task = progress.add_task("replaying events", total=total, rate=0.0)
             guards = [Guard(projection, app.mapper, app.name) for projection in projections]
+            bulk = BulkProjector(projections, app.mapper)
             done, start = 0, 1
             while start <= total:
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
@@ -102,14 +105,12 @@ def _replay(
                     with ExitStack() as batch:  # one transaction per view per section, not per event
                         for view in views.values():
                             batch.enter_context(view.batched())
+                        held = any(guard.held for guard in guards)
                         for notification in section:
-                            if any(str(notification.originator_id) in guard.held for guard in guards):
+                            if held and any(str(notification.originator_id) in guard.held for guard in guards):
                                 raise _EventByEvent
                             try:
-                                event = app.mapper.to_domain_event(notification)
-                                tracking = Tracking(app.name, notification.id)
-                                for projection in projections:
-                                    projection.process_event(event, tracking)
+                                bulk.project(notification, Tracking(app.name, notification.id))
                             except INFRASTRUCTURE:
                                 raise
                             except Exception as err:
