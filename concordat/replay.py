@@ -53,6 +53,12 @@ class ReplaySummary:
     events: int
     views: list[str]
     seconds: float
+    # How the events were taken (`projections.bulk`): skipped by topic, read as fields, decoded in
+    # full (older class versions); and the sections redone one event at a time (a quarantine).
+    skipped: int = 0
+    fields: int = 0
+    decoded: int = 0
+    event_by_event_sections: int = 0
 
     @property
     def rate(self) -> float:
@@ -95,7 +101,7 @@ def _replay(
             task = progress.add_task("replaying events", total=total, rate=0.0)
             guards = [Guard(projection, app.mapper, app.name) for projection in projections]
             bulk = BulkProjector(projections, app.mapper)
-            done, start = 0, 1
+            done, start, slow_sections = 0, 1, 0
             while start <= total:
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
                 if not section:
@@ -124,6 +130,7 @@ def _replay(
                         raise
                     # An event the batch could not take: the section again, one event at a time.
                     done = before
+                    slow_sections += 1
                     for notification in section:
                         for guard in guards:  # a view whose batch committed already has its position
                             if notification.id > (guard.view.max_tracking_id(app.name) or 0):
@@ -139,7 +146,15 @@ def _replay(
         staging.swap_in()
     finally:
         staging.discard()
-    return ReplaySummary(events=done, views=[p.name for p in bootstrap.PROJECTIONS], seconds=time.monotonic() - started)
+    return ReplaySummary(
+        events=done,
+        views=[p.name for p in bootstrap.PROJECTIONS],
+        seconds=time.monotonic() - started,
+        skipped=bulk.counts.skipped,
+        fields=bulk.counts.fields,
+        decoded=bulk.counts.decoded,
+        event_by_event_sections=slow_sections,
+    )
 
 
 class _Staging:
