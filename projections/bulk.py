@@ -30,12 +30,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from threading import Event
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, Tracking
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper, Notification, Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import resolve_topic
 
+from projections.quarantine import INFRASTRUCTURE, Guard
 from projections.tables import ViewTables
 
 Handler = Callable[[Projection[Any], Any, Tracking], None]
@@ -108,6 +110,9 @@ class BulkProjector:
     def __init__(self, projections: Sequence[Projection[Any]], mapper: Mapper[Any]) -> None:
         self.projections = list(projections)
         self.views: list[ViewTables] = [p.view for p in self.projections]
+        unsafe = [p.name for p in self.projections if not p.view.BULK_SAFE]
+        if unsafe:
+            raise ValueError(f"not views to build in bulk: {', '.join(unsafe)} (ViewTables.BULK_SAFE)")
         self.mapper = mapper
         transcoder = mapper.transcoder
         # Only the JSON transcoder's stored form is known here; any other is always decoded in full.
@@ -173,3 +178,45 @@ class BulkProjector:
             return self.mapper.to_domain_event(notification)
         self.counts.fields += 1
         return Fields(decoded, notification, self._names)
+
+
+SECTION = 1000
+
+
+def catch_up(guard: Guard, recorder: ApplicationRecorder, stopping: Event, section: int = SECTION) -> int:
+    """Project what the store already holds past the view's position, a section at a time in bulk,
+    until a section comes back short (the log's end, for now); the last notification id projected.
+
+    Each section's rows and position commit together, so a runner stopped or killed half-way resumes
+    from the last whole section. A section that holds an aggregate the view has quarantined, or that
+    the bulk path cannot take (an event that fails), is done again one event at a time by `guard`,
+    which quarantines what fails, as the runner always has. A view that is not `BULK_SAFE` is left to
+    the runner's event-by-event loop."""
+    view = guard.view
+    last = view.max_tracking_id(guard.application_name) or 0
+    if not view.BULK_SAFE:
+        return last
+    bulk = BulkProjector([guard.projection], guard.mapper)
+    while not stopping.is_set():
+        notifications = recorder.select_notifications(start=last + 1, limit=section)
+        if not notifications:
+            break
+        try:
+            if guard.held and any(str(n.originator_id) in guard.held for n in notifications):
+                raise _OneByOneError
+            with view.batched():
+                for notification in notifications:
+                    bulk.project(notification, Tracking(guard.application_name, notification.id))
+        except INFRASTRUCTURE:
+            raise
+        except Exception:  # noqa: BLE001 - nothing of the section was written: the guard redoes it
+            for notification in notifications:
+                guard.project(notification)
+        last = notifications[-1].id
+        if len(notifications) < section:
+            break
+    return last
+
+
+class _OneByOneError(Exception):
+    """A section with an aggregate the view holds back: its events wait behind the quarantined one."""

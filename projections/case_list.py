@@ -41,6 +41,7 @@ def iso(instant: datetime | None) -> str | None:
 
 
 class CaseListView(ViewTables):
+    BULK_SAFE = True  # see ViewTables.BULK_SAFE
     TABLES = ("case_list",)
     DDL: ClassVar = (
         "CREATE TABLE IF NOT EXISTS {t_case_list} ("

@@ -49,6 +49,10 @@ class ViewTables(TrackingRecorder, ABC):
     # CREATE TABLE / INDEX statements; `{t_<name>}` placeholders stand for the tables in `TABLES`.
     TABLES: ClassVar[Sequence[str]] = ()
     DDL: ClassVar[Sequence[str]] = ()
+    # True for a view that may be rebuilt in bulk (`projections.bulk`): its projection never reads the
+    # view while projecting, and its statements for one aggregate's events touch only that
+    # aggregate's rows or add to totals (so `plan` may move them past another aggregate's).
+    BULK_SAFE: ClassVar[bool] = False
 
     def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
         """Run `statements` and record `tracking`, in one transaction. While `releasing` an event,

@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from threading import Event
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,8 @@ from concordat.replay import replay
 from concordat.settings import Settings
 from domain.actor import Actor
 from domain.application import CaseService
+from projections.bulk import catch_up
+from projections.quarantine import Guard
 from projections.tables import plan
 from tests.domain.support import approve_through, escalate, open_agreed_fund, remind
 from tests.people import ensure
@@ -129,9 +132,22 @@ def rows(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
                 (tuple(sorted(r.items())) for r in view.query(f"SELECT * FROM {{t_{table}}}")),  # noqa: S608 - ours
                 key=repr,
             )
-        found[f"{name}.quarantine"] = [(r["notification_id"], r["error"]) for r in view.quarantined("cases")]
-        found[f"{name}.position"] = [(view.max_tracking_id("cases"),)]
+        found[f"{name}.quarantine"] = [(r["notification_id"], r["error"]) for r in view.quarantined(CaseService.name)]
+        found[f"{name}.position"] = [(view.max_tracking_id(CaseService.name),)]
     return found
+
+
+def event_by_event(settings: Settings, app: CaseService) -> None:
+    """The runner's way with each new event: decode it whole, project it, commit it with its position."""
+    for projection_class in bootstrap.PROJECTIONS:
+        guard = Guard(projection_class(view=bootstrap.open_view(settings, projection_class.name)), app.mapper, app.name)
+        for notification in app.recorder.select_notifications(start=1, limit=100_000):
+            guard.project(notification)
+
+
+def clear_views(settings: Settings) -> None:
+    for name in bootstrap.VIEW_NAMES:
+        bootstrap.open_view(settings, name).clear()
 
 
 def test_a_rebuild_in_bulk_makes_every_row_the_event_by_event_way_makes(settings: Settings) -> None:
@@ -139,11 +155,10 @@ def test_a_rebuild_in_bulk_makes_every_row_the_event_by_event_way_makes(settings
     old_events(app)
     every_kind(app)
     newest = app.max_notification_id()
-    for runner in bootstrap.projection_runners(settings):  # the runner: one event, one decode, one write
-        with runner:
-            runner.wait(newest, timeout=20)
+    event_by_event(settings, app)
     slow = rows(settings)
-    assert all(len(slow[f"case_list.{t}"]) for t in ("case_list",)) and slow["public_health.ph_contributions"]
+    assert slow["case_list.case_list"] and slow["decisions.decisions"] and slow["public_health.ph_contributions"]
+    assert slow["case_list.position"] == [(newest,)]
 
     summary = replay(settings)
 
@@ -156,6 +171,28 @@ def test_a_rebuild_in_bulk_makes_every_row_the_event_by_event_way_makes(settings
     assert fast.keys() == slow.keys()
     for table, expected in slow.items():
         assert fast[table] == expected, table
+
+
+def test_a_runner_catching_up_in_sections_makes_the_same_rows(settings: Settings) -> None:
+    """`catch_up` in sections of 7 (so a case's events fall in several), then the real runners,
+    which catch up from zero themselves and then follow the log event by event."""
+    app = bootstrap.open_cases(settings)
+    old_events(app)
+    every_kind(app)
+    event_by_event(settings, app)
+    slow = rows(settings)
+    clear_views(settings)
+    for projection_class in bootstrap.PROJECTIONS:
+        guard = Guard(projection_class(view=bootstrap.open_view(settings, projection_class.name)), app.mapper, app.name)
+        assert catch_up(guard, app.recorder, Event(), section=7) == app.max_notification_id()
+    assert rows(settings) == slow
+
+    clear_views(settings)
+    newest = app.max_notification_id()
+    for runner in bootstrap.projection_runners(settings):
+        with runner:
+            runner.wait(newest, timeout=20)
+    assert rows(settings) == slow
 
 
 def test_the_plan_keeps_each_aggregates_statements_in_order_and_groups_the_rest() -> None:
