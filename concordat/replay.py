@@ -55,6 +55,7 @@ class ReplaySummary:
     seconds: float
     # How the events were taken (`projections.bulk`): skipped by topic, read as fields, decoded in
     # full (older class versions); and the sections redone one event at a time (a quarantine).
+    projecting_seconds: float = 0.0  # of `seconds`: the sections alone, without making and swapping the views
     skipped: int = 0
     fields: int = 0
     decoded: int = 0
@@ -102,6 +103,7 @@ def _replay(
             guards = [Guard(projection, app.mapper, app.name) for projection in projections]
             bulk = BulkProjector(projections, app.mapper)
             done, start, slow_sections = 0, 1, 0
+            projecting = time.monotonic()
             while start <= total:
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
                 if not section:
@@ -141,6 +143,7 @@ def _replay(
                 elapsed = time.monotonic() - started
                 progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
                 start = section[-1].id + 1
+        projecting = time.monotonic() - projecting
         if pause:
             time.sleep(pause)  # fault tests only: a window in which new events arrive before the swap
         staging.swap_in()
@@ -150,6 +153,7 @@ def _replay(
         events=done,
         views=[p.name for p in bootstrap.PROJECTIONS],
         seconds=time.monotonic() - started,
+        projecting_seconds=projecting,
         skipped=bulk.counts.skipped,
         fields=bulk.counts.fields,
         decoded=bulk.counts.decoded,

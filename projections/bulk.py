@@ -89,10 +89,7 @@ class _Route:
 
     cls: type[Any] | None
     handlers: tuple[Handler | None, ...]
-
-    @property
-    def projected(self) -> bool:
-        return any(h is not None for h in self.handlers)
+    projected: bool  # by any of the views
 
 
 @dataclass
@@ -143,7 +140,7 @@ class BulkProjector:
             for dispatcher, default in self._dispatchers:
                 handler = dispatcher.dispatch(cls)
                 handlers.append(None if handler is default else handler)
-            route = self._routes[topic] = _Route(cls, tuple(handlers))
+            route = self._routes[topic] = _Route(cls, tuple(handlers), any(h is not None for h in handlers))
         return route
 
     def project(self, notification: Notification, tracking: Tracking) -> None:
