@@ -41,6 +41,7 @@ from projections.quarantine import INFRASTRUCTURE, Guard
 from projections.tables import ViewTables
 
 Handler = Callable[[Projection[Any], Any, Tracking], None]
+_MISSING = object()
 
 
 class Fields:
@@ -48,13 +49,16 @@ class Fields:
 
     Reading a field gives what the mapper's transcoder would have given: its `{"_type_": …,
     "_data_": …}` objects (datetimes, UUIDs, decimals), at any depth, decoded by the same
-    transcodings. A field the event did not record raises AttributeError, as on the event."""
+    transcodings. A field the event did not record is its class's default, as on the event (a field
+    added later with a default); a property or method is not a recorded field and raises
+    AttributeError (the section is then done the slow way)."""
 
-    __slots__ = ("_names", "_state", "originator_id", "originator_version")
+    __slots__ = ("_cls", "_names", "_state", "originator_id", "originator_version")
 
-    def __init__(self, state: dict[str, Any], notification: Notification, names: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], notification: Notification, names: dict[str, Any], cls: type) -> None:
         self._state = state
         self._names = names
+        self._cls = cls
         self.originator_id = notification.originator_id
         self.originator_version = notification.originator_version
 
@@ -62,7 +66,10 @@ class Fields:
         try:
             value = self._state[name]
         except KeyError:
-            raise AttributeError(name) from None
+            default = getattr(self._cls, name, _MISSING)
+            if default is _MISSING or hasattr(default, "__get__"):
+                raise AttributeError(name) from None
+            return default
         if value.__class__ is dict or value.__class__ is list:
             return _transcoded(value, self._names)
         return value
@@ -87,7 +94,7 @@ def _transcoded(value: Any, names: dict[str, Any]) -> Any:
 class _Route:
     """What one topic is to the views: its class, and each projection's handler (None: position only)."""
 
-    cls: type[Any] | None
+    cls: type[Any]
     handlers: tuple[Handler | None, ...]
     projected: bool  # by any of the views
 
@@ -174,7 +181,7 @@ class BulkProjector:
             self.counts.decoded += 1  # its upcasters run on transcoded values: the mapper's whole way
             return self.mapper.to_domain_event(notification)
         self.counts.fields += 1
-        return Fields(decoded, notification, self._names)
+        return Fields(decoded, notification, self._names, route.cls)
 
 
 SECTION = 1000
