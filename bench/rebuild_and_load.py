@@ -100,7 +100,10 @@ def rebuild(backend: str, cases: int) -> list[dict[str, str]]:
         rates = [
             (f"views rebuilt (`audit replay`), events/s ({n})", summary.events / summary.seconds),
             ("… of which projecting the sections (no staging or swap)", summary.events / summary.projecting_seconds),
-            ("projection runners catching up from zero, events/s (3 at once, from their start)", summary.events / caught_up),
+            (
+                "projection runners catching up from zero, events/s (3 at once, from their start)",
+                summary.events / caught_up,
+            ),
         ]
         return [
             {
