@@ -88,22 +88,45 @@ def rebuild(backend: str, cases: int) -> list[dict[str, str]]:
     with store(backend) as (settings, what):
         app = bootstrap.open_cases(settings)
         fill(app, cases)
-        for view in ("case_list", "decisions", "public_health"):
+        for view in bootstrap.VIEW_NAMES:
             bootstrap.open_view(settings, view)  # the live views a rebuild replaces
         summary = replay(settings, console=None)
         events, raw_seconds = raw_read(settings, app)
-        ours, raw = summary.events / summary.seconds, events / raw_seconds
+        caught_up = catch_up_from_zero(settings, app)
+        raw = events / raw_seconds
+        n = f"{summary.events:,} events, 3 views"
+        rates = [
+            (f"views rebuilt (`audit replay`), events/s ({n})", summary.events / summary.seconds),
+            ("… of which projecting the sections (no staging or swap)", summary.events / summary.projecting_seconds),
+            (
+                "projection runners catching up from zero, events/s (3 at once, from their start)",
+                summary.events / caught_up,
+            ),
+        ]
         return [
             {
                 "backend": what,
-                "what": f"views rebuilt, events/s ({summary.events:,} events, 3 views)",
+                "what": label,
                 "ours": f"{ours:,.0f}",
                 "baseline": f"{raw:,.0f} raw SELECT+JSON",
                 "ratio": f"{ours / raw:.0%}",
                 "goal": "≥ 25% of raw",
                 "met": met(ours >= 0.25 * raw),
             }
+            for label, ours in rates
         ]
+
+
+def catch_up_from_zero(settings: Settings, app: CaseService) -> float:
+    """Seconds for the real projection runners, started on emptied views, to reach the newest event."""
+    for view in bootstrap.VIEW_NAMES:
+        bootstrap.open_view(settings, view).clear()
+    newest = app.max_notification_id()
+    start = time.perf_counter()
+    for runner in bootstrap.projection_runners(settings):  # each starts following the log as it is made
+        with runner:
+            runner.wait(newest, timeout=600)
+    return time.perf_counter() - start
 
 
 def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:

@@ -1,8 +1,9 @@
 """`concordat audit replay`: rebuild every view from event zero, then swap the new views in.
 
 Each view is rebuilt into a fresh place (a new SQLite file beside the old one; a fresh PostgreSQL
-schema) by the same projection code the runner uses, one notification at a time with its tracking
-position. Only when every view is complete are they swapped in, each in one transaction (SQLite:
+schema) by the same projection code the runner uses, a section of notifications at a time with its
+tracking position (`projections.bulk`: events no view projects are skipped by topic, the rest read as
+fields, and each view's rows for the section written grouped, in one transaction). Only when every view is complete are they swapped in, each in one transaction (SQLite:
 the rebuilt rows copied over the live ones inside the live file; PostgreSQL: the rebuilt tables moved
 into place). Interrupted half-way, the fresh places are removed and the old views are untouched.
 An event a view cannot project is quarantined in the rebuilt view, as the runner would (the section
@@ -37,7 +38,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from concordat import bootstrap
 from concordat.leadership import PAUSE_TIMEOUT_SECONDS, runner_paused
 from concordat.settings import Settings
-from projections.quarantine import INFRASTRUCTURE, Guard, passed_over
+from projections.bulk import BulkProjector
+from projections.quarantine import INFRASTRUCTURE, Guard
 
 SECTION = 1000
 
@@ -51,6 +53,13 @@ class ReplaySummary:
     events: int
     views: list[str]
     seconds: float
+    # How the events were taken (`projections.bulk`): skipped by topic, read as fields, decoded in
+    # full (older class versions); and the sections redone one event at a time (a quarantine).
+    projecting_seconds: float = 0.0  # of `seconds`: the sections alone, without making and swapping the views
+    skipped: int = 0
+    fields: int = 0
+    decoded: int = 0
+    event_by_event_sections: int = 0
 
     @property
     def rate(self) -> float:
@@ -92,7 +101,9 @@ def _replay(
         with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
             task = progress.add_task("replaying events", total=total, rate=0.0)
             guards = [Guard(projection, app.mapper, app.name) for projection in projections]
-            done, start = 0, 1
+            bulk = BulkProjector(projections, app.mapper)
+            done, start, slow_sections = 0, 1, 0
+            projecting = time.monotonic()
             while start <= total:
                 section = app.recorder.select_notifications(start=start, limit=SECTION, stop=total)
                 if not section:
@@ -102,18 +113,12 @@ def _replay(
                     with ExitStack() as batch:  # one transaction per view per section, not per event
                         for view in views.values():
                             batch.enter_context(view.batched())
+                        held = any(guard.held for guard in guards)
                         for notification in section:
-                            if any(str(notification.originator_id) in guard.held for guard in guards):
+                            if held and any(str(notification.originator_id) in guard.held for guard in guards):
                                 raise _EventByEvent
-                            tracking = Tracking(app.name, notification.id)
                             try:
-                                if passed_over(notification):  # a receipt: only the positions move
-                                    for projection in projections:
-                                        projection.view.write([], tracking)
-                                else:
-                                    event = app.mapper.to_domain_event(notification)
-                                    for projection in projections:
-                                        projection.process_event(event, tracking)
+                                bulk.project(notification, Tracking(app.name, notification.id))
                             except INFRASTRUCTURE:
                                 raise
                             except Exception as err:
@@ -127,6 +132,7 @@ def _replay(
                         raise
                     # An event the batch could not take: the section again, one event at a time.
                     done = before
+                    slow_sections += 1
                     for notification in section:
                         for guard in guards:  # a view whose batch committed already has its position
                             if notification.id > (guard.view.max_tracking_id(app.name) or 0):
@@ -137,12 +143,22 @@ def _replay(
                 elapsed = time.monotonic() - started
                 progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
                 start = section[-1].id + 1
+        projecting = time.monotonic() - projecting
         if pause:
             time.sleep(pause)  # fault tests only: a window in which new events arrive before the swap
         staging.swap_in()
     finally:
         staging.discard()
-    return ReplaySummary(events=done, views=[p.name for p in bootstrap.PROJECTIONS], seconds=time.monotonic() - started)
+    return ReplaySummary(
+        events=done,
+        views=[p.name for p in bootstrap.PROJECTIONS],
+        seconds=time.monotonic() - started,
+        projecting_seconds=projecting,
+        skipped=bulk.counts.skipped,
+        fields=bulk.counts.fields,
+        decoded=bulk.counts.decoded,
+        event_by_event_sections=slow_sections,
+    )
 
 
 class _Staging:

@@ -32,10 +32,16 @@ def _instant(text: str | None) -> datetime | None:
 
 def iso(instant: datetime | None) -> str | None:
     """One text form for instants, so that they compare as text on every store."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if instant else None
+    if not instant:
+        return None
+    utc = instant.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y does not pad; keep its text for such years
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc.isoformat(timespec="seconds")[:19] + "Z"  # the same text as strftime, in a tenth of the time
 
 
 class CaseListView(ViewTables):
+    BULK_SAFE = True  # see ViewTables.BULK_SAFE
     TABLES = ("case_list",)
     DDL: ClassVar = (
         "CREATE TABLE IF NOT EXISTS {t_case_list} ("

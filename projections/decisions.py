@@ -19,6 +19,7 @@ from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
 
 class DecisionsView(ViewTables):
+    BULK_SAFE = True  # see ViewTables.BULK_SAFE
     TABLES = ("decisions", "decision_cases")
     DDL: ClassVar = (
         "CREATE TABLE IF NOT EXISTS {t_decision_cases} ("

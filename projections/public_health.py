@@ -27,6 +27,7 @@ from projections.tables import PostgresViewTables, SQLiteViewTables, ViewTables
 
 
 class PublicHealthView(ViewTables):
+    BULK_SAFE = True  # see ViewTables.BULK_SAFE
     TABLES = ("ph_contributions", "ph_fund_contributions")
     DDL: ClassVar = (
         "CREATE TABLE IF NOT EXISTS {t_ph_contributions} ("

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -49,6 +49,10 @@ class ViewTables(TrackingRecorder, ABC):
     # CREATE TABLE / INDEX statements; `{t_<name>}` placeholders stand for the tables in `TABLES`.
     TABLES: ClassVar[Sequence[str]] = ()
     DDL: ClassVar[Sequence[str]] = ()
+    # True for a view that may be rebuilt in bulk (`projections.bulk`): its projection never reads the
+    # view while projecting, and its statements for one aggregate's events touch only that
+    # aggregate's rows or add to totals (so `plan` may move them past another aggregate's).
+    BULK_SAFE: ClassVar[bool] = False
 
     def write(self, statements: Sequence[Statement], tracking: Tracking) -> None:
         """Run `statements` and record `tracking`, in one transaction. While `releasing` an event,
@@ -155,31 +159,78 @@ class ViewTables(TrackingRecorder, ABC):
 
     # --- batching, for a rebuild -------------------------------------------------------------
 
-    _pending: list[Statement] | None = None
+    _pending: list[tuple[Hashable, Statement]] | None = None
     _pending_tracking: Tracking | None = None
+    _pending_key: Hashable = None
 
     @contextmanager
     def batched(self) -> Iterator[None]:
         """Inside, writes are held and go to the database in one transaction when the block ends,
         with the last event's position: a rebuild commits once per section, not once per event.
         The all-or-nothing promise is kept per section; an exception drops the held writes (the
-        position was not moved either). Only for a writer that does not read its own view meanwhile."""
-        self._pending, self._pending_tracking = [], None
+        position was not moved either). Only for a writer that does not read its own view meanwhile.
+
+        The held statements go out grouped (`plan`): the same statement text once, with every row's
+        parameters (`executemany`). Statements held for different aggregates (`hold_for`) may change
+        places to join a group; one aggregate's keep their order. That is safe because a view's
+        statements for one aggregate's events touch only that aggregate's rows, or add to a total
+        (the public-health sums), which does not depend on order. If the grouped statements fail (a
+        row the database refuses), nothing of the section is written and the caller redoes it one
+        event at a time, in the order of the log."""
+        self._pending, self._pending_tracking, self._pending_key = [], None, None
         try:
             yield
             held, tracking = self._pending, self._pending_tracking
             self._pending = None
             if tracking is not None:
-                self.write(held, tracking)
+                self.execute_grouped(plan(held), tracking)
         finally:
-            self._pending, self._pending_tracking = None, None
+            self._pending, self._pending_tracking, self._pending_key = None, None, None
+
+    def advance(self, tracking: Tracking) -> None:
+        """An event that changes no row of this view: only its position (`write([], tracking)`)."""
+        if self._pending is None:
+            self.write([], tracking)
+        else:
+            self._pending_tracking = tracking
+
+    def hold_for(self, key: Hashable) -> None:
+        """The statements held next are for this aggregate (by default: one aggregate, the log's order)."""
+        self._pending_key = key
 
     def _hold(self, statements: Sequence[Statement], tracking: Tracking) -> bool:
         if self._pending is None:
             return False
-        self._pending.extend(statements)
+        key = self._pending_key
+        self._pending.extend((key, statement) for statement in statements)
         self._pending_tracking = tracking
         return True
+
+    @abstractmethod
+    def execute_grouped(self, groups: Sequence[Group], tracking: Tracking) -> None:
+        """Run each group's statement once for each of its rows, in order, and record `tracking`,
+        in one transaction."""
+
+
+Group = tuple[str, list[dict[str, Any]]]
+
+
+def plan(held: Sequence[tuple[Hashable, Statement]]) -> list[Group]:
+    """Held statements as groups of one text with many rows, keeping each key's statements in order.
+
+    The n-th statement held for each key goes in layer n; a layer's statements, which all belong to
+    different keys, are grouped by text (in the order each text first appears), and the layers run
+    in order. A rebuild's section of new cases is then two layers (their inserts, then their first
+    updates), a handful of statements in all, whatever the number of cases."""
+    depth: dict[Hashable, int] = {}
+    layers: list[dict[str, list[dict[str, Any]]]] = []
+    for key, (sql, params) in held:
+        n = depth.get(key, 0)
+        depth[key] = n + 1
+        if n == len(layers):
+            layers.append({})
+        layers[n].setdefault(sql, []).append(params)
+    return [group for layer in layers for group in layer.items()]
 
 
 class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
@@ -202,6 +253,13 @@ class SQLiteViewTables(SQLiteTrackingRecorder, ViewTables, ABC):
                 c.execute(sql.format(**names), params)
             if tracking is not None:
                 self._insert_tracking(c, tracking)
+
+    def execute_grouped(self, groups: Sequence[Group], tracking: Tracking) -> None:
+        names = self._names()
+        with self.datastore.transaction(commit=True) as c:
+            for sql, rows in groups:
+                c.executemany(sql.format(**names), rows)
+            self._insert_tracking(c, tracking)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
@@ -246,6 +304,12 @@ class PostgresViewTables(PostgresTrackingRecorder, ViewTables, ABC):
                 curs.execute(self._sql(sql), params)
             if tracking is not None:
                 self._insert_tracking(curs, tracking)
+
+    def execute_grouped(self, groups: Sequence[Group], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for sql, rows in groups:
+                curs.executemany(self._sql(sql), rows)  # psycopg pipelines the rows: one round trip
+            self._insert_tracking(curs, tracking)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:

@@ -4,7 +4,8 @@ eventsourcing's runner decodes each notification and calls the projection in one
 the first exception: one bad event would stop the view (and `concordat up`) for good, and a restart
 would meet it again. This runner follows the same subscription, but hands each raw notification to
 `projections.quarantine.Guard`, which decodes and projects it, or quarantines it and goes on. An
-infrastructure failure still stops the runner, as before.
+infrastructure failure still stops the runner, as before. What the store already holds when the
+runner starts is projected first in sections, in bulk (`projections.bulk.catch_up`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from eventsourcing.projection import ApplicationSubscription, Projection, ProjectionRunner
 
+from projections.bulk import catch_up
 from projections.quarantine import Guard
 
 
@@ -28,8 +30,12 @@ class GuardedProjectionRunner(ProjectionRunner[Any, Any]):
     ) -> None:
         try:
             guard = Guard(projection, subscription.mapper, subscription.name)
+            # Far behind (a new view, a restart after a long stop): catch up in bulk first. The
+            # subscription reads the same notifications meanwhile; those are passed over.
+            caught_up = catch_up(guard, subscription.recorder, is_stopping)
             for notification in subscription.subscription:  # raw notifications: decoding may fail too
-                guard.project(notification)
+                if notification.id > caught_up:
+                    guard.project(notification)
         except BaseException as e:  # noqa: BLE001 - handed to run_forever()/wait(), which re-raise it
             owner = runner()
             if owner is not None:
