@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, time, timedelta
-from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from concordat.engine import ensure_workflow
 from concordat.settings import Settings
 from domain.actor import Actor
 from tests.faults.processes import env_for, free_port, start, temporal_dev, until_async
+from tests.policies import without_council_procedure_text
 
 LONDON = ZoneInfo("Europe/London")
 AUDREY = Actor.parse("auditor:audrey")
@@ -25,7 +25,7 @@ AUDREY = Actor.parse("auditor:audrey")
 def policy_with_a_deadline_at(tmp_path: Path, deadline: datetime) -> Path:
     """The shipped policy, but the board meets daily and business closes at `deadline`'s time: a
     case referred to the board yesterday then falls due at `deadline`, seconds from now."""
-    text = resources.files("domain").joinpath("governance.toml").read_text()
+    text = without_council_procedure_text()  # the shipped text, the councils' procedure off (tests/policies.py)
     text = text.replace('close_of_business = "17:00"', f'close_of_business = "{deadline.strftime("%H:%M:%S")}"')
     text = text.replace('rule = "FREQ=MONTHLY;INTERVAL=2;BYDAY=+2TU"', 'rule = "FREQ=DAILY"')
     path = tmp_path / "policy.toml"
