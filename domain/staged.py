@@ -124,6 +124,13 @@ class StagedCase(Case):
         "withdraw": (Withdraw, "withdraw"),
         "call_in": (CallIn, "call_in"),
     }
+    # Version 2 keeps the rules' part of the decisions (`_remember_decision`); a snapshot of version 1
+    # is upcast from the history it held. (A proposal counts one version more: see `Proposal`.)
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        compact_decisions(state)
 
     # --- what a kind says ---------------------------------------------------------------------
 
@@ -187,6 +194,12 @@ class StagedCase(Case):
         self.counts: dict[str, int] = {}
         self.backs: dict[str, str] = {}
         self.decisions: list[dict[str, Any]] = []
+        # What the rules need of the decisions (see `_remember_decision`), so that nothing in the
+        # state grows with every decision.
+        self.decisions_made = 0
+        self.latest_decision: dict[str, Any] | None = None
+        self.stages_decided: list[str] = []
+        self.first_deciders: list[dict[str, Any]] = []
         self.command_versions: dict[str, int] = {command_id: 1}
         self._open({"stage": stage, "branch": "", "back": "", "deadline": deadline, "reminder_at": reminder_at})
 
@@ -207,9 +220,9 @@ class StagedCase(Case):
 
     def last_decision_text(self) -> str | None:
         """The latest decision in a line, to tell a person who was beaten to it what was recorded."""
-        if not self.decisions:
+        d = self.latest_decision
+        if d is None:
             return None
-        d = self.decisions[-1]
         outcome = f"{d['outcome']} {d['stage_outcome']}" if d.get("stage_outcome") else d["outcome"]
         return f"{d['stage']}: {outcome} by {d['by']} at {d['at']}"
 
@@ -261,20 +274,11 @@ class StagedCase(Case):
         decisions in a stage's place — not its `extend` or `send_back` (recorded for its forum, not the
         stage's, and with no stage outcome)."""
         counted = []
-        for d in self.decisions:
-            stage, forum = d.get("stage", ""), d.get("forum", "")
-            if stage in route.stages and forum != route.stages[stage].forum and not d.get("stage_outcome"):
+        for d in self.first_deciders:  # the first decision of each person at each stage and forum
+            stage, forum = d["stage"], d["forum"]
+            if stage in route.stages and forum != route.stages[stage].forum and not d["stage_outcome"]:
                 continue
-            role, _, person = str(d.get("by", "")).rpartition(":")
-            counted.append(
-                {
-                    "stage": stage,
-                    "forum": forum,
-                    "actor_id": d.get("actor_id", person),
-                    "actor_role": d.get("actor_role", role),
-                    "at": d.get("at", ""),
-                }
-            )
+            counted.append({k: d[k] for k in ("stage", "forum", "actor_id", "actor_role", "at")})
         return counted
 
     def _barred(self, rules: Rules, route: Route, stage: str) -> list[str]:
@@ -369,7 +373,7 @@ class StagedCase(Case):
         """The route as this case sees it: stages done, open now, and likely still to come (the way
         the first outcome that moves the case forward leads, given its facts)."""
         facts = self.facts()
-        done = [d["stage"] for d in self.decisions if d["stage"] in route.stages]
+        done = [stage for stage in self.stages_decided if stage in route.stages]
         steps: list[dict[str, Any]] = []
         seen: set[str] = set()
 
@@ -813,23 +817,10 @@ class StagedCase(Case):
     def _apply_decision(self, d: dict[str, Any]) -> None:
         """What a decision does to the case, from its recorded fields (today's `Decided`, or an earlier
         release's after `decided_v1_as_v2`)."""
-        stage, actor_id, actor_role = d["stage"], d["actor_id"], d["actor_role"]
-        self.decisions.append(
-            {
-                "stage": stage,
-                "forum": d["forum"],
-                "outcome": d["outcome"],
-                "stage_outcome": d["stage_outcome"],
-                "minutes_ref": d["minutes_ref"],
-                "note": d["note"],
-                "by": f"{actor_role}:{actor_id}",
-                "actor_id": actor_id,
-                "actor_role": actor_role,
-                "at": d["at"].isoformat(),
-                **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
-                **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
-            }
-        )
+        stage = d["stage"]
+        entry = decision_entry(d)
+        self.decisions.append(entry)
+        _remember_decision(self.__dict__, entry)
         key = f"{stage}:{d['effective_outcome']}"
         self.counts[key] = self.counts.get(key, 0) + 1
         if d.get("held") and stage in self.open_stages:
@@ -1234,6 +1225,69 @@ class StagedCase(Case):
             "escalated_to": None,
             "missed": False,
         }
+
+
+def decision_entry(d: dict[str, Any]) -> dict[str, Any]:
+    """A decision as the case's history shows it, from its recorded fields (`Decided`'s, or an
+    earlier release's after `decided_v1_as_v2`)."""
+    actor_id, actor_role = d["actor_id"], d["actor_role"]
+    at = d["at"]
+    return {
+        "stage": d["stage"],
+        "forum": d["forum"],
+        "outcome": d["outcome"],
+        "stage_outcome": d.get("stage_outcome"),
+        "minutes_ref": d["minutes_ref"],
+        "note": d["note"],
+        "by": f"{actor_role}:{actor_id}",
+        "actor_id": actor_id,
+        "actor_role": actor_role,
+        "at": at.isoformat() if isinstance(at, datetime) else str(at),
+        **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
+        **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
+    }
+
+
+def _remember_decision(state: dict[str, Any], d: dict[str, Any]) -> None:
+    """What the rules need of a decision (`d`, as `decision_entry` makes it), kept in the case's state
+    (`state`: the aggregate's, or a snapshot's being upcast) in place of the whole history:
+    - `decisions_made` and `latest_decision`: the answer to a person beaten to it, and the decision
+      a command just made (`FundingChange.decide`);
+    - `stages_decided`: the stages decided, in the order first decided (the route's plan);
+    - `first_deciders`: the first decision of each person at each stage and forum (with and without
+      a stage outcome: separation of duties counts an escalation forum's decision in a stage's place,
+      not its `extend` or `send_back`). `check_decision` reports the first decision that refuses a
+      person, which is the first of its (person, stage, forum), so keeping only the firsts keeps its
+      answers and its words."""
+    state["decisions_made"] = state.get("decisions_made", 0) + 1
+    state["latest_decision"] = d
+    stages = state.setdefault("stages_decided", [])
+    if d["stage"] not in stages:
+        stages.append(d["stage"])
+    firsts = state.setdefault("first_deciders", [])
+    role, _, person = str(d.get("by", "")).rpartition(":")
+    first = {
+        "stage": d.get("stage", ""),
+        "forum": d.get("forum", ""),
+        "actor_id": d.get("actor_id", person),
+        "actor_role": d.get("actor_role", role),
+        "at": d.get("at", ""),
+        "stage_outcome": bool(d.get("stage_outcome")),
+    }
+    key = ("stage", "forum", "actor_id", "stage_outcome")
+    if not any(all(f[k] == first[k] for k in key) for f in firsts):
+        firsts.append(first)
+
+
+def compact_decisions(state: dict[str, Any]) -> None:
+    """For a snapshot's upcaster: the rules' part of the decisions (`_remember_decision`) built from
+    the history an earlier release kept whole in the state."""
+    state["decisions_made"] = 0
+    state["latest_decision"] = None
+    state["stages_decided"] = []
+    state["first_deciders"] = []
+    for d in state.get("decisions", []):
+        _remember_decision(state, d)
 
 
 def decided_v1_as_v2(state: dict[str, Any]) -> dict[str, Any]:
