@@ -170,7 +170,7 @@ async def send_update(
     twice); an update id of the command id alone would make Temporal answer every repeat with the
     first attempt's failure, so a command whose outcome was unknown (the store was down) could never
     be finished by repeating it."""
-    current = app.state(reference)  # raises CaseNotFoundError for an unknown reference
+    current = app.state(reference, history=False)  # raises CaseNotFoundError for an unknown reference
     if not is_live(current):
         # The domain's own words, and the command id's first answer if this is a repeat.
         earlier = app.result_of(reference, command_id)

@@ -17,7 +17,9 @@ passes, records the miss and the case waits, overdue.
 Events: `Decided` records the decision and its consequences as data — the stages it closed and
 opened (with their deadlines), a fork (the join and its branches), a branch's arrival at a join, the
 status after — so that applying it never consults the policy. Version 1 of `Decided` and
-`Escalated` (one stage at a time) are upcast on load.
+`Escalated` (one stage at a time) are upcast on load. The decision history people are shown is read
+from the `Decided` events (`decision_history`); the case's state keeps only what the rules read of
+it (`_remember_decision`), so a long case's snapshot does not grow with every decision.
 
 Invariants: a closed case takes no command; a decision is recorded only at an open stage, only by
 that stage's decider (or the escalation forum's, for the escalation's outcomes), only with an
@@ -31,6 +33,7 @@ once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -193,9 +196,8 @@ class StagedCase(Case):
         self.joins: dict[str, dict[str, Any]] = {}
         self.counts: dict[str, int] = {}
         self.backs: dict[str, str] = {}
-        self.decisions: list[dict[str, Any]] = []
-        # What the rules need of the decisions (see `_remember_decision`), so that nothing in the
-        # state grows with every decision.
+        # What the rules need of the decisions (see `_remember_decision`): the history itself is in
+        # the case's events (`decision_history`), so nothing in the state grows with every decision.
         self.decisions_made = 0
         self.latest_decision: dict[str, Any] | None = None
         self.stages_decided: list[str] = []
@@ -362,12 +364,28 @@ class StagedCase(Case):
             details={
                 **self.details(),
                 "escalated_to": next((a["escalated_to"] for a in awaiting if a["escalated_to"]), None),
-                "decisions": [dict(d) for d in self.decisions],
             },
             awaiting=awaiting,
             route=self.plan(route),
             last_decision=self.last_decision_text(),
         )
+
+    @staticmethod
+    def decision_history(events: Iterable[Any]) -> list[dict[str, Any]]:
+        """The case's decisions as people are shown them (`show`, the API's case, the case page, the
+        public register), from the case's events: its state keeps only the rules' part of them. A
+        held decision that took effect says how and when (`DecisionTookEffect`)."""
+        shown: list[dict[str, Any]] = []
+        for e in events:
+            name, recorded = type(e).__name__, e.__dict__
+            if name == "Decided":  # today's, or a proposal's from before routes were data
+                shown.append(decision_entry(recorded))
+            elif name == "DecisionTookEffect":
+                for d in reversed(shown):
+                    if d["stage"] == recorded["stage"]:
+                        d["took_effect"] = {"how": recorded["how"], "at": recorded["at"].isoformat()}
+                        break
+        return shown
 
     def plan(self, route: Route) -> list[dict[str, Any]]:
         """The route as this case sees it: stages done, open now, and likely still to come (the way
@@ -818,9 +836,7 @@ class StagedCase(Case):
         """What a decision does to the case, from its recorded fields (today's `Decided`, or an earlier
         release's after `decided_v1_as_v2`)."""
         stage = d["stage"]
-        entry = decision_entry(d)
-        self.decisions.append(entry)
-        _remember_decision(self.__dict__, entry)
+        _remember_decision(self.__dict__, decision_entry(d))
         key = f"{stage}:{d['effective_outcome']}"
         self.counts[key] = self.counts.get(key, 0) + 1
         if d.get("held") and stage in self.open_stages:
@@ -1034,10 +1050,6 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
     ) -> None:
-        for d in reversed(self.decisions):
-            if d["stage"] == stage:
-                d["took_effect"] = {"how": how, "at": at.isoformat()}
-                break
         self._apply_move({"closed": closed, "opened": opened, "joined": joined, "forked": forked, "status": status})
         self._done(command_id)
 
@@ -1286,7 +1298,7 @@ def compact_decisions(state: dict[str, Any]) -> None:
     state["latest_decision"] = None
     state["stages_decided"] = []
     state["first_deciders"] = []
-    for d in state.get("decisions", []):
+    for d in state.pop("decisions", []):
         _remember_decision(state, d)
 
 

@@ -110,7 +110,7 @@ class CaseActivities:
 
     @activity.defn(name=LOAD_CASE)
     def load_case(self, input: LoadCaseInput) -> CaseState:
-        return self._run(input.reference, lambda: self.app.state(input.reference), writes=False)
+        return self._run(input.reference, lambda: self.app.state(input.reference, history=False), writes=False)
 
     @activity.defn(name=ACT_ON_CASE)
     def act_on_case(self, input: ActOnCaseInput) -> CaseState:

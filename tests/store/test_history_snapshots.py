@@ -127,3 +127,41 @@ def test_an_old_shape_snapshot_loads_and_the_rules_answer_as_from_the_events(set
         said.append(str(refused.value))
     assert said[0] == said[1]
     assert "dan already decided" in said[0] and "at jcu (as lead_director, 2027-01-03)" in said[0]
+
+
+def test_a_snapshot_holds_no_history_yet_the_case_shows_it_whole(settings: Settings) -> None:
+    app = bootstrap.open_cases(settings)  # a snapshot every 5 events
+    ref = app.start_proposal(
+        actor=JO,
+        command_id="start",
+        title="Short breaks for disabled children",
+        kind="procurement",
+        value_pence=100_000,
+        parties=["PCC"],
+        public_health=False,
+        at=T0,
+    ).reference
+    for i in range(6):
+        timer = next(t for t in app.state(ref, history=False).timers if t.name.startswith("escalate:"))
+        app.fire_timer(ref, timer=timer.name, command_id=f"e{i}", at=timer.at)
+        answer = app.decide(
+            ref,
+            actor=PAT,
+            stage="jcu",
+            outcome="extend",
+            minutes_ref=f"MIN-{i}",
+            command_id=f"x{i}",
+            at=timer.at + timedelta(minutes=1),
+            new_deadline=(timer.at + timedelta(days=7)).date(),
+        )
+        assert "decisions" not in answer.details  # a command's answer goes without the history
+    assert app.snapshots is not None
+    stored = list(app.snapshots.get(case_id(ref), desc=True, limit=1))
+    assert stored and stored[0].originator_version == 10 and "decisions" not in stored[0].state
+    assert (
+        stored[0].state["decisions_made"] == 4
+    )  # at version 10: the start, then 4 escalations and extensions, and one escalation
+
+    shown = bootstrap.open_cases(settings).state(ref).details["decisions"]
+    assert [d["minutes_ref"] for d in shown] == [f"MIN-{i}" for i in range(6)]
+    assert {(d["by"], d["outcome"]) for d in shown} == {("secretary:programme_board:pat", "extend")}
