@@ -145,7 +145,7 @@ def load_times(backend: str, sizes: list[int]) -> list[dict[str, str]]:
             rows.append(
                 {
                     "backend": what,
-                    "what": f"load a case of {fresh.state(refs[size]).version:,} events",
+                    "what": f"load a case of {fresh.state(refs[size], history=False).version:,} events",
                     "ours": f"{seconds[size] * 1000:.2f} ms",
                     "baseline": f"{seconds[smallest] * 1000:.2f} ms ({smallest} events)",
                     "ratio": f"{ratio:.1f}×",

@@ -795,7 +795,7 @@ def resume(migrate: bool, as_: str | None, as_json: bool) -> None:
         moved = 0
         if migrate:
             for reference in cases.references():
-                state = cases.state(reference)
+                state = cases.state(reference, history=False)
                 if is_live(state) and await migrate_workflow(client, settings, state, cases):
                     moved += 1
         return await sweep(client, settings, cases), moved

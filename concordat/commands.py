@@ -141,7 +141,8 @@ class Commands:
                 f"{state.reference} is recorded but Temporal did not start its workflow ({cause}); the engine "
                 "starts it by itself, or repeat the command with the same command id to start it now"
             ) from None
-        return state
+        # As shown: with the case's decision history (none yet for a new case), which the store's answer leaves out.
+        return await asyncio.to_thread(lambda: self.cases.state(state.reference, version=state.version))
 
     async def consent(
         self, who: Identity, reference: str, effective: date, command_id: str, role: str | None = None
@@ -393,11 +394,11 @@ class Commands:
         refused as such (403), whatever key they send, before the domain says the case moved on (409)
         to one who could (who then learns what was recorded instead). And the case as it stands, which
         the update is sent on (one read of the case for both)."""
-        current = self.cases.state(reference)
+        current = self.cases.state(reference, history=False)
         allowed = allowed_roles(current, action, stage)
         version = current.version - 1
         while not allowed and version >= 1:
-            allowed = allowed_roles(self.cases.state(reference, version=version), action, stage)
+            allowed = allowed_roles(self.cases.state(reference, version=version, history=False), action, stage)
             version -= 1
         return allowed, current
 

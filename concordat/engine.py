@@ -185,7 +185,7 @@ async def send_update(
     first attempt's failure, so a command whose outcome was unknown (the store was down) could never
     be finished by repeating it."""
     if current is None:  # raises CaseNotFoundError for an unknown reference
-        current = await asyncio.to_thread(app.state, reference)
+        current = await asyncio.to_thread(app.state, reference, history=False)
     if not is_live(current):
         # The domain's own words, and the command id's first answer if this is a repeat.
         earlier = await asyncio.to_thread(app.result_of, reference, command_id)

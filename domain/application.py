@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from itertools import chain
 from time import sleep
@@ -920,15 +920,26 @@ class CaseService(Application):
         self._check_actor(actor)
         return self.state(reference, version=version)
 
-    def state(self, reference: str, *, version: int | None = None) -> CaseView:
-        """A case of any kind as plain data."""
-        return self._view(self._load(reference, version))
+    def state(self, reference: str, *, version: int | None = None, history: bool = True) -> CaseView:
+        """A case of any kind as plain data. A routed case's decision history (`details["decisions"]`)
+        is read from its events, not its snapshot, so only where it is shown (`history`); commands'
+        answers, and what the workflows wait on, go without it."""
+        case = self._load(reference, version)
+        view = self._view(case)
+        return self._with_history(case, view) if history else view
+
+    def _with_history(self, case: Any, view: CaseView) -> CaseView:
+        shown = getattr(case, "decision_history", None)
+        if shown is None:
+            return view
+        events = self.events.get(case.id, lte=case.version)
+        return replace(view, details={**view.details, "decisions": shown(events)})
 
     def result_of(self, reference: str, command_id: str) -> CaseView | None:
         """The case right after `command_id` was applied, or None if it never was."""
         case, receipt = self._load_with_receipt(reference, command_id)
         applied = _applied(case, command_id, receipt)
-        return None if applied is None else self.state(reference, version=applied)
+        return None if applied is None else self.state(reference, version=applied, history=False)
 
     def history(self, reference: str, *, actor: Actor) -> list[HistoryEntry]:
         """Every event of the case in order, with when, who and what changed."""
@@ -1067,7 +1078,7 @@ class CaseService(Application):
                 applied = _applied(case, command_id, receipt)
                 if applied is not None:
                     # Already applied (a retry): the same answer as the first time, nothing stored.
-                    return self.state(reference, version=applied)
+                    return self.state(reference, version=applied, history=False)
                 if _scope_reused(case, command_id, receipt):
                     raise IdempotencyKeyReusedError(REUSED_KEY)  # the same person's key, route and case: other fields
                 if attempt:
@@ -1109,7 +1120,7 @@ class CaseService(Application):
         for _ in range(START_ATTEMPTS):
             done = self._receipt(command_id)
             if done is not None:
-                return self.state(done)
+                return self.state(done, history=False)
             year = self.rules.calendar.local_date(at).year
             with self._stamp(f"{prefix}-{year}", command_id, actor):
                 sequence = self._sequence(prefix, year)

@@ -48,7 +48,7 @@ class ForwardPlanService:
         self._check_secretary(actor, forum)
         if not command_id:
             raise InvalidInputError("a command needs a command id")
-        view = self.cases.state(case)  # CaseNotFoundError for an unknown reference
+        view = self.cases.state(case, history=False)  # CaseNotFoundError for an unknown reference
         if view.status != "open":
             raise InvalidInputError(f"{case} is {view.status}; only an open case goes on the forward plan")
         if not any(step["stage"] and self._forum_of(view.kind, step["stage"]) == forum for step in view.route):

@@ -419,7 +419,7 @@ class FundingChange(StagedCase):
         transaction."""
         if fund is None:
             raise InvalidInputError(f"{self.reference}: its fund {self.fund!r} was not loaded")
-        seen = len(self.decisions)
+        seen = self.decisions_made
         super().decide(rules, actor=actor, command=command, command_id=command_id, at=at, **rest)
         if self.status == "approved":
             fund.apply_change(
@@ -430,8 +430,13 @@ class FundingChange(StagedCase):
                 command_id=command_id,
                 at=at,
             )
-        elif self.status == "open" and self._carries_on(rules, self.decisions[seen:]):
+        elif self.status == "open" and self._carries_on(rules, self._made_since(seen)):
             fund.check_can_afford(self.reference, self.changes)
+
+    def _made_since(self, seen: int) -> list[dict[str, Any]]:
+        """The decision the command just made (a command makes one at most), if it made one."""
+        latest = self.latest_decision
+        return [latest] if self.decisions_made > seen and latest is not None else []
 
     def _carries_on(self, rules: Rules, made: list[dict[str, Any]]) -> bool:
         """Whether the decision just made carries the change towards approval (not a deferral that

@@ -51,7 +51,7 @@ class MeetingService:
         """The cases open at a stage of `forum` (an agenda's items), oldest first."""
         found = []
         for reference in self.cases.references(("PRO", "VAR", "FUN", "FND")):
-            view = self.cases.state(reference)
+            view = self.cases.state(reference, history=False)
             for entry in view.awaiting:
                 if entry["forum"] == forum and not entry.get("escalated_to"):
                     found.append({"case": reference, "stage": entry["stage"], "title": view.title})

@@ -25,15 +25,16 @@ from domain.case import Case, Rules
 from domain.errors import InvalidInputError, NotAllowedError
 from domain.recorded import upcast_adding
 from domain.routes import Facts
-from domain.staged import OPEN, StagedCase, decided_v1_as_v2
+from domain.staged import OPEN, StagedCase, compact_decisions, decided_v1_as_v2
 from domain.timing import stage_times
 from domain.values import Title, check_pence, checked
 
 
 class Proposal(StagedCase):
     ROUTE = "proposal"
-    # Version 2: stage bookkeeping as open stages (several at once); see `upcast_v1_v2`.
-    class_version = 2
+    # Version 2: stage bookkeeping as open stages (several at once); see `upcast_v1_v2`. Version 3:
+    # the rules' part of the decisions (`StagedCase`'s version 2); see `upcast_v2_v3`.
+    class_version = 3
 
     @classmethod
     def start(
@@ -239,3 +240,8 @@ class Proposal(StagedCase):
         state["backs"] = {s: (path[i - 1] if i else "") for i, s in enumerate(path)}
         for d in state.get("decisions", []):
             d.setdefault("by", f"{d.get('actor_role', '')}:{d.get('actor_id', '')}")
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot that held only the whole decision history: the rules' part of it beside."""
+        compact_decisions(state)

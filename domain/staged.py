@@ -17,7 +17,9 @@ passes, records the miss and the case waits, overdue.
 Events: `Decided` records the decision and its consequences as data — the stages it closed and
 opened (with their deadlines), a fork (the join and its branches), a branch's arrival at a join, the
 status after — so that applying it never consults the policy. Version 1 of `Decided` and
-`Escalated` (one stage at a time) are upcast on load.
+`Escalated` (one stage at a time) are upcast on load. The decision history people are shown is read
+from the `Decided` events (`decision_history`); the case's state keeps only what the rules read of
+it (`_remember_decision`), so a long case's snapshot does not grow with every decision.
 
 Invariants: a closed case takes no command; a decision is recorded only at an open stage, only by
 that stage's decider (or the escalation forum's, for the escalation's outcomes), only with an
@@ -31,6 +33,7 @@ once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -124,6 +127,13 @@ class StagedCase(Case):
         "withdraw": (Withdraw, "withdraw"),
         "call_in": (CallIn, "call_in"),
     }
+    # Version 2 keeps the rules' part of the decisions (`_remember_decision`); a snapshot of version 1
+    # is upcast from the history it held. (A proposal counts one version more: see `Proposal`.)
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        compact_decisions(state)
 
     # --- what a kind says ---------------------------------------------------------------------
 
@@ -186,7 +196,12 @@ class StagedCase(Case):
         self.joins: dict[str, dict[str, Any]] = {}
         self.counts: dict[str, int] = {}
         self.backs: dict[str, str] = {}
-        self.decisions: list[dict[str, Any]] = []
+        # What the rules need of the decisions (see `_remember_decision`): the history itself is in
+        # the case's events (`decision_history`), so nothing in the state grows with every decision.
+        self.decisions_made = 0
+        self.latest_decision: dict[str, Any] | None = None
+        self.stages_decided: list[str] = []
+        self.first_deciders: list[dict[str, Any]] = []
         self.command_versions: dict[str, int] = {command_id: 1}
         self._open({"stage": stage, "branch": "", "back": "", "deadline": deadline, "reminder_at": reminder_at})
 
@@ -207,9 +222,9 @@ class StagedCase(Case):
 
     def last_decision_text(self) -> str | None:
         """The latest decision in a line, to tell a person who was beaten to it what was recorded."""
-        if not self.decisions:
+        d = self.latest_decision
+        if d is None:
             return None
-        d = self.decisions[-1]
         outcome = f"{d['outcome']} {d['stage_outcome']}" if d.get("stage_outcome") else d["outcome"]
         return f"{d['stage']}: {outcome} by {d['by']} at {d['at']}"
 
@@ -261,20 +276,11 @@ class StagedCase(Case):
         decisions in a stage's place — not its `extend` or `send_back` (recorded for its forum, not the
         stage's, and with no stage outcome)."""
         counted = []
-        for d in self.decisions:
-            stage, forum = d.get("stage", ""), d.get("forum", "")
-            if stage in route.stages and forum != route.stages[stage].forum and not d.get("stage_outcome"):
+        for d in self.first_deciders:  # the first decision of each person at each stage and forum
+            stage, forum = d["stage"], d["forum"]
+            if stage in route.stages and forum != route.stages[stage].forum and not d["stage_outcome"]:
                 continue
-            role, _, person = str(d.get("by", "")).rpartition(":")
-            counted.append(
-                {
-                    "stage": stage,
-                    "forum": forum,
-                    "actor_id": d.get("actor_id", person),
-                    "actor_role": d.get("actor_role", role),
-                    "at": d.get("at", ""),
-                }
-            )
+            counted.append({k: d[k] for k in ("stage", "forum", "actor_id", "actor_role", "at")})
         return counted
 
     def _barred(self, rules: Rules, route: Route, stage: str) -> list[str]:
@@ -358,18 +364,34 @@ class StagedCase(Case):
             details={
                 **self.details(),
                 "escalated_to": next((a["escalated_to"] for a in awaiting if a["escalated_to"]), None),
-                "decisions": [dict(d) for d in self.decisions],
             },
             awaiting=awaiting,
             route=self.plan(route),
             last_decision=self.last_decision_text(),
         )
 
+    @staticmethod
+    def decision_history(events: Iterable[Any]) -> list[dict[str, Any]]:
+        """The case's decisions as people are shown them (`show`, the API's case, the case page, the
+        public register), from the case's events: its state keeps only the rules' part of them. A
+        held decision that took effect says how and when (`DecisionTookEffect`)."""
+        shown: list[dict[str, Any]] = []
+        for e in events:
+            name, recorded = type(e).__name__, e.__dict__
+            if name == "Decided":  # today's, or a proposal's from before routes were data
+                shown.append(decision_entry(recorded))
+            elif name == "DecisionTookEffect":
+                for d in reversed(shown):
+                    if d["stage"] == recorded["stage"]:
+                        d["took_effect"] = {"how": recorded["how"], "at": recorded["at"].isoformat()}
+                        break
+        return shown
+
     def plan(self, route: Route) -> list[dict[str, Any]]:
         """The route as this case sees it: stages done, open now, and likely still to come (the way
         the first outcome that moves the case forward leads, given its facts)."""
         facts = self.facts()
-        done = [d["stage"] for d in self.decisions if d["stage"] in route.stages]
+        done = [stage for stage in self.stages_decided if stage in route.stages]
         steps: list[dict[str, Any]] = []
         seen: set[str] = set()
 
@@ -813,23 +835,8 @@ class StagedCase(Case):
     def _apply_decision(self, d: dict[str, Any]) -> None:
         """What a decision does to the case, from its recorded fields (today's `Decided`, or an earlier
         release's after `decided_v1_as_v2`)."""
-        stage, actor_id, actor_role = d["stage"], d["actor_id"], d["actor_role"]
-        self.decisions.append(
-            {
-                "stage": stage,
-                "forum": d["forum"],
-                "outcome": d["outcome"],
-                "stage_outcome": d["stage_outcome"],
-                "minutes_ref": d["minutes_ref"],
-                "note": d["note"],
-                "by": f"{actor_role}:{actor_id}",
-                "actor_id": actor_id,
-                "actor_role": actor_role,
-                "at": d["at"].isoformat(),
-                **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
-                **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
-            }
-        )
+        stage = d["stage"]
+        _remember_decision(self.__dict__, decision_entry(d))
         key = f"{stage}:{d['effective_outcome']}"
         self.counts[key] = self.counts.get(key, 0) + 1
         if d.get("held") and stage in self.open_stages:
@@ -1043,10 +1050,6 @@ class StagedCase(Case):
         command_id: str,
         at: datetime,
     ) -> None:
-        for d in reversed(self.decisions):
-            if d["stage"] == stage:
-                d["took_effect"] = {"how": how, "at": at.isoformat()}
-                break
         self._apply_move({"closed": closed, "opened": opened, "joined": joined, "forked": forked, "status": status})
         self._done(command_id)
 
@@ -1234,6 +1237,69 @@ class StagedCase(Case):
             "escalated_to": None,
             "missed": False,
         }
+
+
+def decision_entry(d: dict[str, Any]) -> dict[str, Any]:
+    """A decision as the case's history shows it, from its recorded fields (`Decided`'s, or an
+    earlier release's after `decided_v1_as_v2`)."""
+    actor_id, actor_role = d["actor_id"], d["actor_role"]
+    at = d["at"]
+    return {
+        "stage": d["stage"],
+        "forum": d["forum"],
+        "outcome": d["outcome"],
+        "stage_outcome": d.get("stage_outcome"),
+        "minutes_ref": d["minutes_ref"],
+        "note": d["note"],
+        "by": f"{actor_role}:{actor_id}",
+        "actor_id": actor_id,
+        "actor_role": actor_role,
+        "at": at.isoformat() if isinstance(at, datetime) else str(at),
+        **({"meeting": dict(m)} if (m := d.get("meeting")) else {}),
+        **({"key_decision": dict(k)} if (k := d.get("key_decision")) else {}),
+    }
+
+
+def _remember_decision(state: dict[str, Any], d: dict[str, Any]) -> None:
+    """What the rules need of a decision (`d`, as `decision_entry` makes it), kept in the case's state
+    (`state`: the aggregate's, or a snapshot's being upcast) in place of the whole history:
+    - `decisions_made` and `latest_decision`: the answer to a person beaten to it, and the decision
+      a command just made (`FundingChange.decide`);
+    - `stages_decided`: the stages decided, in the order first decided (the route's plan);
+    - `first_deciders`: the first decision of each person at each stage and forum (with and without
+      a stage outcome: separation of duties counts an escalation forum's decision in a stage's place,
+      not its `extend` or `send_back`). `check_decision` reports the first decision that refuses a
+      person, which is the first of its (person, stage, forum), so keeping only the firsts keeps its
+      answers and its words."""
+    state["decisions_made"] = state.get("decisions_made", 0) + 1
+    state["latest_decision"] = d
+    stages = state.setdefault("stages_decided", [])
+    if d["stage"] not in stages:
+        stages.append(d["stage"])
+    firsts = state.setdefault("first_deciders", [])
+    role, _, person = str(d.get("by", "")).rpartition(":")
+    first = {
+        "stage": d.get("stage", ""),
+        "forum": d.get("forum", ""),
+        "actor_id": d.get("actor_id", person),
+        "actor_role": d.get("actor_role", role),
+        "at": d.get("at", ""),
+        "stage_outcome": bool(d.get("stage_outcome")),
+    }
+    key = ("stage", "forum", "actor_id", "stage_outcome")
+    if not any(all(f[k] == first[k] for k in key) for f in firsts):
+        firsts.append(first)
+
+
+def compact_decisions(state: dict[str, Any]) -> None:
+    """For a snapshot's upcaster: the rules' part of the decisions (`_remember_decision`) built from
+    the history an earlier release kept whole in the state."""
+    state["decisions_made"] = 0
+    state["latest_decision"] = None
+    state["stages_decided"] = []
+    state["first_deciders"] = []
+    for d in state.pop("decisions", []):
+        _remember_decision(state, d)
 
 
 def decided_v1_as_v2(state: dict[str, Any]) -> dict[str, Any]:

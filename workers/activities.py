@@ -41,8 +41,13 @@ T = TypeVar("T")
 
 
 def case_state(state: CaseView) -> CaseState:
-    """The domain's answer in the workflow's vocabulary."""
-    return CaseState.model_validate(asdict(state))
+    """The domain's answer in the workflow's vocabulary: the fields the workflow waits on, taken one
+    by one (not `asdict` of the whole view, which would deep-copy the case's details and history
+    only for the contract to drop them)."""
+    fields = {name: getattr(state, name) for name in CaseState.model_fields if name not in ("actions", "timers")}
+    return CaseState.model_validate(
+        {**fields, "actions": [asdict(a) for a in state.actions], "timers": [asdict(t) for t in state.timers]}
+    )
 
 
 def _actor(ref: ActorRef) -> Actor:
@@ -105,7 +110,7 @@ class CaseActivities:
 
     @activity.defn(name=LOAD_CASE)
     def load_case(self, input: LoadCaseInput) -> CaseState:
-        return self._run(input.reference, lambda: self.app.state(input.reference), writes=False)
+        return self._run(input.reference, lambda: self.app.state(input.reference, history=False), writes=False)
 
     @activity.defn(name=ACT_ON_CASE)
     def act_on_case(self, input: ActOnCaseInput) -> CaseState:

@@ -36,7 +36,7 @@ def case_figures(app: CaseService, at: datetime) -> dict[str, Any]:
     by_forum: Counter[str] = Counter()
     overdue: Counter[str] = Counter()
     for reference in app.references():
-        state = app.state(reference)
+        state = app.state(reference, history=False)
         if not (state.actions or state.timers) or state.started_at > at:
             continue
         by_kind[state.kind] += 1

@@ -330,7 +330,7 @@ def _waiting_on(request: Request, who: Identity) -> list[dict[str, Any]]:
     today = calendar.local_date(datetime.now().astimezone())
     rows = []
     for row in view.list_cases(open_only=True, limit=500):
-        state = cmds.cases.state(row["reference"])
+        state = cmds.cases.state(row["reference"], history=False)
         mine = [a for a in actions_for(state, who) if a["action"] != "withdraw"]
         if not mine:
             continue

@@ -58,7 +58,7 @@ def test_a_council_decision_is_held_and_takes_effect_when_the_call_in_period_end
         app.fire_timer(ref, timer=timer.name, command_id=cid(), at=UNTIL - timedelta(minutes=1))
     done = app.fire_timer(ref, timer=timer.name, command_id=cid(), at=UNTIL)
     assert done.status == "approved"
-    assert done.details["decisions"][-1]["took_effect"]["how"] == "call_in_period_ended"
+    assert app.state(ref).details["decisions"][-1]["took_effect"]["how"] == "call_in_period_ended"
 
 
 def test_the_decision_maker_cannot_decide_again_while_its_decision_is_held(app: CaseService) -> None:
@@ -90,7 +90,7 @@ def test_a_call_in_pauses_the_decision_and_scrutiny_may_let_it_stand(app: CaseSe
     ]
     done = app.decide(ref, actor=SCRUTINY, stage="pcc_decision", outcome="let_stand", command_id=cid())
     assert done.status == "approved"
-    assert done.details["decisions"][-1]["took_effect"]["how"] == "let_stand"
+    assert app.state(ref).details["decisions"][-1]["took_effect"]["how"] == "let_stand"
 
 
 def test_scrutiny_may_refer_the_decision_back_to_the_decision_maker(app: CaseService) -> None:

@@ -187,7 +187,7 @@ def test_beyond_authority_every_partys_own_body_decides_in_parallel_and_all_must
     assert (s.status, s.stage) == ("open", "ccc_decision")  # two of three: not yet approved
     s = decide(app, ref, CCC_SEC, "ccc_decision", "approve")
     assert (s.status, s.stage, s.deadline) == ("approved", "", None)
-    assert [d["forum"] for d in s.details["decisions"]] == [
+    assert [d["forum"] for d in app.state(ref).details["decisions"]] == [
         "jcu",
         "board",
         "programme_board",

@@ -40,8 +40,8 @@ def test_a_board_decision_with_minutes_but_no_meeting_is_refused(app: CaseServic
 def test_a_board_decision_by_written_procedure_is_marked_so(app: CaseService) -> None:
     ref = start(app).reference
     decide(app, ref, DAN, "jcu", "refer")
-    state = decide(app, ref, SAM, "board", "recommend", written_procedure=True)
-    assert state.details["decisions"][-1]["meeting"] == {"written_procedure": True}
+    decide(app, ref, SAM, "board", "recommend", written_procedure=True)
+    assert app.state(ref).details["decisions"][-1]["meeting"] == {"written_procedure": True}
 
 
 def test_a_key_decision_of_a_council_waits_for_the_forward_plan(app: CaseService) -> None:

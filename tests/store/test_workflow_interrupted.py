@@ -43,7 +43,7 @@ def test_an_interruption_is_recorded_once_and_changes_nothing_of_the_case(settin
                 command_id=f"{reference}:workflow-ended:run-1",
             )
         assert after.version == before.version + 1
-        assert {**asdict(after), "version": before.version} == asdict(before)
+        assert {**asdict(app.state(reference)), "version": before.version} == asdict(before)
         entries = app.history(reference, actor=AUDREY)
         assert [e.event for e in entries].count("WorkflowInterrupted") == 1
         last = entries[-1]
