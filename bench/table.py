@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         nargs="?",
         const=PAGE,
+        action="append",
         metavar="PAGE",
-        help="rewrite the table between the markers in PAGE (default docs/benchmarks.md)",
+        help="rewrite the table between the markers in PAGE (default docs/benchmarks.md); "
+        "again for another page (README.md), from the same run",
     )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--decisions", type=int, default=300, help="command_path: decisions in the sequential run")
@@ -190,20 +192,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--door-n", type=int, default=200, help="api_door: decisions and bare updates per round")
     parser.add_argument("--door-rounds", type=int, default=2, help="api_door: rounds of bare then ours")
     args = parser.parse_args(argv)
-    if args.write is not None:  # said before an hour of benchmarks, not after
-        if not args.write.is_file():
-            raise SystemExit(f"bench.table: --write {args.write}: no such page (the page with the table's markers)")
+    pages: list[Path] = args.write or []
+    for page in pages:  # said before an hour of benchmarks, not after
+        if not page.is_file():
+            raise SystemExit(f"bench.table: --write {page}: no such page (the page with the table's markers)")
         try:
-            _split(args.write.read_text(encoding="utf-8"), args.write)
+            _split(page.read_text(encoding="utf-8"), page)
         except MarkersError as err:
             raise SystemExit(f"bench.table: {err}") from None
     rows = run_all(benchmarks(args))
     given = " ".join(_without_write(argv if argv is not None else sys.argv[1:]))
     block = markdown(rows, machine_line=machine(), stores_line=stores(rows), when=datetime.now(UTC), argv=given)
     sys.stdout.write("\n" + block)
-    if args.write is not None:
-        rewrite(args.write, block)
-        sys.stdout.write(f"\nwritten between the markers of {args.write}\n")
+    for page in pages:
+        rewrite(page, block)
+        sys.stdout.write(f"\nwritten between the markers of {page}\n")
 
 
 if __name__ == "__main__":

@@ -128,3 +128,19 @@ def test_the_heading_names_the_sizes_the_figures_came_from_not_the_page_written(
     given = ["--write", "docs/benchmarks.md", "--db", "both", "--writers", "2", "--write=x.md", "--door-n", "3"]
     assert table._without_write(given) == ["--db", "both", "--writers", "2", "--door-n", "3"]
     assert table._without_write(["--write", "--writers", "2"]) == ["--writers", "2"]  # the default page
+
+
+def test_two_pages_get_the_same_table_from_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--write docs/benchmarks.md --write README.md`: one run of the benchmarks (here its rows are
+    given: each benchmark's own run is tests/bench/test_smoke.py), the same block in both pages."""
+    runs: list[int] = []
+    monkeypatch.setattr(table, "run_all", lambda chosen: runs.append(len(chosen)) or ROWS)
+    pages = [tmp_path / "benchmarks.md", tmp_path / "README.md"]
+    for page in pages:
+        page.write_text(f"# {page.stem}\n\n{table.BEGIN}\nold\n{table.END}\n\nafter\n", encoding="utf-8")
+    table.main(["--db", "sqlite", "--write", str(pages[0]), "--write", str(pages[1])])
+    assert len(runs) == 1
+    first, second = (page.read_text(encoding="utf-8") for page in pages)
+    assert "old" not in first and "old" not in second
+    assert first.split(table.BEGIN, 1)[1] == second.split(table.BEGIN, 1)[1]
+    assert "96%" in first and first.startswith("# benchmarks") and second.startswith("# README")
