@@ -4,6 +4,7 @@ CLI run against it as a person would."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,8 +22,34 @@ from tests.people import Tokens, settings_of
 START_TIMEOUT = 90
 
 
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free port on 127.0.0.1 below the kernel's ephemeral range: a port the OS hands out for
+    `bind(0)` can be handed out again, once closed, to the next process that asks, and Temporal's
+    dev server asks for several as it starts, after the test chose its ports (seen: `up`'s web
+    port taken). Ports below that range are never handed out so."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _GIVEN:  # this session gave it already: its holder may not have bound it yet
+            continue
+        _GIVEN.add(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # all tried were taken: the OS's choice, as before
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
