@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import header, met, table
+from bench.running_up import cli as _cli
 
 PASSWORD = "a long enough password"
 
@@ -31,21 +32,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "concordat", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"concordat {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:

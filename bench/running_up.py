@@ -40,19 +40,23 @@ class Up:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def cli(self, *args: str, stdin: str | None = None, token: str | None = None) -> str:
-        env = {**self.env, "CONCORDAT_TOKEN": token} if token else self.env
-        done = subprocess.run(
-            [sys.executable, "-m", "concordat", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode:
-            raise SystemExit(f"concordat {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
+        return cli({**self.env, "CONCORDAT_TOKEN": token} if token else self.env, *args, stdin=stdin)
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """`concordat ARGS` with `env`: its standard output, or the benchmark stops with its error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "concordat", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"concordat {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
 
 
 @contextmanager
